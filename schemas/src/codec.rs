@@ -1,0 +1,337 @@
+//! Avro single-object encoding: `C3 01`, the 8-byte little-endian CRC-64-AVRO fingerprint of
+//! the writer schema's parsing canonical form, then the Avro binary body.
+//!
+//! Invariant: every message on an internal topic names its exact writer schema in its first
+//! ten bytes, so any Avro implementation holding the published `.avsc` files can decode it
+//! without a registry, and a reader built against a newer schema can still read older data
+//! (each message type keeps all its published versions and resolves old ones to the newest).
+
+use std::sync::OnceLock;
+
+use apache_avro::{from_avro_datum, from_value, to_avro_datum, to_value, Schema};
+use serde::{de::DeserializeOwned, Serialize};
+
+/// First two bytes of every single-object encoded message (Avro spec, "Single object encoding").
+pub const MARKER: [u8; 2] = [0xC3, 0x01];
+/// Marker plus fingerprint.
+pub const HEADER_LEN: usize = 10;
+
+/// Why a message could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// Fewer bytes than the 10-byte header.
+    #[error("message of {0} bytes is shorter than the 10-byte single-object header")]
+    TooShort(usize),
+    /// The first two bytes are not `C3 01`.
+    #[error("message does not start with the Avro single-object marker C3 01")]
+    BadMarker,
+    /// The fingerprint names no published version of the expected schema.
+    #[error("schema fingerprint {0:#018x} is not a published version of {1}")]
+    UnknownFingerprint(u64, &'static str),
+    /// The Avro library rejected the value or the body.
+    #[error("avro: {0}")]
+    Avro(String),
+}
+
+impl From<apache_avro::Error> for CodecError {
+    fn from(e: apache_avro::Error) -> Self {
+        CodecError::Avro(e.to_string())
+    }
+}
+
+/// One published version of a schema.
+#[derive(Debug)]
+pub struct SchemaVersion {
+    /// File name under `schemas/avro/`, e.g. `valid_touchpoint.v1.avsc`.
+    pub file: &'static str,
+    /// The parsed schema.
+    pub schema: Schema,
+    /// CRC-64-AVRO fingerprint of its parsing canonical form.
+    pub fingerprint: u64,
+}
+
+/// All published versions of one message type, oldest first. The last is written.
+#[derive(Debug)]
+pub struct SchemaFamily {
+    /// Full Avro name, e.g. `attrib.ValidTouchpoint`.
+    pub name: &'static str,
+    /// Versions, oldest first.
+    pub versions: Vec<SchemaVersion>,
+}
+
+impl SchemaFamily {
+    /// Parses every version; panics at first use if a bundled `.avsc` is invalid, which the
+    /// unit tests rule out before anything ships.
+    pub fn parse(name: &'static str, sources: &[(&'static str, &'static str)]) -> Self {
+        let versions = sources
+            .iter()
+            .map(|(file, text)| {
+                let schema = Schema::parse_str(text)
+                    .unwrap_or_else(|e| panic!("bundled schema {file} is invalid: {e}"));
+                let json: serde_json::Value = serde_json::from_str(text)
+                    .unwrap_or_else(|e| panic!("bundled schema {file} is not JSON: {e}"));
+                let fingerprint = crc64_avro(parsing_canonical_form(&json).as_bytes());
+                SchemaVersion {
+                    file,
+                    schema,
+                    fingerprint,
+                }
+            })
+            .collect();
+        SchemaFamily { name, versions }
+    }
+
+    /// The version new messages are written with.
+    pub fn current(&self) -> &SchemaVersion {
+        self.versions
+            .last()
+            .expect("a schema family has at least one version")
+    }
+}
+
+/// A Rust type that travels as Avro on an internal topic.
+pub trait AvroMessage: Serialize + DeserializeOwned {
+    /// The schema versions this type reads (all) and writes (the last).
+    fn family() -> &'static SchemaFamily;
+}
+
+/// Declares the schema family of a message type from its `.avsc` files, oldest first.
+macro_rules! avro_message {
+    ($ty:ty, $name:literal, [$($file:literal),+ $(,)?]) => {
+        impl $crate::codec::AvroMessage for $ty {
+            fn family() -> &'static $crate::codec::SchemaFamily {
+                static FAMILY: std::sync::OnceLock<$crate::codec::SchemaFamily> =
+                    std::sync::OnceLock::new();
+                FAMILY.get_or_init(|| {
+                    $crate::codec::SchemaFamily::parse(
+                        $name,
+                        &[$(($file, include_str!(concat!("../avro/", $file)))),+],
+                    )
+                })
+            }
+        }
+    };
+}
+pub(crate) use avro_message;
+
+/// Encodes `message` with its current schema in single-object encoding.
+pub fn encode<T: AvroMessage>(message: &T) -> Result<Vec<u8>, CodecError> {
+    let current = T::family().current();
+    // `resolve` turns serde's plain values into the schema's unions, enums and logical types.
+    let value = to_value(message)?.resolve(&current.schema)?;
+    let body = to_avro_datum(&current.schema, value)?;
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    out.extend_from_slice(&MARKER);
+    out.extend_from_slice(&current.fingerprint.to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Decodes a single-object encoded message written with any published version of `T`'s schema.
+pub fn decode<T: AvroMessage>(bytes: &[u8]) -> Result<T, CodecError> {
+    let fingerprint = read_header(bytes)?;
+    let family = T::family();
+    let writer = family
+        .versions
+        .iter()
+        .find(|v| v.fingerprint == fingerprint)
+        .ok_or(CodecError::UnknownFingerprint(fingerprint, family.name))?;
+    let mut body = &bytes[HEADER_LEN..];
+    let value = from_avro_datum(&writer.schema, &mut body, Some(&family.current().schema))?;
+    if !body.is_empty() {
+        return Err(CodecError::Avro(format!(
+            "{} trailing bytes after the body",
+            body.len()
+        )));
+    }
+    Ok(from_value::<T>(&value)?)
+}
+
+/// Returns the writer-schema fingerprint of a single-object encoded message.
+pub fn read_header(bytes: &[u8]) -> Result<u64, CodecError> {
+    if bytes.len() < HEADER_LEN {
+        return Err(CodecError::TooShort(bytes.len()));
+    }
+    if bytes[..2] != MARKER {
+        return Err(CodecError::BadMarker);
+    }
+    let mut fp = [0u8; 8];
+    fp.copy_from_slice(&bytes[2..HEADER_LEN]);
+    Ok(u64::from_le_bytes(fp))
+}
+
+/// The schema's Parsing Canonical Form (Avro specification, "Transforming into Parsing
+/// Canonical Form"): full names, only the attributes that matter for parsing, in a fixed order,
+/// no whitespace, and primitives (including logical types) in their simple form.
+///
+/// apache-avro 0.21's own `canonical_form()` keeps `{"type":"long"}` for logical types, which
+/// gives fingerprints no other implementation computes; this follows the spec instead.
+pub fn parsing_canonical_form(schema: &serde_json::Value) -> String {
+    let mut out = String::new();
+    write_pcf(schema, "", &mut out);
+    out
+}
+
+const PRIMITIVES: [&str; 8] = [
+    "null", "boolean", "int", "long", "float", "double", "bytes", "string",
+];
+
+fn full_name(name: &str, namespace: &str) -> String {
+    if name.contains('.') || namespace.is_empty() || PRIMITIVES.contains(&name) {
+        name.to_string()
+    } else {
+        format!("{namespace}.{name}")
+    }
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).expect("strings always serialise")
+}
+
+fn write_pcf(schema: &serde_json::Value, namespace: &str, out: &mut String) {
+    use serde_json::Value;
+    match schema {
+        Value::String(name) => out.push_str(&json_string(&full_name(name, namespace))),
+        Value::Array(branches) => {
+            out.push('[');
+            for (i, branch) in branches.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_pcf(branch, namespace, out);
+            }
+            out.push(']');
+        }
+        Value::Object(obj) => {
+            let kind = obj.get("type").unwrap_or(&Value::Null);
+            let kind_name = kind.as_str().unwrap_or_default();
+            match kind_name {
+                "record" | "error" | "enum" | "fixed" => {
+                    let short = obj.get("name").and_then(Value::as_str).unwrap_or_default();
+                    let ns = obj
+                        .get("namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or(namespace);
+                    let full = full_name(short, ns);
+                    let inner_ns = full.rsplit_once('.').map_or("", |(n, _)| n);
+                    out.push_str(&format!("{{\"name\":{},\"type\":", json_string(&full)));
+                    out.push_str(&json_string(if kind_name == "error" {
+                        "record"
+                    } else {
+                        kind_name
+                    }));
+                    match kind_name {
+                        "enum" => {
+                            out.push_str(",\"symbols\":");
+                            out.push_str(
+                                &obj.get("symbols").map(Value::to_string).unwrap_or_default(),
+                            );
+                        }
+                        "fixed" => {
+                            out.push_str(",\"size\":");
+                            out.push_str(
+                                &obj.get("size").map(Value::to_string).unwrap_or_default(),
+                            );
+                        }
+                        _ => {
+                            out.push_str(",\"fields\":[");
+                            let fields = obj.get("fields").and_then(Value::as_array);
+                            for (i, field) in fields.into_iter().flatten().enumerate() {
+                                if i > 0 {
+                                    out.push(',');
+                                }
+                                let name = field
+                                    .get("name")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default();
+                                out.push_str(&format!(
+                                    "{{\"name\":{},\"type\":",
+                                    json_string(name)
+                                ));
+                                write_pcf(field.get("type").unwrap_or(&Value::Null), inner_ns, out);
+                                out.push('}');
+                            }
+                            out.push(']');
+                        }
+                    }
+                    out.push('}');
+                }
+                "array" => {
+                    out.push_str("{\"type\":\"array\",\"items\":");
+                    write_pcf(obj.get("items").unwrap_or(&Value::Null), namespace, out);
+                    out.push('}');
+                }
+                "map" => {
+                    out.push_str("{\"type\":\"map\",\"values\":");
+                    write_pcf(obj.get("values").unwrap_or(&Value::Null), namespace, out);
+                    out.push('}');
+                }
+                // `{"type": "long", "logicalType": ...}` and `{"type": {...}}` collapse to the
+                // inner type.
+                _ => write_pcf(kind, namespace, out),
+            }
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// CRC-64-AVRO (Rabin) fingerprint, as defined in the Avro specification.
+pub fn crc64_avro(data: &[u8]) -> u64 {
+    const EMPTY: u64 = 0xc15d_213a_a4d7_a795;
+    static TABLE: OnceLock<[u64; 256]> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut table = [0u64; 256];
+        for (i, slot) in table.iter_mut().enumerate() {
+            let mut fp = i as u64;
+            for _ in 0..8 {
+                fp = (fp >> 1) ^ (EMPTY & 0u64.wrapping_sub(fp & 1));
+            }
+            *slot = fp;
+        }
+        table
+    });
+    data.iter().fold(EMPTY, |fp, &b| {
+        (fp >> 8) ^ table[((fp ^ u64::from(b)) & 0xff) as usize]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_of_the_null_schema_matches_the_avro_spec_test_vector() {
+        // The Java and Python reference implementations both give this for `"null"`.
+        assert_eq!(crc64_avro(b"\"null\""), 0x63dd_24e7_cc25_8f8a);
+    }
+
+    #[test]
+    fn canonical_form_follows_the_spec_for_logical_types_and_nested_names() {
+        let schema = serde_json::json!({
+            "type": "record", "name": "Outer", "namespace": "a.b", "doc": "dropped",
+            "fields": [
+                {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+                {"name": "inner", "type": {"type": "record", "name": "Inner", "fields": [
+                    {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["x"]}}]}},
+                {"name": "again", "type": ["null", "Inner"], "default": null},
+                {"name": "list", "type": {"type": "array", "items": "string"}}
+            ]
+        });
+        assert_eq!(
+            parsing_canonical_form(&schema),
+            r#"{"name":"a.b.Outer","type":"record","fields":[{"name":"at","type":"long"},{"name":"inner","type":{"name":"a.b.Inner","type":"record","fields":[{"name":"e","type":{"name":"a.b.E","type":"enum","symbols":["x"]}}]}},{"name":"again","type":["null","a.b.Inner"]},{"name":"list","type":{"type":"array","items":"string"}}]}"#
+        );
+    }
+
+    #[test]
+    fn header_errors_are_told_apart() {
+        assert!(matches!(read_header(&[0xC3]), Err(CodecError::TooShort(1))));
+        assert!(matches!(
+            read_header(&[0u8; 12]),
+            Err(CodecError::BadMarker)
+        ));
+        let mut ok = vec![0xC3, 0x01];
+        ok.extend_from_slice(&42u64.to_le_bytes());
+        assert_eq!(read_header(&ok).expect("valid header"), 42);
+    }
+}

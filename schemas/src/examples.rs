@@ -1,0 +1,316 @@
+//! One realistic example of every message type. They pin the encodings (golden tests), feed
+//! the fastavro interoperability test, and show newcomers what travels on each topic.
+
+use chrono::{DateTime, TimeZone, Utc};
+use rust_decimal::Decimal;
+
+use crate::attribution::{
+    Attribution, AttributionKind, AttributionModel, AttributionOutcome, AttributionWindow, Credit,
+    Evidence, LosingClaim, ShadowCredit,
+};
+use crate::codec::{encode, AvroMessage, CodecError};
+use crate::commission::{CommissionDecision, CommissionKind, Decision};
+use crate::dead_letter::DeadLetter;
+use crate::ledger::{EntryKind, LedgerEntry, LedgerStatus};
+use crate::reference::{AttributionSettings, CodePrecedence, EntityType, Program, ReferenceRecord};
+use crate::risk::{RiskLevel, RiskLevelName};
+use crate::touchpoint::{
+    AdClickId, Channel, EnrichedTouchpoint, EventKind, IngestPath, PartnerResolution,
+    PartnerStatus, ResolvedBy, Utm, ValidTouchpoint,
+};
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_767_225_600 + secs, 0)
+        .single()
+        .expect("fixed timestamps are valid")
+}
+
+fn s(v: &str) -> Option<String> {
+    Some(v.to_string())
+}
+
+/// A validated conversion.
+pub fn valid_touchpoint() -> ValidTouchpoint {
+    ValidTouchpoint {
+        event_id: "evt-0001".into(),
+        kind: EventKind::Conversion,
+        occurred_at: at(0),
+        received_at: at(2),
+        visitor_id: s("v-42"),
+        customer_id: s("cust-7"),
+        click_id: None,
+        url: s("https://shop.example.com/checkout?utm_source=blog"),
+        referrer: s("https://www.google.com/"),
+        link_id: None,
+        code: s("SUMMER10"),
+        shared_id: None,
+        ip_hash: s("9f2c0a1b9d6c3e7f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6071"),
+        ip_prefix: s("203.0.113.0/24"),
+        ip: None,
+        user_agent: s("Mozilla/5.0 (X11; Linux x86_64)"),
+        order_id: s("order-1001"),
+        amount_minor: Some(12_999),
+        currency: s("EUR"),
+        chain_id: s("sub-55"),
+        chain_seq: Some(1),
+        ingest_path: IngestPath::Stream,
+    }
+}
+
+/// An enriched click resolved through a link.
+pub fn enriched_touchpoint() -> EnrichedTouchpoint {
+    let mut click = valid_touchpoint();
+    click.kind = EventKind::Click;
+    click.order_id = None;
+    click.amount_minor = None;
+    click.currency = None;
+    click.chain_id = None;
+    click.chain_seq = None;
+    click.link_id = s("lnk-travel-1");
+    click.code = None;
+    EnrichedTouchpoint {
+        touchpoint: click,
+        program_id: "acme-eu".into(),
+        attribution_key: "acme-eu/v-42".into(),
+        landing_domain: s("shop.example.com"),
+        channel: Channel::Referral,
+        utm: Utm {
+            source: s("blog"),
+            medium: s("affiliate"),
+            campaign: s("summer"),
+            term: None,
+            content: None,
+        },
+        ad_click_ids: vec![AdClickId {
+            parameter: "gclid".into(),
+            value: "Cj0KCQ".into(),
+        }],
+        partner: PartnerResolution {
+            partner_id: s("p-travelblog"),
+            partner_status: Some(PartnerStatus::Verified),
+            resolved_by: ResolvedBy::Link,
+            link_id: s("lnk-travel-1"),
+            code: None,
+            shared_id: s("newsletter"),
+            unresolved_reason: None,
+        },
+        enriched_at: at(3),
+    }
+}
+
+/// A two-partner linear attribution.
+pub fn attribution() -> Attribution {
+    Attribution {
+        attribution_id: "att-5d1c".into(),
+        kind: AttributionKind::Conversion,
+        program_id: "acme-eu".into(),
+        order_id: "order-1001".into(),
+        event_id: "evt-0001".into(),
+        attribution_key: "acme-eu/v-42".into(),
+        customer_id: s("cust-7"),
+        occurred_at: at(0),
+        attributed_at: at(60),
+        amount_minor: 12_999,
+        currency: "EUR".into(),
+        chain_id: s("sub-55"),
+        chain_seq: Some(1),
+        model: AttributionModel::Linear,
+        outcome: AttributionOutcome::Attributed,
+        unattributed_reason: None,
+        credits: vec![
+            Credit {
+                partner_id: "p-travelblog".into(),
+                shared_id: s("newsletter"),
+                share: Decimal::new(5, 1),
+                commission_id: "com-a1".into(),
+                commission_minor: 650,
+                rule_id: s("rule-default"),
+                touchpoint_ids: vec!["evt-0000".into()],
+            },
+            Credit {
+                partner_id: "p-coupons".into(),
+                shared_id: None,
+                share: Decimal::new(5, 1),
+                commission_id: "com-b2".into(),
+                commission_minor: 649,
+                rule_id: s("rule-default"),
+                touchpoint_ids: vec!["evt-0001".into()],
+            },
+        ],
+        reverses_attribution_id: None,
+        evidence: vec![Evidence {
+            touchpoint_id: "evt-0000".into(),
+            kind: "click".into(),
+            occurred_at: at(-3600),
+            partner_id: s("p-travelblog"),
+            click_id: s("clk-9"),
+            link_id: s("lnk-travel-1"),
+            code: None,
+            landing_domain: s("shop.example.com"),
+            channel: s("referral"),
+            utm_source: s("blog"),
+            utm_medium: s("affiliate"),
+            utm_campaign: s("summer"),
+            window: AttributionWindow::ClickThrough,
+        }],
+        losing_claims: vec![LosingClaim {
+            partner_id: "p-other".into(),
+            touchpoint_id: s("evt-0002"),
+            reason: "outside_window".into(),
+        }],
+        shadow_credits: vec![ShadowCredit {
+            model: AttributionModel::LastTouch,
+            partner_id: "p-coupons".into(),
+            share: Decimal::ONE,
+        }],
+        late_touchpoints: 0,
+    }
+}
+
+/// A payable commission.
+pub fn commission_decision() -> CommissionDecision {
+    CommissionDecision {
+        commission_id: "com-a1".into(),
+        attribution_id: "att-5d1c".into(),
+        kind: CommissionKind::Commission,
+        reverses_commission_id: None,
+        program_id: "acme-eu".into(),
+        partner_id: "p-travelblog".into(),
+        shared_id: s("newsletter"),
+        order_id: "order-1001".into(),
+        amount_minor: 650,
+        currency: "EUR".into(),
+        rule_id: s("rule-default"),
+        chain_id: s("sub-55"),
+        chain_seq: Some(1),
+        decision: Decision::Payable,
+        decision_reasons: vec![],
+        risk_level: Some(RiskLevelName::Low),
+        hold_until: at(30 * 86_400),
+        occurred_at: at(0),
+        decided_at: at(61),
+    }
+}
+
+/// A partner's aggregate risk.
+pub fn risk_level() -> RiskLevel {
+    RiskLevel {
+        subject_id: "acme-eu/p-coupons".into(),
+        program_id: "acme-eu".into(),
+        partner_id: "p-coupons".into(),
+        shared_id: None,
+        level: RiskLevelName::Elevated,
+        risk_percent: Decimal::new(125, 1),
+        scored_actions: 40,
+        flagged_actions: 5,
+        window_days: 30,
+        updated_at: at(62),
+    }
+}
+
+/// A commission's approval.
+pub fn ledger_entry() -> LedgerEntry {
+    LedgerEntry {
+        entry_id: "ent-77".into(),
+        commission_id: "com-a1".into(),
+        attribution_id: "att-5d1c".into(),
+        program_id: "acme-eu".into(),
+        partner_id: "p-travelblog".into(),
+        shared_id: s("newsletter"),
+        order_id: "order-1001".into(),
+        from_status: Some(LedgerStatus::Pending),
+        to_status: LedgerStatus::Approved,
+        entry_kind: EntryKind::StatusChange,
+        amount_minor: 650,
+        currency: "EUR".into(),
+        cause: "hold_elapsed".into(),
+        actor: "ledger-writer".into(),
+        payout_id: None,
+        effective_at: at(30 * 86_400),
+        recorded_at: at(30 * 86_400 + 5),
+    }
+}
+
+/// A program record.
+pub fn reference_record() -> ReferenceRecord {
+    ReferenceRecord {
+        entity_type: EntityType::Program,
+        program: Some(Program {
+            program_id: "acme-eu".into(),
+            brand: "Acme".into(),
+            domains: vec!["shop.example.com".into(), "example.de".into()],
+            currency: "EUR".into(),
+            attribution: AttributionSettings {
+                model: AttributionModel::LastTouch,
+                click_window_seconds: 30 * 86_400,
+                view_window_seconds: 86_400,
+                code_precedence: CodePrecedence::CodeWins,
+                grace_seconds: 300,
+                time_decay_half_life_seconds: 7 * 86_400,
+            },
+            hold_seconds: 30 * 86_400,
+        }),
+        partner: None,
+        link: None,
+        code: None,
+        commission_rule: None,
+        published_at: at(-86_400),
+        source_revision: "sha256:0f1e".into(),
+    }
+}
+
+/// A rejected raw message.
+pub fn dead_letter() -> DeadLetter {
+    DeadLetter {
+        dead_letter_id: "attrib.touchpoints.raw.v1/2/1234".into(),
+        service: "ingest".into(),
+        reason: "unknown_currency".into(),
+        detail: "currency \"EURO\" is not an ISO 4217 code".into(),
+        event_id: s("evt-bad-1"),
+        source_topic: "attrib.touchpoints.raw.v1".into(),
+        source_partition: 2,
+        source_offset: 1234,
+        source_key: Some(b"v-42".to_vec()),
+        payload: br#"{"kind":"conversion","currency":"EURO"}"#.to_vec(),
+        payload_bytes_total: 39,
+        payload_truncated: false,
+        failed_at: at(1),
+    }
+}
+
+/// One example of every message type.
+#[derive(Debug)]
+pub struct Example {
+    /// Schema file stem, e.g. `valid_touchpoint.v1`.
+    pub name: &'static str,
+    /// Single-object encoded bytes.
+    pub encoded: Vec<u8>,
+    /// The same message as JSON (timestamps as epoch milliseconds, decimals as strings).
+    pub json: serde_json::Value,
+}
+
+fn example<T: AvroMessage>(message: &T) -> Result<Example, CodecError> {
+    let current = T::family().current();
+    Ok(Example {
+        name: current
+            .file
+            .strip_suffix(".avsc")
+            .expect("schema files end in .avsc"),
+        encoded: encode(message)?,
+        json: serde_json::to_value(message).map_err(|e| CodecError::Avro(e.to_string()))?,
+    })
+}
+
+/// Every example, encoded with its current schema.
+pub fn all() -> Result<Vec<Example>, CodecError> {
+    Ok(vec![
+        example(&valid_touchpoint())?,
+        example(&enriched_touchpoint())?,
+        example(&attribution())?,
+        example(&commission_decision())?,
+        example(&risk_level())?,
+        example(&ledger_entry())?,
+        example(&reference_record())?,
+        example(&dead_letter())?,
+    ])
+}

@@ -1,0 +1,24 @@
+//! Data contracts of the attribution pipeline and nothing else: the Avro schemas of every
+//! internal topic (`avro/*.avsc`) with their Rust types, the single-object codec, the raw-event
+//! JSON contract (`json/`), and ISO 4217 money. No runtime plumbing lives here.
+#![deny(missing_docs)]
+
+pub mod attribution;
+pub mod codec;
+pub mod commission;
+pub mod dead_letter;
+pub mod examples;
+pub mod ledger;
+pub mod money;
+pub mod reference;
+pub mod risk;
+pub mod touchpoint;
+
+pub use attribution::Attribution;
+pub use codec::{decode, encode, AvroMessage, CodecError};
+pub use commission::CommissionDecision;
+pub use dead_letter::DeadLetter;
+pub use ledger::LedgerEntry;
+pub use reference::ReferenceRecord;
+pub use risk::RiskLevel;
+pub use touchpoint::{EnrichedTouchpoint, EventKind, ValidTouchpoint};

@@ -1,0 +1,209 @@
+//! Reference data records on the compacted reference topic: one entity per record.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::attribution::AttributionModel;
+use crate::codec::avro_message;
+use crate::touchpoint::PartnerStatus;
+
+/// Which entity a record carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityType {
+    /// A program (brand).
+    Program,
+    /// A partner.
+    Partner,
+    /// A referral link.
+    Link,
+    /// A voucher/referral code.
+    Code,
+    /// A commission rule.
+    CommissionRule,
+}
+
+/// Whether a code at conversion beats link touchpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodePrecedence {
+    /// A valid code wins over links.
+    CodeWins,
+    /// Links win over codes.
+    LinkWins,
+}
+
+/// A program's attribution settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributionSettings {
+    /// Model.
+    pub model: AttributionModel,
+    /// Click-through window.
+    pub click_window_seconds: i64,
+    /// View-through window.
+    pub view_window_seconds: i64,
+    /// Code vs link precedence.
+    pub code_precedence: CodePrecedence,
+    /// Wait for late touchpoints.
+    pub grace_seconds: i64,
+    /// Time-decay half-life.
+    pub time_decay_half_life_seconds: i64,
+}
+
+/// A program (brand/tenant).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Program {
+    /// Id.
+    pub program_id: String,
+    /// Brand name.
+    pub brand: String,
+    /// Promotable domains.
+    pub domains: Vec<String>,
+    /// ISO 4217 currency of commissions.
+    pub currency: String,
+    /// Attribution settings.
+    pub attribution: AttributionSettings,
+    /// Hold period before approval.
+    pub hold_seconds: i64,
+}
+
+/// Affiliate or specialist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartnerKind {
+    /// Affiliate, creator, publisher.
+    Affiliate,
+    /// Specialist referring customers.
+    Specialist,
+}
+
+/// A partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partner {
+    /// Id.
+    pub partner_id: String,
+    /// Display name.
+    pub name: String,
+    /// Kind.
+    pub partner_kind: PartnerKind,
+    /// Status.
+    pub status: PartnerStatus,
+    /// Tier or group.
+    pub tier: Option<String>,
+    /// Hashed emails / customer ids of the partner's own accounts.
+    pub self_referral_ids: Vec<String>,
+}
+
+/// A referral link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// Link id or slug.
+    pub link_id: String,
+    /// Partner.
+    pub partner_id: String,
+    /// Program.
+    pub program_id: String,
+    /// Campaign.
+    pub campaign: Option<String>,
+    /// Default SharedId.
+    pub default_shared_id: Option<String>,
+}
+
+/// A voucher/referral code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Code {
+    /// Normalised code.
+    pub code: String,
+    /// Partner.
+    pub partner_id: String,
+    /// Program.
+    pub program_id: String,
+    /// Valid from.
+    #[serde(with = "chrono::serde::ts_milliseconds_option")]
+    pub valid_from: Option<DateTime<Utc>>,
+    /// Valid until.
+    #[serde(with = "chrono::serde::ts_milliseconds_option")]
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+/// A commission rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommissionRule {
+    /// Id.
+    pub rule_id: String,
+    /// Program.
+    pub program_id: String,
+    /// Lower wins.
+    pub precedence: i32,
+    /// Matches partners of this tier.
+    pub partner_tier: Option<String>,
+    /// Matches this partner.
+    pub partner_id: Option<String>,
+    /// Percentage rate.
+    pub rate: Option<Decimal>,
+    /// Flat amount in minor units.
+    pub flat_minor: Option<i64>,
+    /// Renewals that still earn.
+    pub recurring_renewals: Option<i32>,
+    /// Cap per period in minor units.
+    pub cap_minor: Option<i64>,
+    /// Cap period.
+    pub cap_period_days: Option<i32>,
+}
+
+/// One reference entity. Exactly the field named by `entity_type` is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceRecord {
+    /// Which entity is set.
+    pub entity_type: EntityType,
+    /// Program entity.
+    pub program: Option<Program>,
+    /// Partner entity.
+    pub partner: Option<Partner>,
+    /// Link entity.
+    pub link: Option<Link>,
+    /// Code entity.
+    pub code: Option<Code>,
+    /// Commission rule entity.
+    pub commission_rule: Option<CommissionRule>,
+    /// When published.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub published_at: DateTime<Utc>,
+    /// Digest of the source file.
+    pub source_revision: String,
+}
+
+avro_message!(
+    ReferenceRecord,
+    "attrib.ReferenceRecord",
+    ["reference_record.v1.avsc"]
+);
+
+impl ReferenceRecord {
+    /// The compacted-topic key, `<entity_type>/<id>`, or `None` when the set field does not
+    /// match `entity_type` (exactly one must be set).
+    pub fn key(&self) -> Option<String> {
+        let set = [
+            self.program.is_some(),
+            self.partner.is_some(),
+            self.link.is_some(),
+            self.code.is_some(),
+            self.commission_rule.is_some(),
+        ];
+        if set.iter().filter(|s| **s).count() != 1 {
+            return None;
+        }
+        let id = match self.entity_type {
+            EntityType::Program => self.program.as_ref().map(|p| ("program", &p.program_id)),
+            EntityType::Partner => self.partner.as_ref().map(|p| ("partner", &p.partner_id)),
+            EntityType::Link => self.link.as_ref().map(|l| ("link", &l.link_id)),
+            EntityType::Code => self.code.as_ref().map(|c| ("code", &c.code)),
+            EntityType::CommissionRule => self
+                .commission_rule
+                .as_ref()
+                .map(|r| ("commission_rule", &r.rule_id)),
+        }?;
+        Some(format!("{}/{}", id.0, id.1))
+    }
+}

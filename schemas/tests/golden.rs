@@ -1,0 +1,109 @@
+//! Golden-byte tests: the encoding of every example is pinned in `golden/<schema>.hex`, and
+//! every golden file ever published (all versions) must still decode with today's types.
+//!
+//! To re-pin after an intended, compatible schema change, add a new `.vN.avsc`, then run
+//! `UPDATE_GOLDEN=1 cargo test -p schemas --test golden` and commit the new `.hex` file;
+//! older `.hex` files are never rewritten.
+
+use std::path::{Path, PathBuf};
+
+use schemas::codec::{read_header, AvroMessage};
+use schemas::{decode, examples};
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden")
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    // 64 hex digits per line keeps diffs readable.
+    hex.as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("hex is ASCII"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+fn from_hex(text: &str) -> Vec<u8> {
+    let digits: String = text.split_whitespace().collect();
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).expect("golden files hold hex"))
+        .collect()
+}
+
+#[test]
+fn every_example_encodes_to_its_pinned_bytes() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    for example in examples::all().expect("examples encode") {
+        let path = golden_dir().join(format!("{}.hex", example.name));
+        if update && !path.exists() {
+            std::fs::write(&path, to_hex(&example.encoded)).expect("write golden file");
+        }
+        let pinned = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (new schema? see module docs)", path.display()));
+        assert_eq!(
+            to_hex(&example.encoded),
+            pinned,
+            "encoding of {} changed; schemas evolve by adding a version, not by editing one",
+            example.name
+        );
+    }
+}
+
+fn assert_golden_decodes<T: AvroMessage + PartialEq + std::fmt::Debug>(stem: &str, expected: &T) {
+    // Every published version of this type has a golden file; each must decode into today's
+    // type. With only v1 published this is the round trip; v2 adds the compatibility check.
+    for version in &T::family().versions {
+        let name = version.file.trim_end_matches(".avsc");
+        assert!(name.starts_with(stem), "{name} belongs to {stem}");
+        let bytes = from_hex(
+            &std::fs::read_to_string(golden_dir().join(format!("{name}.hex")))
+                .expect("golden file per published version"),
+        );
+        assert_eq!(read_header(&bytes).expect("header"), version.fingerprint);
+        let decoded: T = decode(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if std::ptr::eq(version, T::family().current()) {
+            assert_eq!(&decoded, expected, "{name} round trip");
+        }
+    }
+}
+
+#[test]
+fn every_published_version_still_decodes_with_the_current_types() {
+    assert_golden_decodes("valid_touchpoint", &examples::valid_touchpoint());
+    assert_golden_decodes("enriched_touchpoint", &examples::enriched_touchpoint());
+    assert_golden_decodes("attribution", &examples::attribution());
+    assert_golden_decodes("commission_decision", &examples::commission_decision());
+    assert_golden_decodes("risk_level", &examples::risk_level());
+    assert_golden_decodes("ledger_entry", &examples::ledger_entry());
+    assert_golden_decodes("reference_record", &examples::reference_record());
+    assert_golden_decodes("dead_letter", &examples::dead_letter());
+}
+
+#[test]
+fn a_message_of_one_type_is_refused_by_another() {
+    let bytes = schemas::encode(&examples::risk_level()).expect("encode");
+    let err = decode::<schemas::LedgerEntry>(&bytes).expect_err("wrong type");
+    assert!(err
+        .to_string()
+        .contains("not a published version of attrib.LedgerEntry"));
+}
+
+#[test]
+fn the_embedded_valid_touchpoint_matches_its_own_schema_file() {
+    // enriched_touchpoint.v1.avsc embeds ValidTouchpoint so it stands alone; keep them equal.
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("avro").join(f))
+                .expect("schema file"),
+        )
+        .expect("schema JSON")
+    };
+    let enriched = read("enriched_touchpoint.v1.avsc");
+    assert_eq!(
+        enriched["fields"][0]["type"],
+        read("valid_touchpoint.v1.avsc")
+    );
+}
