@@ -1,0 +1,237 @@
+//! The at-least-once consumer loop shared by every service.
+//!
+//! Invariant: an input offset is stored (and so committed) only after every output produced
+//! from it — and from every earlier input of its partition — has been acknowledged by the
+//! broker. The loop works in batches: read up to `BATCH_MESSAGES_MAX` inputs or until
+//! `BATCH_LINGER_MS` passes, hand each to the [`Processor`], enqueue its outputs, await all
+//! delivery reports, then store each partition's last offset. A crash anywhere before the
+//! store re-reads the batch; downstream consumers de-duplicate on deterministic ids.
+//! A failed delivery is fatal: the loop returns without storing, the service exits non-zero,
+//! and its restart re-reads the batch. Nothing is lost; nothing is skipped.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::DeliveryFuture;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::RuntimeError;
+use crate::health::Heartbeat;
+use crate::kafka::{await_delivery, Output, Producer, ServiceContext};
+use crate::metrics::LoopMetrics;
+use crate::settings::BatchConfig;
+
+/// How often an idle loop wakes up to beat its heartbeat and look for shutdown.
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+
+/// One input message, borrowed from the consumer (or built by an importer).
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// Source topic (or `file:<path>` for imports).
+    pub topic: &'a str,
+    /// Source partition (-1 for imports).
+    pub partition: i32,
+    /// Source offset (line number for imports).
+    pub offset: i64,
+    /// Message key.
+    pub key: Option<&'a [u8]>,
+    /// Message payload; `None` for a tombstone.
+    pub payload: Option<&'a [u8]>,
+    /// Broker timestamp in epoch milliseconds, when known.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl<'a> Input<'a> {
+    fn from_message(message: &'a BorrowedMessage<'a>) -> Input<'a> {
+        Input {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key(),
+            payload: message.payload(),
+            timestamp_ms: message.timestamp().to_millis(),
+        }
+    }
+}
+
+/// A service's per-message logic. Implementations do no I/O: bad input becomes a dead-letter
+/// output, and only conditions that make going on unsafe are returned as errors.
+pub trait Processor {
+    /// Handles one input, appending the messages it produces to `outputs`.
+    fn process(&mut self, input: &Input<'_>, outputs: &mut Vec<Output>)
+        -> Result<(), RuntimeError>;
+
+    /// Called after a batch's outputs were acknowledged and its offsets stored.
+    fn batch_done(&mut self, _inputs: usize) {}
+}
+
+/// What the loop needs besides the processor.
+#[allow(missing_debug_implementations)] // rdkafka's consumer has no Debug
+pub struct LoopParts<'a> {
+    /// The subscribed consumer.
+    pub consumer: &'a StreamConsumer<ServiceContext>,
+    /// The producer for outputs.
+    pub producer: &'a Producer,
+    /// Batch limits.
+    pub batch: BatchConfig,
+    /// The loop's liveness heartbeat.
+    pub heartbeat: Heartbeat,
+    /// Plumbing metrics.
+    pub metrics: LoopMetrics,
+}
+
+/// Per-batch bookkeeping: deliveries in flight and the last offset read per partition.
+#[derive(Default)]
+struct Batch {
+    inputs: usize,
+    deliveries: Vec<(Arc<str>, DeliveryFuture)>,
+    frontier: Vec<(String, i32, i64)>,
+    outputs: Vec<Output>,
+}
+
+impl Batch {
+    fn advance(&mut self, topic: &str, partition: i32, offset: i64) {
+        // Linear search: a batch touches at most a handful of partitions.
+        match self
+            .frontier
+            .iter_mut()
+            .find(|(t, p, _)| *p == partition && t == topic)
+        {
+            Some(entry) => entry.2 = entry.2.max(offset),
+            None => self.frontier.push((topic.to_string(), partition, offset)),
+        }
+    }
+}
+
+/// Runs the loop until `shutdown` is cancelled, then finishes the batch in flight and commits.
+pub async fn run<P: Processor>(
+    parts: LoopParts<'_>,
+    processor: &mut P,
+    shutdown: &CancellationToken,
+) -> Result<(), RuntimeError> {
+    let LoopParts {
+        consumer,
+        producer,
+        batch: limits,
+        heartbeat,
+        metrics,
+    } = parts;
+    let mut batch = Batch::default();
+    loop {
+        heartbeat.beat();
+        // Wait for the first message of a batch; wake up regularly to stay live when idle.
+        let first = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            received = tokio::time::timeout(IDLE_WAKE, consumer.recv()) => received,
+        };
+        let message = match first {
+            Err(_idle) => continue,
+            Ok(Err(e)) => {
+                consumer_error(&metrics, &e);
+                continue;
+            }
+            Ok(Ok(message)) => message,
+        };
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::from_std(started + limits.linger);
+        handle(&message, processor, producer, &mut batch).await?;
+        drop(message);
+        let mut stopping = false;
+        while batch.inputs < limits.messages_max {
+            let next = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => { stopping = true; break }
+                received = tokio::time::timeout_at(deadline, consumer.recv()) => received,
+            };
+            match next {
+                Err(_linger_over) => break,
+                Ok(Err(e)) => {
+                    consumer_error(&metrics, &e);
+                    break;
+                }
+                Ok(Ok(message)) => handle(&message, processor, producer, &mut batch).await?,
+            }
+        }
+        finish_batch(consumer, &mut batch, &metrics).await?;
+        processor.batch_done(std::mem::take(&mut batch.inputs));
+        metrics.batches.inc();
+        metrics
+            .batch_duration
+            .observe(started.elapsed().as_secs_f64());
+        if stopping {
+            break;
+        }
+    }
+    // Every batch is finished before shutdown is looked at again, so all stored offsets are
+    // backed by acknowledged outputs: commit them now rather than waiting for the auto-commit.
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+        Err(e) => Err(RuntimeError::Kafka(e)),
+    }
+}
+
+async fn handle<P: Processor>(
+    message: &BorrowedMessage<'_>,
+    processor: &mut P,
+    producer: &Producer,
+    batch: &mut Batch,
+) -> Result<(), RuntimeError> {
+    let input = Input::from_message(message);
+    processor.process(&input, &mut batch.outputs)?;
+    for output in std::mem::take(&mut batch.outputs) {
+        let delivery = producer.enqueue(&output).await?;
+        batch.deliveries.push((output.topic, delivery));
+    }
+    batch.advance(input.topic, input.partition, input.offset);
+    batch.inputs += 1;
+    Ok(())
+}
+
+async fn finish_batch(
+    consumer: &StreamConsumer<ServiceContext>,
+    batch: &mut Batch,
+    metrics: &LoopMetrics,
+) -> Result<(), RuntimeError> {
+    for (topic, delivery) in batch.deliveries.drain(..) {
+        await_delivery(&topic, delivery).await?;
+        metrics.output_messages.with_label_values(&[&*topic]).inc();
+    }
+    metrics.input_messages.inc_by(batch.inputs as u64);
+    for (topic, partition, offset) in batch.frontier.drain(..) {
+        // `store_offset` records offset + 1, the next message to read.
+        if let Err(e) = consumer.store_offset(&topic, partition, offset) {
+            // The partition was revoked mid-batch: its new owner re-reads from the last
+            // commit. Duplicates, not loss; downstream de-duplicates.
+            tracing::debug!(topic, partition, offset, error = %e, "Offset not stored: partition no longer assigned.");
+        }
+    }
+    Ok(())
+}
+
+fn consumer_error(metrics: &LoopMetrics, error: &KafkaError) {
+    metrics.consumer_errors.inc();
+    tracing::warn!(error = %error, "Consumer error; the client retries.");
+}
+
+/// Runs `work` to completion, but once `shutdown` is cancelled gives it at most `drain` more.
+pub async fn with_drain_timeout<F>(
+    work: F,
+    shutdown: &CancellationToken,
+    drain: Duration,
+) -> Result<(), RuntimeError>
+where
+    F: Future<Output = Result<(), RuntimeError>>,
+{
+    tokio::pin!(work);
+    tokio::select! {
+        result = &mut work => result,
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(drain).await } => {
+            Err(RuntimeError::DrainTimeout(drain))
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Kafka clients configured for at-least-once delivery with idempotent consumers downstream
+//! (DESIGN.md §5): offsets are stored by the loop only after the outputs they produced are
+//! acknowledged, committed in the background from the store, and committed synchronously on
+//! partition revocation and shutdown.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
+use rdkafka::statistics::Statistics;
+use rdkafka::util::Timeout;
+
+use crate::error::RuntimeError;
+use crate::health::Heartbeat;
+use crate::metrics::LoopMetrics;
+use crate::settings::KafkaConfig;
+
+/// How often librdkafka reports statistics (lag gauges and the Kafka liveness heartbeat).
+pub const STATISTICS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// One message to produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Destination topic.
+    pub topic: std::sync::Arc<str>,
+    /// Partitioning key.
+    pub key: Option<Vec<u8>>,
+    /// Payload.
+    pub payload: Vec<u8>,
+}
+
+fn base_config(kafka: &KafkaConfig, client_id: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &kafka.bootstrap_servers)
+        .set("client.id", client_id)
+        .set(
+            "statistics.interval.ms",
+            STATISTICS_INTERVAL.as_millis().to_string(),
+        );
+    for (k, v) in &kafka.client_properties {
+        config.set(k, v);
+    }
+    config
+}
+
+/// Consumer-side context: turns statistics into lag gauges and a heartbeat, and commits the
+/// stored offsets before partitions are taken away.
+pub struct ServiceContext {
+    heartbeat: Heartbeat,
+    metrics: LoopMetrics,
+}
+
+impl std::fmt::Debug for ServiceContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServiceContext")
+    }
+}
+
+impl ClientContext for ServiceContext {
+    fn stats(&self, statistics: Statistics) {
+        self.heartbeat.beat();
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                // librdkafka reports -1 for partitions it does not consume, and an internal
+                // partition -1; neither is lag.
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    self.metrics
+                        .consumer_lag
+                        .with_label_values(&[topic.as_str(), &partition.to_string()])
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for ServiceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(partitions) => {
+                self.metrics.rebalances.with_label_values(&["revoke"]).inc();
+                // Stored offsets cover only acknowledged outputs, so committing them now lets
+                // the next owner start exactly after them. A batch still in flight for these
+                // partitions is re-read by the next owner: at-least-once, de-duplicated
+                // downstream by deterministic ids.
+                match consumer.commit_consumer_state(CommitMode::Sync) {
+                    Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Commit on revoke failed; the next owner may re-read some messages.")
+                    }
+                }
+                for elem in partitions.elements() {
+                    let _removed = self
+                        .metrics
+                        .consumer_lag
+                        .remove_label_values(&[elem.topic(), &elem.partition().to_string()]);
+                }
+                tracing::info!(partitions = partitions.count(), "Partitions revoked.");
+            }
+            Rebalance::Assign(partitions) => {
+                self.metrics.rebalances.with_label_values(&["assign"]).inc();
+                let list: Vec<String> = partitions
+                    .elements()
+                    .iter()
+                    .map(|e| format!("{}/{}", e.topic(), e.partition()))
+                    .collect();
+                tracing::info!(partitions = ?list, "Partitions assigned.");
+            }
+            Rebalance::Error(e) => {
+                self.metrics.rebalances.with_label_values(&["error"]).inc();
+                tracing::warn!(error = %e, "Rebalance error.");
+            }
+        }
+    }
+}
+
+/// A consumer of `topics` in `group_id` with manual offset storing.
+pub fn consumer(
+    kafka: &KafkaConfig,
+    client_id: &str,
+    group_id: &str,
+    topics: &[&str],
+    heartbeat: Heartbeat,
+    metrics: LoopMetrics,
+) -> Result<StreamConsumer<ServiceContext>, RuntimeError> {
+    let consumer: StreamConsumer<ServiceContext> = base_config(kafka, client_id)
+        .set("group.id", group_id)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        // The loop stores an offset only once the outputs it produced are acknowledged.
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set(
+            "session.timeout.ms",
+            kafka.session_timeout.as_millis().to_string(),
+        )
+        .create_with_context(ServiceContext { heartbeat, metrics })
+        .map_err(RuntimeError::Kafka)?;
+    consumer.subscribe(topics).map_err(RuntimeError::Kafka)?;
+    Ok(consumer)
+}
+
+/// A producer whose sends complete only when the broker acknowledged them.
+#[derive(Clone)]
+pub struct Producer {
+    inner: FutureProducer<DefaultClientContext>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Producer")
+    }
+}
+
+impl Producer {
+    /// An idempotent producer (no duplicates from its own retries) with `acks=all`.
+    pub fn new(kafka: &KafkaConfig, client_id: &str) -> Result<Producer, RuntimeError> {
+        let inner = base_config(kafka, client_id)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set(
+                "message.timeout.ms",
+                kafka.delivery_timeout.as_millis().to_string(),
+            )
+            .create()
+            .map_err(RuntimeError::Kafka)?;
+        Ok(Producer { inner })
+    }
+
+    /// Hands one message to the client, waiting while its queue is full; the returned future
+    /// resolves when the broker acknowledges (or finally rejects) it. Fails at once only for a
+    /// record the client refuses outright (e.g. larger than `message.max.bytes`).
+    pub async fn enqueue(&self, output: &Output) -> Result<DeliveryFuture, RuntimeError> {
+        loop {
+            let mut record = FutureRecord::to(&output.topic).payload(&output.payload);
+            if let Some(key) = &output.key {
+                record = record.key(key);
+            }
+            match self.inner.send_result(record) {
+                Ok(delivery) => return Ok(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    // Back-pressure: let deliveries drain rather than growing without bound.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((error, _)) => {
+                    return Err(RuntimeError::Delivery {
+                        topic: output.topic.to_string(),
+                        error,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Produces every output and waits until all are acknowledged.
+    pub async fn send_all(&self, outputs: &[Output]) -> Result<(), RuntimeError> {
+        let mut pending = Vec::with_capacity(outputs.len());
+        for output in outputs {
+            pending.push((output.topic.clone(), self.enqueue(output).await?));
+        }
+        for (topic, delivery) in pending {
+            await_delivery(&topic, delivery).await?;
+        }
+        Ok(())
+    }
+
+    /// Flushes everything queued (used at shutdown).
+    pub fn flush(&self, timeout: Duration) -> Result<(), RuntimeError> {
+        self.inner
+            .flush(Timeout::After(timeout))
+            .map_err(RuntimeError::Kafka)
+    }
+}
+
+/// Waits for one delivery report.
+pub async fn await_delivery(topic: &str, delivery: DeliveryFuture) -> Result<(), RuntimeError> {
+    match delivery.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((error, _message))) => Err(RuntimeError::Delivery {
+            topic: topic.to_string(),
+            error,
+        }),
+        Err(_cancelled) => Err(RuntimeError::DeliveryCancelled {
+            topic: topic.to_string(),
+        }),
+    }
+}
+
+/// How a topic is cleaned up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cleanup {
+    /// Retained by time (event streams).
+    Delete,
+    /// Compacted by key (reference data, state changelogs, risk levels).
+    Compact,
+}
+
+/// Creates the topics that do not exist yet; existing topics are left as they are.
+pub async fn ensure_topics(
+    kafka: &KafkaConfig,
+    topics: &[(&str, Cleanup)],
+) -> Result<(), RuntimeError> {
+    let admin: AdminClient<DefaultClientContext> = base_config(kafka, "attrib-admin")
+        .create()
+        .map_err(RuntimeError::Kafka)?;
+    let new_topics: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(name, cleanup)| {
+            let topic = NewTopic::new(
+                name,
+                kafka.topic_partitions,
+                TopicReplication::Fixed(kafka.topic_replication),
+            );
+            match cleanup {
+                Cleanup::Delete => topic,
+                Cleanup::Compact => topic.set("cleanup.policy", "compact"),
+            }
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics(&new_topics, &options)
+        .await
+        .map_err(RuntimeError::Kafka)?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(RuntimeError::TopicCreation { topic, code });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fetches cluster metadata: a connectivity check before the service reports ready.
+pub fn ping(kafka: &KafkaConfig, timeout: Duration) -> Result<usize, RuntimeError> {
+    let probe: BaseConsumer = base_config(kafka, "attrib-ping")
+        .create()
+        .map_err(RuntimeError::Kafka)?;
+    let metadata = probe
+        .fetch_metadata(None, Timeout::After(timeout))
+        .map_err(|e| RuntimeError::Unreachable {
+            servers: kafka.bootstrap_servers.clone(),
+            error: e,
+        })?;
+    Ok(metadata.brokers().len())
+}

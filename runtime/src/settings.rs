@@ -1,0 +1,395 @@
+//! Settings every service shares: Kafka connection, topic names, admin address, logging and
+//! batching. Each service's `Config` embeds [`CommonConfig`] and adds its own variables.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::config::{Env, EnvVar};
+use crate::config_enum;
+
+/// Kafka bootstrap servers.
+pub const KAFKA_BOOTSTRAP_SERVERS: EnvVar = EnvVar {
+    name: "KAFKA_BOOTSTRAP_SERVERS",
+    default: Some("127.0.0.1:19092"),
+    doc: "Comma-separated Kafka bootstrap servers (the default is the local stack's broker).",
+};
+/// Extra librdkafka properties.
+pub const KAFKA_CLIENT_PROPERTIES: EnvVar = EnvVar {
+    name: "KAFKA_CLIENT_PROPERTIES",
+    default: Some(""),
+    doc: "Extra librdkafka properties for every client, `key=value` separated by commas (e.g. `security.protocol=SASL_SSL,sasl.mechanisms=PLAIN`).",
+};
+/// Whether to create missing topics at start.
+pub const KAFKA_CREATE_TOPICS: EnvVar = EnvVar {
+    name: "KAFKA_CREATE_TOPICS",
+    default: Some("true"),
+    doc: "Create the topics this service uses when missing (turn off where topics are provisioned separately).",
+};
+/// Partitions for created topics.
+pub const KAFKA_TOPIC_PARTITIONS: EnvVar = EnvVar {
+    name: "KAFKA_TOPIC_PARTITIONS",
+    default: Some("6"),
+    doc: "Partition count for topics this service creates; the upper bound on instances per consumer group.",
+};
+/// Replication for created topics.
+pub const KAFKA_TOPIC_REPLICATION: EnvVar = EnvVar {
+    name: "KAFKA_TOPIC_REPLICATION",
+    default: Some("1"),
+    doc: "Replication factor for topics this service creates.",
+};
+/// Producer delivery timeout.
+pub const KAFKA_DELIVERY_TIMEOUT_MS: EnvVar = EnvVar {
+    name: "KAFKA_DELIVERY_TIMEOUT_MS",
+    default: Some("60000"),
+    doc: "How long the producer retries a message before the service gives up and exits without committing.",
+};
+/// Consumer session timeout.
+pub const KAFKA_SESSION_TIMEOUT_MS: EnvVar = EnvVar {
+    name: "KAFKA_SESSION_TIMEOUT_MS",
+    default: Some("10000"),
+    doc: "Consumer group session timeout; a crashed instance's partitions move after this long.",
+};
+/// Topic namespace.
+pub const TOPIC_NAMESPACE: EnvVar = EnvVar {
+    name: "TOPIC_NAMESPACE",
+    default: Some("attrib"),
+    doc:
+        "Prefix of every topic name: `<ns>.touchpoints.raw.v1`, ... (tests use a unique one each).",
+};
+/// Admin listen address.
+pub const ADMIN_LISTEN_ADDR: EnvVar = EnvVar {
+    name: "ADMIN_LISTEN_ADDR",
+    default: None, // per service, see `CommonConfig::from_env`
+    doc: "Address of the admin HTTP server (`/metrics`, `/_liveness`, `/_readiness`); port 0 picks a free one.",
+};
+/// Log format.
+pub const LOG_FORMAT: EnvVar = EnvVar {
+    name: "LOG_FORMAT",
+    default: Some("text"),
+    doc: "`text` for people, `json` for log pipelines.",
+};
+/// Log filter.
+pub const LOG_LEVEL: EnvVar = EnvVar {
+    name: "LOG_LEVEL",
+    default: Some("info"),
+    doc: "Log filter in `tracing` EnvFilter syntax, e.g. `info` or `info,rdkafka=warn`.",
+};
+/// Batch size.
+pub const BATCH_MESSAGES_MAX: EnvVar = EnvVar {
+    name: "BATCH_MESSAGES_MAX",
+    default: Some("2000"),
+    doc: "Most input messages per batch; offsets are stored once per batch, after its outputs are acknowledged.",
+};
+/// Batch linger.
+pub const BATCH_LINGER_MS: EnvVar = EnvVar {
+    name: "BATCH_LINGER_MS",
+    default: Some("50"),
+    doc: "Longest a partial batch waits for more input before it is flushed.",
+};
+/// Shutdown drain timeout.
+pub const SHUTDOWN_DRAIN_TIMEOUT_MS: EnvVar = EnvVar {
+    name: "SHUTDOWN_DRAIN_TIMEOUT_MS",
+    default: Some("30000"),
+    doc: "On SIGTERM/SIGINT, how long to finish the batch in flight and commit before exiting non-zero.",
+};
+/// Dead-letter payload cap.
+pub const DEAD_LETTER_PAYLOAD_BYTES_MAX: EnvVar = EnvVar {
+    name: "DEAD_LETTER_PAYLOAD_BYTES_MAX",
+    default: Some("262144"),
+    doc: "Dead letters keep at most this many bytes of the original message (and say when truncated).",
+};
+
+/// Every shared variable, for documentation.
+pub const COMMON_VARS: [EnvVar; 16] = [
+    KAFKA_BOOTSTRAP_SERVERS,
+    KAFKA_CLIENT_PROPERTIES,
+    KAFKA_CREATE_TOPICS,
+    KAFKA_TOPIC_PARTITIONS,
+    KAFKA_TOPIC_REPLICATION,
+    KAFKA_DELIVERY_TIMEOUT_MS,
+    KAFKA_SESSION_TIMEOUT_MS,
+    TOPIC_NAMESPACE,
+    ADMIN_LISTEN_ADDR,
+    LOG_FORMAT,
+    LOG_LEVEL,
+    BATCH_MESSAGES_MAX,
+    BATCH_LINGER_MS,
+    SHUTDOWN_DRAIN_TIMEOUT_MS,
+    DEAD_LETTER_PAYLOAD_BYTES_MAX,
+    TOPIC_OVERRIDES_DOC,
+];
+
+/// Documentation row for the per-topic override variables.
+pub const TOPIC_OVERRIDES_DOC: EnvVar = EnvVar {
+    name: "TOPIC_<NAME>",
+    default: Some("<ns>.<name>.v1"),
+    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`.",
+};
+
+config_enum!(
+    /// Log output format.
+    LogFormat {
+        /// Human-readable lines.
+        Text => "text",
+        /// One JSON object per line.
+        Json => "json",
+    }
+);
+
+/// Kafka connection settings.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// Bootstrap servers.
+    pub bootstrap_servers: String,
+    /// Extra librdkafka properties.
+    pub client_properties: Vec<(String, String)>,
+    /// Create missing topics at start.
+    pub create_topics: bool,
+    /// Partitions for created topics.
+    pub topic_partitions: i32,
+    /// Replication for created topics.
+    pub topic_replication: i32,
+    /// Producer delivery timeout.
+    pub delivery_timeout: Duration,
+    /// Consumer session timeout.
+    pub session_timeout: Duration,
+}
+
+/// Names of every topic in the pipeline (DESIGN.md §2), versioned once in the name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    /// Raw JSON from marketing platforms.
+    pub touchpoints_raw: String,
+    /// Validated touchpoints (Avro).
+    pub touchpoints_valid: String,
+    /// Ingest's dead letters.
+    pub touchpoints_dlq: String,
+    /// Enriched touchpoints.
+    pub touchpoints_enriched: String,
+    /// Reference data (compacted).
+    pub reference_config: String,
+    /// Attributions.
+    pub attributions: String,
+    /// Commission decisions.
+    pub commissions: String,
+    /// Risk levels (compacted).
+    pub risk_levels: String,
+    /// Ledger entries for finance.
+    pub ledger_entries: String,
+}
+
+impl Topics {
+    /// Topic names under `namespace`, each overridable by its `TOPIC_<NAME>` variable.
+    pub fn from_env(env: &mut Env, namespace: &str) -> Topics {
+        let mut topic = |var: &'static str, suffix: &str| {
+            let default = format!("{namespace}.{suffix}.v1");
+            let name = env
+                .optional(&EnvVar {
+                    name: var,
+                    default: None,
+                    doc: "",
+                })
+                .unwrap_or(default);
+            let valid = !name.is_empty()
+                && name.len() <= 249
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            env.check(
+                valid,
+                format!("{var}: {name:?} is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249)"),
+            );
+            name
+        };
+        Topics {
+            touchpoints_raw: topic("TOPIC_TOUCHPOINTS_RAW", "touchpoints.raw"),
+            touchpoints_valid: topic("TOPIC_TOUCHPOINTS_VALID", "touchpoints.valid"),
+            touchpoints_dlq: topic("TOPIC_TOUCHPOINTS_DLQ", "touchpoints.dlq"),
+            touchpoints_enriched: topic("TOPIC_TOUCHPOINTS_ENRICHED", "touchpoints.enriched"),
+            reference_config: topic("TOPIC_REFERENCE_CONFIG", "reference.config"),
+            attributions: topic("TOPIC_ATTRIBUTIONS", "attributions"),
+            commissions: topic("TOPIC_COMMISSIONS", "commissions"),
+            risk_levels: topic("TOPIC_RISK_LEVELS", "risk.levels"),
+            ledger_entries: topic("TOPIC_LEDGER_ENTRIES", "ledger.entries"),
+        }
+    }
+}
+
+/// Batching of the consumer loop.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchConfig {
+    /// Most messages per batch.
+    pub messages_max: usize,
+    /// Longest wait for a partial batch.
+    pub linger: Duration,
+}
+
+/// Settings shared by every service.
+#[derive(Debug, Clone)]
+pub struct CommonConfig {
+    /// Service name (metric prefix, dead-letter `service` field, client id).
+    pub service: &'static str,
+    /// Kafka.
+    pub kafka: KafkaConfig,
+    /// Topics.
+    pub topics: Topics,
+    /// Admin server address.
+    pub admin_listen_addr: SocketAddr,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_level: String,
+    /// Batching.
+    pub batch: BatchConfig,
+    /// Shutdown drain timeout.
+    pub shutdown_drain_timeout: Duration,
+    /// Dead-letter payload cap.
+    pub dead_letter_payload_bytes_max: usize,
+}
+
+impl CommonConfig {
+    /// Reads the shared variables; `admin_default` is the service's own admin address default.
+    pub fn from_env(env: &mut Env, service: &'static str, admin_default: &'static str) -> Self {
+        let properties = env.string(&KAFKA_CLIENT_PROPERTIES);
+        let client_properties = properties
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .filter_map(|p| match p.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => {
+                    Some((k.trim().to_string(), v.trim().to_string()))
+                }
+                _ => {
+                    env.check(
+                        false,
+                        format!("KAFKA_CLIENT_PROPERTIES: {p:?} is not key=value"),
+                    );
+                    None
+                }
+            })
+            .collect();
+        let kafka = KafkaConfig {
+            bootstrap_servers: env.string(&KAFKA_BOOTSTRAP_SERVERS),
+            client_properties,
+            create_topics: env.parse(&KAFKA_CREATE_TOPICS),
+            topic_partitions: env.parse(&KAFKA_TOPIC_PARTITIONS),
+            topic_replication: env.parse(&KAFKA_TOPIC_REPLICATION),
+            delivery_timeout: Duration::from_millis(env.parse(&KAFKA_DELIVERY_TIMEOUT_MS)),
+            session_timeout: Duration::from_millis(env.parse(&KAFKA_SESSION_TIMEOUT_MS)),
+        };
+        let namespace = env.string(&TOPIC_NAMESPACE);
+        let topics = Topics::from_env(env, &namespace);
+        let admin = EnvVar {
+            default: Some(admin_default),
+            ..ADMIN_LISTEN_ADDR
+        };
+        let config = CommonConfig {
+            service,
+            kafka,
+            topics,
+            admin_listen_addr: env
+                .parse::<AdminAddr>(&admin)
+                .0
+                .unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
+            log_format: env.parse(&LOG_FORMAT),
+            log_level: env.string(&LOG_LEVEL),
+            batch: BatchConfig {
+                messages_max: env.parse(&BATCH_MESSAGES_MAX),
+                linger: Duration::from_millis(env.parse(&BATCH_LINGER_MS)),
+            },
+            shutdown_drain_timeout: Duration::from_millis(env.parse(&SHUTDOWN_DRAIN_TIMEOUT_MS)),
+            dead_letter_payload_bytes_max: env.parse(&DEAD_LETTER_PAYLOAD_BYTES_MAX),
+        };
+        env.check(
+            config.kafka.topic_partitions >= 1 && config.kafka.topic_replication >= 1,
+            "KAFKA_TOPIC_PARTITIONS and KAFKA_TOPIC_REPLICATION must be at least 1",
+        );
+        env.check(
+            config.batch.messages_max >= 1,
+            "BATCH_MESSAGES_MAX must be at least 1",
+        );
+        // A batch must finish well inside the session, or the group evicts us mid-batch.
+        env.check(
+            config.batch.linger < config.kafka.session_timeout / 2,
+            "BATCH_LINGER_MS must be less than half of KAFKA_SESSION_TIMEOUT_MS",
+        );
+        env.check(
+            config.kafka.delivery_timeout >= Duration::from_secs(1),
+            "KAFKA_DELIVERY_TIMEOUT_MS must be at least 1000",
+        );
+        env.check(
+            config.dead_letter_payload_bytes_max >= 1024,
+            "DEAD_LETTER_PAYLOAD_BYTES_MAX must be at least 1024",
+        );
+        config
+    }
+}
+
+/// `SocketAddr` wrapper with a `Default`, so [`Env::parse`] can report a bad address.
+#[derive(Debug, Default)]
+struct AdminAddr(Option<SocketAddr>);
+
+impl std::str::FromStr for AdminAddr {
+    type Err = std::net::AddrParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(|a| AdminAddr(Some(a)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<CommonConfig, String> {
+        let mut env = Env::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>(),
+        );
+        let config = CommonConfig::from_env(&mut env, "test", "127.0.0.1:9100");
+        env.finish().map(|_| config).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_give_a_working_local_configuration() {
+        let c = read(&[]).expect("defaults are valid");
+        assert_eq!(c.topics.touchpoints_raw, "attrib.touchpoints.raw.v1");
+        assert_eq!(c.topics.ledger_entries, "attrib.ledger.entries.v1");
+        assert_eq!(c.admin_listen_addr.port(), 9100);
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn namespace_and_overrides_name_the_topics() {
+        let c = read(&[
+            ("TOPIC_NAMESPACE", "t42"),
+            ("TOPIC_TOUCHPOINTS_DLQ", "shared-dlq"),
+        ])
+        .expect("valid");
+        assert_eq!(c.topics.touchpoints_valid, "t42.touchpoints.valid.v1");
+        assert_eq!(c.topics.touchpoints_dlq, "shared-dlq");
+    }
+
+    #[test]
+    fn invalid_values_fail_with_the_variable_named() {
+        let err = read(&[
+            ("BATCH_LINGER_MS", "9000"),
+            ("LOG_FORMAT", "yaml"),
+            ("ADMIN_LISTEN_ADDR", "nowhere"),
+            ("TOPIC_NAMESPACE", "bad name"),
+            ("KAFKA_CLIENT_PROPERTIES", "acks=all,oops"),
+        ])
+        .expect_err("invalid");
+        for needle in [
+            "BATCH_LINGER_MS must be less than half",
+            "LOG_FORMAT=\"yaml\" is invalid",
+            "ADMIN_LISTEN_ADDR=\"nowhere\"",
+            "not a valid Kafka topic name",
+            "\"oops\" is not key=value",
+        ] {
+            assert!(err.contains(needle), "{needle} missing from {err}");
+        }
+    }
+}
