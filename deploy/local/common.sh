@@ -1,0 +1,33 @@
+# Shared settings of the local-stack scripts. Sourced, not run.
+# Every value can be overridden from the environment.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# Where the running stack keeps its data, logs and PID files.
+ATTRIB_STACK_DIR="${ATTRIB_STACK_DIR:-$REPO_ROOT/.local/stack}"
+# Builds that outlive a clone (the tansu broker takes ~10 minutes to compile).
+ATTRIB_CACHE_DIR="${ATTRIB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/attrib}"
+TANSU_VERSION="${TANSU_VERSION:-0.6.0}"
+TANSU_BIN="$ATTRIB_CACHE_DIR/tansu-$TANSU_VERSION/bin/tansu"
+BROKER_PORT="${BROKER_PORT:-19092}"
+# sqlite keeps data and committed offsets across broker restarts; memory:// is faster but forgets.
+BROKER_STORAGE="${BROKER_STORAGE:-sqlite://tansu.db}"
+CLICKHOUSE_HTTP_PORT="${CLICKHOUSE_HTTP_PORT:-18123}"
+CLICKHOUSE_TCP_PORT="${CLICKHOUSE_TCP_PORT:-19000}"
+CLICKHOUSE_SERVER_BIN="${CLICKHOUSE_SERVER_BIN:-/usr/sbin/clickhouse-server}"
+
+say() { printf '%s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# PID stored in $1 if that process is still running.
+running_pid() {
+  local pid
+  [ -f "$1" ] || return 1
+  pid="$(cat "$1")"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+# Who holds a port, for error messages.
+port_owner() { ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*users:((\(.*\)))/\1/p' | head -1; }

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what the local stack and the tests need, skipping whatever is already there:
+#   - ClickHouse server + client (Debian's clickhouse-server 18.16, apt)
+#   - the tansu Kafka-API broker, built once into $ATTRIB_CACHE_DIR (~10 min cold)
+#   - Python packages for the interoperability tests (fastavro, jsonschema)
+# Safe to run repeatedly.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "Installing ${missing[*]} with apt..."
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+apt_install clickhouse-server clickhouse-client iproute2 curl
+
+if [ ! -x "$TANSU_BIN" ]; then
+  say "Building the tansu broker $TANSU_VERSION into $ATTRIB_CACHE_DIR (about 10 minutes, once)..."
+  mkdir -p "$ATTRIB_CACHE_DIR"
+  # dynostore and libsql are needed: the default features give a binary that cannot start.
+  cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql \
+    --root "$ATTRIB_CACHE_DIR/tansu-$TANSU_VERSION.partial" >&2
+  mv "$ATTRIB_CACHE_DIR/tansu-$TANSU_VERSION.partial" "$ATTRIB_CACHE_DIR/tansu-$TANSU_VERSION"
+fi
+
+if ! python3 -c 'import fastavro, jsonschema' 2>/dev/null; then
+  say "Installing fastavro and jsonschema with pip..."
+  python3 -m pip install -q --disable-pip-version-check fastavro jsonschema >&2
+fi
+say "Local stack prerequisites are installed."
