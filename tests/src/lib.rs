@@ -1,1 +1,294 @@
+//! Harness for tests, demo and benchmarks against the real local stack (`deploy/local`):
+//! unique topic namespaces, raw producers, counting consumers, service configs, and the
+//! service binaries as child processes. No mocks: everything talks to the real broker.
 
+pub mod interop;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+
+/// The broker the local stack runs (`deploy/local/stack.sh env`).
+pub fn bootstrap_servers() -> String {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
+}
+
+/// Fails with instructions when the stack is not running.
+pub fn require_broker() {
+    let servers = bootstrap_servers();
+    let first = servers.split(',').next().unwrap_or_default().to_string();
+    if std::net::TcpStream::connect_timeout(
+        &first
+            .parse()
+            .expect("KAFKA_BOOTSTRAP_SERVERS holds host:port"),
+        Duration::from_secs(2),
+    )
+    .is_err()
+    {
+        panic!(
+            "no Kafka broker at {servers}: start the local stack with `deploy/local/stack.sh up`"
+        );
+    }
+}
+
+/// A topic namespace no other test or run uses.
+pub fn unique_namespace(label: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
+    format!(
+        "t{}-{}-{}-{}",
+        nanos % 1_000_000_000_000,
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        label
+    )
+}
+
+/// Environment for a service under `namespace` on the local broker.
+pub fn service_env(namespace: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = [
+        ("KAFKA_BOOTSTRAP_SERVERS", bootstrap_servers()),
+        ("TOPIC_NAMESPACE", namespace.to_string()),
+        ("KAFKA_TOPIC_PARTITIONS", "3".into()),
+        ("ADMIN_LISTEN_ADDR", "127.0.0.1:0".into()),
+        ("INGEST_IP_HASH_KEY", "integration-test-key-0001".into()),
+        ("INGEST_GROUP_ID", format!("{namespace}-ingest")),
+        ("LOG_LEVEL", "warn".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env
+}
+
+/// Ingest's config from a map, failing loudly on invalid settings.
+pub fn ingest_config(env: &HashMap<String, String>) -> ingest::config::IngestConfig {
+    let mut reader = runtime::Env::from_map(env.clone());
+    let config = ingest::config::IngestConfig::from_env(&mut reader).expect("valid config");
+    reader.finish().expect("valid config");
+    config
+}
+
+/// Creates topics (3 partitions) before anything uses them.
+pub async fn create_topics(names: &[&str]) -> Result<()> {
+    let mut env = runtime::Env::from_map(service_env("unused", &[]));
+    let common = runtime::CommonConfig::from_env(&mut env, "test", "127.0.0.1:0");
+    let topics: Vec<(&str, runtime::kafka::Cleanup)> = names
+        .iter()
+        .map(|n| (*n, runtime::kafka::Cleanup::Delete))
+        .collect();
+    runtime::kafka::ensure_topics(&common.kafka, &topics).await?;
+    Ok(())
+}
+
+/// A plain producer for raw test input.
+pub fn producer() -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers())
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .expect("producer config is valid")
+}
+
+/// Produces `(key, payload)` messages to `topic` and waits for every acknowledgement.
+pub async fn produce(topic: &str, messages: &[(Option<Vec<u8>>, Vec<u8>)]) -> Result<()> {
+    let producer = producer();
+    let mut pending = Vec::with_capacity(messages.len());
+    for (key, payload) in messages {
+        loop {
+            let mut record = FutureRecord::to(topic).payload(payload);
+            if let Some(k) = key {
+                record = record.key(k);
+            }
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    pending.push(delivery);
+                    break;
+                }
+                Err((e, _))
+                    if e.rdkafka_error_code()
+                        == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                Err((e, _)) => bail!("produce to {topic} failed: {e}"),
+            }
+        }
+    }
+    for delivery in pending {
+        delivery
+            .await
+            .context("producer dropped")?
+            .map_err(|(e, _)| anyhow::anyhow!("delivery to {topic} failed: {e}"))?;
+    }
+    producer.flush(Timeout::After(Duration::from_secs(10)))?;
+    Ok(())
+}
+
+/// Reads `topic` from the beginning with a fresh group until `done` says so (it sees every
+/// message read so far) or `deadline` passes.
+pub fn consume_until(
+    topic: &str,
+    deadline: Duration,
+    mut done: impl FnMut(&[OwnedMessage]) -> bool,
+) -> Result<Vec<OwnedMessage>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers())
+        .set("group.id", unique_namespace("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let started = Instant::now();
+    let mut out = Vec::new();
+    while started.elapsed() < deadline && !done(&out) {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push(m.detach()),
+            Some(Err(e)) => eprintln!("consumer error on {topic}: {e}"),
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Reads `topic` from the beginning with a fresh group until `expected` messages arrived,
+/// `idle` passes with nothing new after that, or `deadline` passes. Counting what arrived is
+/// the only reliable "done" on tansu, whose high watermarks can be wrong (LOCAL-STACK.md).
+pub fn consume(topic: &str, expected: usize, deadline: Duration) -> Result<Vec<OwnedMessage>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers())
+        .set("group.id", unique_namespace("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let started = Instant::now();
+    let mut out = Vec::new();
+    while started.elapsed() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push(m.detach()),
+            Some(Err(e)) => eprintln!("consumer error on {topic}: {e}"),
+            None if out.len() >= expected => break,
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Path of a workspace binary built by `cargo build` (the test command builds them first).
+pub fn binary(name: &str) -> PathBuf {
+    // target/<profile>/deps/<test-binary> -> target/<profile>/<name>
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binaries live in target/<profile>/deps");
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the service binaries first (`cargo build --bins`)",
+        path.display()
+    );
+    path
+}
+
+/// A service started as a child process, killed when dropped.
+#[derive(Debug)]
+pub struct ServiceProcess {
+    child: Child,
+}
+
+impl ServiceProcess {
+    /// Starts `binary` with `env` (plus the process environment's PATH).
+    pub fn start(
+        binary: &std::path::Path,
+        args: &[&str],
+        env: &HashMap<String, String>,
+    ) -> Result<Self> {
+        let child = Command::new(binary)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        Ok(ServiceProcess { child })
+    }
+
+    /// `kill -9`: no drain, no commit.
+    pub fn kill_hard(&mut self) {
+        let _killed = self.child.kill();
+        let _status = self.child.wait();
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -TERM failed");
+        }
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if started.elapsed() > timeout {
+                self.kill_hard();
+                bail!("service did not stop within {timeout:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.kill_hard();
+        }
+    }
+}
+
+/// Reads a counter or gauge from a registry by name and optional label.
+pub fn metric(registry: &prometheus::Registry, name: &str, label: Option<(&str, &str)>) -> f64 {
+    registry
+        .gather()
+        .iter()
+        .filter(|family| family.name() == name)
+        .flat_map(|family| family.get_metric().iter())
+        .filter(|m| {
+            label.is_none_or(|(k, v)| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == k && l.value() == v)
+            })
+        })
+        // Counters and gauges are the only kinds asked for; the other reads as 0.
+        .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
+        .sum()
+}
+
+/// Payload bytes of a consumed message.
+pub fn payload(message: &OwnedMessage) -> &[u8] {
+    message.payload().unwrap_or_default()
+}

@@ -1,0 +1,222 @@
+//! Wiring: the ingest processor (validation + dedup + encoding per message) and the service's
+//! run loop on Kafka. Offsets, batching and delivery guarantees come from `runtime`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use prometheus::{IntCounter, Registry};
+use runtime::consumer_loop::{self, LoopParts};
+use runtime::kafka::{self, Cleanup};
+use runtime::metrics::LoopMetrics;
+use runtime::{DeadLetterWriter, Health, Input, Output, Processor, Producer, RuntimeError};
+use schemas::touchpoint::IngestPath;
+use schemas::EventKind;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::IngestConfig;
+use crate::dedup::Dedup;
+use crate::metrics::IngestMetrics;
+use crate::pii::IpPolicy;
+use crate::process::{output_key, validate, Rules};
+use crate::reason::Reason;
+
+/// Turns raw messages into valid touchpoints or dead letters.
+#[derive(Debug)]
+pub struct IngestProcessor {
+    rules: Rules,
+    dedup: Dedup,
+    dead_letters: DeadLetterWriter,
+    valid_topic: Arc<str>,
+    path: IngestPath,
+    metrics: IngestMetrics,
+    // Resolved once: a label lookup per message would cost more than the counting.
+    valid_by_kind: Vec<IntCounter>,
+    dead_by_reason: Vec<IntCounter>,
+}
+
+impl IngestProcessor {
+    /// A processor for messages arriving by `path`.
+    pub fn new(config: &IngestConfig, metrics: IngestMetrics, path: IngestPath) -> IngestProcessor {
+        let valid_by_kind = EventKind::ALL
+            .iter()
+            .map(|k| metrics.valid.with_label_values(&[k.as_str()]))
+            .collect();
+        let dead_by_reason = Reason::ALL
+            .iter()
+            .map(|r| metrics.dead_lettered.with_label_values(&[r.code()]))
+            .collect();
+        IngestProcessor {
+            rules: Rules {
+                message_bytes_max: config.message_bytes_max,
+                future_skew: chrono::Duration::from_std(config.future_skew)
+                    .unwrap_or(chrono::Duration::MAX),
+                ip_policy: IpPolicy::new(config.ip_mode, config.ip_hash_key.as_bytes()),
+            },
+            dedup: Dedup::new(config.dedup_capacity, config.dedup_ttl),
+            dead_letters: DeadLetterWriter::new(
+                "ingest",
+                &config.common.topics.touchpoints_dlq,
+                config.common.dead_letter_payload_bytes_max,
+            ),
+            valid_topic: config.common.topics.touchpoints_valid.as_str().into(),
+            path,
+            metrics,
+            valid_by_kind,
+            dead_by_reason,
+        }
+    }
+}
+
+impl Processor for IngestProcessor {
+    fn process(
+        &mut self,
+        input: &Input<'_>,
+        outputs: &mut Vec<Output>,
+    ) -> Result<(), RuntimeError> {
+        let started = Instant::now();
+        let now = Utc::now();
+        self.metrics.consumed.inc();
+        if let Some(ms) = input.timestamp_ms {
+            let age_ms = now.timestamp_millis().saturating_sub(ms).max(0);
+            self.metrics.event_age.observe(age_ms as f64 / 1000.0);
+        }
+        match validate(
+            input.payload.unwrap_or_default(),
+            &self.rules,
+            now,
+            self.path,
+        ) {
+            Ok(touchpoint) => {
+                if self.dedup.first_sighting(&touchpoint.event_id) {
+                    let payload =
+                        schemas::encode(&touchpoint).map_err(|error| RuntimeError::Encode {
+                            what: "valid touchpoint",
+                            error,
+                        })?;
+                    outputs.push(Output {
+                        topic: self.valid_topic.clone(),
+                        key: output_key(&touchpoint).map(|k| k.as_bytes().to_vec()),
+                        payload,
+                    });
+                    self.valid_by_kind[touchpoint.kind as usize].inc();
+                } else {
+                    self.metrics.duplicates.inc();
+                    tracing::debug!(event_id = %touchpoint.event_id, "Duplicate event dropped.");
+                }
+            }
+            Err(rejection) => {
+                tracing::debug!(
+                    topic = input.topic, partition = input.partition, offset = input.offset,
+                    reason = rejection.reason.code(), detail = %rejection.detail,
+                    "Message dead-lettered."
+                );
+                outputs.push(self.dead_letters.output(
+                    input,
+                    rejection.reason.code(),
+                    rejection.detail,
+                    rejection.event_id,
+                    now,
+                )?);
+                let index = Reason::ALL
+                    .iter()
+                    .position(|r| *r == rejection.reason)
+                    .expect("every reason is listed in Reason::ALL");
+                self.dead_by_reason[index].inc();
+            }
+        }
+        self.metrics
+            .processing
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+}
+
+/// Starts the admin server, checks Kafka, creates missing topics and returns the clients.
+pub async fn prepare(
+    config: &IngestConfig,
+    registry: &Registry,
+    health: &Health,
+    shutdown: &CancellationToken,
+) -> Result<(Producer, LoopMetrics), RuntimeError> {
+    let loop_metrics = LoopMetrics::register("ingest", registry)?;
+    let admin = runtime::admin::spawn(
+        config.common.admin_listen_addr,
+        registry.clone(),
+        health.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .map_err(|error| RuntimeError::Io {
+        context: format!(
+            "cannot bind the admin server to {}",
+            config.common.admin_listen_addr
+        ),
+        error,
+    })?;
+    tracing::info!(address = %admin, "Admin server listening.");
+    let kafka_config = config.common.kafka.clone();
+    let brokers =
+        tokio::task::spawn_blocking(move || kafka::ping(&kafka_config, Duration::from_secs(10)))
+            .await
+            .expect("the ping task does not panic")?;
+    tracing::info!(brokers, servers = %config.common.kafka.bootstrap_servers, "Kafka reachable.");
+    if config.common.kafka.create_topics {
+        let topics = &config.common.topics;
+        kafka::ensure_topics(
+            &config.common.kafka,
+            &[
+                (&topics.touchpoints_raw, Cleanup::Delete),
+                (&topics.touchpoints_valid, Cleanup::Delete),
+                (&topics.touchpoints_dlq, Cleanup::Delete),
+            ],
+        )
+        .await?;
+    }
+    let producer = Producer::new(&config.common.kafka, "ingest")?;
+    Ok((producer, loop_metrics))
+}
+
+/// Runs the ingest service until `shutdown`, then drains and commits.
+pub async fn run(
+    config: IngestConfig,
+    registry: Registry,
+    shutdown: CancellationToken,
+) -> Result<(), RuntimeError> {
+    let health = Health::default();
+    let (producer, loop_metrics) = prepare(&config, &registry, &health, &shutdown).await?;
+    let metrics = IngestMetrics::register(&registry)?;
+    let consumer = kafka::consumer(
+        &config.common.kafka,
+        "ingest",
+        &config.group_id,
+        &[&config.common.topics.touchpoints_raw],
+        health.register("kafka", kafka::STATISTICS_INTERVAL * 6),
+        loop_metrics.clone(),
+    )?;
+    let mut processor = IngestProcessor::new(&config, metrics, IngestPath::Stream);
+    let parts = LoopParts {
+        consumer: &consumer,
+        producer: &producer,
+        batch: config.common.batch,
+        heartbeat: health.register("consumer_loop", Duration::from_secs(30)),
+        metrics: loop_metrics,
+    };
+    health.set_ready(true);
+    tracing::info!(
+        input = %config.common.topics.touchpoints_raw,
+        output = %config.common.topics.touchpoints_valid,
+        dead_letters = %config.common.topics.touchpoints_dlq,
+        group = %config.group_id,
+        "Ingest running."
+    );
+    let result = consumer_loop::with_drain_timeout(
+        consumer_loop::run(parts, &mut processor, &shutdown),
+        &shutdown,
+        config.common.shutdown_drain_timeout,
+    )
+    .await;
+    health.begin_shutdown();
+    let flushed = producer.flush(Duration::from_secs(5));
+    result.and(flushed)
+}

@@ -1,0 +1,85 @@
+//! `ingest` — run the service (default), `ingest import <file.ndjson>`, or `ingest env`.
+
+use std::process::ExitCode;
+
+use ingest::config::{all_vars, IngestConfig};
+use runtime::{Env, RuntimeError};
+
+const USAGE: &str = "\
+usage: ingest [run]               consume the raw topic until SIGTERM/SIGINT
+       ingest import FILE.ndjson  validate and publish offline events, one JSON object per line
+       ingest env                 print the environment variables ingest reads
+
+Configuration comes from environment variables; `ingest env` lists them.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = args.first().map(String::as_str);
+    match command {
+        Some("env") => {
+            print!("{}", runtime::config::markdown_table(&all_vars()));
+            return ExitCode::SUCCESS;
+        }
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        None | Some("run") | Some("import") => {}
+        Some(other) => {
+            eprintln!("unknown command {other:?}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    let mut env = Env::from_process();
+    let config = IngestConfig::from_env(&mut env).and_then(|c| env.finish().map(|()| c));
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("ingest: {e}");
+            return ExitCode::from(78); // EX_CONFIG
+        }
+    };
+    runtime::telemetry::init(config.common.log_format, &config.common.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime can be built");
+    match command {
+        Some("import") => {
+            let Some(path) = args.get(1) else {
+                eprintln!("ingest import needs a file\n\n{USAGE}");
+                return ExitCode::from(2);
+            };
+            match runtime.block_on(ingest::import::import(&config, std::path::Path::new(path))) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "Import failed; lines up to the last acknowledged chunk were published.");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        _ => {
+            let result: Result<(), RuntimeError> = runtime.block_on(async {
+                let shutdown =
+                    runtime::shutdown::on_signals().map_err(|error| RuntimeError::Io {
+                        context: "cannot install signal handlers".into(),
+                        error,
+                    })?;
+                ingest::app::run(config, prometheus::Registry::new(), shutdown).await
+            });
+            match result {
+                Ok(()) => {
+                    tracing::info!("Ingest stopped cleanly.");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, disposition = ?e.disposition(), "Ingest stopped on an error; uncommitted input will be re-read on restart.");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
