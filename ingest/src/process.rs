@@ -414,12 +414,14 @@ fn chain(fields: &Fields<'_>) -> Result<(Option<String>, Option<i32>), Rejection
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => match n.as_i64().and_then(|v| i32::try_from(v).ok()) {
             Some(seq) if seq >= 1 => Some(seq),
-            _ => return Err(Rejection::new(
-                Reason::InvalidChain,
-                format!(
+            _ => {
+                return Err(Rejection::new(
+                    Reason::InvalidChain,
+                    format!(
                     "chain_seq {n} must be a whole number from 1 (1 = first action of the chain)"
                 ),
-            )),
+                ))
+            }
         },
         Some(other) => {
             return Err(Rejection::new(

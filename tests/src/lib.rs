@@ -3,6 +3,7 @@
 //! service binaries as child processes. No mocks: everything talks to the real broker.
 
 pub mod interop;
+pub mod workload;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
