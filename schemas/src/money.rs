@@ -103,7 +103,7 @@ pub enum MoneyError {
     #[error("{0:?} is not a decimal number (expected digits with an optional '.' and fraction)")]
     NotADecimal(String),
     /// More decimal places than the currency's minor unit.
-    #[error("{amount} has more decimal places than {currency} allows ({} )", currency.minor_units())]
+    #[error("{amount} has more decimal places than {currency} allows (at most {})", currency.minor_units())]
     TooPrecise {
         /// The currency.
         currency: Currency,

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what is missing, starts the local stack
+# (if it is not running already), then runs, in order:
+#   cargo fmt --check, cargo clippy -D warnings, unit tests, integration tests on the real
+#   broker (and, as later stages arrive, ClickHouse).
+# A stack this script started is stopped again at the end; one that was already up is left up.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$REPO_ROOT"
+
+started_stack=false
+if ! "$REPO_ROOT/deploy/local/stack.sh" status | grep -q "broker: running"; then
+  started_stack=true
+fi
+"$REPO_ROOT/deploy/local/stack.sh" up >/dev/null
+if $started_stack; then
+  trap '"$REPO_ROOT/deploy/local/stack.sh" down' EXIT
+fi
+export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$BROKER_PORT"
+
+say "== cargo fmt --check"
+cargo fmt --all -- --check
+say "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+say "== build (the crash tests start the service binaries)"
+cargo build --workspace --bins --quiet
+say "== tests (unit, property, golden, interoperability, integration on the real broker)"
+cargo test --workspace

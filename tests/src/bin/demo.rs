@@ -1,0 +1,165 @@
+//! The demo driver run by `deploy/local/demo.sh`: sends the bundled sample of raw events to
+//! the raw topic, waits until the running ingest process has consumed all of them (read from
+//! its `/metrics`), then reads the valid and dead-letter topics and prints what was accepted
+//! and rejected, and why.
+//!
+//!     demo SAMPLE.ndjson ADMIN_ADDR      (topics from TOPIC_NAMESPACE, broker from KAFKA_BOOTSTRAP_SERVERS)
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rdkafka::message::Message;
+use schemas::money::Currency;
+use schemas::{DeadLetter, ValidTouchpoint};
+
+/// Scrapes `/metrics` and returns the sum of each metric family by name.
+fn scrape(admin: &str) -> Result<BTreeMap<String, f64>> {
+    let mut stream = std::net::TcpStream::connect(admin)
+        .with_context(|| format!("ingest admin server at {admin}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: ingest\r\n\r\n")?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body)?;
+    let mut sums = BTreeMap::new();
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        if let Some((name_labels, value)) = line.rsplit_once(' ') {
+            let name = name_labels
+                .split('{')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            *sums.entry(name).or_insert(0.0) += value.parse::<f64>().unwrap_or(0.0);
+        }
+    }
+    Ok(sums)
+}
+
+fn money(t: &ValidTouchpoint) -> String {
+    match (
+        t.amount_minor,
+        t.currency.as_deref().and_then(Currency::from_code),
+    ) {
+        (Some(minor), Some(c)) => format!("{} {}", c.from_minor(minor), c),
+        _ => String::new(),
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(sample), Some(admin)) = (args.first(), args.get(1)) else {
+        bail!("usage: demo SAMPLE.ndjson ADMIN_ADDR");
+    };
+    let ns = std::env::var("TOPIC_NAMESPACE").context("TOPIC_NAMESPACE names the demo's topics")?;
+    let (raw, valid, dlq) = (
+        format!("{ns}.touchpoints.raw.v1"),
+        format!("{ns}.touchpoints.valid.v1"),
+        format!("{ns}.touchpoints.dlq.v1"),
+    );
+    let lines: Vec<Vec<u8>> = std::fs::read_to_string(sample)?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
+    println!(
+        "Sending {} raw events from {sample} to {raw} ...",
+        lines.len()
+    );
+    let messages: Vec<(Option<Vec<u8>>, Vec<u8>)> =
+        lines.iter().map(|l| (None, l.clone())).collect();
+    tests::produce(&raw, &messages).await?;
+
+    let started = Instant::now();
+    let metrics = loop {
+        let m = scrape(admin)?;
+        let consumed = m.get("ingest_consumed_total").copied().unwrap_or(0.0) as usize;
+        eprint!("\r  ingest consumed {consumed}/{} ", lines.len());
+        if consumed >= lines.len() {
+            eprintln!();
+            break m;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!(
+                "ingest consumed only {consumed} of {} messages in 120 s; see its log",
+                lines.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let get = |name: &str| metrics.get(name).copied().unwrap_or(0.0) as usize;
+    let (consumed, accepted, dead, dups) = (
+        get("ingest_consumed_total"),
+        get("ingest_valid_total"),
+        get("ingest_dead_lettered_total"),
+        get("ingest_duplicates_total"),
+    );
+    let out = tests::consume(&valid, accepted, Duration::from_secs(60))?;
+    let letters = tests::consume(&dlq, dead, Duration::from_secs(60))?;
+
+    println!();
+    println!("== Ingest report (topics {ns}.*) ==");
+    println!("consumed {consumed} = accepted {accepted} + dead-lettered {dead} + duplicates dropped {dups}  [{}]",
+        if consumed == accepted + dead + dups { "balanced" } else { "UNBALANCED" });
+    println!();
+    let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    let decoded: Vec<(String, ValidTouchpoint)> = out
+        .iter()
+        .map(|m| {
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).to_string();
+            Ok((
+                key,
+                schemas::decode::<ValidTouchpoint>(m.payload().unwrap_or_default())?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    for (_, t) in &decoded {
+        *by_kind.entry(t.kind.as_str()).or_default() += 1;
+    }
+    println!("Accepted ({} on {valid}, Avro):", decoded.len());
+    for (kind, n) in &by_kind {
+        println!("  {kind:<16} {n}");
+    }
+    println!();
+    println!("Money and keys of the accepted conversions and refunds (exact minor units, UTC):");
+    println!(
+        "  {:<18} {:<11} {:<13} {:>14}  {:<10} occurred at (UTC)",
+        "event", "kind", "order", "amount", "key"
+    );
+    for (key, t) in decoded.iter().filter(|(_, t)| t.amount_minor.is_some()) {
+        println!(
+            "  {:<18} {:<11} {:<13} {:>14}  {:<10} {}",
+            t.event_id,
+            t.kind.as_str(),
+            t.order_id.as_deref().unwrap_or(""),
+            money(t),
+            key,
+            t.occurred_at.format("%Y-%m-%d %H:%M:%S")
+        );
+    }
+    if let Some((_, click)) = decoded.iter().find(|(_, t)| t.ip_hash.is_some()) {
+        println!();
+        println!(
+            "PII: click {} kept ip_prefix {} and a keyed hash {}…; the raw IP was not kept.",
+            click.event_id,
+            click.ip_prefix.as_deref().unwrap_or("-"),
+            &click.ip_hash.as_deref().unwrap_or("-")[..16]
+        );
+    }
+    println!();
+    println!(
+        "Dead-lettered ({} on {dlq}, each with the original bytes and source position):",
+        letters.len()
+    );
+    for m in &letters {
+        let l: DeadLetter = schemas::decode(m.payload().unwrap_or_default())?;
+        println!(
+            "  {:<14} {:<20} {}",
+            l.event_id.as_deref().unwrap_or("-"),
+            l.reason,
+            l.detail
+        );
+    }
+    Ok(())
+}
