@@ -25,4 +25,11 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "== build (the crash tests start the service binaries)"
 cargo build --workspace --bins --quiet
 say "== tests (unit, property, golden, interoperability, integration on the real broker)"
-cargo test --workspace
+log="$(mktemp)"
+status=0
+cargo test --workspace 2>&1 | tee "$log" || status=$?
+# One closing line with the totals of every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"
