@@ -142,13 +142,8 @@ pub async fn produce(topic: &str, messages: &[(Option<Vec<u8>>, Vec<u8>)]) -> Re
     Ok(())
 }
 
-/// Reads `topic` from the beginning with a fresh group until `done` says so (it sees every
-/// message read so far) or `deadline` passes.
-pub fn consume_until(
-    topic: &str,
-    deadline: Duration,
-    mut done: impl FnMut(&[OwnedMessage]) -> bool,
-) -> Result<Vec<OwnedMessage>> {
+/// A consumer of `topic` from the beginning, in a group of its own, committing nothing.
+fn reader(topic: &str) -> Result<BaseConsumer> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap_servers())
         .set("group.id", unique_namespace("reader"))
@@ -156,6 +151,17 @@ pub fn consume_until(
         .set("enable.auto.commit", "false")
         .create()?;
     consumer.subscribe(&[topic])?;
+    Ok(consumer)
+}
+
+/// Reads `topic` from the beginning with a fresh group until `done` says so (it sees every
+/// message read so far) or `deadline` passes.
+pub fn consume_until(
+    topic: &str,
+    deadline: Duration,
+    mut done: impl FnMut(&[OwnedMessage]) -> bool,
+) -> Result<Vec<OwnedMessage>> {
+    let consumer = reader(topic)?;
     let started = Instant::now();
     let mut out = Vec::new();
     while started.elapsed() < deadline && !done(&out) {
@@ -172,13 +178,7 @@ pub fn consume_until(
 /// `idle` passes with nothing new after that, or `deadline` passes. Counting what arrived is
 /// the only reliable "done" on tansu, whose high watermarks can be wrong (LOCAL-STACK.md).
 pub fn consume(topic: &str, expected: usize, deadline: Duration) -> Result<Vec<OwnedMessage>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers())
-        .set("group.id", unique_namespace("reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    consumer.subscribe(&[topic])?;
+    let consumer = reader(topic)?;
     let started = Instant::now();
     let mut out = Vec::new();
     while started.elapsed() < deadline {
