@@ -151,6 +151,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn all_lists_the_variants_in_declaration_order_so_they_can_index_counters() {
+        for (i, reason) in Reason::ALL.iter().enumerate() {
+            assert_eq!(*reason as usize, i, "{reason:?}");
+        }
+    }
+
+    #[test]
     fn codes_are_unique_snake_case() {
         let mut codes: Vec<&str> = Reason::ALL.iter().map(|r| r.code()).collect();
         assert!(codes.iter().all(|c| c

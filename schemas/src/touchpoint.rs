@@ -237,3 +237,16 @@ avro_message!(
     "attrib.EnrichedTouchpoint",
     ["enriched_touchpoint.v1.avsc"]
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_kinds_are_listed_in_declaration_order_so_they_can_index_counters() {
+        for (i, kind) in EventKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, i, "{kind:?}");
+            assert_eq!(EventKind::parse(kind.as_str()), Some(*kind));
+        }
+    }
+}
