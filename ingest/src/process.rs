@@ -565,27 +565,25 @@ mod tests {
             )
             .map(|t| t.url.expect("url kept"))
         };
-        assert_eq!(
-            view("HTTPS://Shop.EXAMPLE.com/A?x=1#top").expect("ok"),
-            "https://shop.example.com/A?x=1#top"
-        );
-        assert_eq!(
-            view("shop.example.com/p?utm_source=x").expect("ok"),
-            "https://shop.example.com/p?utm_source=x"
-        );
-        assert_eq!(
-            view("shop.example.com:8080/p").expect("ok"),
-            "https://shop.example.com:8080/p"
-        );
-        assert_eq!(
-            view("https://bücher.example/").expect("ok"),
-            "https://xn--bcher-kva.example/"
-        );
-        assert_eq!(
-            view("https://shop.example.com/?q=%20a&q=b").expect("ok"),
-            "https://shop.example.com/?q=%20a&q=b",
-            "encoded and duplicated parameters are kept as sent"
-        );
+        // Encoded and duplicated parameters are kept as sent; IDN hosts become punycode.
+        for (sent, stored) in [
+            (
+                "HTTPS://Shop.EXAMPLE.com/A?x=1#top",
+                "https://shop.example.com/A?x=1#top",
+            ),
+            (
+                "shop.example.com/p?utm_source=x",
+                "https://shop.example.com/p?utm_source=x",
+            ),
+            ("shop.example.com:8080/p", "https://shop.example.com:8080/p"),
+            ("https://bücher.example/", "https://xn--bcher-kva.example/"),
+            (
+                "https://shop.example.com/?q=%20a&q=b",
+                "https://shop.example.com/?q=%20a&q=b",
+            ),
+        ] {
+            assert_eq!(view(sent).expect(sent), stored, "{sent}");
+        }
         assert_eq!(
             view("ftp://files.example.com/").expect_err("ftp").reason,
             Reason::InvalidUrl
