@@ -94,11 +94,11 @@ impl Processor for IngestProcessor {
                             what: "valid touchpoint",
                             error,
                         })?;
-                    outputs.push(Output {
-                        topic: self.valid_topic.clone(),
-                        key: output_key(&touchpoint).map(|k| k.as_bytes().to_vec()),
+                    outputs.push(Output::keyed(
+                        self.valid_topic.clone(),
+                        output_key(&touchpoint).map(|k| k.as_bytes().to_vec()),
                         payload,
-                    });
+                    ));
                     self.valid_by_kind[touchpoint.kind as usize].inc();
                 } else {
                     self.metrics.duplicates.inc();

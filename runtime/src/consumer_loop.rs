@@ -67,6 +67,11 @@ pub trait Processor {
 
     /// Called after a batch's outputs were acknowledged and its offsets stored.
     fn batch_done(&mut self, _inputs: usize) {}
+
+    /// Called with partitions taken away by a rebalance, before any later input is handed
+    /// over: state kept per input partition must be dropped here and restored when the
+    /// partition's next input arrives (its new owner may have changed it meanwhile).
+    fn partitions_revoked(&mut self, _partitions: &[(String, i32)]) {}
 }
 
 /// What the loop needs besides the processor.
@@ -130,7 +135,10 @@ pub async fn run<P: Processor>(
             received = tokio::time::timeout(IDLE_WAKE, consumer.recv()) => received,
         };
         let message = match first {
-            Err(_idle) => continue,
+            Err(_idle) => {
+                report_revoked(consumer, processor);
+                continue;
+            }
             Ok(Err(e)) => {
                 consumer_error(&metrics, &e);
                 continue;
@@ -139,7 +147,7 @@ pub async fn run<P: Processor>(
         };
         let started = Instant::now();
         let deadline = tokio::time::Instant::from_std(started + limits.linger);
-        handle(&message, processor, producer, &mut batch).await?;
+        handle(consumer, &message, processor, producer, &mut batch).await?;
         drop(message);
         let mut stopping = false;
         while batch.inputs < limits.messages_max {
@@ -154,7 +162,9 @@ pub async fn run<P: Processor>(
                     consumer_error(&metrics, &e);
                     break;
                 }
-                Ok(Ok(message)) => handle(&message, processor, producer, &mut batch).await?,
+                Ok(Ok(message)) => {
+                    handle(consumer, &message, processor, producer, &mut batch).await?
+                }
             }
         }
         finish_batch(consumer, &mut batch, &metrics).await?;
@@ -176,11 +186,13 @@ pub async fn run<P: Processor>(
 }
 
 async fn handle<P: Processor>(
+    consumer: &StreamConsumer<ServiceContext>,
     message: &BorrowedMessage<'_>,
     processor: &mut P,
     producer: &Producer,
     batch: &mut Batch,
 ) -> Result<(), RuntimeError> {
+    report_revoked(consumer, processor);
     let input = Input::from_message(message);
     processor.process(&input, &mut batch.outputs)?;
     for output in std::mem::take(&mut batch.outputs) {
@@ -211,6 +223,13 @@ async fn finish_batch(
         }
     }
     Ok(())
+}
+
+fn report_revoked<P: Processor>(consumer: &StreamConsumer<ServiceContext>, processor: &mut P) {
+    let revoked = consumer.context().take_revoked();
+    if !revoked.is_empty() {
+        processor.partitions_revoked(&revoked);
+    }
 }
 
 fn consumer_error(metrics: &LoopMetrics, error: &KafkaError) {

@@ -77,11 +77,11 @@ impl DeadLetterWriter {
             what: "dead letter",
             error,
         })?;
-        Ok(Output {
-            topic: self.topic.clone(),
-            key: input.key.map(<[u8]>::to_vec),
+        Ok(Output::keyed(
+            self.topic.clone(),
+            input.key.map(<[u8]>::to_vec),
             payload,
-        })
+        ))
     }
 }
 
@@ -108,7 +108,8 @@ mod tests {
         let output = writer
             .output(&input, "oversize", "10 bytes".into(), None, Utc::now())
             .expect("encodes");
-        let back: DeadLetter = schemas::decode(&output.payload).expect("decodes");
+        let back: DeadLetter =
+            schemas::decode(output.payload.as_deref().expect("payload")).expect("decodes");
         assert_eq!(back.reason, "oversize");
         assert_eq!(output.key.as_deref(), Some(&b"k"[..]));
     }

@@ -76,6 +76,26 @@ pub enum RuntimeError {
     /// Shutdown took longer than the drain timeout.
     #[error("shutdown drain did not finish within {0:?}")]
     DrainTimeout(std::time::Duration),
+    /// Reading a compacted topic to its end made no progress.
+    #[error(
+        "reading {topic} partitions {partitions:?} to their end made no progress for {waited:?}"
+    )]
+    RestoreStalled {
+        /// Topic.
+        topic: String,
+        /// How long nothing arrived.
+        waited: std::time::Duration,
+        /// Partitions not yet at their end.
+        partitions: Vec<i32>,
+    },
+    /// State or reference data on a compacted topic is unusable.
+    #[error("{topic}: {detail}")]
+    State {
+        /// Topic.
+        topic: String,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 impl RuntimeError {
@@ -90,7 +110,9 @@ impl RuntimeError {
             | RuntimeError::TopicCreation { .. }
             | RuntimeError::Io { .. }
             | RuntimeError::Metrics(_)
-            | RuntimeError::DrainTimeout(_) => Disposition::Fatal,
+            | RuntimeError::DrainTimeout(_)
+            | RuntimeError::RestoreStalled { .. }
+            | RuntimeError::State { .. } => Disposition::Fatal,
         }
     }
 }

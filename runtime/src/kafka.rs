@@ -31,11 +31,26 @@ pub struct Output {
     pub topic: std::sync::Arc<str>,
     /// Partitioning key.
     pub key: Option<Vec<u8>>,
-    /// Payload.
-    pub payload: Vec<u8>,
+    /// Explicit partition, for changelogs that must be co-partitioned with their input;
+    /// `None` lets the key choose.
+    pub partition: Option<i32>,
+    /// Payload; `None` is a tombstone (compacted topics).
+    pub payload: Option<Vec<u8>>,
 }
 
-fn base_config(kafka: &KafkaConfig, client_id: &str) -> ClientConfig {
+impl Output {
+    /// A keyed message partitioned by its key.
+    pub fn keyed(topic: std::sync::Arc<str>, key: Option<Vec<u8>>, payload: Vec<u8>) -> Output {
+        Output {
+            topic,
+            key,
+            partition: None,
+            payload: Some(payload),
+        }
+    }
+}
+
+pub(crate) fn base_config(kafka: &KafkaConfig, client_id: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &kafka.bootstrap_servers)
@@ -55,6 +70,19 @@ fn base_config(kafka: &KafkaConfig, client_id: &str) -> ClientConfig {
 pub struct ServiceContext {
     heartbeat: Heartbeat,
     metrics: LoopMetrics,
+    revoked: std::sync::Mutex<Vec<(String, i32)>>,
+}
+
+impl ServiceContext {
+    /// Partitions revoked since the last call. The loop hands them to its processor before the
+    /// next message, so partition-scoped state is dropped before anything of a new assignment
+    /// is processed.
+    pub fn take_revoked(&self) -> Vec<(String, i32)> {
+        match self.revoked.lock() {
+            Ok(mut list) => std::mem::take(&mut *list),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        }
+    }
 }
 
 impl std::fmt::Debug for ServiceContext {
@@ -95,6 +123,15 @@ impl ConsumerContext for ServiceContext {
                     Err(e) => {
                         tracing::warn!(error = %e, "Commit on revoke failed; the next owner may re-read some messages.")
                     }
+                }
+                let revoked = partitions
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect::<Vec<_>>();
+                match self.revoked.lock() {
+                    Ok(mut list) => list.extend(revoked),
+                    Err(poisoned) => poisoned.into_inner().extend(revoked),
                 }
                 for elem in partitions.elements() {
                     let _removed = self
@@ -142,7 +179,11 @@ pub fn consumer(
             "session.timeout.ms",
             kafka.session_timeout.as_millis().to_string(),
         )
-        .create_with_context(ServiceContext { heartbeat, metrics })
+        .create_with_context(ServiceContext {
+            heartbeat,
+            metrics,
+            revoked: std::sync::Mutex::default(),
+        })
         .map_err(RuntimeError::Kafka)?;
     consumer.subscribe(topics).map_err(RuntimeError::Kafka)?;
     Ok(consumer)
@@ -181,9 +222,15 @@ impl Producer {
     /// record the client refuses outright (e.g. larger than `message.max.bytes`).
     pub async fn enqueue(&self, output: &Output) -> Result<DeliveryFuture, RuntimeError> {
         loop {
-            let mut record = FutureRecord::to(&output.topic).payload(&output.payload);
+            let mut record: FutureRecord<'_, Vec<u8>, Vec<u8>> = FutureRecord::to(&output.topic);
+            if let Some(payload) = &output.payload {
+                record = record.payload(payload);
+            }
             if let Some(key) = &output.key {
                 record = record.key(key);
+            }
+            if let Some(partition) = output.partition {
+                record = record.partition(partition);
             }
             match self.inner.send_result(record) {
                 Ok(delivery) => return Ok(delivery),

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
+pub mod topic_reader;
 
 pub use config::{ConfigError, Env, EnvVar};
 pub use consumer_loop::{Input, Processor};

@@ -123,7 +123,7 @@ pub const COMMON_VARS: [EnvVar; 16] = [
 pub const TOPIC_OVERRIDES_DOC: EnvVar = EnvVar {
     name: "TOPIC_<NAME>",
     default: Some("<ns>.<name>.v1"),
-    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`.",
+    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`, `TOPIC_IDENTITY_BINDINGS`.",
 };
 
 config_enum!(
@@ -176,6 +176,9 @@ pub struct Topics {
     pub risk_levels: String,
     /// Ledger entries for finance.
     pub ledger_entries: String,
+    /// Customer → visitor bindings, the enricher's changelog (compacted, co-partitioned with
+    /// the valid touchpoints).
+    pub identity_bindings: String,
 }
 
 impl Topics {
@@ -211,6 +214,7 @@ impl Topics {
             commissions: topic("TOPIC_COMMISSIONS", "commissions"),
             risk_levels: topic("TOPIC_RISK_LEVELS", "risk.levels"),
             ledger_entries: topic("TOPIC_LEDGER_ENTRIES", "ledger.entries"),
+            identity_bindings: topic("TOPIC_IDENTITY_BINDINGS", "identity.bindings"),
         }
     }
 }

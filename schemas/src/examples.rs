@@ -11,8 +11,11 @@ use crate::attribution::{
 use crate::codec::{encode, AvroMessage, CodecError};
 use crate::commission::{CommissionDecision, CommissionKind, Decision};
 use crate::dead_letter::DeadLetter;
+use crate::identity::IdentityBinding;
 use crate::ledger::{EntryKind, LedgerEntry, LedgerStatus};
-use crate::reference::{AttributionSettings, CodePrecedence, EntityType, Program, ReferenceRecord};
+use crate::reference::{
+    AttributionSettings, CodePrecedence, EntityType, Program, ReferenceRecord, RiskPolicy,
+};
 use crate::risk::{RiskLevel, RiskLevelName};
 use crate::touchpoint::{
     AdClickId, Channel, EnrichedTouchpoint, EventKind, IngestPath, PartnerResolution,
@@ -249,6 +252,17 @@ pub fn reference_record() -> ReferenceRecord {
                 time_decay_half_life_seconds: 7 * 86_400,
             },
             hold_seconds: 30 * 86_400,
+            risk_policy: Some(RiskPolicy {
+                window_days: 30,
+                min_sample: 20,
+                elevated_percent: Decimal::new(5, 0),
+                high_percent: Decimal::new(15, 0),
+                critical_percent: Decimal::new(30, 0),
+                thresholds: [("click_flood_ratio".to_string(), Decimal::new(45, 1))].into(),
+                hold_reasons: vec!["code_leakage".into()],
+                reverse_reasons: vec!["self_referral".into()],
+                high_risk_hold_seconds: 14 * 86_400,
+            }),
         }),
         partner: None,
         link: None,
@@ -256,6 +270,19 @@ pub fn reference_record() -> ReferenceRecord {
         commission_rule: None,
         published_at: at(-86_400),
         source_revision: "sha256:0f1e".into(),
+    }
+}
+
+/// A customer bound to a visitor.
+pub fn identity_binding() -> IdentityBinding {
+    IdentityBinding {
+        customer_id: "cus-5521".into(),
+        program_id: "acme-eu".into(),
+        visitor_id: "v-8c1d".into(),
+        source_partition: 1,
+        source_offset: 4711,
+        event_id: "3f0c6a2e-lead-0004".into(),
+        bound_at: at(600),
     }
 }
 
@@ -312,5 +339,6 @@ pub fn all() -> Result<Vec<Example>, CodecError> {
         example(&ledger_entry())?,
         example(&reference_record())?,
         example(&dead_letter())?,
+        example(&identity_binding())?,
     ])
 }

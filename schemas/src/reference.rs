@@ -66,6 +66,54 @@ pub struct Program {
     pub attribution: AttributionSettings,
     /// Hold period before approval.
     pub hold_seconds: i64,
+    /// Risk policy; `None` uses the risk service's defaults (v2).
+    #[serde(default)]
+    pub risk_policy: Option<RiskPolicy>,
+}
+
+/// Risk reason codes a program's policy may name (DESIGN.md §3, Risk). Internal: never shown
+/// to partners.
+pub const RISK_REASON_CODES: [&str; 7] = [
+    "click_to_conversion_too_fast",
+    "click_flooding",
+    "shared_fingerprint",
+    "self_referral",
+    "code_leakage",
+    "bot_traffic",
+    "velocity_spike",
+];
+
+/// Risk rule parameters a program's policy may override.
+pub const RISK_THRESHOLD_NAMES: [&str; 6] = [
+    "min_click_to_conversion_seconds",
+    "click_flood_ratio",
+    "fingerprint_customers_max",
+    "code_leakage_ratio",
+    "velocity_spike_ratio",
+    "velocity_baseline_days",
+];
+
+/// How the risk service scores a program's actions and what it does with the outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskPolicy {
+    /// Rolling window of Risk %.
+    pub window_days: i32,
+    /// Scored actions below which the level is `insufficient_data`.
+    pub min_sample: i32,
+    /// Risk % from which the level is elevated.
+    pub elevated_percent: Decimal,
+    /// Risk % from which the level is high.
+    pub high_percent: Decimal,
+    /// Risk % from which the level is critical.
+    pub critical_percent: Decimal,
+    /// Rule parameter overrides, by name (see [`RISK_THRESHOLD_NAMES`]).
+    pub thresholds: std::collections::BTreeMap<String, Decimal>,
+    /// Reason codes that hold a commission for review.
+    pub hold_reasons: Vec<String>,
+    /// Reason codes that reverse a commission.
+    pub reverse_reasons: Vec<String>,
+    /// Extra hold for partners at high or critical (0: none).
+    pub high_risk_hold_seconds: i64,
 }
 
 /// Affiliate or specialist.
@@ -177,7 +225,7 @@ pub struct ReferenceRecord {
 avro_message!(
     ReferenceRecord,
     "attrib.ReferenceRecord",
-    ["reference_record.v1.avsc"]
+    ["reference_record.v1.avsc", "reference_record.v2.avsc"]
 );
 
 impl ReferenceRecord {

@@ -80,6 +80,20 @@ fn every_published_version_still_decodes_with_the_current_types() {
     assert_golden_decodes("ledger_entry", &examples::ledger_entry());
     assert_golden_decodes("reference_record", &examples::reference_record());
     assert_golden_decodes("dead_letter", &examples::dead_letter());
+    assert_golden_decodes("identity_binding", &examples::identity_binding());
+}
+
+#[test]
+fn a_v1_program_reads_as_a_v2_program_without_risk_policy() {
+    let bytes = from_hex(
+        &std::fs::read_to_string(golden_dir().join("reference_record.v1.hex")).expect("v1 file"),
+    );
+    let decoded: schemas::ReferenceRecord = decode(&bytes).expect("v1 decodes");
+    let mut expected = examples::reference_record();
+    if let Some(program) = expected.program.as_mut() {
+        program.risk_policy = None;
+    }
+    assert_eq!(decoded, expected);
 }
 
 #[test]

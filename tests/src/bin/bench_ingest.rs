@@ -31,11 +31,11 @@ impl Processor for PassThrough {
         input: &Input<'_>,
         outputs: &mut Vec<Output>,
     ) -> Result<(), RuntimeError> {
-        outputs.push(Output {
-            topic: self.topic.clone(),
-            key: input.key.map(<[u8]>::to_vec),
-            payload: input.payload.unwrap_or_default().to_vec(),
-        });
+        outputs.push(Output::keyed(
+            self.topic.clone(),
+            input.key.map(<[u8]>::to_vec),
+            input.payload.unwrap_or_default().to_vec(),
+        ));
         Ok(())
     }
 }

@@ -1,0 +1,163 @@
+//! Reading compacted topics from the beginning without a consumer group: state changelogs
+//! (restore one partition up to its end) and reference data (load everything, then follow).
+//!
+//! "The end" is the high watermark fetched when reading starts: everything acknowledged before
+//! then is seen. Records produced later by a previous owner of the partition belong to inputs
+//! whose offsets were never committed, so the new owner re-reads and re-applies them anyway.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::util::Timeout;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::error::RuntimeError;
+use crate::kafka::base_config;
+use crate::settings::KafkaConfig;
+
+/// One record read from a compacted topic.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Key.
+    pub key: Option<&'a [u8]>,
+    /// Payload; `None` is a tombstone.
+    pub payload: Option<&'a [u8]>,
+}
+
+/// A group-less reader of one topic.
+#[allow(missing_debug_implementations)] // rdkafka's consumer has no Debug
+pub struct TopicReader {
+    consumer: BaseConsumer,
+    topic: String,
+    timeout: Duration,
+}
+
+impl TopicReader {
+    /// A reader of `topic`; `timeout` bounds each metadata request and the wait for the end.
+    pub fn new(
+        kafka: &KafkaConfig,
+        client_id: &str,
+        topic: &str,
+        timeout: Duration,
+    ) -> Result<TopicReader, RuntimeError> {
+        let consumer: BaseConsumer = base_config(kafka, client_id)
+            // No group: offsets are never committed, every read starts at the beginning.
+            .set("group.id", format!("{client_id}-unused"))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .create()
+            .map_err(RuntimeError::Kafka)?;
+        Ok(TopicReader {
+            consumer,
+            topic: topic.to_string(),
+            timeout,
+        })
+    }
+
+    /// The topic's partition count (0 when it does not exist).
+    pub fn partition_count(&self) -> Result<i32, RuntimeError> {
+        let metadata = self
+            .consumer
+            .fetch_metadata(Some(&self.topic), Timeout::After(self.timeout))
+            .map_err(RuntimeError::Kafka)?;
+        let count = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == self.topic && t.error().is_none())
+            .map_or(0, |t| t.partitions().len());
+        Ok(i32::try_from(count).unwrap_or(i32::MAX))
+    }
+
+    /// Assigns `partitions` from their beginning and returns each one's end offset now.
+    pub fn start(&self, partitions: &[i32]) -> Result<Vec<(i32, i64)>, RuntimeError> {
+        let mut ends = Vec::with_capacity(partitions.len());
+        let mut list = TopicPartitionList::new();
+        for &partition in partitions {
+            let (low, high) = self
+                .consumer
+                .fetch_watermarks(&self.topic, partition, Timeout::After(self.timeout))
+                .map_err(RuntimeError::Kafka)?;
+            if high > low {
+                ends.push((partition, high));
+            }
+            list.add_partition_offset(&self.topic, partition, Offset::Beginning)
+                .map_err(RuntimeError::Kafka)?;
+        }
+        self.consumer.assign(&list).map_err(RuntimeError::Kafka)?;
+        Ok(ends)
+    }
+
+    /// Reads until every partition in `ends` reached its end offset, handing each record to
+    /// `apply`. Fails if the end is not reached within the reader's timeout of silence.
+    pub fn read_to(
+        &self,
+        ends: &[(i32, i64)],
+        mut apply: impl FnMut(Record<'_>),
+    ) -> Result<usize, RuntimeError> {
+        let mut remaining: Vec<(i32, i64)> = ends.to_vec();
+        let mut read = 0;
+        let mut last_progress = Instant::now();
+        while !remaining.is_empty() {
+            match self.consumer.poll(Duration::from_millis(100)) {
+                None => {
+                    if last_progress.elapsed() > self.timeout {
+                        return Err(RuntimeError::RestoreStalled {
+                            topic: self.topic.clone(),
+                            waited: self.timeout,
+                            partitions: remaining.iter().map(|(p, _)| *p).collect(),
+                        });
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(topic = %self.topic, error = %e, "Error while reading a compacted topic; retrying.");
+                }
+                Some(Ok(message)) => {
+                    last_progress = Instant::now();
+                    read += 1;
+                    let (partition, offset) = (message.partition(), message.offset());
+                    apply(Record {
+                        partition,
+                        offset,
+                        key: message.key(),
+                        payload: message.payload(),
+                    });
+                    remaining.retain(|(p, end)| !(*p == partition && offset + 1 >= *end));
+                }
+            }
+        }
+        Ok(read)
+    }
+
+    /// Waits up to `timeout` for the next record and applies it; `false` when none came.
+    pub fn follow(
+        &self,
+        timeout: Duration,
+        apply: impl FnOnce(Record<'_>),
+    ) -> Result<bool, RuntimeError> {
+        match self.consumer.poll(timeout) {
+            None => Ok(false),
+            Some(Err(e)) => Err(RuntimeError::Kafka(e)),
+            Some(Ok(message)) => {
+                apply(Record {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: message.key(),
+                    payload: message.payload(),
+                });
+                Ok(true)
+            }
+        }
+    }
+
+    /// Stops reading every partition.
+    pub fn stop(&self) -> Result<(), RuntimeError> {
+        self.consumer.unassign().map_err(RuntimeError::Kafka)
+    }
+}
