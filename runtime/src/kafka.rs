@@ -291,20 +291,33 @@ pub enum Cleanup {
     Compact,
 }
 
-/// Creates the topics that do not exist yet; existing topics are left as they are.
+/// Creates the topics that do not exist yet with the configured partition count; existing
+/// topics are left as they are.
 pub async fn ensure_topics(
     kafka: &KafkaConfig,
     topics: &[(&str, Cleanup)],
+) -> Result<(), RuntimeError> {
+    let specs: Vec<(&str, Cleanup, i32)> = topics
+        .iter()
+        .map(|(name, cleanup)| (*name, *cleanup, kafka.topic_partitions))
+        .collect();
+    ensure_topics_partitioned(kafka, &specs).await
+}
+
+/// Creates the topics that do not exist yet, each with its own partition count.
+pub async fn ensure_topics_partitioned(
+    kafka: &KafkaConfig,
+    topics: &[(&str, Cleanup, i32)],
 ) -> Result<(), RuntimeError> {
     let admin: AdminClient<DefaultClientContext> = base_config(kafka, "attrib-admin")
         .create()
         .map_err(RuntimeError::Kafka)?;
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|(name, cleanup)| {
+        .map(|(name, cleanup, partitions)| {
             let topic = NewTopic::new(
                 name,
-                kafka.topic_partitions,
+                *partitions,
                 TopicReplication::Fixed(kafka.topic_replication),
             );
             match cleanup {

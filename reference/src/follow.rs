@@ -1,0 +1,218 @@
+//! Loading the reference topic at start and following it afterwards, on a thread of its own.
+//!
+//! A service reads the whole compacted topic (to the end offsets of when it started) before it
+//! reports ready; `ReferenceData::wait_loaded` is what its start-up awaits. Later records are
+//! applied as they arrive, so a new code or a suspended partner takes effect without restart.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use prometheus::{IntCounter, IntGaugeVec, Opts, Registry};
+use runtime::settings::KafkaConfig;
+use runtime::topic_reader::{Record, TopicReader};
+use runtime::RuntimeError;
+use schemas::ReferenceRecord;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+
+/// How long a follower waits for one poll before looking at the shutdown token.
+const POLL: Duration = Duration::from_millis(250);
+
+/// Metrics of the reference follower.
+#[derive(Debug, Clone)]
+pub struct ReferenceMetrics {
+    entities: IntGaugeVec,
+    applied: IntCounter,
+    rejected: IntCounter,
+}
+
+impl ReferenceMetrics {
+    /// `<service>_reference_entities{entity}`, `<service>_reference_records_applied_total`,
+    /// `<service>_reference_records_rejected_total`.
+    pub fn register(service: &str, registry: &Registry) -> prometheus::Result<ReferenceMetrics> {
+        let name = |suffix: &str| format!("{}_{suffix}", service.replace('-', "_"));
+        let metrics = ReferenceMetrics {
+            entities: IntGaugeVec::new(
+                Opts::new(
+                    name("reference_entities"),
+                    "Live reference entities by type.",
+                ),
+                &["entity"],
+            )?,
+            applied: IntCounter::new(
+                name("reference_records_applied_total"),
+                "Reference records (and tombstones) applied.",
+            )?,
+            rejected: IntCounter::new(
+                name("reference_records_rejected_total"),
+                "Reference records that could not be decoded or applied (logged, skipped).",
+            )?,
+        };
+        registry.register(Box::new(metrics.entities.clone()))?;
+        registry.register(Box::new(metrics.applied.clone()))?;
+        registry.register(Box::new(metrics.rejected.clone()))?;
+        Ok(metrics)
+    }
+
+    fn observe(&self, catalog: &Catalog) {
+        let c = catalog.counts();
+        for (entity, n) in [
+            ("program", c.programs),
+            ("partner", c.partners),
+            ("link", c.links),
+            ("code", c.codes),
+            ("commission_rule", c.rules),
+        ] {
+            self.entities
+                .with_label_values(&[entity])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+}
+
+/// The catalogue shared between the follower thread and a service's processing.
+#[derive(Debug, Default)]
+pub struct ReferenceData {
+    catalog: RwLock<Catalog>,
+    loaded: AtomicBool,
+    failed: AtomicBool,
+}
+
+impl ReferenceData {
+    /// A catalogue that is already loaded (tests, benchmarks, offline tools).
+    pub fn preloaded(catalog: Catalog) -> Arc<ReferenceData> {
+        Arc::new(ReferenceData {
+            catalog: RwLock::new(catalog),
+            loaded: AtomicBool::new(true),
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    /// Read access to the current catalogue.
+    pub fn read(&self) -> RwLockReadGuard<'_, Catalog> {
+        match self.catalog.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// True once the whole topic was read and it holds at least one program.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// Waits until loaded; `false` if the follower failed or `shutdown` came first.
+    pub async fn wait_loaded(&self, shutdown: &CancellationToken) -> bool {
+        let mut waited = 0u32;
+        loop {
+            if self.is_loaded() {
+                return true;
+            }
+            if self.failed.load(Ordering::Acquire) || shutdown.is_cancelled() {
+                return false;
+            }
+            waited += 1;
+            if waited % 40 == 0 {
+                tracing::info!("Waiting for reference data (programs on the reference topic); publish it with `reference publish FILE`.");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    fn apply(&self, record: Record<'_>, metrics: &ReferenceMetrics, topic: &str) {
+        let key = record.key.map(String::from_utf8_lossy);
+        let decoded = record.payload.map(schemas::decode::<ReferenceRecord>);
+        let result = match (key, decoded) {
+            (None, _) => Err("record without key".to_string()),
+            (Some(_), Some(Err(e))) => Err(e.to_string()),
+            (Some(key), Some(Ok(r))) => {
+                self.write().apply(&key, Some(r)).map_err(|e| e.to_string())
+            }
+            (Some(key), None) => self.write().apply(&key, None).map_err(|e| e.to_string()),
+        };
+        match result {
+            Ok(()) => metrics.applied.inc(),
+            Err(error) => {
+                metrics.rejected.inc();
+                tracing::error!(
+                    topic,
+                    partition = record.partition,
+                    offset = record.offset,
+                    error,
+                    "Reference record skipped."
+                );
+            }
+        }
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Catalog> {
+        match self.catalog.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+/// Reads the whole reference topic, then every later change, until `shutdown`.
+pub fn spawn_follower(
+    kafka: &KafkaConfig,
+    client_id: &str,
+    topic: &str,
+    metrics: ReferenceMetrics,
+    shutdown: CancellationToken,
+) -> Result<(Arc<ReferenceData>, JoinHandle<Result<(), RuntimeError>>), RuntimeError> {
+    let reader = TopicReader::new(kafka, client_id, topic, kafka.delivery_timeout)?;
+    let data = Arc::new(ReferenceData::default());
+    let shared = Arc::clone(&data);
+    let topic = topic.to_string();
+    let handle = std::thread::Builder::new()
+        .name("reference-follower".into())
+        .spawn(move || {
+            let result = follow(&reader, &shared, &metrics, &topic, &shutdown);
+            if let Err(e) = &result {
+                shared.failed.store(true, Ordering::Release);
+                tracing::error!(error = %e, "Reference follower stopped.");
+            }
+            result
+        })
+        .map_err(|error| RuntimeError::Io {
+            context: "spawning the reference follower".into(),
+            error,
+        })?;
+    Ok((data, handle))
+}
+
+fn follow(
+    reader: &TopicReader,
+    data: &ReferenceData,
+    metrics: &ReferenceMetrics,
+    topic: &str,
+    shutdown: &CancellationToken,
+) -> Result<(), RuntimeError> {
+    let partitions: Vec<i32> = (0..reader.partition_count()?).collect();
+    if partitions.is_empty() {
+        return Err(RuntimeError::State {
+            topic: topic.to_string(),
+            detail: "the reference topic does not exist".into(),
+        });
+    }
+    let ends = reader.start(&partitions)?;
+    let read = reader.read_to(&ends, |record| data.apply(record, metrics, topic))?;
+    metrics.observe(&data.read());
+    let counts = data.read().counts();
+    tracing::info!(records = read, ?counts, "Reference topic loaded.");
+    let mut announced = false;
+    while !shutdown.is_cancelled() {
+        if !announced && data.read().counts().programs > 0 {
+            data.loaded.store(true, Ordering::Release);
+            announced = true;
+        }
+        if reader.follow(POLL, |record| data.apply(record, metrics, topic))? {
+            metrics.observe(&data.read());
+        }
+    }
+    reader.stop()
+}

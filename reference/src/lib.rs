@@ -1,0 +1,27 @@
+//! Reference data (DESIGN.md §3): programs, partners, links, codes and commission rules.
+//!
+//! - `file` — the human-edited TOML file and its validation (every problem, with its line);
+//! - `catalog` — the in-memory index services look things up in (pure);
+//! - `publish` — file → compacted topic, with tombstones for removed entities;
+//! - `follow` — topic → catalogue at start (readiness waits for it) and on every change.
+#![deny(missing_docs)]
+
+pub mod catalog;
+mod fields;
+pub mod file;
+pub mod follow;
+pub mod host;
+pub mod publish;
+
+pub use catalog::Catalog;
+pub use file::{parse, FileError, ReferenceSet};
+pub use follow::{spawn_follower, ReferenceData, ReferenceMetrics};
+
+/// The revision recorded on published records: `sha256:` and the first 16 hex digits of the
+/// file's SHA-256.
+pub fn revision_of(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(text.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}

@@ -1,0 +1,215 @@
+//! The reference file format, the catalogue built from its records, and publish planning.
+
+use std::collections::BTreeMap;
+
+use chrono::{TimeZone, Utc};
+use reference::publish::plan;
+use reference::{parse, Catalog};
+use rust_decimal::Decimal;
+use schemas::attribution::AttributionModel;
+use schemas::reference::{CodePrecedence, PartnerKind};
+use schemas::touchpoint::PartnerStatus;
+
+const EXAMPLE: &str = include_str!("../example.toml");
+const BAD: &str = include_str!("bad.toml");
+
+fn catalog_of(text: &str) -> Catalog {
+    let set = parse(text).expect("valid file");
+    let mut catalog = Catalog::default();
+    for (key, record) in set.records(Utc::now(), "test") {
+        catalog.apply(&key, Some(record)).expect("applies");
+    }
+    catalog
+}
+
+#[test]
+fn the_commented_example_parses_into_exact_values() {
+    let set = parse(EXAMPLE).expect("example is valid");
+    let program = &set.programs[0];
+    assert_eq!(
+        program.domains,
+        ["acme-outdoor.com", "acme-outdoor.de", "bergsport-shop.de"]
+    );
+    assert_eq!(program.hold_seconds, 30 * 86_400);
+    assert_eq!(program.attribution.model, AttributionModel::LastTouch);
+    assert_eq!(
+        program.attribution.code_precedence,
+        CodePrecedence::CodeWins
+    );
+    assert_eq!(program.attribution.view_window_seconds, 86_400);
+    let risk = program.risk_policy.as_ref().expect("risk section");
+    assert_eq!(risk.critical_percent, Decimal::new(30, 0));
+    assert_eq!(risk.thresholds["click_flood_ratio"], Decimal::new(5, 0));
+    assert_eq!(risk.high_risk_hold_seconds, 14 * 86_400);
+    assert_eq!(set.partners[1].partner_kind, PartnerKind::Specialist);
+    assert_eq!(set.partners[0].status, PartnerStatus::Verified);
+    assert_eq!(set.codes[0].code, "TRAILTALK20");
+    assert_eq!(
+        set.codes[0].valid_until,
+        Some(Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 59).unwrap())
+    );
+    let flat = set
+        .rules
+        .iter()
+        .find(|r| r.rule_id == "acme-eu-anna")
+        .unwrap();
+    assert_eq!(flat.flat_minor, Some(2_500), "25.00 EUR in cents");
+    let gold = set
+        .rules
+        .iter()
+        .find(|r| r.rule_id == "acme-eu-gold")
+        .unwrap();
+    assert_eq!(gold.rate, Some(Decimal::new(125, 1)));
+    assert_eq!(gold.cap_minor, Some(200_000));
+    assert_eq!(gold.recurring_renewals, Some(12));
+}
+
+#[test]
+fn every_problem_of_a_bad_file_is_reported_with_its_line() {
+    let errors = parse(BAD).expect_err("bad file");
+    let has = |line: usize, text: &str| {
+        errors
+            .iter()
+            .any(|e| e.line == line && e.to_string().contains(text))
+    };
+    assert!(has(1, "must be at most 128 characters without spaces"));
+    assert!(has(1, "`brand` is empty"));
+    assert!(has(1, "\"localhost\" is not a public host name"));
+    assert!(has(1, "\"EURO\" is not an ISO 4217 code"));
+    assert!(has(1, "`hold_days` must be an integer, not a float"));
+    assert!(has(1, "attribution.`model` = \"fancy\""));
+    assert!(has(1, "attribution.`colour` is not a known field"));
+    assert!(has(
+        10,
+        "`status` = \"gold\" is not one of pending, verified, suspended"
+    ));
+    assert!(has(14, "partner \"p2\" is not defined"));
+    assert!(has(18, "not an RFC 3339 date-time with an offset"));
+    assert!(has(23, "code \"A\" is used twice"));
+    assert!(has(27, "is a float; write exact decimals as strings"));
+    assert!(errors.len() >= 14, "{errors:#?}");
+}
+
+#[test]
+fn a_syntax_error_names_its_line() {
+    let errors = parse("[[programs]]\nid = \"a\"\nbrand = \n").expect_err("syntax");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].line, 3, "{}", errors[0]);
+}
+
+#[test]
+fn money_finer_than_the_currency_and_clashing_domains_are_refused() {
+    let text = r#"
+[[programs]]
+id = "jp"
+brand = "J"
+domains = ["shop.example.jp"]
+currency = "JPY"
+[[programs]]
+id = "jp2"
+brand = "J2"
+domains = ["WWW.shop.example.jp"]
+currency = "JPY"
+[[rules]]
+id = "r"
+program = "jp"
+flat = "10.5"
+"#;
+    let errors = parse(text).expect_err("bad");
+    let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert!(
+        all.iter()
+            .any(|e| e.contains("domain shop.example.jp already belongs to program \"jp\"")),
+        "{all:#?}"
+    );
+    assert!(
+        all.iter()
+            .any(|e| e.contains("rules[0] \"r\": `flat` in JPY")),
+        "{all:#?}"
+    );
+}
+
+#[test]
+fn the_catalogue_finds_programs_by_domain_suffix_and_codes_case_insensitively() {
+    let catalog = catalog_of(EXAMPLE);
+    for host in [
+        "acme-outdoor.com",
+        "shop.acme-outdoor.com",
+        "a.b.bergsport-shop.de",
+    ] {
+        assert_eq!(
+            catalog
+                .program_for_host(host)
+                .map(|p| p.program_id.as_str()),
+            Some("acme-eu"),
+            "{host}"
+        );
+    }
+    assert!(catalog.program_for_host("acme-outdoor.co").is_none());
+    assert!(catalog.program_for_host("notacme-outdoor.com").is_none());
+    assert_eq!(
+        catalog.code("trailtalk20").map(|c| c.partner_id.as_str()),
+        Some("p-trailtalk")
+    );
+    let rules: Vec<&str> = catalog
+        .rules_for("acme-eu")
+        .iter()
+        .map(|r| r.rule_id.as_str())
+        .collect();
+    assert_eq!(rules, ["acme-eu-anna", "acme-eu-gold", "acme-eu-default"]);
+}
+
+#[test]
+fn tombstones_remove_entities_and_a_program_takes_its_domains_with_it() {
+    let mut catalog = catalog_of(EXAMPLE);
+    catalog.apply("code/TRAILTALK20", None).unwrap();
+    assert!(catalog.code("TRAILTALK20").is_none());
+    catalog.apply("program/acme-eu", None).unwrap();
+    assert!(catalog.program_for_host("acme-outdoor.com").is_none());
+    assert!(catalog.apply("nonsense", None).is_err());
+}
+
+#[test]
+fn publishing_the_same_file_twice_sends_nothing_and_removals_become_tombstones() {
+    let set = parse(EXAMPLE).unwrap();
+    let first = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let (messages, summary) = plan(&BTreeMap::new(), &set, first, "r1");
+    assert_eq!(summary.added, 8);
+    let current: BTreeMap<_, _> = messages
+        .into_iter()
+        .map(|(k, r)| (k, r.expect("upsert")))
+        .collect();
+    // Same content, later publish and another revision: nothing to send.
+    let (again, summary) = plan(&current, &set, first + chrono::Duration::days(1), "r2");
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(summary.unchanged, 8);
+    // Rename a code (a new one and a tombstone) and suspend a partner (a change).
+    let edited = EXAMPLE
+        .replace(
+            "[[codes]]\ncode = \"TRAILTALK20\"",
+            "[[codes]]\ncode = \"TRAILTALK25\"",
+        )
+        .replace(
+            "status = \"verified\"                # pending",
+            "status = \"suspended\"               # pending",
+        );
+    let set = parse(&edited).unwrap();
+    let (messages, summary) = plan(&current, &set, first, "r3");
+    assert_eq!(
+        (summary.added, summary.changed, summary.removed),
+        (1, 1, 1),
+        "{messages:?}"
+    );
+    let keys: Vec<(&str, bool)> = messages
+        .iter()
+        .map(|(k, r)| (k.as_str(), r.is_some()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("partner/p-trailtalk", true),
+            ("code/TRAILTALK25", true),
+            ("code/TRAILTALK20", false)
+        ]
+    );
+}
