@@ -1,4 +1,17 @@
-//! The enricher service: valid touchpoints in, enriched touchpoints out (DESIGN.md §2–3).
+//! Enricher service: every valid touchpoint gets its program, attribution key, channel, UTM,
+//! ad click ids and partner (DESIGN.md §2–3).
 //!
-//! Not built yet: it is the subject of the enricher issue. The member exists so the workspace
-//! layout, versions and lints are fixed from the start.
+//! Pure rules: `url_parts` (URL reading), `channel`, `partner` (link / referral parameter /
+//! code resolution), `identity` (customer → visitor bindings, attribution key), `enrich`
+//! (all of them for one event). Plumbing: `app` (Kafka, changelog restore, reference
+//! follower), `config`, `metrics`.
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod channel;
+pub mod config;
+pub mod enrich;
+pub mod identity;
+pub mod metrics;
+pub mod partner;
+pub mod url_parts;

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use prometheus::{IntCounter, IntGaugeVec, Opts, Registry};
+use runtime::health::Heartbeat;
 use runtime::settings::KafkaConfig;
 use runtime::topic_reader::{Record, TopicReader};
 use runtime::RuntimeError;
@@ -156,12 +157,14 @@ impl ReferenceData {
     }
 }
 
-/// Reads the whole reference topic, then every later change, until `shutdown`.
+/// Reads the whole reference topic, then every later change, until `shutdown`. The thread
+/// beats `heartbeat` while it follows, so a dead follower fails the service's liveness.
 pub fn spawn_follower(
     kafka: &KafkaConfig,
     client_id: &str,
     topic: &str,
     metrics: ReferenceMetrics,
+    heartbeat: Heartbeat,
     shutdown: CancellationToken,
 ) -> Result<(Arc<ReferenceData>, JoinHandle<Result<(), RuntimeError>>), RuntimeError> {
     let reader = TopicReader::new(kafka, client_id, topic, kafka.delivery_timeout)?;
@@ -171,7 +174,7 @@ pub fn spawn_follower(
     let handle = std::thread::Builder::new()
         .name("reference-follower".into())
         .spawn(move || {
-            let result = follow(&reader, &shared, &metrics, &topic, &shutdown);
+            let result = follow(&reader, &shared, &metrics, &heartbeat, &topic, &shutdown);
             if let Err(e) = &result {
                 shared.failed.store(true, Ordering::Release);
                 tracing::error!(error = %e, "Reference follower stopped.");
@@ -189,6 +192,7 @@ fn follow(
     reader: &TopicReader,
     data: &ReferenceData,
     metrics: &ReferenceMetrics,
+    heartbeat: &Heartbeat,
     topic: &str,
     shutdown: &CancellationToken,
 ) -> Result<(), RuntimeError> {
@@ -206,6 +210,7 @@ fn follow(
     tracing::info!(records = read, ?counts, "Reference topic loaded.");
     let mut announced = false;
     while !shutdown.is_cancelled() {
+        heartbeat.beat();
         if !announced && data.read().counts().programs > 0 {
             data.loaded.store(true, Ordering::Release);
             announced = true;

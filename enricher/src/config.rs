@@ -1,0 +1,134 @@
+//! The enricher's configuration: the shared variables plus its own, all from the environment.
+
+use std::time::Duration;
+
+use runtime::config::{Env, EnvVar};
+use runtime::settings::COMMON_VARS;
+use runtime::CommonConfig;
+
+/// Consumer group.
+pub const ENRICHER_GROUP_ID: EnvVar = EnvVar {
+    name: "ENRICHER_GROUP_ID",
+    default: Some("attrib-enricher"),
+    doc: "Consumer group of the enricher instances.",
+};
+/// Referral parameters.
+pub const ENRICHER_REFERRAL_PARAMETERS: EnvVar = EnvVar {
+    name: "ENRICHER_REFERRAL_PARAMETERS",
+    default: Some("ref,via,aff,affiliate,partner"),
+    doc: "Landing-URL parameters that name a partner (a link id, else a partner id), tried in this order; names compare case-insensitively.",
+};
+/// Restore stall timeout.
+pub const ENRICHER_RESTORE_TIMEOUT_SECONDS: EnvVar = EnvVar {
+    name: "ENRICHER_RESTORE_TIMEOUT_SECONDS",
+    default: Some("60"),
+    doc: "Reading a binding changelog partition (or the reference topic) may go this long without progress before the service gives up and exits.",
+};
+
+/// The enricher's own variables.
+pub const ENRICHER_VARS: [EnvVar; 3] = [
+    ENRICHER_GROUP_ID,
+    ENRICHER_REFERRAL_PARAMETERS,
+    ENRICHER_RESTORE_TIMEOUT_SECONDS,
+];
+
+/// Default admin address of the enricher.
+pub const ADMIN_DEFAULT: &str = "127.0.0.1:9102";
+
+/// Every variable the enricher reads, for `enricher env` and the README.
+pub fn all_vars() -> Vec<EnvVar> {
+    let mut vars: Vec<EnvVar> = COMMON_VARS.to_vec();
+    for v in &mut vars {
+        if v.name == "ADMIN_LISTEN_ADDR" {
+            v.default = Some(ADMIN_DEFAULT);
+        }
+    }
+    vars.extend(ENRICHER_VARS);
+    vars
+}
+
+/// The enricher's configuration.
+#[derive(Debug, Clone)]
+pub struct EnricherConfig {
+    /// Shared settings.
+    pub common: CommonConfig,
+    /// Consumer group.
+    pub group_id: String,
+    /// Referral parameters, lower-case, in order.
+    pub referral_parameters: Vec<String>,
+    /// Restore stall timeout.
+    pub restore_timeout: Duration,
+}
+
+impl EnricherConfig {
+    /// Reads and checks every variable; the error lists every problem.
+    pub fn from_env(env: &mut Env) -> Result<EnricherConfig, runtime::ConfigError> {
+        let common = CommonConfig::from_env(env, "enricher", ADMIN_DEFAULT);
+        let referral_parameters: Vec<String> = env
+            .string(&ENRICHER_REFERRAL_PARAMETERS)
+            .split(',')
+            .map(|p| p.trim().to_ascii_lowercase())
+            .filter(|p| !p.is_empty())
+            .collect();
+        let restore_seconds: u64 = env.parse(&ENRICHER_RESTORE_TIMEOUT_SECONDS);
+        env.check(
+            restore_seconds >= 1,
+            "ENRICHER_RESTORE_TIMEOUT_SECONDS must be at least 1",
+        );
+        Ok(EnricherConfig {
+            common,
+            group_id: env.string(&ENRICHER_GROUP_ID),
+            referral_parameters,
+            restore_timeout: Duration::from_secs(restore_seconds),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<EnricherConfig, String> {
+        let mut env = Env::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        let config = EnricherConfig::from_env(&mut env).map_err(|e| e.to_string())?;
+        env.finish().map(|()| config).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_work_and_parameters_are_normalised() {
+        let config = read(&[]).expect("defaults");
+        assert_eq!(
+            config.referral_parameters,
+            ["ref", "via", "aff", "affiliate", "partner"]
+        );
+        assert_eq!(config.common.admin_listen_addr.port(), 9102);
+        let config = read(&[("ENRICHER_REFERRAL_PARAMETERS", " Ref , ,VIA")]).expect("ok");
+        assert_eq!(config.referral_parameters, ["ref", "via"]);
+    }
+
+    #[test]
+    fn bad_values_are_all_reported() {
+        let err = read(&[
+            ("ENRICHER_RESTORE_TIMEOUT_SECONDS", "0"),
+            ("KAFKA_TOPIC_PARTITIONS", "zero"),
+        ])
+        .expect_err("bad");
+        assert!(err.contains("ENRICHER_RESTORE_TIMEOUT_SECONDS"), "{err}");
+        assert!(err.contains("KAFKA_TOPIC_PARTITIONS"), "{err}");
+    }
+
+    #[test]
+    fn the_readme_table_is_generated_from_these_declarations() {
+        let readme = include_str!("../README.md");
+        let table = runtime::config::markdown_table(&all_vars());
+        assert!(
+            readme.contains(&table),
+            "enricher/README.md's table is stale; replace it with `enricher env`:\n{table}"
+        );
+    }
+}

@@ -1,0 +1,61 @@
+//! `enricher` — run the service (default), or `enricher env`.
+
+use std::process::ExitCode;
+
+use enricher::config::{all_vars, EnricherConfig};
+use runtime::{Env, RuntimeError};
+
+const USAGE: &str = "\
+usage: enricher [run]   consume valid touchpoints until SIGTERM/SIGINT
+       enricher env     print the environment variables the enricher reads
+
+Reference data must be on the reference topic first: `reference publish FILE.toml`.";
+
+fn main() -> ExitCode {
+    match std::env::args().nth(1).as_deref() {
+        None | Some("run") => {}
+        Some("env") => {
+            print!("{}", runtime::config::markdown_table(&all_vars()));
+            return ExitCode::SUCCESS;
+        }
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("unknown command {other:?}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    let mut env = Env::from_process();
+    let config = EnricherConfig::from_env(&mut env).and_then(|c| env.finish().map(|()| c));
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("enricher: {e}");
+            return ExitCode::from(78); // EX_CONFIG
+        }
+    };
+    runtime::telemetry::init(config.common.log_format, &config.common.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime can be built");
+    let result: Result<(), RuntimeError> = runtime.block_on(async {
+        let shutdown = runtime::shutdown::on_signals().map_err(|error| RuntimeError::Io {
+            context: "cannot install signal handlers".into(),
+            error,
+        })?;
+        enricher::app::run(config, prometheus::Registry::new(), shutdown).await
+    });
+    match result {
+        Ok(()) => {
+            tracing::info!("Enricher stopped cleanly.");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, disposition = ?e.disposition(), "Enricher stopped on an error; uncommitted input will be re-read on restart.");
+            ExitCode::FAILURE
+        }
+    }
+}
