@@ -66,6 +66,7 @@ pub fn service_env(namespace: &str, extra: &[(&str, &str)]) -> HashMap<String, S
         ("ADMIN_LISTEN_ADDR", "127.0.0.1:0".into()),
         ("INGEST_IP_HASH_KEY", "integration-test-key-0001".into()),
         ("INGEST_GROUP_ID", format!("{namespace}-ingest")),
+        ("ENRICHER_GROUP_ID", format!("{namespace}-enricher")),
         ("LOG_LEVEL", "warn".into()),
     ]
     .into_iter()
@@ -292,4 +293,78 @@ pub fn metric(registry: &prometheus::Registry, name: &str, label: Option<(&str, 
 /// Payload bytes of a consumed message.
 pub fn payload(message: &OwnedMessage) -> &[u8] {
     message.payload().unwrap_or_default()
+}
+
+/// A loopback port that was free a moment ago (for a child's admin server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// `GET path` on a service's admin port; the body, or an empty string while it is not up.
+pub fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let mut response = String::new();
+    if stream.write_all(request.as_bytes()).is_err()
+        || stream.read_to_string(&mut response).is_err()
+    {
+        return String::new();
+    }
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
+
+/// Sum of every sample of `name` (any labels) in a Prometheus text exposition.
+pub fn scrape(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Validates and publishes a reference file to the namespace's reference topic.
+pub async fn publish_reference(
+    env: &HashMap<String, String>,
+    text: &str,
+) -> Result<reference::publish::PublishSummary> {
+    let set = reference::parse(text).map_err(|errors| {
+        anyhow::anyhow!(
+            "invalid reference file: {}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })?;
+    let mut reader = runtime::Env::from_map(env.clone());
+    let common = runtime::CommonConfig::from_env(&mut reader, "test", "127.0.0.1:0");
+    Ok(reference::publish::publish(
+        &common.kafka,
+        &common.topics.reference_config,
+        &set,
+        &reference::revision_of(text),
+        chrono::Utc::now(),
+    )
+    .await?)
+}
+
+/// The enricher's config from a map, failing loudly on invalid settings.
+pub fn enricher_config(env: &HashMap<String, String>) -> enricher::config::EnricherConfig {
+    let mut reader = runtime::Env::from_map(env.clone());
+    let config = enricher::config::EnricherConfig::from_env(&mut reader).expect("valid config");
+    reader.finish().expect("valid config");
+    config
 }
