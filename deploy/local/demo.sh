@@ -2,9 +2,10 @@
 # The pipeline's main job on the local stack, from a fresh machine:
 #   1. install what is missing and start the broker and ClickHouse (stack.sh up),
 #   2. build the services,
-#   3. start ingest as its own process on a fresh set of topics,
-#   4. send the bundled sample of raw events, wait until ingest consumed them all,
-#   5. print what was accepted and rejected, and why; stop ingest.
+#   3. validate and publish the bundled reference data (2 brands, 56 partners, links, codes, rules),
+#   4. start ingest and the enricher as their own processes on a fresh set of topics,
+#   5. send the bundled sample of raw events, wait until both consumed them all,
+#   6. print what was accepted, enriched and rejected, and why; stop both.
 # Later stages of the pipeline join this script as they are built.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -14,41 +15,61 @@ cd "$REPO_ROOT"
 export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$BROKER_PORT"
 
 say "Building the services (release)..."
-cargo build --release --quiet -p ingest -p tests --bin ingest --bin demo
+cargo build --release --quiet -p ingest -p enricher -p reference -p tests \
+  --bin ingest --bin enricher --bin reference --bin demo
 
 export TOPIC_NAMESPACE="demo$(date +%s)"
 export INGEST_GROUP_ID="$TOPIC_NAMESPACE-ingest"
+export ENRICHER_GROUP_ID="$TOPIC_NAMESPACE-enricher"
 export INGEST_IP_HASH_KEY="${INGEST_IP_HASH_KEY:-demo-only-key-do-not-use-in-production}"
-export ADMIN_LISTEN_ADDR="${ADMIN_LISTEN_ADDR:-127.0.0.1:9101}"
 export LOG_LEVEL="${LOG_LEVEL:-info,rdkafka=warn}"
+INGEST_ADMIN="${INGEST_ADMIN:-127.0.0.1:9101}"
+ENRICHER_ADMIN="${ENRICHER_ADMIN:-127.0.0.1:9102}"
 DEMO_DIR="$ATTRIB_STACK_DIR/demo"
 mkdir -p "$DEMO_DIR"
-LOG="$DEMO_DIR/ingest-$TOPIC_NAMESPACE.log"
+REFERENCE_FILE=deploy/local/sample/reference.toml
 
-target/release/ingest run >"$LOG" 2>&1 &
-INGEST_PID=$!
-trap 'kill -TERM $INGEST_PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 150); do
-  curl -fs "http://$ADMIN_LISTEN_ADDR/_readiness" >/dev/null 2>&1 && break
-  kill -0 $INGEST_PID 2>/dev/null || { cat "$LOG" >&2; die "ingest exited during start-up (log above)"; }
-  sleep 0.2
+say "Publishing the reference data ($REFERENCE_FILE)..."
+target/release/reference publish "$REFERENCE_FILE"
+
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done' EXIT
+# start NAME ADMIN_ADDR: runs target/release/NAME with its log under $DEMO_DIR, waits until ready.
+start() {
+  local name=$1 admin=$2 log="$DEMO_DIR/$1-$TOPIC_NAMESPACE.log"
+  ADMIN_LISTEN_ADDR="$admin" "target/release/$name" run >"$log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 1 300); do
+    curl -fs "http://$admin/_readiness" >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "$name exited during start-up (log above)"; }
+    sleep 0.2
+  done
+  curl -fs "http://$admin/_readiness" >/dev/null || die "$name did not become ready; see $log"
+  say "$name is running (pid $pid, admin http://$admin, log $log)"
+}
+start ingest "$INGEST_ADMIN"
+start enricher "$ENRICHER_ADMIN"
+
+target/release/demo deploy/local/sample/raw-events.ndjson "$INGEST_ADMIN" "$ENRICHER_ADMIN"
+
+for i in "${!PIDS[@]}"; do
+  name=$([ "$i" = 0 ] && echo ingest || echo enricher)
+  kill -TERM "${PIDS[$i]}"
+  wait "${PIDS[$i]}" && say "$name drained, committed and stopped cleanly." || say "$name exited with status $?"
 done
-curl -fs "http://$ADMIN_LISTEN_ADDR/_readiness" >/dev/null || die "ingest did not become ready; see $LOG"
-say "ingest is running (pid $INGEST_PID, admin http://$ADMIN_LISTEN_ADDR, log $LOG)"
-
-target/release/demo deploy/local/sample/raw-events.ndjson "$ADMIN_LISTEN_ADDR"
-
-kill -TERM $INGEST_PID
-wait $INGEST_PID && say "ingest drained, committed and stopped cleanly." || say "ingest exited with status $?"
 trap - EXIT
 
 cat <<NEXT
 
 Where to look next:
-  - ingest's log:           $LOG
-  - metrics while running:  curl http://$ADMIN_LISTEN_ADDR/metrics   (ingest_consumed_total, ingest_dead_lettered_total{reason=...})
+  - the services' logs:     $DEMO_DIR/{ingest,enricher}-$TOPIC_NAMESPACE.log
+  - metrics while running:  curl http://$INGEST_ADMIN/metrics, curl http://$ENRICHER_ADMIN/metrics
+                            (ingest_dead_lettered_total{reason=...}, enricher_enriched_total{outcome=...})
+  - the reference data:     $REFERENCE_FILE (every field: reference/example.toml);
+                            edit it, then: TOPIC_NAMESPACE=$TOPIC_NAMESPACE target/release/reference publish $REFERENCE_FILE
   - backfill a file:        TOPIC_NAMESPACE=$TOPIC_NAMESPACE INGEST_IP_HASH_KEY=... target/release/ingest import FILE.ndjson
-  - every setting:          target/release/ingest env
+  - every setting:          target/release/ingest env, target/release/enricher env
   - ClickHouse (for later stages): $(curl -fsS "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/?query=SELECT%20version()" 2>/dev/null || echo down) at http://127.0.0.1:$CLICKHOUSE_HTTP_PORT
 Stop the local stack with:  deploy/local/stack.sh down    (or purge, to delete its data too)
 NEXT

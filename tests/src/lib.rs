@@ -2,6 +2,7 @@
 //! unique topic namespaces, raw producers, counting consumers, service configs, and the
 //! service binaries as child processes. No mocks: everything talks to the real broker.
 
+pub mod bench;
 pub mod interop;
 pub mod workload;
 

@@ -1,9 +1,10 @@
 //! The demo driver run by `deploy/local/demo.sh`: sends the bundled sample of raw events to
-//! the raw topic, waits until the running ingest process has consumed all of them (read from
-//! its `/metrics`), then reads the valid and dead-letter topics and prints what was accepted
-//! and rejected, and why.
+//! the raw topic, waits until the running ingest and enricher processes have consumed all of
+//! them (read from their `/metrics`), then reads the topics and prints what was accepted,
+//! enriched and rejected, and why.
 //!
-//!     demo SAMPLE.ndjson ADMIN_ADDR      (topics from TOPIC_NAMESPACE, broker from KAFKA_BOOTSTRAP_SERVERS)
+//!     demo SAMPLE.ndjson INGEST_ADMIN_ADDR ENRICHER_ADMIN_ADDR
+//!     (topics from TOPIC_NAMESPACE, broker from KAFKA_BOOTSTRAP_SERVERS)
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -12,12 +13,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use rdkafka::message::Message;
 use schemas::money::Currency;
-use schemas::{DeadLetter, ValidTouchpoint};
+use schemas::{DeadLetter, EnrichedTouchpoint, ValidTouchpoint};
 
 /// Scrapes `/metrics` and returns the sum of each metric family by name.
 fn scrape(admin: &str) -> Result<BTreeMap<String, f64>> {
     let mut stream = std::net::TcpStream::connect(admin)
-        .with_context(|| format!("ingest admin server at {admin}"))?;
+        .with_context(|| format!("admin server at {admin}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: ingest\r\n\r\n")?;
     let mut body = String::new();
@@ -30,7 +31,11 @@ fn scrape(admin: &str) -> Result<BTreeMap<String, f64>> {
                 .next()
                 .unwrap_or_default()
                 .to_string();
-            *sums.entry(name).or_insert(0.0) += value.parse::<f64>().unwrap_or(0.0);
+            let value = value.parse::<f64>().unwrap_or(0.0);
+            if let Some(entity) = name_labels.split("entity=\"").nth(1).and_then(|r| r.split('"').next()) {
+                *sums.entry(format!("{name}/{entity}")).or_insert(0.0) += value;
+            }
+            *sums.entry(name).or_insert(0.0) += value;
         }
     }
     Ok(sums)
@@ -49,14 +54,15 @@ fn money(t: &ValidTouchpoint) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(sample), Some(admin)) = (args.first(), args.get(1)) else {
-        bail!("usage: demo SAMPLE.ndjson ADMIN_ADDR");
+    let (Some(sample), Some(admin), Some(enricher_admin)) = (args.first(), args.get(1), args.get(2)) else {
+        bail!("usage: demo SAMPLE.ndjson INGEST_ADMIN_ADDR ENRICHER_ADMIN_ADDR");
     };
     let ns = std::env::var("TOPIC_NAMESPACE").context("TOPIC_NAMESPACE names the demo's topics")?;
-    let (raw, valid, dlq) = (
+    let (raw, valid, dlq, enriched) = (
         format!("{ns}.touchpoints.raw.v1"),
         format!("{ns}.touchpoints.valid.v1"),
         format!("{ns}.touchpoints.dlq.v1"),
+        format!("{ns}.touchpoints.enriched.v1"),
     );
     let lines: Vec<Vec<u8>> = std::fs::read_to_string(sample)?
         .lines()
@@ -71,23 +77,7 @@ async fn main() -> Result<()> {
         lines.iter().map(|l| (None, l.clone())).collect();
     tests::produce(&raw, &messages).await?;
 
-    let started = Instant::now();
-    let metrics = loop {
-        let m = scrape(admin)?;
-        let consumed = m.get("ingest_consumed_total").copied().unwrap_or(0.0) as usize;
-        eprint!("\r  ingest consumed {consumed}/{} ", lines.len());
-        if consumed >= lines.len() {
-            eprintln!();
-            break m;
-        }
-        if started.elapsed() > Duration::from_secs(120) {
-            bail!(
-                "ingest consumed only {consumed} of {} messages in 120 s; see its log",
-                lines.len()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let metrics = wait_for(admin, "ingest", lines.len()).await?;
     let get = |name: &str| metrics.get(name).copied().unwrap_or(0.0) as usize;
     let (consumed, accepted, dead, dups) = (
         get("ingest_consumed_total"),
@@ -95,8 +85,15 @@ async fn main() -> Result<()> {
         get("ingest_dead_lettered_total"),
         get("ingest_duplicates_total"),
     );
+    let enricher = wait_for(enricher_admin, "enricher", accepted).await?;
+    let enricher_get = |name: &str| enricher.get(name).copied().unwrap_or(0.0) as usize;
+    let enricher_dead = enricher_get("enricher_dead_lettered_total");
     let out = tests::consume(&valid, accepted, Duration::from_secs(60))?;
-    let letters = tests::consume(&dlq, dead, Duration::from_secs(60))?;
+    let letters = tests::consume(&dlq, dead + enricher_dead, Duration::from_secs(60))?;
+    let letters: Vec<DeadLetter> = letters
+        .iter()
+        .map(|m| schemas::decode::<DeadLetter>(m.payload().unwrap_or_default()))
+        .collect::<Result<_, _>>()?;
 
     println!();
     println!("== Ingest report (topics {ns}.*) ==");
@@ -148,18 +145,85 @@ async fn main() -> Result<()> {
         );
     }
     println!();
+    print_dead_letters(&letters, "ingest", &dlq);
+
+    let enriched_out = tests::consume(&enriched, accepted - enricher_dead, Duration::from_secs(60))?;
+    let enriched_out: Vec<EnrichedTouchpoint> = enriched_out
+        .iter()
+        .map(|m| schemas::decode::<EnrichedTouchpoint>(m.payload().unwrap_or_default()))
+        .collect::<Result<_, _>>()?;
+    println!();
+    println!("== Enricher report ==");
+    println!("consumed {} = enriched {} + dead-lettered {enricher_dead}  [{}]",
+        enricher_get("enricher_consumed_total"), enricher_get("enricher_enriched_total"),
+        if enricher_get("enricher_consumed_total") == enricher_get("enricher_enriched_total") + enricher_dead { "balanced" } else { "UNBALANCED" });
+    println!("reference data: {} programs, {} partners, {} links, {} codes (from the reference topic)",
+        enricher_label(&enricher, "program"), enricher_label(&enricher, "partner"),
+        enricher_label(&enricher, "link"), enricher_label(&enricher, "code"));
+    println!();
     println!(
-        "Dead-lettered ({} on {dlq}, each with the original bytes and source position):",
-        letters.len()
+        "  {:<18} {:<15} {:<22} {:<14} {:<28} unresolved",
+        "event", "kind", "attribution key", "channel", "partner (by)"
     );
-    for m in &letters {
-        let l: DeadLetter = schemas::decode(m.payload().unwrap_or_default())?;
+    for e in &enriched_out {
+        let p = &e.partner;
+        let partner = match &p.partner_id {
+            Some(id) => format!("{id} ({:?})", p.resolved_by).to_lowercase(),
+            None => "-".into(),
+        };
         println!(
-            "  {:<14} {:<20} {}",
+            "  {:<18} {:<15} {:<22} {:<14} {:<28} {}",
+            e.touchpoint.event_id,
+            e.touchpoint.kind.as_str(),
+            e.attribution_key,
+            format!("{:?}", e.channel).to_lowercase(),
+            partner,
+            p.unresolved_reason.as_deref().unwrap_or("")
+        );
+    }
+    println!();
+    print_dead_letters(&letters, "enricher", &dlq);
+    Ok(())
+}
+
+/// Polls a service's `/metrics` until its consumed counter reaches `expected`.
+async fn wait_for(admin: &str, service: &str, expected: usize) -> Result<BTreeMap<String, f64>> {
+    let started = Instant::now();
+    let counter = format!("{service}_consumed_total");
+    loop {
+        let m = scrape(admin)?;
+        let consumed = m.get(&counter).copied().unwrap_or(0.0) as usize;
+        eprint!("\r  {service} consumed {consumed}/{expected} ");
+        if consumed >= expected {
+            eprintln!();
+            return Ok(m);
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("{service} consumed only {consumed} of {expected} messages in 120 s; see its log");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn enricher_label(metrics: &BTreeMap<String, f64>, entity: &str) -> usize {
+    metrics
+        .get(&format!("enricher_reference_entities/{entity}"))
+        .copied()
+        .unwrap_or(0.0) as usize
+}
+
+fn print_dead_letters(letters: &[DeadLetter], service: &str, dlq: &str) {
+    let mine: Vec<&DeadLetter> = letters.iter().filter(|l| l.service == service).collect();
+    println!(
+        "Dead-lettered by {service} ({} on {dlq}, each with the original bytes and source position):",
+        mine.len()
+    );
+    for l in mine {
+        println!(
+            "  {:<18} {:<20} {}",
             l.event_id.as_deref().unwrap_or("-"),
             l.reason,
             l.detail
         );
     }
-    Ok(())
 }

@@ -1,0 +1,360 @@
+//! Benchmark: enricher throughput and CPU per event against a pass-through baseline (same
+//! broker, same input, same invocation), with a large reference set, and the memory that
+//! reference set takes.
+//!
+//!     cargo run --release -p tests --bin bench_enricher -- [EVENTS] [ROUNDS] [PARTNERS] [LINKS] [CODES]
+//!
+//! Defaults: 200,000 events, 2 rounds, 10,000 partners, 100,000 links, 100,000 codes. Needs the
+//! local stack (`deploy/local/stack.sh up`). The catalogue is built in-process record by record
+//! (as the follower builds it from the topic); its memory is the RSS growth while building it.
+
+use std::time::Instant;
+
+use chrono::{TimeZone, Utc};
+use enricher::app::{ChangelogRestore, EnricherProcessor};
+use enricher::metrics::EnricherMetrics;
+use prometheus::Registry;
+use reference::{Catalog, ReferenceData};
+use runtime::kafka::{self, Cleanup};
+use runtime::metrics::LoopMetrics;
+use schemas::attribution::AttributionModel;
+use schemas::reference::{
+    AttributionSettings, Code, CodePrecedence, EntityType, Link, Partner, PartnerKind, Program,
+    ReferenceRecord,
+};
+use schemas::touchpoint::{IngestPath, PartnerStatus};
+use schemas::{EventKind, ValidTouchpoint};
+use tests::bench::{measure, rss_mib, Measurement, PassThrough};
+use tests::workload::Rng;
+
+const PROGRAMS: [(&str, &[&str]); 2] = [
+    (
+        "acme",
+        &["acme-outdoor.com", "acme-outdoor.de", "bergsport-shop.de"],
+    ),
+    ("bolt", &["boltbikes.example", "bolt-bikes.co.uk"]),
+];
+
+fn record(entity_type: EntityType) -> ReferenceRecord {
+    ReferenceRecord {
+        entity_type,
+        program: None,
+        partner: None,
+        link: None,
+        code: None,
+        commission_rule: None,
+        published_at: Utc::now(),
+        source_revision: "bench".into(),
+    }
+}
+
+fn apply(catalog: &mut Catalog, r: ReferenceRecord) {
+    let key = r.key().expect("one entity");
+    catalog.apply(&key, Some(r)).expect("applies");
+}
+
+/// Builds the catalogue one record at a time, never holding the whole set.
+fn build_catalog(partners: usize, links: usize, codes: usize) -> Catalog {
+    let mut catalog = Catalog::default();
+    for (id, domains) in PROGRAMS {
+        apply(
+            &mut catalog,
+            ReferenceRecord {
+                program: Some(Program {
+                    program_id: id.into(),
+                    brand: id.into(),
+                    domains: domains.iter().map(|d| d.to_string()).collect(),
+                    currency: "EUR".into(),
+                    attribution: AttributionSettings {
+                        model: AttributionModel::LastTouch,
+                        click_window_seconds: 30 * 86_400,
+                        view_window_seconds: 86_400,
+                        code_precedence: CodePrecedence::CodeWins,
+                        grace_seconds: 300,
+                        time_decay_half_life_seconds: 7 * 86_400,
+                    },
+                    hold_seconds: 30 * 86_400,
+                    risk_policy: None,
+                }),
+                ..record(EntityType::Program)
+            },
+        );
+    }
+    for p in 0..partners {
+        apply(
+            &mut catalog,
+            ReferenceRecord {
+                partner: Some(Partner {
+                    partner_id: format!("p-{p:05}"),
+                    name: format!("Partner {p}"),
+                    partner_kind: if p % 10 == 0 {
+                        PartnerKind::Specialist
+                    } else {
+                        PartnerKind::Affiliate
+                    },
+                    status: if p % 50 == 0 {
+                        PartnerStatus::Suspended
+                    } else {
+                        PartnerStatus::Verified
+                    },
+                    tier: Some(["bronze", "silver", "gold"][p % 3].into()),
+                    self_referral_ids: vec![format!("cus-self-{p}")],
+                }),
+                ..record(EntityType::Partner)
+            },
+        );
+    }
+    for l in 0..links {
+        apply(
+            &mut catalog,
+            ReferenceRecord {
+                link: Some(Link {
+                    link_id: format!("lnk-{l:06}"),
+                    partner_id: format!("p-{:05}", l % partners),
+                    program_id: PROGRAMS[l % 2].0.into(),
+                    campaign: Some(format!("campaign-{}", l % 40)),
+                    default_shared_id: (l % 3 == 0).then(|| format!("sub-{}", l % 7)),
+                }),
+                ..record(EntityType::Link)
+            },
+        );
+    }
+    for c in 0..codes {
+        apply(
+            &mut catalog,
+            ReferenceRecord {
+                code: Some(Code {
+                    code: format!("CODE{c:06}"),
+                    partner_id: format!("p-{:05}", c % partners),
+                    program_id: PROGRAMS[c % 2].0.into(),
+                    valid_from: Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()),
+                    valid_until: None,
+                }),
+                ..record(EntityType::Code)
+            },
+        );
+    }
+    catalog
+}
+
+fn touchpoints(
+    events: usize,
+    links: usize,
+    codes: usize,
+    seed: u64,
+) -> Vec<(Option<Vec<u8>>, Vec<u8>)> {
+    let mut rng = Rng::new(seed);
+    let at = Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap();
+    let referrers = [
+        "https://www.google.com/",
+        "https://m.facebook.com/",
+        "https://outdoor-blog.example/review",
+        "https://duckduckgo.com/",
+        "",
+    ];
+    (0..events)
+        .map(|i| {
+            let roll = rng.below(100);
+            let link = rng.below(links as u64) as usize;
+            let program = PROGRAMS[link % 2];
+            let domain = program.1[rng.below(program.1.len() as u64) as usize];
+            let visitor = format!("v-{}", rng.below(200_000));
+            let customer = format!("c-{}", rng.below(50_000));
+            let kind = match roll {
+                0..=49 => EventKind::Click,
+                50..=74 => EventKind::PageView,
+                75..=84 => EventKind::CodeRedemption,
+                85..=91 => EventKind::Lead,
+                _ => EventKind::Conversion,
+            };
+            let referrer = referrers[rng.below(referrers.len() as u64) as usize];
+            let mut tp = ValidTouchpoint {
+                event_id: format!("bench-{i}"),
+                kind,
+                occurred_at: at,
+                received_at: at,
+                visitor_id: Some(visitor),
+                customer_id: None,
+                click_id: None,
+                url: None,
+                referrer: (!referrer.is_empty()).then(|| referrer.to_string()),
+                link_id: None,
+                code: None,
+                shared_id: None,
+                ip_hash: Some("9f86d081884c7d65".into()),
+                ip_prefix: Some("203.0.113.0/24".into()),
+                ip: None,
+                user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0".into()),
+                order_id: None,
+                amount_minor: None,
+                currency: None,
+                chain_id: None,
+                chain_seq: None,
+                ingest_path: IngestPath::Stream,
+            };
+            match kind {
+                EventKind::Click => {
+                    tp.url = Some(format!("https://www.{domain}/p/{}?ref=lnk-{link:06}&utm_source=partner&utm_medium=affiliate", i % 500));
+                    tp.click_id = Some(format!("clk-{i}"));
+                }
+                EventKind::PageView => {
+                    tp.url = Some(if roll % 2 == 0 {
+                        format!("https://{domain}/sale?utm_source=newsletter&utm_medium=email&utm_campaign=may")
+                    } else {
+                        format!("https://{domain}/tents?gclid=Cj0KCQ{i}")
+                    });
+                }
+                EventKind::CodeRedemption => {
+                    tp.url = Some(format!("https://{domain}/checkout"));
+                    tp.code = Some(format!("CODE{:06}", rng.below(codes as u64)));
+                }
+                EventKind::Lead => {
+                    tp.url = Some(format!("https://{domain}/signup"));
+                    tp.customer_id = Some(customer);
+                }
+                _ => {
+                    // Customer-only conversions from billing, half with a code.
+                    tp.visitor_id = None;
+                    tp.customer_id = Some(customer);
+                    tp.order_id = Some(format!("o-{i}"));
+                    tp.amount_minor = Some(4_990);
+                    tp.currency = Some("EUR".into());
+                    if roll % 2 == 0 {
+                        tp.code = Some(format!("CODE{:06}", rng.below(codes as u64)));
+                    }
+                }
+            }
+            let key = tp.customer_id.as_ref().or(tp.visitor_id.as_ref()).map(|k| k.as_bytes().to_vec());
+            (key, schemas::encode(&tp).expect("encodes"))
+        })
+        .collect()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
+    let arg = |i: usize, default: usize| args.get(i).copied().unwrap_or(default);
+    let (events, rounds, partners, links, codes) = (
+        arg(0, 200_000),
+        arg(1, 2),
+        arg(2, 10_000),
+        arg(3, 100_000),
+        arg(4, 100_000),
+    );
+    tests::require_broker();
+
+    let rss_before = rss_mib();
+    let started = Instant::now();
+    let catalog = build_catalog(partners, links, codes);
+    let build_seconds = started.elapsed().as_secs_f64();
+    let catalog_mib = rss_mib() - rss_before;
+    let reference = ReferenceData::preloaded(catalog);
+
+    let ns = tests::unique_namespace("bench-enrich");
+    let env = tests::service_env(
+        &ns,
+        &[("LOG_LEVEL", "error"), ("BATCH_MESSAGES_MAX", "5000")],
+    );
+    let config = tests::enricher_config(&env);
+    let topics = &config.common.topics;
+    let passthrough_topic = format!("{ns}.bench.passthrough.v1");
+    kafka::ensure_topics(
+        &config.common.kafka,
+        &[
+            (&topics.touchpoints_valid, Cleanup::Delete),
+            (&topics.touchpoints_enriched, Cleanup::Delete),
+            (&topics.touchpoints_dlq, Cleanup::Delete),
+            (&topics.identity_bindings, Cleanup::Compact),
+            (&passthrough_topic, Cleanup::Delete),
+        ],
+    )
+    .await?;
+    eprintln!(
+        "producing {events} valid touchpoints to {} ...",
+        topics.touchpoints_valid
+    );
+    let messages = touchpoints(events, links, codes, 7);
+    let bytes: usize = messages.iter().map(|(_, p)| p.len()).sum();
+    tests::produce(&topics.touchpoints_valid, &messages).await?;
+    drop(messages);
+
+    println!("enricher benchmark: {events} valid touchpoints ({:.0} bytes avg), 3 partitions, broker {}, {rounds} round(s) each, alternating",
+        bytes as f64 / events as f64, tests::bootstrap_servers());
+    println!("reference set: {partners} partners, {links} links, {codes} codes, 2 programs; built in {build_seconds:.2} s; catalogue memory {catalog_mib:.0} MiB ({:.0} bytes per entity)",
+        catalog_mib * 1_048_576.0 / (partners + links + codes) as f64);
+    println!(
+        "{:<13} {:>5} {:>10} {:>12} {:>14} {:>16} {:>9}",
+        "run", "round", "seconds", "events/s", "CPU µs/event", "broker CPU µs/ev", "RSS MiB"
+    );
+    let mut results: Vec<(&str, Measurement)> = Vec::new();
+    for round in 1..=rounds {
+        for run in ["pass-through", "enricher"] {
+            let registry = Registry::new();
+            let loop_metrics = LoopMetrics::register("bench", &registry)?;
+            let group = format!("{ns}-{run}-{round}");
+            let m = if run == "enricher" {
+                let metrics = EnricherMetrics::register(&registry)?;
+                let restore = ChangelogRestore::new(&config)?;
+                let p = EnricherProcessor::new(&config, reference.clone(), restore, metrics);
+                measure(
+                    &config.common,
+                    &topics.touchpoints_valid,
+                    &group,
+                    p,
+                    events,
+                    loop_metrics,
+                )
+                .await?
+            } else {
+                let p = PassThrough {
+                    topic: passthrough_topic.as_str().into(),
+                };
+                measure(
+                    &config.common,
+                    &topics.touchpoints_valid,
+                    &group,
+                    p,
+                    events,
+                    loop_metrics,
+                )
+                .await?
+            };
+            println!(
+                "{:<13} {:>5} {:>10.2} {:>12.0} {:>14.2} {:>16} {:>9.0}",
+                run,
+                round,
+                m.seconds,
+                events as f64 / m.seconds,
+                m.cpu * 1e6 / events as f64,
+                m.broker_cpu
+                    .map_or("n/a".into(), |c| format!("{:.2}", c * 1e6 / events as f64)),
+                m.rss_mib
+            );
+            results.push((run, m));
+        }
+    }
+    let best = |name: &str, f: &dyn Fn(&Measurement) -> f64| {
+        results
+            .iter()
+            .filter(|(r, _)| *r == name)
+            .map(|(_, m)| f(m))
+            .fold(f64::INFINITY, f64::min)
+    };
+    let (pt_s, en_s) = (
+        best("pass-through", &|m| m.seconds),
+        best("enricher", &|m| m.seconds),
+    );
+    let (pt_c, en_c) = (
+        best("pass-through", &|m| m.cpu),
+        best("enricher", &|m| m.cpu),
+    );
+    println!();
+    println!("best of rounds: pass-through {:.0} events/s, enricher {:.0} events/s (enricher/baseline throughput {:.2})",
+        events as f64 / pt_s, events as f64 / en_s, pt_s / en_s);
+    println!("client CPU per event: pass-through {:.2} µs, enricher {:.2} µs; the enricher's own work ≈ {:.2} µs/event",
+        pt_c * 1e6 / events as f64, en_c * 1e6 / events as f64, (en_c - pt_c) * 1e6 / events as f64);
+    Ok(())
+}
