@@ -1,10 +1,11 @@
 //! One valid touchpoint in, one enriched touchpoint (or a rejection) out. Pure: the catalogue
 //! and the bindings are passed in; the new binding to write to the changelog is returned.
 //!
-//! The program of an event is, in order: the program owning its landing URL's domain (an
-//! event whose landing domain belongs to no program is rejected); for events without a URL,
-//! the program of its link, else of its code, else of its customer's binding. An event with
-//! none of these is rejected: it cannot be attributed to anything.
+//! The program of an event is, in order: the `program_id` its producer gave (it must exist);
+//! the program owning its landing URL's domain (an event whose landing domain belongs to no
+//! program is rejected); for events without a URL, the program of its link, else of its
+//! code, else of its customer's binding. An event with none of these is rejected: it cannot
+//! be attributed to anything.
 
 use chrono::{DateTime, Utc};
 use reference::Catalog;
@@ -20,6 +21,8 @@ use crate::url_parts::UrlParts;
 /// Why an event cannot be enriched (the dead letter's reason).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
+    /// The event names a program the reference data does not have.
+    UnknownProgram(String),
     /// The landing URL's domain belongs to no program.
     UnknownDomain(String),
     /// No URL, and no link, code or customer binding names a program.
@@ -30,6 +33,7 @@ impl Rejection {
     /// Dead-letter reason code.
     pub fn reason(&self) -> &'static str {
         match self {
+            Rejection::UnknownProgram(_) => "unknown_program",
             Rejection::UnknownDomain(_) => "unknown_domain",
             Rejection::NoProgram => "no_program",
         }
@@ -38,6 +42,9 @@ impl Rejection {
     /// Human-readable detail.
     pub fn detail(&self) -> String {
         match self {
+            Rejection::UnknownProgram(id) => {
+                format!("program_id {id:?} is not a program in the reference data")
+            }
             Rejection::UnknownDomain(host) => {
                 format!("landing domain {host:?} belongs to no program in the reference data")
             }
@@ -75,6 +82,11 @@ fn program_of<'c>(
     bindings: &Bindings,
     at: Position,
 ) -> Result<&'c Program, Rejection> {
+    if let Some(id) = tp.program_id.as_deref() {
+        return catalog
+            .program(id)
+            .ok_or_else(|| Rejection::UnknownProgram(id.to_string()));
+    }
     if let Some(parts) = landing {
         let host = parts.host.clone().unwrap_or_default();
         return catalog
@@ -222,4 +234,187 @@ pub fn enrich(
         key_source,
         new_binding,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use schemas::touchpoint::{Channel, EventKind, IngestPath};
+
+    use super::*;
+
+    const FILE: &str = r#"
+[[programs]]
+id = "acme"
+brand = "Acme"
+domains = ["acme.example", "acme-shop.de"]
+currency = "EUR"
+[[programs]]
+id = "bolt"
+brand = "Bolt"
+domains = ["bolt.example"]
+currency = "USD"
+[[partners]]
+id = "p1"
+name = "P1"
+status = "verified"
+[[links]]
+id = "l1"
+partner = "p1"
+program = "bolt"
+campaign = "launch"
+[[codes]]
+code = "ACME5"
+partner = "p1"
+program = "acme"
+"#;
+
+    fn catalog() -> Catalog {
+        let mut c = Catalog::default();
+        for (k, r) in reference::parse(FILE)
+            .expect("valid")
+            .records(Utc::now(), "t")
+        {
+            c.apply(&k, Some(r)).expect("applies");
+        }
+        c
+    }
+
+    fn tp(kind: EventKind) -> ValidTouchpoint {
+        let at = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        ValidTouchpoint {
+            event_id: "e".into(),
+            kind,
+            occurred_at: at,
+            received_at: at,
+            visitor_id: None,
+            customer_id: None,
+            click_id: None,
+            url: None,
+            referrer: None,
+            link_id: None,
+            code: None,
+            shared_id: None,
+            ip_hash: None,
+            ip_prefix: None,
+            ip: None,
+            user_agent: None,
+            order_id: None,
+            amount_minor: None,
+            currency: None,
+            chain_id: None,
+            chain_seq: None,
+            ingest_path: IngestPath::Stream,
+            program_id: None,
+        }
+    }
+
+    fn run(
+        t: ValidTouchpoint,
+        bindings: &mut Bindings,
+        offset: i64,
+    ) -> Result<Enriched, Rejection> {
+        let at = Position {
+            partition: 0,
+            offset,
+        };
+        enrich(
+            t,
+            at,
+            &catalog(),
+            bindings,
+            &["ref".to_string()],
+            Utc::now(),
+        )
+    }
+
+    #[test]
+    fn the_program_comes_from_the_event_then_the_domain_then_link_code_or_binding() {
+        let mut b = Bindings::default();
+        let program =
+            |t: ValidTouchpoint, b: &mut Bindings| run(t, b, 10).map(|e| e.record.program_id);
+        let mut explicit = tp(EventKind::Lead);
+        explicit.program_id = Some("bolt".into());
+        explicit.url = Some("https://acme.example/".into());
+        assert_eq!(
+            program(explicit, &mut b).as_deref(),
+            Ok("bolt"),
+            "the producer's program_id wins"
+        );
+        let mut by_domain = tp(EventKind::PageView);
+        by_domain.url = Some("https://WWW.Shop.ACME-shop.de./x".into());
+        assert_eq!(
+            program(by_domain, &mut b).as_deref(),
+            Ok("acme"),
+            "case, www., subdomain, trailing dot"
+        );
+        let mut by_link = tp(EventKind::Conversion);
+        by_link.link_id = Some("l1".into());
+        assert_eq!(program(by_link, &mut b).as_deref(), Ok("bolt"));
+        let mut by_code = tp(EventKind::Conversion);
+        by_code.code = Some("acme5".into());
+        assert_eq!(program(by_code, &mut b).as_deref(), Ok("acme"));
+        let mut unknown = tp(EventKind::PageView);
+        unknown.url = Some("https://acme.example.evil.com/".into());
+        assert_eq!(
+            program(unknown, &mut b),
+            Err(Rejection::UnknownDomain("acme.example.evil.com".into()))
+        );
+        let mut bad_program = tp(EventKind::Lead);
+        bad_program.program_id = Some("nope".into());
+        assert_eq!(
+            program(bad_program, &mut b),
+            Err(Rejection::UnknownProgram("nope".into()))
+        );
+        assert_eq!(
+            program(tp(EventKind::Refund), &mut b),
+            Err(Rejection::NoProgram)
+        );
+    }
+
+    #[test]
+    fn a_lead_binds_and_a_later_customer_only_refund_reaches_its_visitor() {
+        let mut b = Bindings::default();
+        let mut lead = tp(EventKind::Lead);
+        lead.program_id = Some("acme".into());
+        lead.visitor_id = Some("v-9".into());
+        lead.customer_id = Some("c-9".into());
+        let bound = run(lead, &mut b, 5).expect("lead");
+        let binding = bound.new_binding.expect("a new binding for the changelog");
+        assert_eq!(
+            (binding.visitor_id.as_str(), binding.source_offset),
+            ("v-9", 5)
+        );
+        let mut refund = tp(EventKind::Refund);
+        refund.customer_id = Some("c-9".into());
+        let r = run(refund.clone(), &mut b, 6).expect("refund");
+        assert_eq!(r.record.attribution_key, "acme/v-9");
+        assert_eq!(r.key_source, KeySource::Binding);
+        assert_eq!(
+            r.record.channel,
+            Channel::Unknown,
+            "server-side: no URL, no referrer"
+        );
+        refund.customer_id = Some("c-unknown".into());
+        refund.program_id = Some("acme".into());
+        let r = run(refund, &mut b, 7).expect("refund");
+        assert_eq!(r.record.attribution_key, "acme/customer:c-unknown");
+        assert_eq!(r.key_source, KeySource::CustomerOnly);
+    }
+
+    #[test]
+    fn a_link_click_carries_utm_defaults_click_ids_and_its_channel() {
+        let mut click = tp(EventKind::Click);
+        click.visitor_id = Some("v-1".into());
+        click.url = Some("https://bolt.example/?ref=l1&msclkid=abc".into());
+        click.referrer = Some("https://www.bing.com/".into());
+        let e = run(click, &mut Bindings::default(), 1)
+            .expect("click")
+            .record;
+        assert_eq!(e.partner.partner_id.as_deref(), Some("p1"));
+        assert_eq!(e.utm.campaign.as_deref(), Some("launch"));
+        assert_eq!(e.ad_click_ids[0].parameter, "msclkid");
+        assert_eq!(e.channel, Channel::Paid);
+        assert_eq!(e.landing_domain.as_deref(), Some("bolt.example"));
+    }
 }

@@ -32,7 +32,12 @@ pub const OUTCOMES: [&str; 6] = [
     "unresolved",
 ];
 /// Dead-letter reasons.
-pub const DEAD_LETTER_REASONS: [&str; 3] = ["unknown_domain", "no_program", "undecodable"];
+pub const DEAD_LETTER_REASONS: [&str; 4] = [
+    "unknown_program",
+    "unknown_domain",
+    "no_program",
+    "undecodable",
+];
 /// Identity sources.
 pub const IDENTITY_SOURCES: [&str; 3] = ["visitor", "binding", "customer_only"];
 

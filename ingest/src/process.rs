@@ -209,6 +209,7 @@ fn validate_object(
         chain_id,
         chain_seq,
         ingest_path: path,
+        program_id: fields.identifier("program_id")?,
     })
 }
 

@@ -157,6 +157,9 @@ impl ReferenceData {
     }
 }
 
+/// The follower thread; joining it gives its error, if it stopped on one.
+pub type Follower = JoinHandle<Result<(), RuntimeError>>;
+
 /// Reads the whole reference topic, then every later change, until `shutdown`. The thread
 /// beats `heartbeat` while it follows, so a dead follower fails the service's liveness.
 pub fn spawn_follower(
@@ -166,7 +169,7 @@ pub fn spawn_follower(
     metrics: ReferenceMetrics,
     heartbeat: Heartbeat,
     shutdown: CancellationToken,
-) -> Result<(Arc<ReferenceData>, JoinHandle<Result<(), RuntimeError>>), RuntimeError> {
+) -> Result<(Arc<ReferenceData>, Follower), RuntimeError> {
     let reader = TopicReader::new(kafka, client_id, topic, kafka.delivery_timeout)?;
     let data = Arc::new(ReferenceData::default());
     let shared = Arc::clone(&data);

@@ -218,10 +218,19 @@ fn publishing_the_same_file_twice_sends_nothing_and_removals_become_tombstones()
 fn the_demo_reference_data_is_valid_and_realistic() {
     let set = parse(include_str!("../../deploy/local/sample/reference.toml")).expect("valid");
     assert!(set.programs.len() >= 2);
-    assert!(set.programs.iter().all(|p| p.domains.len() >= 3), "several domains per brand");
+    assert!(
+        set.programs.iter().all(|p| p.domains.len() >= 3),
+        "several domains per brand"
+    );
     assert!(set.partners.len() >= 50);
-    assert!(set.partners.iter().any(|p| p.partner_kind == PartnerKind::Specialist));
-    assert!(set.partners.iter().any(|p| p.status == PartnerStatus::Suspended));
+    assert!(set
+        .partners
+        .iter()
+        .any(|p| p.partner_kind == PartnerKind::Specialist));
+    assert!(set
+        .partners
+        .iter()
+        .any(|p| p.status == PartnerStatus::Suspended));
     assert!(set.links.len() >= 50 && set.codes.len() >= 10);
     let percent = set.rules.iter().filter(|r| r.rate.is_some()).count();
     let flat = set.rules.iter().filter(|r| r.flat_minor.is_some()).count();

@@ -57,6 +57,7 @@ pub fn valid_touchpoint() -> ValidTouchpoint {
         chain_id: s("sub-55"),
         chain_seq: Some(1),
         ingest_path: IngestPath::Stream,
+        program_id: s("acme-eu"),
     }
 }
 

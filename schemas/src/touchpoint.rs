@@ -111,12 +111,15 @@ pub struct ValidTouchpoint {
     pub chain_seq: Option<i32>,
     /// Stream or import.
     pub ingest_path: IngestPath,
+    /// The program the producer says the event belongs to (v2).
+    #[serde(default)]
+    pub program_id: Option<String>,
 }
 
 avro_message!(
     ValidTouchpoint,
     "attrib.ValidTouchpoint",
-    ["valid_touchpoint.v1.avsc"]
+    ["valid_touchpoint.v1.avsc", "valid_touchpoint.v2.avsc"]
 );
 
 /// Traffic channel derived from referrer and parameters.
@@ -235,7 +238,7 @@ pub struct EnrichedTouchpoint {
 avro_message!(
     EnrichedTouchpoint,
     "attrib.EnrichedTouchpoint",
-    ["enriched_touchpoint.v1.avsc"]
+    ["enriched_touchpoint.v1.avsc", "enriched_touchpoint.v2.avsc"]
 );
 
 #[cfg(test)]

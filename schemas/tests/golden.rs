@@ -107,7 +107,8 @@ fn a_message_of_one_type_is_refused_by_another() {
 
 #[test]
 fn the_embedded_valid_touchpoint_matches_its_own_schema_file() {
-    // enriched_touchpoint.v1.avsc embeds ValidTouchpoint so it stands alone; keep them equal.
+    // enriched_touchpoint.vN.avsc embeds ValidTouchpoint so it stands alone; keep each
+    // version equal to the valid touchpoint version of the same number.
     let read = |f: &str| -> serde_json::Value {
         serde_json::from_str(
             &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("avro").join(f))
@@ -115,9 +116,12 @@ fn the_embedded_valid_touchpoint_matches_its_own_schema_file() {
         )
         .expect("schema JSON")
     };
-    let enriched = read("enriched_touchpoint.v1.avsc");
-    assert_eq!(
-        enriched["fields"][0]["type"],
-        read("valid_touchpoint.v1.avsc")
-    );
+    for version in ["v1", "v2"] {
+        let enriched = read(&format!("enriched_touchpoint.{version}.avsc"));
+        assert_eq!(
+            enriched["fields"][0]["type"],
+            read(&format!("valid_touchpoint.{version}.avsc")),
+            "{version}"
+        );
+    }
 }

@@ -40,6 +40,7 @@ fn touchpoint(event_id: &str, kind: EventKind) -> ValidTouchpoint {
         chain_id: None,
         chain_seq: None,
         ingest_path: IngestPath::Stream,
+        program_id: None,
     }
 }
 

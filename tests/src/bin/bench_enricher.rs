@@ -191,6 +191,7 @@ fn touchpoints(
                 chain_id: None,
                 chain_seq: None,
                 ingest_path: IngestPath::Stream,
+                program_id: None,
             };
             match kind {
                 EventKind::Click => {

@@ -17,8 +17,8 @@ use schemas::{DeadLetter, EnrichedTouchpoint, ValidTouchpoint};
 
 /// Scrapes `/metrics` and returns the sum of each metric family by name.
 fn scrape(admin: &str) -> Result<BTreeMap<String, f64>> {
-    let mut stream = std::net::TcpStream::connect(admin)
-        .with_context(|| format!("admin server at {admin}"))?;
+    let mut stream =
+        std::net::TcpStream::connect(admin).with_context(|| format!("admin server at {admin}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: ingest\r\n\r\n")?;
     let mut body = String::new();
@@ -32,7 +32,11 @@ fn scrape(admin: &str) -> Result<BTreeMap<String, f64>> {
                 .unwrap_or_default()
                 .to_string();
             let value = value.parse::<f64>().unwrap_or(0.0);
-            if let Some(entity) = name_labels.split("entity=\"").nth(1).and_then(|r| r.split('"').next()) {
+            if let Some(entity) = name_labels
+                .split("entity=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+            {
                 *sums.entry(format!("{name}/{entity}")).or_insert(0.0) += value;
             }
             *sums.entry(name).or_insert(0.0) += value;
@@ -54,7 +58,9 @@ fn money(t: &ValidTouchpoint) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(sample), Some(admin), Some(enricher_admin)) = (args.first(), args.get(1), args.get(2)) else {
+    let (Some(sample), Some(admin), Some(enricher_admin)) =
+        (args.first(), args.get(1), args.get(2))
+    else {
         bail!("usage: demo SAMPLE.ndjson INGEST_ADMIN_ADDR ENRICHER_ADMIN_ADDR");
     };
     let ns = std::env::var("TOPIC_NAMESPACE").context("TOPIC_NAMESPACE names the demo's topics")?;
@@ -147,19 +153,33 @@ async fn main() -> Result<()> {
     println!();
     print_dead_letters(&letters, "ingest", &dlq);
 
-    let enriched_out = tests::consume(&enriched, accepted - enricher_dead, Duration::from_secs(60))?;
+    let enriched_out =
+        tests::consume(&enriched, accepted - enricher_dead, Duration::from_secs(60))?;
     let enriched_out: Vec<EnrichedTouchpoint> = enriched_out
         .iter()
         .map(|m| schemas::decode::<EnrichedTouchpoint>(m.payload().unwrap_or_default()))
         .collect::<Result<_, _>>()?;
     println!();
     println!("== Enricher report ==");
-    println!("consumed {} = enriched {} + dead-lettered {enricher_dead}  [{}]",
-        enricher_get("enricher_consumed_total"), enricher_get("enricher_enriched_total"),
-        if enricher_get("enricher_consumed_total") == enricher_get("enricher_enriched_total") + enricher_dead { "balanced" } else { "UNBALANCED" });
-    println!("reference data: {} programs, {} partners, {} links, {} codes (from the reference topic)",
-        enricher_label(&enricher, "program"), enricher_label(&enricher, "partner"),
-        enricher_label(&enricher, "link"), enricher_label(&enricher, "code"));
+    println!(
+        "consumed {} = enriched {} + dead-lettered {enricher_dead}  [{}]",
+        enricher_get("enricher_consumed_total"),
+        enricher_get("enricher_enriched_total"),
+        if enricher_get("enricher_consumed_total")
+            == enricher_get("enricher_enriched_total") + enricher_dead
+        {
+            "balanced"
+        } else {
+            "UNBALANCED"
+        }
+    );
+    println!(
+        "reference data: {} programs, {} partners, {} links, {} codes (from the reference topic)",
+        enricher_label(&enricher, "program"),
+        enricher_label(&enricher, "partner"),
+        enricher_label(&enricher, "link"),
+        enricher_label(&enricher, "code")
+    );
     println!();
     println!(
         "  {:<18} {:<15} {:<22} {:<14} {:<28} unresolved",
@@ -199,7 +219,9 @@ async fn wait_for(admin: &str, service: &str, expected: usize) -> Result<BTreeMa
             return Ok(m);
         }
         if started.elapsed() > Duration::from_secs(120) {
-            bail!("{service} consumed only {consumed} of {expected} messages in 120 s; see its log");
+            bail!(
+                "{service} consumed only {consumed} of {expected} messages in 120 s; see its log"
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
