@@ -239,7 +239,7 @@ pub fn enrich(
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use schemas::touchpoint::{Channel, EventKind, IngestPath};
+    use schemas::touchpoint::{Channel, EventKind};
 
     use super::*;
 
@@ -282,31 +282,7 @@ program = "acme"
 
     fn tp(kind: EventKind) -> ValidTouchpoint {
         let at = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
-        ValidTouchpoint {
-            event_id: "e".into(),
-            kind,
-            occurred_at: at,
-            received_at: at,
-            visitor_id: None,
-            customer_id: None,
-            click_id: None,
-            url: None,
-            referrer: None,
-            link_id: None,
-            code: None,
-            shared_id: None,
-            ip_hash: None,
-            ip_prefix: None,
-            ip: None,
-            user_agent: None,
-            order_id: None,
-            amount_minor: None,
-            currency: None,
-            chain_id: None,
-            chain_seq: None,
-            ingest_path: IngestPath::Stream,
-            program_id: None,
-        }
+        ValidTouchpoint::new("e", kind, at)
     }
 
     fn run(

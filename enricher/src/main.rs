@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use enricher::config::{all_vars, EnricherConfig};
-use runtime::{Env, RuntimeError};
+use runtime::Env;
 
 const USAGE: &str = "\
 usage: enricher [run]   consume valid touchpoints until SIGTERM/SIGINT
@@ -37,25 +37,7 @@ fn main() -> ExitCode {
         }
     };
     runtime::telemetry::init(config.common.log_format, &config.common.log_level);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime can be built");
-    let result: Result<(), RuntimeError> = runtime.block_on(async {
-        let shutdown = runtime::shutdown::on_signals().map_err(|error| RuntimeError::Io {
-            context: "cannot install signal handlers".into(),
-            error,
-        })?;
-        enricher::app::run(config, prometheus::Registry::new(), shutdown).await
-    });
-    match result {
-        Ok(()) => {
-            tracing::info!("Enricher stopped cleanly.");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            tracing::error!(error = %e, disposition = ?e.disposition(), "Enricher stopped on an error; uncommitted input will be re-read on restart.");
-            ExitCode::FAILURE
-        }
-    }
+    runtime::service::run_until_signalled("Enricher", |registry, shutdown| {
+        enricher::app::run(config, registry, shutdown)
+    })
 }

@@ -137,27 +137,7 @@ pub async fn prepare(
     shutdown: &CancellationToken,
 ) -> Result<(Producer, LoopMetrics), RuntimeError> {
     let loop_metrics = LoopMetrics::register("ingest", registry)?;
-    let admin = runtime::admin::spawn(
-        config.common.admin_listen_addr,
-        registry.clone(),
-        health.clone(),
-        shutdown.clone(),
-    )
-    .await
-    .map_err(|error| RuntimeError::Io {
-        context: format!(
-            "cannot bind the admin server to {}",
-            config.common.admin_listen_addr
-        ),
-        error,
-    })?;
-    tracing::info!(address = %admin, "Admin server listening.");
-    let kafka_config = config.common.kafka.clone();
-    let brokers =
-        tokio::task::spawn_blocking(move || kafka::ping(&kafka_config, Duration::from_secs(10)))
-            .await
-            .expect("the ping task does not panic")?;
-    tracing::info!(brokers, servers = %config.common.kafka.bootstrap_servers, "Kafka reachable.");
+    runtime::service::start(&config.common, registry, health, shutdown).await?;
     if config.common.kafka.create_topics {
         let topics = &config.common.topics;
         kafka::ensure_topics(

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use ingest::config::{all_vars, IngestConfig};
-use runtime::{Env, RuntimeError};
+use runtime::Env;
 
 const USAGE: &str = "\
 usage: ingest [run]               consume the raw topic until SIGTERM/SIGINT
@@ -40,17 +40,15 @@ fn main() -> ExitCode {
         }
     };
     runtime::telemetry::init(config.common.log_format, &config.common.log_level);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime can be built");
     match command {
         Some("import") => {
             let Some(path) = args.get(1) else {
                 eprintln!("ingest import needs a file\n\n{USAGE}");
                 return ExitCode::from(2);
             };
-            match runtime.block_on(ingest::import::import(&config, std::path::Path::new(path))) {
+            match runtime::service::tokio_runtime()
+                .block_on(ingest::import::import(&config, std::path::Path::new(path)))
+            {
                 Ok(summary) => {
                     println!("{summary}");
                     ExitCode::SUCCESS
@@ -61,25 +59,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        _ => {
-            let result: Result<(), RuntimeError> = runtime.block_on(async {
-                let shutdown =
-                    runtime::shutdown::on_signals().map_err(|error| RuntimeError::Io {
-                        context: "cannot install signal handlers".into(),
-                        error,
-                    })?;
-                ingest::app::run(config, prometheus::Registry::new(), shutdown).await
-            });
-            match result {
-                Ok(()) => {
-                    tracing::info!("Ingest stopped cleanly.");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, disposition = ?e.disposition(), "Ingest stopped on an error; uncommitted input will be re-read on restart.");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        _ => runtime::service::run_until_signalled("Ingest", |registry, shutdown| {
+            ingest::app::run(config, registry, shutdown)
+        }),
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod health;
 pub mod kafka;
 pub mod metrics;
+pub mod service;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

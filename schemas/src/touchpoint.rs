@@ -116,6 +116,38 @@ pub struct ValidTouchpoint {
     pub program_id: Option<String>,
 }
 
+impl ValidTouchpoint {
+    /// A touchpoint with only its id, kind and time set (received at the same time, streamed):
+    /// the starting point for producers, tests and generators, which fill in what they have.
+    pub fn new(event_id: impl Into<String>, kind: EventKind, occurred_at: DateTime<Utc>) -> Self {
+        ValidTouchpoint {
+            event_id: event_id.into(),
+            kind,
+            occurred_at,
+            received_at: occurred_at,
+            visitor_id: None,
+            customer_id: None,
+            click_id: None,
+            url: None,
+            referrer: None,
+            link_id: None,
+            code: None,
+            shared_id: None,
+            ip_hash: None,
+            ip_prefix: None,
+            ip: None,
+            user_agent: None,
+            order_id: None,
+            amount_minor: None,
+            currency: None,
+            chain_id: None,
+            chain_seq: None,
+            ingest_path: IngestPath::Stream,
+            program_id: None,
+        }
+    }
+}
+
 avro_message!(
     ValidTouchpoint,
     "attrib.ValidTouchpoint",

@@ -159,3 +159,58 @@ pub async fn measure<P: Processor>(
         rss_mib: rss_mib(),
     })
 }
+
+/// Prints the column headers of [`print_row`].
+pub fn print_header() {
+    println!(
+        "{:<13} {:>5} {:>10} {:>12} {:>14} {:>16} {:>9}",
+        "run", "round", "seconds", "events/s", "CPU µs/event", "broker CPU µs/ev", "RSS MiB"
+    );
+}
+
+/// Prints one run's figures.
+pub fn print_row(run: &str, round: usize, events: usize, m: &Measurement) {
+    let n = events as f64;
+    println!(
+        "{:<13} {:>5} {:>10.2} {:>12.0} {:>14.2} {:>16} {:>9.0}",
+        run,
+        round,
+        m.seconds,
+        n / m.seconds,
+        m.cpu * 1e6 / n,
+        m.broker_cpu
+            .map_or("n/a".into(), |c| format!("{:.2}", c * 1e6 / n)),
+        m.rss_mib
+    );
+}
+
+/// Prints the best of rounds of `service` next to the pass-through baseline: the throughput
+/// ratio and the service's own CPU per event (its CPU minus the baseline's).
+pub fn print_summary(service: &str, results: &[(&str, Measurement)], events: usize) {
+    let n = events as f64;
+    let best = |name: &str, f: &dyn Fn(&Measurement) -> f64| {
+        results
+            .iter()
+            .filter(|(r, _)| *r == name)
+            .map(|(_, m)| f(m))
+            .fold(f64::INFINITY, f64::min)
+    };
+    let (pt_s, sv_s) = (
+        best("pass-through", &|m| m.seconds),
+        best(service, &|m| m.seconds),
+    );
+    let (pt_c, sv_c) = (best("pass-through", &|m| m.cpu), best(service, &|m| m.cpu));
+    println!();
+    println!(
+        "best of rounds: pass-through {:.0} events/s, {service} {:.0} events/s ({service}/baseline throughput {:.2})",
+        n / pt_s,
+        n / sv_s,
+        pt_s / sv_s
+    );
+    println!(
+        "client CPU per event: pass-through {:.2} µs, {service} {:.2} µs; {service}'s own work ≈ {:.2} µs/event",
+        pt_c * 1e6 / n,
+        sv_c * 1e6 / n,
+        (sv_c - pt_c) * 1e6 / n
+    );
+}

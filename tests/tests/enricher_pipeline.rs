@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use schemas::touchpoint::{Channel, IngestPath, PartnerStatus, ResolvedBy};
+use schemas::touchpoint::{Channel, PartnerStatus, ResolvedBy};
 use schemas::{DeadLetter, EnrichedTouchpoint, EventKind, ValidTouchpoint};
 use tests::{
     binary, consume, consume_until, free_port, http_get, metric, payload, produce,
@@ -17,31 +17,7 @@ const REFERENCE: &str = include_str!("../fixtures/enricher_reference.toml");
 
 fn touchpoint(event_id: &str, kind: EventKind) -> ValidTouchpoint {
     let at = Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap();
-    ValidTouchpoint {
-        event_id: event_id.into(),
-        kind,
-        occurred_at: at,
-        received_at: at,
-        visitor_id: None,
-        customer_id: None,
-        click_id: None,
-        url: None,
-        referrer: None,
-        link_id: None,
-        code: None,
-        shared_id: None,
-        ip_hash: None,
-        ip_prefix: None,
-        ip: None,
-        user_agent: None,
-        order_id: None,
-        amount_minor: None,
-        currency: None,
-        chain_id: None,
-        chain_seq: None,
-        ingest_path: IngestPath::Stream,
-        program_id: None,
-    }
+    ValidTouchpoint::new(event_id, kind, at)
 }
 
 /// Encoded and keyed as ingest does: customer id, else visitor id.

@@ -22,9 +22,11 @@ use schemas::reference::{
     AttributionSettings, Code, CodePrecedence, EntityType, Link, Partner, PartnerKind, Program,
     ReferenceRecord,
 };
-use schemas::touchpoint::{IngestPath, PartnerStatus};
+use schemas::touchpoint::PartnerStatus;
 use schemas::{EventKind, ValidTouchpoint};
-use tests::bench::{measure, rss_mib, Measurement, PassThrough};
+use tests::bench::{
+    measure, print_header, print_row, print_summary, rss_mib, Measurement, PassThrough,
+};
 use tests::workload::Rng;
 
 const PROGRAMS: [(&str, &[&str]); 2] = [
@@ -168,31 +170,12 @@ fn touchpoints(
                 _ => EventKind::Conversion,
             };
             let referrer = referrers[rng.below(referrers.len() as u64) as usize];
-            let mut tp = ValidTouchpoint {
-                event_id: format!("bench-{i}"),
-                kind,
-                occurred_at: at,
-                received_at: at,
-                visitor_id: Some(visitor),
-                customer_id: None,
-                click_id: None,
-                url: None,
-                referrer: (!referrer.is_empty()).then(|| referrer.to_string()),
-                link_id: None,
-                code: None,
-                shared_id: None,
-                ip_hash: Some("9f86d081884c7d65".into()),
-                ip_prefix: Some("203.0.113.0/24".into()),
-                ip: None,
-                user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0".into()),
-                order_id: None,
-                amount_minor: None,
-                currency: None,
-                chain_id: None,
-                chain_seq: None,
-                ingest_path: IngestPath::Stream,
-                program_id: None,
-            };
+            let mut tp = ValidTouchpoint::new(format!("bench-{i}"), kind, at);
+            tp.visitor_id = Some(visitor);
+            tp.referrer = (!referrer.is_empty()).then(|| referrer.to_string());
+            tp.ip_hash = Some("9f86d081884c7d65".into());
+            tp.ip_prefix = Some("203.0.113.0/24".into());
+            tp.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0".into());
             match kind {
                 EventKind::Click => {
                     tp.url = Some(format!("https://www.{domain}/p/{}?ref=lnk-{link:06}&utm_source=partner&utm_medium=affiliate", i % 500));
@@ -286,10 +269,7 @@ async fn main() -> anyhow::Result<()> {
         bytes as f64 / events as f64, tests::bootstrap_servers());
     println!("reference set: {partners} partners, {links} links, {codes} codes, 2 programs; built in {build_seconds:.2} s; catalogue memory {catalog_mib:.0} MiB ({:.0} bytes per entity)",
         catalog_mib * 1_048_576.0 / (partners + links + codes) as f64);
-    println!(
-        "{:<13} {:>5} {:>10} {:>12} {:>14} {:>16} {:>9}",
-        "run", "round", "seconds", "events/s", "CPU µs/event", "broker CPU µs/ev", "RSS MiB"
-    );
+    print_header();
     let mut results: Vec<(&str, Measurement)> = Vec::new();
     for round in 1..=rounds {
         for run in ["pass-through", "enricher"] {
@@ -323,39 +303,10 @@ async fn main() -> anyhow::Result<()> {
                 )
                 .await?
             };
-            println!(
-                "{:<13} {:>5} {:>10.2} {:>12.0} {:>14.2} {:>16} {:>9.0}",
-                run,
-                round,
-                m.seconds,
-                events as f64 / m.seconds,
-                m.cpu * 1e6 / events as f64,
-                m.broker_cpu
-                    .map_or("n/a".into(), |c| format!("{:.2}", c * 1e6 / events as f64)),
-                m.rss_mib
-            );
+            print_row(run, round, events, &m);
             results.push((run, m));
         }
     }
-    let best = |name: &str, f: &dyn Fn(&Measurement) -> f64| {
-        results
-            .iter()
-            .filter(|(r, _)| *r == name)
-            .map(|(_, m)| f(m))
-            .fold(f64::INFINITY, f64::min)
-    };
-    let (pt_s, en_s) = (
-        best("pass-through", &|m| m.seconds),
-        best("enricher", &|m| m.seconds),
-    );
-    let (pt_c, en_c) = (
-        best("pass-through", &|m| m.cpu),
-        best("enricher", &|m| m.cpu),
-    );
-    println!();
-    println!("best of rounds: pass-through {:.0} events/s, enricher {:.0} events/s (enricher/baseline throughput {:.2})",
-        events as f64 / pt_s, events as f64 / en_s, pt_s / en_s);
-    println!("client CPU per event: pass-through {:.2} µs, enricher {:.2} µs; the enricher's own work ≈ {:.2} µs/event",
-        pt_c * 1e6 / events as f64, en_c * 1e6 / events as f64, (en_c - pt_c) * 1e6 / events as f64);
+    print_summary("enricher", &results, events);
     Ok(())
 }

@@ -13,7 +13,7 @@ use prometheus::Registry;
 use runtime::kafka::{self, Cleanup};
 use runtime::metrics::LoopMetrics;
 use schemas::touchpoint::IngestPath;
-use tests::bench::{measure, Measurement, PassThrough};
+use tests::bench::{measure, print_header, print_row, print_summary, Measurement, PassThrough};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -52,10 +52,7 @@ async fn main() -> anyhow::Result<()> {
 
     println!("ingest benchmark: {events} raw events ({:.0} bytes avg), 3 partitions, broker {}, {rounds} round(s) each, alternating",
         bytes as f64 / events as f64, tests::bootstrap_servers());
-    println!(
-        "{:<13} {:>5} {:>10} {:>12} {:>14} {:>16} {:>9}",
-        "run", "round", "seconds", "events/s", "CPU µs/event", "broker CPU µs/ev", "RSS MiB"
-    );
+    print_header();
     let mut results: Vec<(&str, Measurement)> = Vec::new();
     for round in 1..=rounds {
         for run in ["pass-through", "ingest"] {
@@ -88,36 +85,10 @@ async fn main() -> anyhow::Result<()> {
                 )
                 .await?
             };
-            println!(
-                "{:<13} {:>5} {:>10.2} {:>12.0} {:>14.2} {:>16} {:>9.0}",
-                run,
-                round,
-                m.seconds,
-                events as f64 / m.seconds,
-                m.cpu * 1e6 / events as f64,
-                m.broker_cpu
-                    .map_or("n/a".into(), |c| format!("{:.2}", c * 1e6 / events as f64)),
-                m.rss_mib
-            );
+            print_row(run, round, events, &m);
             results.push((run, m));
         }
     }
-    let best = |name: &str, f: &dyn Fn(&Measurement) -> f64| {
-        results
-            .iter()
-            .filter(|(r, _)| *r == name)
-            .map(|(_, m)| f(m))
-            .fold(f64::INFINITY, f64::min)
-    };
-    let (pt_s, in_s) = (
-        best("pass-through", &|m| m.seconds),
-        best("ingest", &|m| m.seconds),
-    );
-    let (pt_c, in_c) = (best("pass-through", &|m| m.cpu), best("ingest", &|m| m.cpu));
-    println!();
-    println!("best of rounds: pass-through {:.0} events/s, ingest {:.0} events/s (ingest/baseline throughput {:.2})",
-        events as f64 / pt_s, events as f64 / in_s, pt_s / in_s);
-    println!("client CPU per event: pass-through {:.2} µs, ingest {:.2} µs; ingest's own work ≈ {:.2} µs/event",
-        pt_c * 1e6 / events as f64, in_c * 1e6 / events as f64, (in_c - pt_c) * 1e6 / events as f64);
+    print_summary("ingest", &results, events);
     Ok(())
 }
