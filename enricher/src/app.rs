@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use prometheus::Registry;
 use reference::{ReferenceData, ReferenceMetrics};
-use runtime::consumer_loop::{self, LoopParts};
+use runtime::consumer_loop::LoopParts;
 use runtime::kafka::{self, Cleanup};
 use runtime::metrics::LoopMetrics;
 use runtime::topic_reader::TopicReader;
@@ -388,7 +388,6 @@ pub async fn run(
         heartbeat: health.register("consumer_loop", Duration::from_secs(90)),
         metrics: loop_metrics,
     };
-    health.set_ready(true);
     tracing::info!(
         input = %config.common.topics.touchpoints_valid,
         output = %config.common.topics.touchpoints_enriched,
@@ -396,14 +395,15 @@ pub async fn run(
         group = %config.group_id,
         "Enricher running."
     );
-    let result = consumer_loop::with_drain_timeout(
-        consumer_loop::run(parts, &mut processor, &shutdown),
+    let result = runtime::service::run_loop(
+        parts,
+        &mut processor,
+        &health,
         &shutdown,
         config.common.shutdown_drain_timeout,
     )
     .await;
-    health.begin_shutdown();
+    // Stops the reference follower too when the loop ended on an error.
     shutdown.cancel();
-    let flushed = producer.flush(Duration::from_secs(5));
-    result.and(flushed)
+    result
 }

@@ -270,14 +270,7 @@ program = "acme"
 "#;
 
     fn catalog() -> Catalog {
-        let mut c = Catalog::default();
-        for (k, r) in reference::parse(FILE)
-            .expect("valid")
-            .records(Utc::now(), "t")
-        {
-            c.apply(&k, Some(r)).expect("applies");
-        }
-        c
+        Catalog::from_set(&reference::parse(FILE).expect("valid"))
     }
 
     fn tp(kind: EventKind) -> ValidTouchpoint {

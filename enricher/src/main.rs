@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use enricher::config::{all_vars, EnricherConfig};
-use runtime::Env;
 
 const USAGE: &str = "\
 usage: enricher [run]   consume valid touchpoints until SIGTERM/SIGINT
@@ -27,14 +26,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let mut env = Env::from_process();
-    let config = EnricherConfig::from_env(&mut env).and_then(|c| env.finish().map(|()| c));
-    let config = match config {
+    let config = match runtime::service::read_config("enricher", EnricherConfig::from_env) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("enricher: {e}");
-            return ExitCode::from(78); // EX_CONFIG
-        }
+        Err(status) => return status,
     };
     runtime::telemetry::init(config.common.log_format, &config.common.log_level);
     runtime::service::run_until_signalled("Enricher", |registry, shutdown| {

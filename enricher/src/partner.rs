@@ -258,14 +258,7 @@ program = "bolt"
 "#;
 
     fn catalog() -> Catalog {
-        let mut catalog = Catalog::default();
-        for (key, record) in reference::parse(FILE)
-            .expect("valid")
-            .records(Utc::now(), "t")
-        {
-            catalog.apply(&key, Some(record)).expect("applies");
-        }
-        catalog
+        Catalog::from_set(&reference::parse(FILE).expect("valid"))
     }
 
     fn claims<'a>(

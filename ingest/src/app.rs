@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use prometheus::{IntCounter, Registry};
-use runtime::consumer_loop::{self, LoopParts};
+use runtime::consumer_loop::LoopParts;
 use runtime::kafka::{self, Cleanup};
 use runtime::metrics::LoopMetrics;
 use runtime::{DeadLetterWriter, Health, Input, Output, Processor, Producer, RuntimeError};
@@ -179,7 +179,6 @@ pub async fn run(
         heartbeat: health.register("consumer_loop", Duration::from_secs(30)),
         metrics: loop_metrics,
     };
-    health.set_ready(true);
     tracing::info!(
         input = %config.common.topics.touchpoints_raw,
         output = %config.common.topics.touchpoints_valid,
@@ -187,13 +186,12 @@ pub async fn run(
         group = %config.group_id,
         "Ingest running."
     );
-    let result = consumer_loop::with_drain_timeout(
-        consumer_loop::run(parts, &mut processor, &shutdown),
+    runtime::service::run_loop(
+        parts,
+        &mut processor,
+        &health,
         &shutdown,
         config.common.shutdown_drain_timeout,
     )
-    .await;
-    health.begin_shutdown();
-    let flushed = producer.flush(Duration::from_secs(5));
-    result.and(flushed)
+    .await
 }

@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use ingest::config::{all_vars, IngestConfig};
-use runtime::Env;
 
 const USAGE: &str = "\
 usage: ingest [run]               consume the raw topic until SIGTERM/SIGINT
@@ -30,14 +29,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let mut env = Env::from_process();
-    let config = IngestConfig::from_env(&mut env).and_then(|c| env.finish().map(|()| c));
-    let config = match config {
+    let config = match runtime::service::read_config("ingest", IngestConfig::from_env) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("ingest: {e}");
-            return ExitCode::from(78); // EX_CONFIG
-        }
+        Err(status) => return status,
     };
     runtime::telemetry::init(config.common.log_format, &config.common.log_level);
     match command {

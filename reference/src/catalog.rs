@@ -55,6 +55,20 @@ pub enum ApplyError {
 }
 
 impl Catalog {
+    /// The catalogue of a validated file, as a service would build it from the published
+    /// topic (offline tools, tests).
+    pub fn from_set(set: &crate::file::ReferenceSet) -> Catalog {
+        let mut catalog = Catalog::default();
+        for (key, record) in set.records(chrono::Utc::now(), "local") {
+            // Records of a validated set carry the key they are filed under, so this cannot
+            // fail; a failure would be a bug in `ReferenceSet::records`.
+            if let Err(e) = catalog.apply(&key, Some(record)) {
+                unreachable!("a validated set's record does not apply: {e}");
+            }
+        }
+        catalog
+    }
+
     /// Applies one topic record: an upsert, or a delete for a tombstone (`record` = `None`).
     pub fn apply(&mut self, key: &str, record: Option<ReferenceRecord>) -> Result<(), ApplyError> {
         let (kind, id) = key

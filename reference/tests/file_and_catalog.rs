@@ -14,12 +14,7 @@ const EXAMPLE: &str = include_str!("../example.toml");
 const BAD: &str = include_str!("bad.toml");
 
 fn catalog_of(text: &str) -> Catalog {
-    let set = parse(text).expect("valid file");
-    let mut catalog = Catalog::default();
-    for (key, record) in set.records(Utc::now(), "test") {
-        catalog.apply(&key, Some(record)).expect("applies");
-    }
-    catalog
+    Catalog::from_set(&parse(text).expect("valid file"))
 }
 
 #[test]

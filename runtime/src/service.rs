@@ -8,10 +8,49 @@ use std::time::Duration;
 use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::{ConfigError, Env};
+use crate::consumer_loop::{self, LoopParts, Processor};
 use crate::error::RuntimeError;
 use crate::health::Health;
 use crate::kafka;
 use crate::settings::CommonConfig;
+
+/// Reads a service's configuration from the process environment; on any problem prints them
+/// all and returns exit status 78 (EX_CONFIG), before anything connects.
+pub fn read_config<C>(
+    service: &str,
+    read: impl FnOnce(&mut Env) -> Result<C, ConfigError>,
+) -> Result<C, ExitCode> {
+    let mut env = Env::from_process();
+    read(&mut env)
+        .and_then(|c| env.finish().map(|()| c))
+        .map_err(|e| {
+            eprintln!("{service}: {e}");
+            ExitCode::from(78)
+        })
+}
+
+/// Reports ready, runs the consumer loop until `shutdown` (then at most `drain` more), stops
+/// reporting ready and flushes the producer.
+pub async fn run_loop<P: Processor>(
+    parts: LoopParts<'_>,
+    processor: &mut P,
+    health: &Health,
+    shutdown: &CancellationToken,
+    drain: Duration,
+) -> Result<(), RuntimeError> {
+    let producer = parts.producer;
+    health.set_ready(true);
+    let result = consumer_loop::with_drain_timeout(
+        consumer_loop::run(parts, processor, shutdown),
+        shutdown,
+        drain,
+    )
+    .await;
+    health.begin_shutdown();
+    let flushed = producer.flush(Duration::from_secs(5));
+    result.and(flushed)
+}
 
 /// Serves `/metrics`, `/_liveness` and `/_readiness`, then checks that Kafka answers.
 pub async fn start(
