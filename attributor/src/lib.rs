@@ -1,4 +1,12 @@
 //! The attributor service: enriched touchpoints in, attributions with commission line items
 //! out (DESIGN.md §3, §5).
 //!
-//! Not built yet: it is the subject of the attributor issue.
+//! Pure domain logic, no I/O: [`model`] (how credit is shared), [`split`] (exact money
+//! splits), [`commission`] (rules, caps, reversals), [`attribute`] (candidates, precedence,
+//! exclusions, evidence), [`state`] (windows, grace, de-duplication, changelog records).
+//! Plumbing: [`config`], [`metrics`], [`app`].
+#![deny(missing_docs)]
+
+pub mod ids;
+pub mod model;
+pub mod split;

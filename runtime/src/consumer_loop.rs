@@ -65,6 +65,20 @@ pub trait Processor {
     fn process(&mut self, input: &Input<'_>, outputs: &mut Vec<Output>)
         -> Result<(), RuntimeError>;
 
+    /// Called after a batch's outputs were acknowledged and before its offsets are stored,
+    /// repeatedly until it adds no output: what it adds is written and acknowledged before the
+    /// next call. A changelog written here only ever describes outputs already acknowledged,
+    /// and a record written in a later call only ever follows the earlier ones.
+    fn checkpoint(&mut self, _outputs: &mut Vec<Output>) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+
+    /// Called when no input arrived for a while; outputs it adds are written and checkpointed
+    /// like a batch without inputs. For clocks that must advance on a quiet stream.
+    fn idle(&mut self, _outputs: &mut Vec<Output>) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+
     /// Called after a batch's outputs were acknowledged and its offsets stored.
     fn batch_done(&mut self, _inputs: usize) {}
 
@@ -72,6 +86,12 @@ pub trait Processor {
     /// over: state kept per input partition must be dropped here and restored when the
     /// partition's next input arrives (its new owner may have changed it meanwhile).
     fn partitions_revoked(&mut self, _partitions: &[(String, i32)]) {}
+
+    /// Called with partitions newly assigned, after any revoked ones and before their first
+    /// input; errors stop the service (it cannot work a partition it cannot restore).
+    fn partitions_assigned(&mut self, _partitions: &[(String, i32)]) -> Result<(), RuntimeError> {
+        Ok(())
+    }
 }
 
 /// What the loop needs besides the processor.
@@ -136,7 +156,15 @@ pub async fn run<P: Processor>(
         };
         let message = match first {
             Err(_idle) => {
-                report_revoked(consumer, processor);
+                report_rebalance(consumer, processor)?;
+                processor.idle(&mut batch.outputs)?;
+                if !batch.outputs.is_empty() {
+                    for output in std::mem::take(&mut batch.outputs) {
+                        let delivery = producer.enqueue(&output).await?;
+                        batch.deliveries.push((output.topic, delivery));
+                    }
+                    finish_batch(consumer, processor, producer, &mut batch, &metrics).await?;
+                }
                 continue;
             }
             Ok(Err(e)) => {
@@ -167,7 +195,7 @@ pub async fn run<P: Processor>(
                 }
             }
         }
-        finish_batch(consumer, &mut batch, &metrics).await?;
+        finish_batch(consumer, processor, producer, &mut batch, &metrics).await?;
         processor.batch_done(std::mem::take(&mut batch.inputs));
         metrics.batches.inc();
         metrics
@@ -192,7 +220,7 @@ async fn handle<P: Processor>(
     producer: &Producer,
     batch: &mut Batch,
 ) -> Result<(), RuntimeError> {
-    report_revoked(consumer, processor);
+    report_rebalance(consumer, processor)?;
     let input = Input::from_message(message);
     processor.process(&input, &mut batch.outputs)?;
     for output in std::mem::take(&mut batch.outputs) {
@@ -204,14 +232,27 @@ async fn handle<P: Processor>(
     Ok(())
 }
 
-async fn finish_batch(
+async fn finish_batch<P: Processor>(
     consumer: &StreamConsumer<ServiceContext>,
+    processor: &mut P,
+    producer: &Producer,
     batch: &mut Batch,
     metrics: &LoopMetrics,
 ) -> Result<(), RuntimeError> {
-    for (topic, delivery) in batch.deliveries.drain(..) {
-        await_delivery(&topic, delivery).await?;
-        metrics.output_messages.with_label_values(&[&*topic]).inc();
+    await_all(batch, metrics).await?;
+    // Partitions revoked during the batch are dropped before the checkpoint, so nothing is
+    // written for a partition its next owner may already be restoring.
+    report_rebalance(consumer, processor)?;
+    loop {
+        processor.checkpoint(&mut batch.outputs)?;
+        if batch.outputs.is_empty() {
+            break;
+        }
+        for output in std::mem::take(&mut batch.outputs) {
+            let delivery = producer.enqueue(&output).await?;
+            batch.deliveries.push((output.topic, delivery));
+        }
+        await_all(batch, metrics).await?;
     }
     metrics.input_messages.inc_by(batch.inputs as u64);
     for (topic, partition, offset) in batch.frontier.drain(..) {
@@ -225,11 +266,27 @@ async fn finish_batch(
     Ok(())
 }
 
-fn report_revoked<P: Processor>(consumer: &StreamConsumer<ServiceContext>, processor: &mut P) {
+async fn await_all(batch: &mut Batch, metrics: &LoopMetrics) -> Result<(), RuntimeError> {
+    for (topic, delivery) in batch.deliveries.drain(..) {
+        await_delivery(&topic, delivery).await?;
+        metrics.output_messages.with_label_values(&[&*topic]).inc();
+    }
+    Ok(())
+}
+
+fn report_rebalance<P: Processor>(
+    consumer: &StreamConsumer<ServiceContext>,
+    processor: &mut P,
+) -> Result<(), RuntimeError> {
     let revoked = consumer.context().take_revoked();
     if !revoked.is_empty() {
         processor.partitions_revoked(&revoked);
     }
+    let assigned = consumer.context().take_assigned();
+    if !assigned.is_empty() {
+        processor.partitions_assigned(&assigned)?;
+    }
+    Ok(())
 }
 
 fn consumer_error(metrics: &LoopMetrics, error: &KafkaError) {

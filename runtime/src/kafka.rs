@@ -15,6 +15,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 use rdkafka::statistics::Statistics;
 use rdkafka::util::Timeout;
+use rdkafka::TopicPartitionList;
 
 use crate::error::RuntimeError;
 use crate::health::Heartbeat;
@@ -71,6 +72,7 @@ pub struct ServiceContext {
     heartbeat: Heartbeat,
     metrics: LoopMetrics,
     revoked: std::sync::Mutex<Vec<(String, i32)>>,
+    assigned: std::sync::Mutex<Vec<(String, i32)>>,
 }
 
 impl ServiceContext {
@@ -78,10 +80,32 @@ impl ServiceContext {
     /// next message, so partition-scoped state is dropped before anything of a new assignment
     /// is processed.
     pub fn take_revoked(&self) -> Vec<(String, i32)> {
-        match self.revoked.lock() {
-            Ok(mut list) => std::mem::take(&mut *list),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        }
+        take(&self.revoked)
+    }
+
+    /// Partitions assigned since the last call (handed over after the revoked ones), so a
+    /// stateful processor can restore them before their first message, or without one.
+    pub fn take_assigned(&self) -> Vec<(String, i32)> {
+        take(&self.assigned)
+    }
+}
+
+fn take(list: &std::sync::Mutex<Vec<(String, i32)>>) -> Vec<(String, i32)> {
+    match list.lock() {
+        Ok(mut list) => std::mem::take(&mut *list),
+        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+    }
+}
+
+fn record(list: &std::sync::Mutex<Vec<(String, i32)>>, partitions: &TopicPartitionList) {
+    let items = partitions
+        .elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect::<Vec<_>>();
+    match list.lock() {
+        Ok(mut list) => list.extend(items),
+        Err(poisoned) => poisoned.into_inner().extend(items),
     }
 }
 
@@ -124,15 +148,7 @@ impl ConsumerContext for ServiceContext {
                         tracing::warn!(error = %e, "Commit on revoke failed; the next owner may re-read some messages.")
                     }
                 }
-                let revoked = partitions
-                    .elements()
-                    .iter()
-                    .map(|e| (e.topic().to_string(), e.partition()))
-                    .collect::<Vec<_>>();
-                match self.revoked.lock() {
-                    Ok(mut list) => list.extend(revoked),
-                    Err(poisoned) => poisoned.into_inner().extend(revoked),
-                }
+                record(&self.revoked, partitions);
                 for elem in partitions.elements() {
                     let _removed = self
                         .metrics
@@ -143,6 +159,7 @@ impl ConsumerContext for ServiceContext {
             }
             Rebalance::Assign(partitions) => {
                 self.metrics.rebalances.with_label_values(&["assign"]).inc();
+                record(&self.assigned, partitions);
                 let list: Vec<String> = partitions
                     .elements()
                     .iter()
@@ -183,6 +200,7 @@ pub fn consumer(
             heartbeat,
             metrics,
             revoked: std::sync::Mutex::default(),
+            assigned: std::sync::Mutex::default(),
         })
         .map_err(RuntimeError::Kafka)?;
     consumer.subscribe(topics).map_err(RuntimeError::Kafka)?;

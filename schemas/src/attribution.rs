@@ -71,6 +71,15 @@ pub struct Credit {
     pub rule_id: Option<String>,
     /// Touchpoints behind this credit.
     pub touchpoint_ids: Vec<String>,
+    /// The partner's share of the order (or refund) amount in minor units (v2).
+    #[serde(default)]
+    pub revenue_minor: i64,
+    /// How much the rule's cap removed from this line item (v2).
+    #[serde(default)]
+    pub cap_reduction_minor: i64,
+    /// Refunds: the commission this reversal line item reverses (v2).
+    #[serde(default)]
+    pub reverses_commission_id: Option<String>,
 }
 
 /// A touchpoint that supports the attribution.
@@ -174,8 +183,27 @@ pub struct Attribution {
     pub losing_claims: Vec<LosingClaim>,
     /// Other models' credits.
     pub shadow_credits: Vec<ShadowCredit>,
-    /// Touchpoints counted after grace.
+    /// Touchpoints included that arrived after the conversion message (within its grace).
     pub late_touchpoints: i32,
+    /// Sum of the credits' commissions, negative for refunds (v2).
+    #[serde(default)]
+    pub commission_total_minor: i64,
+    /// Click-through window used (v2).
+    #[serde(default)]
+    pub click_window_seconds: i64,
+    /// View-through window used (v2).
+    #[serde(default)]
+    pub view_window_seconds: i64,
+    /// `code_wins` or `link_wins` as the program was set (v2).
+    #[serde(default)]
+    pub code_precedence: Option<String>,
+    /// Renewals: the attribution of the chain's first action whose partners are credited (v2).
+    #[serde(default)]
+    pub bound_attribution_id: Option<String>,
 }
 
-avro_message!(Attribution, "attrib.Attribution", ["attribution.v1.avsc"]);
+avro_message!(
+    Attribution,
+    "attrib.Attribution",
+    ["attribution.v1.avsc", "attribution.v2.avsc"]
+);

@@ -8,6 +8,10 @@ use crate::attribution::{
     Attribution, AttributionKind, AttributionModel, AttributionOutcome, AttributionWindow, Credit,
     Evidence, LosingClaim, ShadowCredit,
 };
+use crate::attributor_state::{
+    AttributorState, ChainBinding, ChainPartner, OrderCredit, OrderRecord, PendingConversion,
+    StateEntry, StoredTouchpoint,
+};
 use crate::codec::{encode, AvroMessage, CodecError};
 use crate::commission::{CommissionDecision, CommissionKind, Decision};
 use crate::dead_letter::DeadLetter;
@@ -130,6 +134,9 @@ pub fn attribution() -> Attribution {
                 commission_minor: 650,
                 rule_id: s("rule-default"),
                 touchpoint_ids: vec!["evt-0000".into()],
+                revenue_minor: 6_500,
+                cap_reduction_minor: 0,
+                reverses_commission_id: None,
             },
             Credit {
                 partner_id: "p-coupons".into(),
@@ -139,6 +146,9 @@ pub fn attribution() -> Attribution {
                 commission_minor: 649,
                 rule_id: s("rule-default"),
                 touchpoint_ids: vec!["evt-0001".into()],
+                revenue_minor: 6_499,
+                cap_reduction_minor: 0,
+                reverses_commission_id: None,
             },
         ],
         reverses_attribution_id: None,
@@ -168,6 +178,11 @@ pub fn attribution() -> Attribution {
             share: Decimal::ONE,
         }],
         late_touchpoints: 0,
+        commission_total_minor: 1_299,
+        click_window_seconds: 30 * 86_400,
+        view_window_seconds: 86_400,
+        code_precedence: s("code_wins"),
+        bound_attribution_id: None,
     }
 }
 
@@ -341,5 +356,93 @@ pub fn all() -> Result<Vec<Example>, CodecError> {
         example(&reference_record())?,
         example(&dead_letter())?,
         example(&identity_binding())?,
+        example(&attributor_state())?,
     ])
+}
+
+/// A key with one touchpoint, a pending renewal, an attributed order and its chain binding.
+pub fn attributor_state() -> AttributorState {
+    let click = StoredTouchpoint {
+        event_id: "evt-0000".into(),
+        kind: "click".into(),
+        occurred_at: at(-3600),
+        offset: 17,
+        partner_id: s("p-travelblog"),
+        partner_status: s("verified"),
+        resolved_by: "link".into(),
+        shared_id: s("newsletter"),
+        link_id: s("lnk-travel-1"),
+        code: None,
+        click_id: s("clk-9"),
+        landing_domain: s("shop.example.com"),
+        channel: "referral".into(),
+        utm_source: s("blog"),
+        utm_medium: s("affiliate"),
+        utm_campaign: s("summer"),
+    };
+    let renewal = StoredTouchpoint {
+        event_id: "evt-0009".into(),
+        kind: "conversion".into(),
+        occurred_at: at(86_400),
+        offset: 40,
+        partner_id: None,
+        partner_status: None,
+        resolved_by: "none".into(),
+        shared_id: None,
+        link_id: None,
+        code: None,
+        click_id: None,
+        landing_domain: None,
+        channel: "direct".into(),
+        utm_source: None,
+        utm_medium: None,
+        utm_campaign: None,
+    };
+    AttributorState {
+        entry: StateEntry::KeyState,
+        attribution_key: "acme-eu/v-42".into(),
+        as_of_offset: 40,
+        stream_time: at(0),
+        touchpoints: vec![click],
+        pending: vec![PendingConversion {
+            event: renewal,
+            refund: false,
+            program_id: "acme-eu".into(),
+            order_id: "order-1002".into(),
+            amount_minor: 12_999,
+            currency: "EUR".into(),
+            customer_id: s("cust-7"),
+            chain_id: s("sub-55"),
+            chain_seq: Some(2),
+        }],
+        orders: vec![OrderRecord {
+            program_id: "acme-eu".into(),
+            order_id: "order-1001".into(),
+            attribution_id: "att-5d1c".into(),
+            occurred_at: at(0),
+            amount_minor: 12_999,
+            currency: "EUR".into(),
+            refunded_minor: 1_000,
+            refund_event_ids: vec!["evt-0007".into()],
+            credits: vec![OrderCredit {
+                partner_id: "p-travelblog".into(),
+                shared_id: s("newsletter"),
+                commission_id: "com-a1".into(),
+                commission_minor: 1_299,
+                revenue_minor: 12_999,
+                reversed_minor: 100,
+            }],
+        }],
+        chains: vec![ChainBinding {
+            binding: "chain:sub-55".into(),
+            program_id: "acme-eu".into(),
+            attribution_id: "att-5d1c".into(),
+            bound_at: at(0),
+            partners: vec![ChainPartner {
+                partner_id: "p-travelblog".into(),
+                shared_id: s("newsletter"),
+                share: Decimal::ONE,
+            }],
+        }],
+    }
 }

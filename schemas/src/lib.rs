@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod attribution;
+pub mod attributor_state;
 pub mod codec;
 pub mod commission;
 pub mod dead_letter;
@@ -16,6 +17,7 @@ pub mod risk;
 pub mod touchpoint;
 
 pub use attribution::Attribution;
+pub use attributor_state::AttributorState;
 pub use codec::{decode, encode, AvroMessage, CodecError};
 pub use commission::CommissionDecision;
 pub use dead_letter::DeadLetter;

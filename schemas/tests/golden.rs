@@ -81,6 +81,24 @@ fn every_published_version_still_decodes_with_the_current_types() {
     assert_golden_decodes("reference_record", &examples::reference_record());
     assert_golden_decodes("dead_letter", &examples::dead_letter());
     assert_golden_decodes("identity_binding", &examples::identity_binding());
+    assert_golden_decodes("attributor_state", &examples::attributor_state());
+}
+
+#[test]
+fn a_v1_attribution_reads_as_v2_with_empty_additions() {
+    let bytes = from_hex(
+        &std::fs::read_to_string(golden_dir().join("attribution.v1.hex")).expect("v1 file"),
+    );
+    let decoded: schemas::Attribution = decode(&bytes).expect("v1 decodes");
+    let mut expected = examples::attribution();
+    expected.commission_total_minor = 0;
+    expected.click_window_seconds = 0;
+    expected.view_window_seconds = 0;
+    expected.code_precedence = None;
+    for credit in &mut expected.credits {
+        credit.revenue_minor = 0;
+    }
+    assert_eq!(decoded, expected);
 }
 
 #[test]

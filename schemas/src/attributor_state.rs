@@ -1,0 +1,175 @@
+//! The attributor's changelog: what it keeps per attribution key, and each partition's position.
+//! Internal to the attributor; on a topic so that any instance can restore a partition.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::avro_message;
+
+/// Which kind of changelog record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateEntry {
+    /// Everything kept for one attribution key.
+    KeyState,
+    /// A partition's event-time clock and the offset it reflects.
+    Position,
+}
+
+/// A partner touchpoint kept for the attribution windows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredTouchpoint {
+    /// Event id.
+    pub event_id: String,
+    /// Raw event kind name.
+    pub kind: String,
+    /// When it happened.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub occurred_at: DateTime<Utc>,
+    /// Input offset it arrived at.
+    pub offset: i64,
+    /// Partner.
+    pub partner_id: Option<String>,
+    /// Partner status at enrichment.
+    pub partner_status: Option<String>,
+    /// `link`, `code`, `query_parameter` or `none`.
+    pub resolved_by: String,
+    /// SharedId.
+    pub shared_id: Option<String>,
+    /// Link id.
+    pub link_id: Option<String>,
+    /// Code.
+    pub code: Option<String>,
+    /// Click id (the event's, else the first ad click id).
+    pub click_id: Option<String>,
+    /// Landing domain.
+    pub landing_domain: Option<String>,
+    /// Channel name.
+    pub channel: String,
+    /// utm_source.
+    pub utm_source: Option<String>,
+    /// utm_medium.
+    pub utm_medium: Option<String>,
+    /// utm_campaign.
+    pub utm_campaign: Option<String>,
+}
+
+/// A conversion or refund waiting for its grace period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingConversion {
+    /// The event itself.
+    pub event: StoredTouchpoint,
+    /// A refund rather than a conversion.
+    pub refund: bool,
+    /// Program.
+    pub program_id: String,
+    /// Order id.
+    pub order_id: String,
+    /// Amount in minor units (positive).
+    pub amount_minor: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// Customer.
+    pub customer_id: Option<String>,
+    /// Subscription chain.
+    pub chain_id: Option<String>,
+    /// Position in the chain.
+    pub chain_seq: Option<i32>,
+}
+
+/// One partner's line item of an attributed order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCredit {
+    /// Partner.
+    pub partner_id: String,
+    /// SharedId.
+    pub shared_id: Option<String>,
+    /// Commission id.
+    pub commission_id: String,
+    /// Commission in minor units.
+    pub commission_minor: i64,
+    /// The partner's share of the order amount.
+    pub revenue_minor: i64,
+    /// Reversed so far (positive).
+    pub reversed_minor: i64,
+}
+
+/// An order already attributed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRecord {
+    /// Program.
+    pub program_id: String,
+    /// Order id.
+    pub order_id: String,
+    /// Its attribution.
+    pub attribution_id: String,
+    /// Conversion time.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub occurred_at: DateTime<Utc>,
+    /// Order amount in minor units.
+    pub amount_minor: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// Refunded so far (positive).
+    pub refunded_minor: i64,
+    /// Refund events already applied.
+    pub refund_event_ids: Vec<String>,
+    /// Line items.
+    pub credits: Vec<OrderCredit>,
+}
+
+/// A partner a chain is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainPartner {
+    /// Partner.
+    pub partner_id: String,
+    /// SharedId.
+    pub shared_id: Option<String>,
+    /// Share of the first action.
+    pub share: Decimal,
+}
+
+/// Partners a chain or customer is bound to by its first attributed action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainBinding {
+    /// `chain:<id>` or `customer:<id>`.
+    pub binding: String,
+    /// Program.
+    pub program_id: String,
+    /// The first action's attribution.
+    pub attribution_id: String,
+    /// When the first action happened.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub bound_at: DateTime<Utc>,
+    /// Partners and shares.
+    pub partners: Vec<ChainPartner>,
+}
+
+/// One changelog record. See `avro/attributor_state.v1.avsc`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributorState {
+    /// Key state or position.
+    pub entry: StateEntry,
+    /// The key (empty for a position).
+    pub attribution_key: String,
+    /// Last input offset whose effect the record holds.
+    pub as_of_offset: i64,
+    /// Position records: the partition's event-time clock.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub stream_time: DateTime<Utc>,
+    /// Touchpoints in the windows.
+    pub touchpoints: Vec<StoredTouchpoint>,
+    /// Conversions waiting for grace.
+    pub pending: Vec<PendingConversion>,
+    /// Attributed orders.
+    pub orders: Vec<OrderRecord>,
+    /// Chain and customer bindings.
+    pub chains: Vec<ChainBinding>,
+}
+
+avro_message!(
+    AttributorState,
+    "attrib.AttributorState",
+    ["attributor_state.v1.avsc"]
+);
