@@ -7,6 +7,9 @@
 //! Plumbing: [`config`], [`metrics`], [`app`].
 #![deny(missing_docs)]
 
+pub mod attribute;
+pub mod commission;
 pub mod ids;
 pub mod model;
 pub mod split;
+pub mod state;

@@ -45,7 +45,7 @@ pub fn split(total: i64, weights: &[Decimal]) -> Vec<i64> {
     }
     let mut left = total - floors.iter().sum::<i64>();
     // Largest remainder first; the stable sort keeps ties in weight order.
-    remainders.sort_by(|a, b| b.0.cmp(&a.0));
+    remainders.sort_by_key(|r| std::cmp::Reverse(r.0));
     for (_, i) in remainders.iter().cycle() {
         if left <= 0 {
             break;

@@ -1,0 +1,557 @@
+//! The per-partition state machine: event-time clock, windows, grace, de-duplication, and the
+//! changelog records that back it.
+//!
+//! Invariants:
+//! - Output is a pure function of the partition's input order (and the reference data): time
+//!   is the partition's *stream time*, the largest `occurred_at` seen, never the wall clock
+//!   (except [`PartitionState::advance_idle`], the documented liveness exception).
+//! - A conversion waits until stream time reaches `occurred_at + grace`, then is attributed
+//!   against the touchpoints that arrived by then; a touchpoint arriving later is counted as
+//!   late and changes nothing.
+//! - Every record carries `as_of`, the last input offset whose effect it holds. Replaying an
+//!   offset at or below a key's `as_of` does not apply it again, and one at or below the
+//!   position's applies nothing at all; records are written only after the outputs they
+//!   describe were acknowledged. So a restart from any crash point re-derives exactly the
+//!   outputs a crash-free run would have produced.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use reference::Catalog;
+use schemas::attribution::Attribution;
+use schemas::attributor_state::{AttributorState, PendingConversion, StateEntry, StoredTouchpoint};
+use schemas::touchpoint::{Channel, EventKind, PartnerStatus, ResolvedBy};
+use schemas::EnrichedTouchpoint;
+
+use crate::attribute::{attribute, is_placeholder, window_of, window_seconds, History};
+
+/// Bounds on what is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Partner touchpoints kept per key; when full, the oldest but the first is dropped.
+    pub touchpoints_per_key: usize,
+    /// How long orders and chain bindings are kept (for duplicates, refunds, renewals, caps).
+    pub retention: Duration,
+}
+
+/// Everything kept for one attribution key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyState {
+    /// Last input offset whose effect this holds.
+    pub as_of: i64,
+    /// Touchpoints, orders and chains.
+    pub history: History,
+    /// Conversions waiting for their grace.
+    pub pending: Vec<PendingConversion>,
+}
+
+impl KeyState {
+    fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+            && self.history.touchpoints.is_empty()
+            && self.history.orders.is_empty()
+            && self.history.chains.is_empty()
+    }
+}
+
+/// Why an input cannot be attributed at all (dead-lettered by the service).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Reason code.
+    pub reason: &'static str,
+    /// For people.
+    pub detail: String,
+}
+
+/// What one step did, for metrics and outputs.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Attributions to emit, in order.
+    pub attributions: Vec<Attribution>,
+    /// Inputs already reflected in restored state (a replay after a crash).
+    pub replayed: u64,
+    /// Duplicate conversions or refunds (same order, same refund event): no output.
+    pub duplicates: u64,
+    /// Duplicate touchpoints (same event id) ignored.
+    pub duplicate_touchpoints: u64,
+    /// Touchpoints that arrived after a conversion they would have claimed was attributed.
+    pub late_touchpoints: u64,
+    /// Touchpoints dropped by the per-key cap.
+    pub evicted: u64,
+}
+
+/// One input partition's state.
+#[derive(Debug, Default)]
+pub struct PartitionState {
+    /// Offsets up to this one are fully reflected (the last position written).
+    position: i64,
+    /// Last offset applied.
+    last_offset: i64,
+    /// Event-time clock, in epoch milliseconds.
+    stream_time_ms: i64,
+    keys: HashMap<String, KeyState>,
+    /// Pending conversions by (due time ms, arrival offset, key).
+    due: BTreeSet<(i64, i64, String)>,
+    /// Keys changed since the last checkpoint.
+    dirty: BTreeSet<String>,
+    position_dirty: bool,
+    touchpoints: usize,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn at_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn program_of(key: &str) -> &str {
+    key.split_once('/').map_or(key, |(p, _)| p)
+}
+
+impl PartitionState {
+    /// An empty partition, before any input.
+    pub fn new() -> PartitionState {
+        PartitionState {
+            position: -1,
+            last_offset: -1,
+            stream_time_ms: i64::MIN,
+            ..PartitionState::default()
+        }
+    }
+
+    /// Rebuilds a partition from its changelog records (latest per key, tombstones applied);
+    /// the catalogue gives each pending conversion's grace.
+    pub fn restore(
+        records: impl IntoIterator<Item = AttributorState>,
+        catalog: &Catalog,
+    ) -> PartitionState {
+        let mut state = PartitionState::new();
+        for record in records {
+            match record.entry {
+                StateEntry::Position => {
+                    state.position = record.as_of_offset;
+                    state.last_offset = state.last_offset.max(record.as_of_offset);
+                    state.stream_time_ms = ms(record.stream_time);
+                }
+                StateEntry::KeyState => {
+                    let key = record.attribution_key;
+                    for p in &record.pending {
+                        state
+                            .due
+                            .insert((due_ms(p, &key, catalog), p.event.offset, key.clone()));
+                    }
+                    state.touchpoints += record.touchpoints.len();
+                    state.last_offset = state.last_offset.max(record.as_of_offset);
+                    state.keys.insert(
+                        key,
+                        KeyState {
+                            as_of: record.as_of_offset,
+                            history: History {
+                                touchpoints: record.touchpoints,
+                                orders: record.orders,
+                                chains: record.chains,
+                            },
+                            pending: record.pending,
+                        },
+                    );
+                }
+            }
+        }
+        state
+    }
+
+    /// Keys held.
+    pub fn keys(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Touchpoints held.
+    pub fn touchpoints(&self) -> usize {
+        self.touchpoints
+    }
+
+    /// Conversions waiting for grace.
+    pub fn pending(&self) -> usize {
+        self.due.len()
+    }
+
+    /// The state of `key`, if any.
+    pub fn key(&self, key: &str) -> Option<&KeyState> {
+        self.keys.get(key)
+    }
+
+    /// Stream time, if any input was seen.
+    pub fn stream_time(&self) -> Option<DateTime<Utc>> {
+        (self.stream_time_ms != i64::MIN).then(|| at_ms(self.stream_time_ms))
+    }
+
+    /// Applies the input at `offset`.
+    pub fn apply(
+        &mut self,
+        offset: i64,
+        input: &EnrichedTouchpoint,
+        catalog: &Catalog,
+        limits: &Limits,
+        effects: &mut Effects,
+    ) -> Result<(), Rejection> {
+        if offset <= self.position {
+            effects.replayed += 1;
+            return Ok(());
+        }
+        let pending = pending_of(input, offset)?;
+        let tp = &input.touchpoint;
+        let key = input.attribution_key.as_str();
+        // Decided before anything below touches the key at this offset.
+        let already_applied = self.keys.get(key).is_some_and(|k| offset <= k.as_of);
+        self.stream_time_ms = self.stream_time_ms.max(ms(tp.occurred_at));
+        self.last_offset = offset;
+        self.position_dirty = true;
+        // Conversions already due are attributed before this input is applied, so the result
+        // never depends on how inputs were batched.
+        self.finalize_due(offset, catalog, effects);
+        if already_applied {
+            effects.replayed += 1;
+            return Ok(());
+        }
+        match pending {
+            Some(p) => self.add_pending(offset, key, p, catalog, limits, effects),
+            None if input.partner.partner_id.is_some() => {
+                self.add_touchpoint(offset, key, stored(input, offset), catalog, limits, effects)
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn key_mut(&mut self, key: &str, offset: i64) -> &mut KeyState {
+        self.dirty.insert(key.to_string());
+        let ks = self.keys.entry(key.to_string()).or_default();
+        ks.as_of = ks.as_of.max(offset);
+        ks
+    }
+
+    fn add_pending(
+        &mut self,
+        offset: i64,
+        key: &str,
+        p: PendingConversion,
+        catalog: &Catalog,
+        limits: &Limits,
+        effects: &mut Effects,
+    ) {
+        if let Some(ks) = self.keys.get(key) {
+            if is_duplicate(ks, &p) {
+                effects.duplicates += 1;
+                return;
+            }
+        }
+        let due = due_ms(&p, key, catalog);
+        let stream_time = self.stream_time_ms;
+        let removed = {
+            let ks = self.key_mut(key, offset);
+            let removed = expire(ks, key, stream_time, catalog, limits);
+            ks.pending.push(p);
+            removed
+        };
+        self.touchpoints -= removed;
+        self.due.insert((due, offset, key.to_string()));
+        // A conversion later than its grace is attributed at once, against what is still kept.
+        self.finalize_due(offset, catalog, effects);
+    }
+
+    fn add_touchpoint(
+        &mut self,
+        offset: i64,
+        key: &str,
+        tp: StoredTouchpoint,
+        catalog: &Catalog,
+        limits: &Limits,
+        effects: &mut Effects,
+    ) {
+        if let Some(ks) = self.keys.get(key) {
+            if ks
+                .history
+                .touchpoints
+                .iter()
+                .any(|t| t.event_id == tp.event_id)
+            {
+                effects.duplicate_touchpoints += 1;
+                return;
+            }
+        }
+        let stream_time = self.stream_time_ms;
+        let program = catalog.program(program_of(key));
+        let ks = self.key_mut(key, offset);
+        let removed = expire(ks, key, stream_time, catalog, limits);
+        if let Some(program) = program {
+            let reach = Duration::seconds(window_seconds(program, window_of(&tp)));
+            effects.late_touchpoints += ks
+                .history
+                .orders
+                .iter()
+                .filter(|o| {
+                    o.occurred_at >= tp.occurred_at && o.occurred_at - tp.occurred_at <= reach
+                })
+                .count() as u64;
+        }
+        let list = &mut ks.history.touchpoints;
+        let at = list.partition_point(|t| (t.occurred_at, t.offset) <= (tp.occurred_at, tp.offset));
+        list.insert(at, tp);
+        let mut evicted = 0;
+        while list.len() > limits.touchpoints_per_key.max(2) {
+            // Keep the first touch and the latest: first- and last-touch stay exact.
+            list.remove(1);
+            evicted += 1;
+        }
+        effects.evicted += evicted as u64;
+        self.touchpoints = self.touchpoints + 1 - evicted - removed;
+    }
+
+    /// Attributes every pending conversion whose grace has passed, oldest due first.
+    fn finalize_due(&mut self, offset: i64, catalog: &Catalog, effects: &mut Effects) {
+        while let Some(first) = self.due.first() {
+            if first.0 > self.stream_time_ms {
+                break;
+            }
+            let Some((due, arrival, key)) = self.due.pop_first() else {
+                break;
+            };
+            // When its grace closed: the same however the partition's clock got there.
+            let attributed_at = at_ms(due);
+            let ks = self.key_mut(&key, offset);
+            let Some(i) = ks.pending.iter().position(|p| p.event.offset == arrival) else {
+                continue;
+            };
+            let conversion = ks.pending.remove(i);
+            let attribution = attribute(&conversion, &key, &mut ks.history, catalog, attributed_at);
+            effects.attributions.push(attribution);
+        }
+    }
+
+    /// On a quiet partition, lets stream time follow the wall clock so pending conversions
+    /// are not held forever. The one place the wall clock enters: a replay without the quiet
+    /// spell attributes the same conversions with stream time instead.
+    pub fn advance_idle(&mut self, now: DateTime<Utc>, catalog: &Catalog, effects: &mut Effects) {
+        if self.due.is_empty() || ms(now) <= self.stream_time_ms {
+            return;
+        }
+        self.stream_time_ms = ms(now);
+        self.position_dirty = true;
+        let offset = self.last_offset;
+        self.finalize_due(offset, catalog, effects);
+    }
+
+    /// Expires windows, orders and bindings of every key (what a touch would expire lazily),
+    /// removing keys left empty. Returns the number of keys changed.
+    pub fn sweep(&mut self, catalog: &Catalog, limits: &Limits) -> usize {
+        let stream_time = self.stream_time_ms;
+        let offset = self.last_offset;
+        let mut changed = Vec::new();
+        let mut removed_total = 0;
+        for (key, ks) in &mut self.keys {
+            let before = (ks.history.orders.len(), ks.history.chains.len());
+            let removed = expire(ks, key, stream_time, catalog, limits);
+            if removed > 0 || before != (ks.history.orders.len(), ks.history.chains.len()) {
+                ks.as_of = ks.as_of.max(offset);
+                removed_total += removed;
+                changed.push(key.clone());
+            }
+        }
+        self.touchpoints -= removed_total;
+        for key in &changed {
+            if self.keys.get(key).is_some_and(KeyState::is_empty) {
+                self.keys.remove(key);
+            }
+            self.dirty.insert(key.clone());
+        }
+        changed.len()
+    }
+
+    /// Changelog records of the keys changed since the last call: the key's state, or `None`
+    /// (a tombstone) for a key no longer kept.
+    pub fn take_changes(&mut self) -> Vec<(String, Option<AttributorState>)> {
+        let dirty = std::mem::take(&mut self.dirty);
+        dirty
+            .into_iter()
+            .map(|key| {
+                let record =
+                    self.keys
+                        .get(&key)
+                        .filter(|ks| !ks.is_empty())
+                        .map(|ks| AttributorState {
+                            entry: StateEntry::KeyState,
+                            attribution_key: key.clone(),
+                            as_of_offset: ks.as_of,
+                            stream_time: DateTime::UNIX_EPOCH,
+                            touchpoints: ks.history.touchpoints.clone(),
+                            pending: ks.pending.clone(),
+                            orders: ks.history.orders.clone(),
+                            chains: ks.history.chains.clone(),
+                        });
+                if record.is_none() {
+                    self.keys.remove(&key);
+                }
+                (key, record)
+            })
+            .collect()
+    }
+
+    /// The position record, when it moved since the last call. Written after the key records
+    /// of the same checkpoint, so a position always describes keys already on the topic.
+    pub fn take_position(&mut self) -> Option<AttributorState> {
+        if !std::mem::take(&mut self.position_dirty) {
+            return None;
+        }
+        self.position = self.last_offset;
+        Some(AttributorState {
+            entry: StateEntry::Position,
+            attribution_key: String::new(),
+            as_of_offset: self.last_offset,
+            stream_time: self.stream_time().unwrap_or(DateTime::UNIX_EPOCH),
+            touchpoints: Vec::new(),
+            pending: Vec::new(),
+            orders: Vec::new(),
+            chains: Vec::new(),
+        })
+    }
+}
+
+/// When a pending conversion is due: its time plus its program's grace.
+fn due_ms(p: &PendingConversion, key: &str, catalog: &Catalog) -> i64 {
+    let grace = catalog
+        .program(program_of(key))
+        .map_or(0, |program| program.attribution.grace_seconds);
+    ms(p.event.occurred_at).saturating_add(grace.saturating_mul(1000))
+}
+
+fn is_duplicate(ks: &KeyState, p: &PendingConversion) -> bool {
+    let same_order = |program: &str, order: &str| program == p.program_id && order == p.order_id;
+    if p.refund {
+        ks.pending
+            .iter()
+            .any(|q| q.refund && q.event.event_id == p.event.event_id)
+            || ks.history.orders.iter().any(|o| {
+                same_order(&o.program_id, &o.order_id)
+                    && o.refund_event_ids.contains(&p.event.event_id)
+            })
+    } else {
+        ks.pending
+            .iter()
+            .any(|q| !q.refund && same_order(&q.program_id, &q.order_id))
+            || ks
+                .history
+                .orders
+                .iter()
+                .any(|o| same_order(&o.program_id, &o.order_id) && !is_placeholder(o))
+    }
+}
+
+/// Drops what can no longer matter at `stream_time`: touchpoints past their window plus the
+/// program's grace (no conversion still to be attributed on time can reach them), orders and
+/// bindings past the retention. Returns the number of touchpoints dropped.
+fn expire(
+    ks: &mut KeyState,
+    key: &str,
+    stream_time_ms: i64,
+    catalog: &Catalog,
+    limits: &Limits,
+) -> usize {
+    let now = at_ms(stream_time_ms);
+    let program = catalog.program(program_of(key));
+    let before = ks.history.touchpoints.len();
+    ks.history.touchpoints.retain(|tp| {
+        let reach = match program {
+            Some(p) => {
+                Duration::seconds(window_seconds(p, window_of(tp)) + p.attribution.grace_seconds)
+            }
+            None => limits.retention,
+        };
+        tp.occurred_at + reach >= now
+    });
+    ks.history
+        .orders
+        .retain(|o| o.occurred_at + limits.retention >= now);
+    ks.history
+        .chains
+        .retain(|c| c.bound_at + limits.retention >= now);
+    before - ks.history.touchpoints.len()
+}
+
+/// A conversion or refund as a pending record; `None` for other kinds.
+fn pending_of(
+    input: &EnrichedTouchpoint,
+    offset: i64,
+) -> Result<Option<PendingConversion>, Rejection> {
+    let tp = &input.touchpoint;
+    let refund = match tp.kind {
+        EventKind::Conversion => false,
+        EventKind::Refund => true,
+        _ => return Ok(None),
+    };
+    let missing = |field: &str| Rejection {
+        reason: "missing_order_fields",
+        detail: format!("{} {} has no {field}", tp.kind.as_str(), tp.event_id),
+    };
+    Ok(Some(PendingConversion {
+        event: stored(input, offset),
+        refund,
+        program_id: input.program_id.clone(),
+        order_id: tp.order_id.clone().ok_or_else(|| missing("order_id"))?,
+        amount_minor: tp.amount_minor.ok_or_else(|| missing("amount"))?.abs(),
+        currency: tp.currency.clone().ok_or_else(|| missing("currency"))?,
+        customer_id: tp.customer_id.clone(),
+        chain_id: tp.chain_id.clone(),
+        chain_seq: tp.chain_seq,
+    }))
+}
+
+/// The fields of an enriched touchpoint (arrived at `offset`) that attribution and evidence read.
+pub fn stored(input: &EnrichedTouchpoint, offset: i64) -> StoredTouchpoint {
+    let tp = &input.touchpoint;
+    let partner = &input.partner;
+    StoredTouchpoint {
+        event_id: tp.event_id.clone(),
+        kind: tp.kind.as_str().to_string(),
+        occurred_at: tp.occurred_at,
+        offset,
+        partner_id: partner.partner_id.clone(),
+        partner_status: partner.partner_status.map(|s| {
+            match s {
+                PartnerStatus::Pending => "pending",
+                PartnerStatus::Verified => "verified",
+                PartnerStatus::Suspended => "suspended",
+            }
+            .to_string()
+        }),
+        resolved_by: match partner.resolved_by {
+            ResolvedBy::Link => "link",
+            ResolvedBy::Code => "code",
+            ResolvedBy::QueryParameter => "query_parameter",
+            ResolvedBy::None => "none",
+        }
+        .to_string(),
+        shared_id: partner.shared_id.clone(),
+        link_id: partner.link_id.clone(),
+        code: partner.code.clone(),
+        click_id: tp
+            .click_id
+            .clone()
+            .or_else(|| input.ad_click_ids.first().map(|c| c.value.clone())),
+        landing_domain: input.landing_domain.clone(),
+        channel: match input.channel {
+            Channel::Referral => "referral",
+            Channel::Paid => "paid",
+            Channel::OrganicSearch => "organic_search",
+            Channel::Social => "social",
+            Channel::Email => "email",
+            Channel::Direct => "direct",
+            Channel::Unknown => "unknown",
+        }
+        .to_string(),
+        utm_source: input.utm.source.clone(),
+        utm_medium: input.utm.medium.clone(),
+        utm_campaign: input.utm.campaign.clone(),
+    }
+}
