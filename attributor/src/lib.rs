@@ -7,9 +7,12 @@
 //! Plumbing: [`config`], [`metrics`], [`app`].
 #![deny(missing_docs)]
 
+pub mod app;
 pub mod attribute;
 pub mod commission;
+pub mod config;
 pub mod ids;
+pub mod metrics;
 pub mod model;
 pub mod split;
 pub mod state;

@@ -177,6 +177,59 @@ impl PartitionState {
         self.due.len()
     }
 
+    /// Approximate heap and inline bytes held: keys, touchpoints, pending conversions,
+    /// orders and bindings (strings by capacity), plus hash-table slots.
+    pub fn approx_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let s = |s: &String| s.capacity();
+        let o = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        let touch = |t: &StoredTouchpoint| {
+            size_of::<StoredTouchpoint>()
+                + s(&t.event_id)
+                + s(&t.kind)
+                + s(&t.resolved_by)
+                + s(&t.channel)
+                + [
+                    &t.partner_id,
+                    &t.partner_status,
+                    &t.shared_id,
+                    &t.link_id,
+                    &t.code,
+                    &t.click_id,
+                    &t.landing_domain,
+                    &t.utm_source,
+                    &t.utm_medium,
+                    &t.utm_campaign,
+                ]
+                .into_iter()
+                .map(o)
+                .sum::<usize>()
+        };
+        self.keys
+            .iter()
+            .map(|(key, ks)| {
+                size_of::<(String, KeyState)>()
+                    + key.capacity()
+                    + ks.history.touchpoints.iter().map(touch).sum::<usize>()
+                    + ks.pending
+                        .iter()
+                        .map(|p| touch(&p.event) + 64)
+                        .sum::<usize>()
+                    + ks.history
+                        .orders
+                        .iter()
+                        .map(|o| 160 + 96 * o.credits.len())
+                        .sum::<usize>()
+                    + ks.history
+                        .chains
+                        .iter()
+                        .map(|c| 128 + 64 * c.partners.len())
+                        .sum::<usize>()
+            })
+            .sum::<usize>()
+            + self.keys.capacity() * 8
+    }
+
     /// The state of `key`, if any.
     pub fn key(&self, key: &str) -> Option<&KeyState> {
         self.keys.get(key)

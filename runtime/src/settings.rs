@@ -123,7 +123,7 @@ pub const COMMON_VARS: [EnvVar; 16] = [
 pub const TOPIC_OVERRIDES_DOC: EnvVar = EnvVar {
     name: "TOPIC_<NAME>",
     default: Some("<ns>.<name>.v1"),
-    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`, `TOPIC_IDENTITY_BINDINGS`.",
+    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`, `TOPIC_IDENTITY_BINDINGS`, `TOPIC_ATTRIBUTOR_STATE`.",
 };
 
 config_enum!(
@@ -179,6 +179,8 @@ pub struct Topics {
     /// Customer → visitor bindings, the enricher's changelog (compacted, co-partitioned with
     /// the valid touchpoints).
     pub identity_bindings: String,
+    /// The attributor's state changelog (compacted, co-partitioned with the enriched topic).
+    pub attributor_state: String,
 }
 
 impl Topics {
@@ -215,6 +217,7 @@ impl Topics {
             risk_levels: topic("TOPIC_RISK_LEVELS", "risk.levels"),
             ledger_entries: topic("TOPIC_LEDGER_ENTRIES", "ledger.entries"),
             identity_bindings: topic("TOPIC_IDENTITY_BINDINGS", "identity.bindings"),
+            attributor_state: topic("TOPIC_ATTRIBUTOR_STATE", "attributor.state"),
         }
     }
 }
