@@ -313,15 +313,15 @@ fn first_action(
     let model = program.attribution.model;
     let per_touch = shares(model, &times, at, half_life);
     let credited = by_partner(&winners, &per_touch);
+    // Evidence is what earned credit; a touchpoint the model gave nothing is a losing claim,
+    // even when its partner earned through another touchpoint.
     for (claim, share) in winners.iter().zip(&per_touch) {
-        let partner_id = claim.touchpoint.partner_id.as_deref().unwrap_or_default();
-        let partner_credited = credited.iter().any(|p| p.partner_id == partner_id);
-        if partner_credited {
+        if !share.is_zero() {
             out.evidence.push(evidence(claim));
             if claim.touchpoint.offset > c.event.offset {
                 out.late_touchpoints += 1;
             }
-        } else if share.is_zero() {
+        } else {
             let why = match model {
                 AttributionModel::FirstTouch => "not_first_touch",
                 _ => "not_last_touch",
@@ -378,12 +378,15 @@ struct PartnerShare {
     touchpoint_ids: Vec<String>,
 }
 
-/// Sums touchpoint shares per partner (partners with a zero total are left out), sorted by
-/// partner id so the output does not depend on hash order. The SharedId is the partner's
-/// latest winning touchpoint's.
+/// Sums touchpoint shares per partner over the touchpoints with a share, sorted by partner id
+/// so the output does not depend on hash order. The SharedId is the partner's latest
+/// credited touchpoint's.
 fn by_partner(winners: &[Claim<'_>], per_touch: &[Decimal]) -> Vec<PartnerShare> {
     let mut out: Vec<PartnerShare> = Vec::new();
     for (claim, share) in winners.iter().zip(per_touch) {
+        if share.is_zero() {
+            continue;
+        }
         let tp = claim.touchpoint;
         let partner_id = tp.partner_id.clone().unwrap_or_default();
         match out.iter_mut().find(|p| p.partner_id == partner_id) {
@@ -402,7 +405,6 @@ fn by_partner(winners: &[Claim<'_>], per_touch: &[Decimal]) -> Vec<PartnerShare>
             }),
         }
     }
-    out.retain(|p| !p.share.is_zero());
     out.sort_by(|a, b| a.partner_id.cmp(&b.partner_id));
     out
 }

@@ -2,6 +2,7 @@
 //! unique topic namespaces, raw producers, counting consumers, service configs, and the
 //! service binaries as child processes. No mocks: everything talks to the real broker.
 
+pub mod attribution;
 pub mod bench;
 pub mod interop;
 pub mod workload;
@@ -68,6 +69,7 @@ pub fn service_env(namespace: &str, extra: &[(&str, &str)]) -> HashMap<String, S
         ("INGEST_IP_HASH_KEY", "integration-test-key-0001".into()),
         ("INGEST_GROUP_ID", format!("{namespace}-ingest")),
         ("ENRICHER_GROUP_ID", format!("{namespace}-enricher")),
+        ("ATTRIBUTOR_GROUP_ID", format!("{namespace}-attributor")),
         ("LOG_LEVEL", "warn".into()),
     ]
     .into_iter()
