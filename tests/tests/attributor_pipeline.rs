@@ -110,7 +110,7 @@ async fn conversions_join_earlier_touchpoints_across_partitions() {
                 e.touchpoint.kind == schemas::EventKind::Click
                     || a.occurred_at - e.touchpoint.occurred_at <= chrono::Duration::hours(24)
             })
-            .last();
+            .next_back();
         match last {
             Some(tp) => {
                 assert_eq!(
