@@ -102,15 +102,13 @@ async fn conversions_join_earlier_touchpoints_across_partitions() {
         if buy.partner.partner_id.is_some() {
             continue;
         }
-        let last = history
-            .iter()
-            .filter(|e| e.partner.partner_id.is_some() && e.touchpoint.occurred_at <= a.occurred_at)
-            .filter(|e| e.partner.partner_id.as_deref() != Some("p-19"))
-            .filter(|e| {
-                e.touchpoint.kind == schemas::EventKind::Click
-                    || a.occurred_at - e.touchpoint.occurred_at <= chrono::Duration::hours(24)
-            })
-            .next_back();
+        let last = history.iter().rfind(|e| {
+            e.partner.partner_id.is_some()
+                && e.touchpoint.occurred_at <= a.occurred_at
+                && e.partner.partner_id.as_deref() != Some("p-19")
+                && (e.touchpoint.kind == schemas::EventKind::Click
+                    || a.occurred_at - e.touchpoint.occurred_at <= chrono::Duration::hours(24))
+        });
         match last {
             Some(tp) => {
                 assert_eq!(
