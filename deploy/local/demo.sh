@@ -3,9 +3,9 @@
 #   1. install what is missing and start the broker and ClickHouse (stack.sh up),
 #   2. build the services,
 #   3. validate and publish the bundled reference data (2 brands, 56 partners, links, codes, rules),
-#   4. start ingest and the enricher as their own processes on a fresh set of topics,
-#   5. send the bundled sample of raw events, wait until both consumed them all,
-#   6. print what was accepted, enriched and rejected, and why; stop both.
+#   4. start ingest, the enricher and the attributor as their own processes on fresh topics,
+#   5. send the bundled sample of raw events, wait until all consumed them and attributed them,
+#   6. print what was accepted, enriched, attributed and rejected, and why; stop them.
 # Later stages of the pipeline join this script as they are built.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -15,16 +15,20 @@ cd "$REPO_ROOT"
 export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$BROKER_PORT"
 
 say "Building the services (release)..."
-cargo build --release --quiet -p ingest -p enricher -p reference -p tests \
-  --bin ingest --bin enricher --bin reference --bin demo
+cargo build --release --quiet -p ingest -p enricher -p attributor -p reference -p tests \
+  --bin ingest --bin enricher --bin attributor --bin reference --bin demo
 
 export TOPIC_NAMESPACE="demo$(date +%s)"
 export INGEST_GROUP_ID="$TOPIC_NAMESPACE-ingest"
 export ENRICHER_GROUP_ID="$TOPIC_NAMESPACE-enricher"
+export ATTRIBUTOR_GROUP_ID="$TOPIC_NAMESPACE-attributor"
+# The sample is history: attribute each conversion once its partition is quiet for 2 s.
+export ATTRIBUTOR_IDLE_ADVANCE_SECONDS="${ATTRIBUTOR_IDLE_ADVANCE_SECONDS:-2}"
 export INGEST_IP_HASH_KEY="${INGEST_IP_HASH_KEY:-demo-only-key-do-not-use-in-production}"
 export LOG_LEVEL="${LOG_LEVEL:-info,rdkafka=warn}"
 INGEST_ADMIN="${INGEST_ADMIN:-127.0.0.1:9101}"
 ENRICHER_ADMIN="${ENRICHER_ADMIN:-127.0.0.1:9102}"
+ATTRIBUTOR_ADMIN="${ATTRIBUTOR_ADMIN:-127.0.0.1:9103}"
 DEMO_DIR="$ATTRIB_STACK_DIR/demo"
 mkdir -p "$DEMO_DIR"
 REFERENCE_FILE=deploy/local/sample/reference.toml
@@ -50,11 +54,13 @@ start() {
 }
 start ingest "$INGEST_ADMIN"
 start enricher "$ENRICHER_ADMIN"
+start attributor "$ATTRIBUTOR_ADMIN"
 
-target/release/demo deploy/local/sample/raw-events.ndjson "$INGEST_ADMIN" "$ENRICHER_ADMIN"
+target/release/demo deploy/local/sample/raw-events.ndjson "$INGEST_ADMIN" "$ENRICHER_ADMIN" "$ATTRIBUTOR_ADMIN"
 
+NAMES=(ingest enricher attributor)
 for i in "${!PIDS[@]}"; do
-  name=$([ "$i" = 0 ] && echo ingest || echo enricher)
+  name=${NAMES[$i]}
   kill -TERM "${PIDS[$i]}"
   wait "${PIDS[$i]}" && say "$name drained, committed and stopped cleanly." || say "$name exited with status $?"
 done
@@ -63,13 +69,14 @@ trap - EXIT
 cat <<NEXT
 
 Where to look next:
-  - the services' logs:     $DEMO_DIR/{ingest,enricher}-$TOPIC_NAMESPACE.log
-  - metrics while running:  curl http://$INGEST_ADMIN/metrics, curl http://$ENRICHER_ADMIN/metrics
-                            (ingest_dead_lettered_total{reason=...}, enricher_enriched_total{outcome=...})
+  - the services' logs:     $DEMO_DIR/{ingest,enricher,attributor}-$TOPIC_NAMESPACE.log
+  - metrics while running:  curl http://$INGEST_ADMIN/metrics, http://$ENRICHER_ADMIN/metrics, http://$ATTRIBUTOR_ADMIN/metrics
+                            (ingest_dead_lettered_total{reason=...}, enricher_enriched_total{outcome=...},
+                             attributor_unattributed_total{reason=...})
   - the reference data:     $REFERENCE_FILE (every field: reference/example.toml);
                             edit it, then: TOPIC_NAMESPACE=$TOPIC_NAMESPACE target/release/reference publish $REFERENCE_FILE
   - backfill a file:        TOPIC_NAMESPACE=$TOPIC_NAMESPACE INGEST_IP_HASH_KEY=... target/release/ingest import FILE.ndjson
-  - every setting:          target/release/ingest env, target/release/enricher env
+  - every setting:          target/release/ingest env, target/release/enricher env, target/release/attributor env
   - ClickHouse (for later stages): $(curl -fsS "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/?query=SELECT%20version()" 2>/dev/null || echo down) at http://127.0.0.1:$CLICKHOUSE_HTTP_PORT
 Stop the local stack with:  deploy/local/stack.sh down    (or purge, to delete its data too)
 NEXT

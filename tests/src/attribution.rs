@@ -162,6 +162,39 @@ pub fn workload(visitors: usize, noise: usize, seed: u64) -> Vec<EnrichedTouchpo
     out
 }
 
+/// The benchmark's mix over `visitors` keys: one partner click each, an unattributed page
+/// view for three in ten, a conversion for three in a hundred (15 minutes after the click).
+/// Clicks and page views outnumber conversions about 40 to 1.
+pub fn bench_workload(visitors: usize, seed: u64) -> Vec<EnrichedTouchpoint> {
+    let mut rng = Rng::new(seed);
+    let base = base_time();
+    let mut events = Vec::with_capacity(visitors * 14 / 10);
+    for v in 0..visitors {
+        let program = if v % 2 == 0 { "shop" } else { "deals" };
+        let key = format!("{program}/v-{v}");
+        let at = base + Duration::milliseconds(v as i64 * 50);
+        let click = enriched(format!("{v}-c"), EventKind::Click, &key, at);
+        events.push((at, with_partner(click, rng.below(19), ResolvedBy::Link)));
+        if rng.below(10) < 3 {
+            let at = at + Duration::seconds(20);
+            events.push((
+                at,
+                enriched(format!("{v}-pv"), EventKind::PageView, &key, at),
+            ));
+        }
+        if rng.below(100) < 3 {
+            let at = at + Duration::minutes(15);
+            let mut buy = enriched(format!("{v}-buy"), EventKind::Conversion, &key, at);
+            buy.touchpoint.order_id = Some(format!("o-{v}"));
+            buy.touchpoint.amount_minor = Some(1_000 + rng.below(99_000) as i64);
+            buy.touchpoint.currency = Some("EUR".into());
+            events.push((at, buy));
+        }
+    }
+    events.sort_by_key(|(at, _)| *at);
+    events.into_iter().map(|(_, e)| e).collect()
+}
+
 /// Messages for the enriched topic: keyed by attribution key, as the enricher writes them.
 pub fn messages(events: &[EnrichedTouchpoint]) -> Vec<(Option<Vec<u8>>, Vec<u8>)> {
     events

@@ -48,7 +48,20 @@ impl<P: Processor> Processor for StopAfter<P> {
     ) -> Result<(), RuntimeError> {
         self.inner.process(input, outputs)
     }
+    fn checkpoint(&mut self, outputs: &mut Vec<Output>) -> Result<(), RuntimeError> {
+        self.inner.checkpoint(outputs)
+    }
+    fn idle(&mut self, outputs: &mut Vec<Output>) -> Result<(), RuntimeError> {
+        self.inner.idle(outputs)
+    }
+    fn partitions_revoked(&mut self, partitions: &[(String, i32)]) {
+        self.inner.partitions_revoked(partitions);
+    }
+    fn partitions_assigned(&mut self, partitions: &[(String, i32)]) -> Result<(), RuntimeError> {
+        self.inner.partitions_assigned(partitions)
+    }
     fn batch_done(&mut self, inputs: usize) {
+        self.inner.batch_done(inputs);
         self.done += inputs;
         if self.done >= self.target {
             self.stop.cancel();

@@ -58,10 +58,12 @@ fn money(t: &ValidTouchpoint) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(sample), Some(admin), Some(enricher_admin)) =
-        (args.first(), args.get(1), args.get(2))
+    let (Some(sample), Some(admin), Some(enricher_admin), Some(attributor_admin)) =
+        (args.first(), args.get(1), args.get(2), args.get(3))
     else {
-        bail!("usage: demo SAMPLE.ndjson INGEST_ADMIN_ADDR ENRICHER_ADMIN_ADDR");
+        bail!(
+            "usage: demo SAMPLE.ndjson INGEST_ADMIN_ADDR ENRICHER_ADMIN_ADDR ATTRIBUTOR_ADMIN_ADDR"
+        );
     };
     let ns = std::env::var("TOPIC_NAMESPACE").context("TOPIC_NAMESPACE names the demo's topics")?;
     let (raw, valid, dlq, enriched) = (
@@ -79,8 +81,21 @@ async fn main() -> Result<()> {
         "Sending {} raw events from {sample} to {raw} ...",
         lines.len()
     );
-    let messages: Vec<(Option<Vec<u8>>, Vec<u8>)> =
-        lines.iter().map(|l| (None, l.clone())).collect();
+    // Keyed by person (customer id, else visitor id), as a tracking platform sends them: one
+    // person's events stay in order, so a lead's binding precedes that customer's renewal.
+    let messages: Vec<(Option<Vec<u8>>, Vec<u8>)> = lines
+        .iter()
+        .map(|l| {
+            let person = serde_json::from_slice::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| {
+                    ["customer_id", "visitor_id"]
+                        .iter()
+                        .find_map(|f| v.get(f).and_then(|x| x.as_str()).map(str::to_string))
+                });
+            (person.map(String::into_bytes), l.clone())
+        })
+        .collect();
     tests::produce(&raw, &messages).await?;
 
     let metrics = wait_for(admin, "ingest", lines.len()).await?;
@@ -203,6 +218,117 @@ async fn main() -> Result<()> {
     }
     println!();
     print_dead_letters(&letters, "enricher", &dlq);
+    attribution_report(&ns, attributor_admin, &enriched_out).await
+}
+
+/// Waits until the attributor has consumed every enriched touchpoint and attributed every
+/// conversion and refund (after their grace), then prints who earned what and why.
+async fn attribution_report(ns: &str, admin: &str, enriched: &[EnrichedTouchpoint]) -> Result<()> {
+    let metrics = wait_for(admin, "attributor", enriched.len()).await?;
+    let orders = enriched
+        .iter()
+        .filter(|e| e.touchpoint.order_id.is_some())
+        .count();
+    let started = Instant::now();
+    let metrics = loop {
+        let m = scrape(admin)?;
+        let get = |name: &str| m.get(name).copied().unwrap_or(0.0) as usize;
+        let done = get("attributor_attributions_total")
+            + get("attributor_duplicates_total")
+            + get("attributor_dead_lettered_total");
+        eprint!("\r  attributor decided {done}/{orders} conversions and refunds (each waits its program's grace) ");
+        if done >= orders {
+            eprintln!();
+            break m;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            drop(metrics);
+            bail!("the attributor decided only {done} of {orders} in 120 s; see its log");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let get = |name: &str| metrics.get(name).copied().unwrap_or(0.0) as usize;
+    let topic = format!("{ns}.attributions.v1");
+    let out = tests::consume(
+        &topic,
+        get("attributor_attributions_total"),
+        Duration::from_secs(60),
+    )?;
+    let mut attributions: Vec<schemas::Attribution> = out
+        .iter()
+        .map(|m| schemas::decode::<schemas::Attribution>(m.payload().unwrap_or_default()))
+        .collect::<Result<_, _>>()?;
+    attributions.sort_by(|a, b| (a.occurred_at, &a.event_id).cmp(&(b.occurred_at, &b.event_id)));
+    println!();
+    println!("== Attributor report (topic {topic}) ==");
+    println!(
+        "consumed {}; attributions {} ; duplicates dropped {}; dead-lettered {}",
+        get("attributor_consumed_total"),
+        attributions.len(),
+        get("attributor_duplicates_total"),
+        get("attributor_dead_lettered_total")
+    );
+    for a in &attributions {
+        let money = |minor: i64| format!("{}.{:02}", minor / 100, (minor % 100).abs());
+        println!();
+        println!(
+            "  {:?} {} order {} ({} {}) key {} model {:?}{}",
+            a.kind,
+            a.event_id,
+            a.order_id,
+            money(a.amount_minor),
+            a.currency,
+            a.attribution_key,
+            a.model,
+            a.chain_seq
+                .map(|s| format!(" chain seq {s}"))
+                .unwrap_or_default()
+        );
+        match &a.unattributed_reason {
+            Some(reason) => println!("    nobody credited: {reason}"),
+            None => {
+                for c in &a.credits {
+                    println!(
+                        "    {} share {} → commission {} {} (rule {}, id {}){}",
+                        c.partner_id,
+                        c.share,
+                        money(c.commission_minor),
+                        a.currency,
+                        c.rule_id.as_deref().unwrap_or("-"),
+                        c.commission_id,
+                        c.reverses_commission_id
+                            .as_ref()
+                            .map(|r| format!(", reverses {r}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
+        for e in &a.evidence {
+            println!(
+                "    why: {} {} at {} via {} {} (click id {}, utm_source {}, window {:?})",
+                e.kind,
+                e.touchpoint_id,
+                e.occurred_at.format("%Y-%m-%d %H:%M"),
+                e.landing_domain.as_deref().unwrap_or("-"),
+                e.link_id.as_deref().or(e.code.as_deref()).unwrap_or("-"),
+                e.click_id.as_deref().unwrap_or("-"),
+                e.utm_source.as_deref().unwrap_or("-"),
+                e.window
+            );
+        }
+        if let Some(bound) = &a.bound_attribution_id {
+            println!("    renewal follows the partners of the chain's first attribution {bound}");
+        }
+        for l in &a.losing_claims {
+            println!(
+                "    lost: {} ({}) {}",
+                l.partner_id,
+                l.touchpoint_id.as_deref().unwrap_or("-"),
+                l.reason
+            );
+        }
+    }
     Ok(())
 }
 

@@ -1,0 +1,172 @@
+//! Benchmark: attributor throughput and CPU per event against a pass-through baseline (same
+//! broker, same input, same invocation), over a click-heavy mix with a million keys; then the
+//! state it built: restore time from the changelog and memory per stored touchpoint.
+//!
+//!     cargo run --release -p tests --bin bench_attributor -- [VISITORS] [ROUNDS]
+//!
+//! Defaults: 1,000,000 visitors (one attribution key each; ~1.33 M events), 1 round. Needs the
+//! local stack (`deploy/local/stack.sh up`).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use attributor::app::{AttributorProcessor, ChangelogRestore, Restore};
+use attributor::metrics::AttributorMetrics;
+use attributor::state::PartitionState;
+use prometheus::Registry;
+use reference::ReferenceData;
+use runtime::kafka::{self, Cleanup};
+use runtime::metrics::LoopMetrics;
+use tests::attribution::{attributor_config, bench_workload, catalog, messages};
+use tests::bench::{
+    measure, print_header, print_row, print_summary, rss_mib, Measurement, PassThrough,
+};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("restore") {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        return restore_only(&args[0], &args[1]);
+    }
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
+    let visitors = args.first().copied().unwrap_or(1_000_000);
+    let rounds = args.get(1).copied().unwrap_or(1);
+    tests::require_broker();
+
+    let ns = tests::unique_namespace("bench-attrib");
+    let env = tests::service_env(
+        &ns,
+        &[
+            ("LOG_LEVEL", "error"),
+            ("BATCH_MESSAGES_MAX", "5000"),
+            // The benchmark measures processing, not the quiet-partition clock.
+            ("ATTRIBUTOR_IDLE_ADVANCE_SECONDS", "0"),
+        ],
+    );
+    let config = attributor_config(&env);
+    let topics = &config.common.topics;
+    let passthrough_topic = format!("{ns}.bench.passthrough.v1");
+    kafka::ensure_topics(
+        &config.common.kafka,
+        &[
+            (&topics.touchpoints_enriched, Cleanup::Delete),
+            (&topics.attributions, Cleanup::Delete),
+            (&topics.touchpoints_dlq, Cleanup::Delete),
+            (&passthrough_topic, Cleanup::Delete),
+        ],
+    )
+    .await?;
+    let events = bench_workload(visitors, 5);
+    let count = events.len();
+    let conversions = events
+        .iter()
+        .filter(|e| e.touchpoint.order_id.is_some())
+        .count();
+    let input = messages(&events);
+    drop(events);
+    let bytes: usize = input.iter().map(|(_, p)| p.len()).sum();
+    eprintln!(
+        "producing {count} enriched touchpoints to {} ...",
+        topics.touchpoints_enriched
+    );
+    tests::produce(&topics.touchpoints_enriched, &input).await?;
+    drop(input);
+
+    println!("attributor benchmark: {count} enriched touchpoints ({:.0} bytes avg) over {visitors} attribution keys, {conversions} conversions; 3 partitions, broker {}, {rounds} round(s) each, alternating",
+        bytes as f64 / count as f64, tests::bootstrap_servers());
+    print_header();
+    let reference = ReferenceData::preloaded(catalog());
+    let mut results: Vec<(&str, Measurement)> = Vec::new();
+    let mut changelog_topic = String::new();
+    for round in 1..=rounds {
+        for run in ["pass-through", "attributor"] {
+            let registry = Registry::new();
+            let loop_metrics = LoopMetrics::register("bench", &registry)?;
+            let group = format!("{ns}-{run}-{round}");
+            let m = if run == "attributor" {
+                // Each round writes its own changelog, as a fresh deployment would.
+                let mut env = env.clone();
+                changelog_topic = format!("{ns}.attributor.state.r{round}.v1");
+                env.insert("TOPIC_ATTRIBUTOR_STATE".into(), changelog_topic.clone());
+                let config = attributor_config(&env);
+                kafka::ensure_topics_partitioned(
+                    &config.common.kafka,
+                    &[(&changelog_topic, Cleanup::Compact, 3)],
+                )
+                .await?;
+                let metrics = AttributorMetrics::register(&registry)?;
+                let restore = ChangelogRestore::new(&config)?;
+                let p = AttributorProcessor::new(&config, reference.clone(), restore, metrics);
+                measure(
+                    &config.common,
+                    &topics.touchpoints_enriched,
+                    &group,
+                    p,
+                    count,
+                    loop_metrics,
+                )
+                .await?
+            } else {
+                let p = PassThrough {
+                    topic: passthrough_topic.as_str().into(),
+                };
+                measure(
+                    &config.common,
+                    &topics.touchpoints_enriched,
+                    &group,
+                    p,
+                    count,
+                    loop_metrics,
+                )
+                .await?
+            };
+            print_row(run, round, count, &m);
+            results.push((run, m));
+        }
+    }
+    print_summary("attributor", &results, count);
+
+    // Restore the last round's state in a fresh process (so its heap holds nothing else), as a
+    // new owner of all three partitions would.
+    let status = std::process::Command::new(std::env::current_exe()?)
+        .args(["restore", &ns, &changelog_topic])
+        .status()?;
+    anyhow::ensure!(status.success(), "restore run failed: {status}");
+    Ok(())
+}
+
+/// Restores every partition of `changelog_topic` and reports time and memory.
+fn restore_only(ns: &str, changelog_topic: &str) -> anyhow::Result<()> {
+    let mut env = tests::service_env(ns, &[("LOG_LEVEL", "error")]);
+    env.insert("TOPIC_ATTRIBUTOR_STATE".into(), changelog_topic.to_string());
+    let config = attributor_config(&env);
+    let mut restore = ChangelogRestore::new(&config)?;
+    let catalog = catalog();
+    let rss_before = rss_mib();
+    let started = Instant::now();
+    let mut states: HashMap<i32, PartitionState> = HashMap::new();
+    let mut records = 0;
+    for partition in 0..3 {
+        let read = restore.read(partition)?;
+        records += read.len();
+        states.insert(partition, PartitionState::restore(read, &catalog));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let rss_growth = rss_mib() - rss_before;
+    let keys: usize = states.values().map(PartitionState::keys).sum();
+    let touchpoints: usize = states.values().map(PartitionState::touchpoints).sum();
+    let approx: usize = states.values().map(PartitionState::approx_bytes).sum();
+    println!(
+        "state: {keys} keys, {touchpoints} touchpoints, {records} changelog records; restore of all 3 partitions {seconds:.1} s ({:.0} records/s)",
+        records as f64 / seconds
+    );
+    println!(
+        "state memory (fresh process): RSS grew {rss_growth:.0} MiB = {:.0} bytes per stored touchpoint with its key (estimate from sizes: {:.0})",
+        rss_growth * 1_048_576.0 / touchpoints.max(1) as f64,
+        approx as f64 / touchpoints.max(1) as f64
+    );
+    Ok(())
+}
