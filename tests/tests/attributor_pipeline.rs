@@ -173,32 +173,37 @@ fn consumed(port: u16) -> f64 {
     scrape(&http_get(port, "/metrics"), "attributor_consumed_total")
 }
 
-/// Produces the workload, returns it as read back (with partitions and offsets) and the
-/// single-run output for it.
-async fn prepare(
-    env: &HashMap<String, String>,
-    visitors: usize,
-) -> (String, usize, BTreeMap<String, Vec<u8>>) {
+/// Publishes the reference data and creates the input topic.
+async fn setup(env: &HashMap<String, String>) -> runtime::settings::Topics {
     let topics = attributor_config(env).common.topics;
     publish_reference(env, REFERENCE).await.expect("publish");
     tests::create_topics(&[&topics.touchpoints_enriched])
         .await
         .expect("topics");
+    topics
+}
+
+/// Produces the workload; returns its size.
+async fn produce_workload(topics: &runtime::settings::Topics, visitors: usize) -> usize {
     let input = messages(&workload(visitors, 2, 11));
     produce(&topics.touchpoints_enriched, &input)
         .await
         .expect("produce");
-    let enriched = consume(
-        &topics.touchpoints_enriched,
-        input.len(),
-        Duration::from_secs(60),
-    )
-    .expect("read back");
-    assert_eq!(enriched.len(), input.len());
-    (
-        topics.attributions,
-        input.len(),
-        single_run(&enriched, &catalog()),
+    input.len()
+}
+
+/// The single-run output for the input topic as read back (with partitions and offsets).
+fn expected_output(topics: &runtime::settings::Topics, total: usize) -> BTreeMap<String, Vec<u8>> {
+    let enriched =
+        consume(&topics.touchpoints_enriched, total, Duration::from_secs(60)).expect("read back");
+    assert_eq!(enriched.len(), total);
+    single_run(&enriched, &catalog())
+}
+
+fn restores(port: u16) -> f64 {
+    scrape(
+        &http_get(port, "/metrics"),
+        "attributor_restore_seconds_count",
     )
 }
 
@@ -235,7 +240,8 @@ async fn kill_9_mid_stream_and_restart_gives_the_same_attributions() {
             ("ATTRIBUTOR_IDLE_ADVANCE_SECONDS", "3"),
         ],
     );
-    let (attributions, total, expected) = prepare(&env, 3_000).await;
+    let topics = setup(&env).await;
+    let total = produce_workload(&topics, 3_000).await;
     let port = free_port();
     let mut a = start(&env, port);
     wait_for("a third consumed", Duration::from_secs(120), || {
@@ -246,7 +252,7 @@ async fn kill_9_mid_stream_and_restart_gives_the_same_attributions() {
     // tansu evicts a dead member only after its session timeout.
     tokio::time::sleep(Duration::from_secs(7)).await;
     let mut a = start(&env, port);
-    check_output(&attributions, &expected);
+    check_output(&topics.attributions, &expected_output(&topics, total));
     let replayed = scrape(&http_get(port, "/metrics"), "attributor_replayed_total");
     eprintln!("after restart: replayed {replayed} inputs already in the changelog");
     let status = a.terminate(Duration::from_secs(30)).expect("stop");
@@ -289,10 +295,20 @@ async fn the_survivor_of_two_instances_restores_the_dead_ones_partitions() {
         ],
     );
     let config = attributor_config(&env);
-    let (attributions, total, expected) = prepare(&env, 3_000).await;
+    let topics = setup(&env).await;
     let (port_a, port_b) = (free_port(), free_port());
     let mut a = start(&env, port_a);
+    wait_for("a assigned", Duration::from_secs(120), || {
+        restores(port_a) >= 1.0
+    })
+    .await;
     let mut b = start(&env, port_b);
+    // Input only once the group is split, so both instances work mid-stream.
+    wait_for("b assigned", Duration::from_secs(120), || {
+        restores(port_b) >= 1.0
+    })
+    .await;
+    let total = produce_workload(&topics, 3_000).await;
     wait_for("both consuming", Duration::from_secs(120), || {
         consumed(port_a) > 0.0 && consumed(port_b) > 0.0
     })
@@ -304,7 +320,7 @@ async fn the_survivor_of_two_instances_restores_the_dead_ones_partitions() {
     b.kill_hard();
     tokio::time::sleep(Duration::from_secs(7)).await;
     nudge_group(&config.group_id, &config.common.topics.touchpoints_enriched);
-    check_output(&attributions, &expected);
+    check_output(&topics.attributions, &expected_output(&topics, total));
     let restores = scrape(
         &http_get(port_a, "/metrics"),
         "attributor_restore_seconds_count",
