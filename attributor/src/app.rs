@@ -452,29 +452,12 @@ async fn ensure_topics(config: &AttributorConfig) -> Result<(), RuntimeError> {
         kafka::ensure_topics_partitioned(kafka, &[(&topics.reference_config, Cleanup::Compact, 1)])
             .await?;
     }
-    let count = |topic: &str| -> Result<i32, RuntimeError> {
-        TopicReader::new(kafka, "attributor-metadata", topic, Duration::from_secs(10))?
-            .partition_count()
-    };
-    let input_partitions = count(&topics.touchpoints_enriched)?;
-    if kafka.create_topics {
-        kafka::ensure_topics_partitioned(
-            kafka,
-            &[(&topics.attributor_state, Cleanup::Compact, input_partitions)],
-        )
-        .await?;
-    }
-    let changelog_partitions = count(&topics.attributor_state)?;
-    if changelog_partitions != input_partitions {
-        return Err(RuntimeError::State {
-            topic: topics.attributor_state.clone(),
-            detail: format!(
-                "has {changelog_partitions} partitions but {} has {input_partitions}; the state changelog must be co-partitioned with its input",
-                topics.touchpoints_enriched
-            ),
-        });
-    }
-    Ok(())
+    runtime::topic_reader::ensure_copartitioned_changelog(
+        kafka,
+        &topics.touchpoints_enriched,
+        &topics.attributor_state,
+    )
+    .await
 }
 
 /// Runs the attributor until `shutdown`, then drains and commits.

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use runtime::config::{Env, EnvVar};
-use runtime::settings::COMMON_VARS;
 use runtime::CommonConfig;
 
 use crate::state::Limits;
@@ -60,14 +59,7 @@ pub const ADMIN_DEFAULT: &str = "127.0.0.1:9103";
 
 /// Every variable the attributor reads, for `attributor env` and the README.
 pub fn all_vars() -> Vec<EnvVar> {
-    let mut vars: Vec<EnvVar> = COMMON_VARS.to_vec();
-    for v in &mut vars {
-        if v.name == "ADMIN_LISTEN_ADDR" {
-            v.default = Some(ADMIN_DEFAULT);
-        }
-    }
-    vars.extend(ATTRIBUTOR_VARS);
-    vars
+    runtime::settings::service_vars(ADMIN_DEFAULT, &ATTRIBUTOR_VARS)
 }
 
 /// The attributor's configuration.

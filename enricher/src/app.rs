@@ -303,33 +303,12 @@ async fn ensure_topics(config: &EnricherConfig) -> Result<(), RuntimeError> {
         )
         .await?;
     }
-    let count = |topic: &str| -> Result<i32, RuntimeError> {
-        TopicReader::new(kafka, "enricher-metadata", topic, Duration::from_secs(10))?
-            .partition_count()
-    };
-    let input_partitions = count(&topics.touchpoints_valid)?;
-    if kafka.create_topics {
-        kafka::ensure_topics_partitioned(
-            kafka,
-            &[(
-                &topics.identity_bindings,
-                Cleanup::Compact,
-                input_partitions,
-            )],
-        )
-        .await?;
-    }
-    let changelog_partitions = count(&topics.identity_bindings)?;
-    if changelog_partitions != input_partitions {
-        return Err(RuntimeError::State {
-            topic: topics.identity_bindings.clone(),
-            detail: format!(
-                "has {changelog_partitions} partitions but {} has {input_partitions}; the binding changelog must be co-partitioned with its input",
-                topics.touchpoints_valid
-            ),
-        });
-    }
-    Ok(())
+    runtime::topic_reader::ensure_copartitioned_changelog(
+        kafka,
+        &topics.touchpoints_valid,
+        &topics.identity_bindings,
+    )
+    .await
 }
 
 /// Runs the enricher until `shutdown`, then drains and commits.

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use runtime::config::{Env, EnvVar};
-use runtime::settings::COMMON_VARS;
 use runtime::CommonConfig;
 
 /// Consumer group.
@@ -37,14 +36,7 @@ pub const ADMIN_DEFAULT: &str = "127.0.0.1:9102";
 
 /// Every variable the enricher reads, for `enricher env` and the README.
 pub fn all_vars() -> Vec<EnvVar> {
-    let mut vars: Vec<EnvVar> = COMMON_VARS.to_vec();
-    for v in &mut vars {
-        if v.name == "ADMIN_LISTEN_ADDR" {
-            v.default = Some(ADMIN_DEFAULT);
-        }
-    }
-    vars.extend(ENRICHER_VARS);
-    vars
+    runtime::settings::service_vars(ADMIN_DEFAULT, &ENRICHER_VARS)
 }
 
 /// The enricher's configuration.

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use runtime::config::{Env, EnvVar};
-use runtime::settings::COMMON_VARS;
 use runtime::CommonConfig;
 
 use crate::pii::IpMode;
@@ -67,14 +66,7 @@ pub const ADMIN_DEFAULT: &str = "127.0.0.1:9101";
 
 /// Every variable ingest reads, for `ingest env` and the README.
 pub fn all_vars() -> Vec<EnvVar> {
-    let mut vars: Vec<EnvVar> = COMMON_VARS.to_vec();
-    for v in &mut vars {
-        if v.name == "ADMIN_LISTEN_ADDR" {
-            v.default = Some(ADMIN_DEFAULT);
-        }
-    }
-    vars.extend(INGEST_VARS);
-    vars
+    runtime::settings::service_vars(ADMIN_DEFAULT, &INGEST_VARS)
 }
 
 /// Ingest's configuration.

@@ -119,6 +119,19 @@ pub const COMMON_VARS: [EnvVar; 16] = [
     TOPIC_OVERRIDES_DOC,
 ];
 
+/// Every variable of a service: the shared ones, with the service's own admin address as the
+/// default of `ADMIN_LISTEN_ADDR`, then `own` (for `<service> env` and the READMEs).
+pub fn service_vars(admin_default: &'static str, own: &[EnvVar]) -> Vec<EnvVar> {
+    let mut vars: Vec<EnvVar> = COMMON_VARS.to_vec();
+    for v in &mut vars {
+        if v.name == ADMIN_LISTEN_ADDR.name {
+            v.default = Some(admin_default);
+        }
+    }
+    vars.extend_from_slice(own);
+    vars
+}
+
 /// Documentation row for the per-topic override variables.
 pub const TOPIC_OVERRIDES_DOC: EnvVar = EnvVar {
     name: "TOPIC_<NAME>",

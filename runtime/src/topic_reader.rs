@@ -161,3 +161,35 @@ impl TopicReader {
         self.consumer.unassign().map_err(RuntimeError::Kafka)
     }
 }
+
+/// Creates (when allowed) a compacted `changelog` with as many partitions as `input`, and
+/// checks that it has them: changelog partition N holds the state of input partition N, so a
+/// mismatch would restore the wrong state. Call after `input` exists.
+pub async fn ensure_copartitioned_changelog(
+    kafka: &KafkaConfig,
+    input: &str,
+    changelog: &str,
+) -> Result<(), RuntimeError> {
+    let count = |topic: &str| -> Result<i32, RuntimeError> {
+        TopicReader::new(kafka, "changelog-metadata", topic, Duration::from_secs(10))?
+            .partition_count()
+    };
+    let input_partitions = count(input)?;
+    if kafka.create_topics {
+        crate::kafka::ensure_topics_partitioned(
+            kafka,
+            &[(changelog, crate::kafka::Cleanup::Compact, input_partitions)],
+        )
+        .await?;
+    }
+    let changelog_partitions = count(changelog)?;
+    if changelog_partitions != input_partitions {
+        return Err(RuntimeError::State {
+            topic: changelog.to_string(),
+            detail: format!(
+                "has {changelog_partitions} partitions but {input} has {input_partitions}; a changelog must be co-partitioned with its input"
+            ),
+        });
+    }
+    Ok(())
+}
