@@ -162,6 +162,10 @@ impl<R: Restore> AttributorProcessor<R> {
             "Partition state restored."
         );
         self.partitions.insert(partition, state);
+        // A partition just taken over usually has a backlog still to fetch: its quiet time
+        // starts now, not at its previous owner's last input, or the idle clock would
+        // attribute its pending conversions before their late touchpoints are read.
+        self.last_input.insert(partition, Instant::now());
         self.update_gauges();
         Ok(())
     }
@@ -402,7 +406,7 @@ impl<R: Restore> Processor for AttributorProcessor<R> {
                 let idle = self
                     .last_input
                     .get(partition)
-                    .is_none_or(|at| at.elapsed() >= quiet);
+                    .is_some_and(|at| at.elapsed() >= quiet);
                 if idle && state.pending() > 0 {
                     state.advance_idle(now, &catalog, &mut effects);
                 }
