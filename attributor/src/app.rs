@@ -10,7 +10,7 @@ use reference::{ReferenceData, ReferenceMetrics};
 use runtime::consumer_loop::LoopParts;
 use runtime::kafka::{self, Cleanup};
 use runtime::metrics::LoopMetrics;
-use runtime::topic_reader::TopicReader;
+use runtime::topic_reader::ChangelogReader;
 use runtime::{DeadLetterWriter, Health, Input, Output, Processor, Producer, RuntimeError};
 use schemas::attribution::{AttributionKind, AttributionOutcome};
 use schemas::{AttributorState, EnrichedTouchpoint};
@@ -31,50 +31,23 @@ pub trait Restore {
 
 /// Restores from the changelog topic.
 #[allow(missing_debug_implementations)]
-pub struct ChangelogRestore {
-    reader: TopicReader,
-    topic: String,
-}
+pub struct ChangelogRestore(ChangelogReader);
 
 impl ChangelogRestore {
     /// A restorer reading the configured changelog.
     pub fn new(config: &AttributorConfig) -> Result<ChangelogRestore, RuntimeError> {
-        let topic = config.common.topics.attributor_state.clone();
-        Ok(ChangelogRestore {
-            reader: TopicReader::new(
-                &config.common.kafka,
-                "attributor-restore",
-                &topic,
-                config.restore_timeout,
-            )?,
-            topic,
-        })
+        Ok(ChangelogRestore(ChangelogReader::new(
+            &config.common.kafka,
+            "attributor-restore",
+            &config.common.topics.attributor_state,
+            config.restore_timeout,
+        )?))
     }
 }
 
 impl Restore for ChangelogRestore {
     fn read(&mut self, partition: i32) -> Result<Vec<AttributorState>, RuntimeError> {
-        let ends = self.reader.start(&[partition])?;
-        let mut latest: HashMap<String, AttributorState> = HashMap::new();
-        let mut bad = 0usize;
-        self.reader.read_to(&ends, |record| {
-            let key = record.key.map(|k| String::from_utf8_lossy(k).into_owned());
-            match (key, record.payload.map(schemas::decode::<AttributorState>)) {
-                (Some(key), None) => drop(latest.remove(&key)),
-                (Some(key), Some(Ok(state))) => drop(latest.insert(key, state)),
-                _ => bad += 1,
-            }
-        })?;
-        self.reader.stop()?;
-        if bad > 0 {
-            // Only the attributor writes this topic; restoring without records it cannot read
-            // would attribute differently, silently.
-            return Err(RuntimeError::State {
-                topic: self.topic.clone(),
-                detail: format!("{bad} records of partition {partition} are not attributor state"),
-            });
-        }
-        Ok(latest.into_values().collect())
+        self.0.read(partition)
     }
 }
 

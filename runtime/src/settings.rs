@@ -136,7 +136,7 @@ pub fn service_vars(admin_default: &'static str, own: &[EnvVar]) -> Vec<EnvVar> 
 pub const TOPIC_OVERRIDES_DOC: EnvVar = EnvVar {
     name: "TOPIC_<NAME>",
     default: Some("<ns>.<name>.v1"),
-    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`, `TOPIC_IDENTITY_BINDINGS`, `TOPIC_ATTRIBUTOR_STATE`.",
+    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`, `TOPIC_IDENTITY_BINDINGS`, `TOPIC_ATTRIBUTOR_STATE`, `TOPIC_RISK_SIGNALS`, `TOPIC_RISK_STATE`, `TOPIC_RISK_SCORES`.",
 };
 
 config_enum!(
@@ -194,6 +194,12 @@ pub struct Topics {
     pub identity_bindings: String,
     /// The attributor's state changelog (compacted, co-partitioned with the enriched topic).
     pub attributor_state: String,
+    /// Risk's internal repartition topic: signals keyed by program.
+    pub risk_signals: String,
+    /// The risk scorer's state changelog (compacted, co-partitioned with the signals topic).
+    pub risk_state: String,
+    /// Scored actions with their reason codes (internal, never partner-facing).
+    pub risk_scores: String,
 }
 
 impl Topics {
@@ -231,6 +237,9 @@ impl Topics {
             ledger_entries: topic("TOPIC_LEDGER_ENTRIES", "ledger.entries"),
             identity_bindings: topic("TOPIC_IDENTITY_BINDINGS", "identity.bindings"),
             attributor_state: topic("TOPIC_ATTRIBUTOR_STATE", "attributor.state"),
+            risk_signals: topic("TOPIC_RISK_SIGNALS", "risk.signals"),
+            risk_state: topic("TOPIC_RISK_STATE", "risk.state"),
+            risk_scores: topic("TOPIC_RISK_SCORES", "risk.scores"),
         }
     }
 }

@@ -193,3 +193,55 @@ pub async fn ensure_copartitioned_changelog(
     }
     Ok(())
 }
+
+/// Reads a state changelog back: the latest record of every key of one partition, tombstoned
+/// keys left out. A record that does not decode as `T` is an error: restoring without it
+/// would silently compute something else.
+#[allow(missing_debug_implementations)]
+pub struct ChangelogReader {
+    reader: TopicReader,
+    topic: String,
+}
+
+impl ChangelogReader {
+    /// A reader of `topic` that gives up after `stall` without progress.
+    pub fn new(
+        kafka: &KafkaConfig,
+        client_id: &str,
+        topic: &str,
+        stall: Duration,
+    ) -> Result<ChangelogReader, RuntimeError> {
+        Ok(ChangelogReader {
+            reader: TopicReader::new(kafka, client_id, topic, stall)?,
+            topic: topic.to_string(),
+        })
+    }
+
+    /// The latest `T` of every key of `partition`.
+    pub fn read<T: schemas::AvroMessage>(
+        &mut self,
+        partition: i32,
+    ) -> Result<Vec<T>, RuntimeError> {
+        let ends = self.reader.start(&[partition])?;
+        let mut latest: std::collections::HashMap<Vec<u8>, T> = std::collections::HashMap::new();
+        let mut bad = 0usize;
+        self.reader.read_to(&ends, |record| {
+            match (record.key, record.payload.map(schemas::decode::<T>)) {
+                (Some(key), None) => drop(latest.remove(key)),
+                (Some(key), Some(Ok(state))) => drop(latest.insert(key.to_vec(), state)),
+                _ => bad += 1,
+            }
+        })?;
+        self.reader.stop()?;
+        if bad > 0 {
+            return Err(RuntimeError::State {
+                topic: self.topic.clone(),
+                detail: format!(
+                    "{bad} records of partition {partition} are unkeyed or not {}",
+                    T::family().name
+                ),
+            });
+        }
+        Ok(latest.into_values().collect())
+    }
+}

@@ -20,7 +20,12 @@ use crate::ledger::{EntryKind, LedgerEntry, LedgerStatus};
 use crate::reference::{
     AttributionSettings, CodePrecedence, EntityType, Program, ReferenceRecord, RiskPolicy,
 };
-use crate::risk::{RiskLevel, RiskLevelName};
+use crate::risk::{RiskLevel, RiskLevelName, RiskReason, RiskScore, ScoredActionKind};
+use crate::risk_signal::{ConversionContext, RiskSignal};
+use crate::risk_state::{
+    DayCounts, FingerprintCustomer, FingerprintState, RiskState, ScoredAction, SourcePosition,
+    SubjectState,
+};
 use crate::touchpoint::{
     AdClickId, Channel, EnrichedTouchpoint, EventKind, IngestPath, PartnerResolution,
     PartnerStatus, ResolvedBy, Utm, ValidTouchpoint,
@@ -357,7 +362,110 @@ pub fn all() -> Result<Vec<Example>, CodecError> {
         example(&dead_letter())?,
         example(&identity_binding())?,
         example(&attributor_state())?,
+        example(&risk_signal())?,
+        example(&risk_state())?,
+        example(&risk_score())?,
     ])
+}
+
+/// A forwarded conversion context.
+pub fn risk_signal() -> RiskSignal {
+    RiskSignal {
+        program_id: "acme-eu".into(),
+        source_topic: "attrib.touchpoints.enriched.v1".into(),
+        source_partition: 2,
+        source_offset: 4_711,
+        occurred_at: at(0),
+        click: None,
+        conversion: Some(ConversionContext {
+            event_id: "evt-0042".into(),
+            attribution_key: "acme-eu/v-1".into(),
+            customer_id: s("cust-1"),
+            ip_hash: s("9f86d081884c7d65"),
+            ip_prefix: s("203.0.113.0/24"),
+            user_agent: s("Mozilla/5.0"),
+            referrer: s("https://www.retailmenot.com/view/acme"),
+        }),
+        attribution: Some(vec![0xc3, 0x01, 0x00]),
+    }
+}
+
+/// A subject's counts.
+pub fn risk_state() -> RiskState {
+    RiskState {
+        key: "sub/acme-eu/p-travelblog".into(),
+        as_of_offset: 99,
+        program: None,
+        subject: Some(SubjectState {
+            program_id: "acme-eu".into(),
+            partner_id: "p-travelblog".into(),
+            shared_id: None,
+            days: vec![DayCounts {
+                day: 20_000,
+                clicks: 40,
+                actions: 4,
+                flagged: 1,
+                code_only: 1,
+                link: 3,
+            }],
+            self_fingerprints: vec!["fp-1".into()],
+            published_level: s("elevated"),
+            published_scored: 4,
+            published_flagged: 1,
+            evaluated_day: 20_000,
+        }),
+        fingerprint: Some(FingerprintState {
+            program_id: "acme-eu".into(),
+            fingerprint: "fp-1".into(),
+            customers: vec![FingerprintCustomer {
+                customer: "cust-1".into(),
+                day: 20_000,
+            }],
+        }),
+        action: Some(ScoredAction {
+            action_id: "com-a1".into(),
+            program_id: "acme-eu".into(),
+            partner_id: "p-travelblog".into(),
+            shared_id: s("newsletter"),
+            day: 20_000,
+            flagged: true,
+            code_only: false,
+            link: true,
+            fingerprint: s("fp-1"),
+            customer: "cust-1".into(),
+            self_referral_claim: false,
+        }),
+        context: None,
+        day: 20_000,
+        waiting: None,
+        positions: vec![SourcePosition {
+            topic: "attrib.attributions.v1".into(),
+            partition: 1,
+            offset: 12,
+        }],
+    }
+}
+
+/// A flagged action with its evidence.
+pub fn risk_score() -> RiskScore {
+    RiskScore {
+        action_id: "com-a1".into(),
+        attribution_id: "att-1".into(),
+        program_id: "acme-eu".into(),
+        partner_id: "p-travelblog".into(),
+        shared_id: s("newsletter"),
+        order_id: "o-1".into(),
+        action: ScoredActionKind::Credit,
+        occurred_at: at(0),
+        flagged: true,
+        reasons: vec![RiskReason {
+            code: "click_to_conversion_too_fast".into(),
+            measured: "3".into(),
+            threshold: "10".into(),
+            detail: "3 s from the credited click to the conversion".into(),
+        }],
+        scored_at: at(60),
+    }
 }
 
 /// A key with one touchpoint, a pending renewal, an attributed order and its chain binding.

@@ -14,6 +14,8 @@ pub mod ledger;
 pub mod money;
 pub mod reference;
 pub mod risk;
+pub mod risk_signal;
+pub mod risk_state;
 pub mod touchpoint;
 
 pub use attribution::Attribution;
@@ -24,5 +26,7 @@ pub use dead_letter::DeadLetter;
 pub use identity::IdentityBinding;
 pub use ledger::LedgerEntry;
 pub use reference::ReferenceRecord;
-pub use risk::RiskLevel;
+pub use risk::{RiskLevel, RiskScore};
+pub use risk_signal::RiskSignal;
+pub use risk_state::RiskState;
 pub use touchpoint::{EnrichedTouchpoint, EventKind, ValidTouchpoint};

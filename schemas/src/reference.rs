@@ -84,13 +84,16 @@ pub const RISK_REASON_CODES: [&str; 7] = [
 ];
 
 /// Risk rule parameters a program's policy may override.
-pub const RISK_THRESHOLD_NAMES: [&str; 6] = [
+pub const RISK_THRESHOLD_NAMES: [&str; 9] = [
     "min_click_to_conversion_seconds",
     "click_flood_ratio",
+    "click_flood_min_clicks",
     "fingerprint_customers_max",
     "code_leakage_ratio",
+    "code_leakage_min_actions",
     "velocity_spike_ratio",
     "velocity_baseline_days",
+    "velocity_min_actions",
 ];
 
 /// How the risk service scores a program's actions and what it does with the outcome.

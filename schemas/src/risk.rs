@@ -49,3 +49,58 @@ pub struct RiskLevel {
 }
 
 avro_message!(RiskLevel, "attrib.RiskLevel", ["risk_level.v1.avsc"]);
+
+/// What was scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoredActionKind {
+    /// A credited conversion.
+    Credit,
+    /// A claim the attributor excluded as self-referral.
+    SelfReferralClaim,
+}
+
+/// A reason code that fired, with its evidence. Internal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskReason {
+    /// Reason code (see `reference::RISK_REASON_CODES`).
+    pub code: String,
+    /// Measured value.
+    pub measured: String,
+    /// Threshold it crossed.
+    pub threshold: String,
+    /// One line for a person.
+    pub detail: String,
+}
+
+/// One scored action. INTERNAL: event-level reason codes never reach partners. See
+/// `avro/risk_score.v1.avsc`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskScore {
+    /// Commission id of the credit (attribution + partner).
+    pub action_id: String,
+    /// Attribution.
+    pub attribution_id: String,
+    /// Program.
+    pub program_id: String,
+    /// Partner.
+    pub partner_id: String,
+    /// SharedId.
+    pub shared_id: Option<String>,
+    /// Order.
+    pub order_id: String,
+    /// Credit or self-referral claim.
+    pub action: ScoredActionKind,
+    /// Conversion time.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub occurred_at: DateTime<Utc>,
+    /// Whether any rule fired.
+    pub flagged: bool,
+    /// Rules that fired.
+    pub reasons: Vec<RiskReason>,
+    /// Program stream time when scored.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub scored_at: DateTime<Utc>,
+}
+
+avro_message!(RiskScore, "attrib.RiskScore", ["risk_score.v1.avsc"]);

@@ -82,6 +82,9 @@ fn every_published_version_still_decodes_with_the_current_types() {
     assert_golden_decodes("dead_letter", &examples::dead_letter());
     assert_golden_decodes("identity_binding", &examples::identity_binding());
     assert_golden_decodes("attributor_state", &examples::attributor_state());
+    assert_golden_decodes("risk_signal", &examples::risk_signal());
+    assert_golden_decodes("risk_state", &examples::risk_state());
+    assert_golden_decodes("risk_score", &examples::risk_score());
 }
 
 #[test]
