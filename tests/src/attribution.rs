@@ -29,7 +29,8 @@ pub fn base_time() -> DateTime<Utc> {
         .expect("valid")
 }
 
-fn enriched(id: String, kind: EventKind, key: &str, at: DateTime<Utc>) -> EnrichedTouchpoint {
+/// An enriched touchpoint of `kind` for `key` (`<program>/<visitor>`) at `at`, no partner.
+pub fn enriched(id: String, kind: EventKind, key: &str, at: DateTime<Utc>) -> EnrichedTouchpoint {
     let (program, visitor) = key.split_once('/').expect("program/visitor");
     let mut tp = ValidTouchpoint::new(id, kind, at);
     tp.visitor_id = Some(visitor.to_string());
@@ -55,7 +56,8 @@ fn enriched(id: String, kind: EventKind, key: &str, at: DateTime<Utc>) -> Enrich
     }
 }
 
-fn with_partner(mut e: EnrichedTouchpoint, partner: u64, by: ResolvedBy) -> EnrichedTouchpoint {
+/// `e` resolved to partner `p-<partner>` by link (with a SharedId) or by code.
+pub fn with_partner(mut e: EnrichedTouchpoint, partner: u64, by: ResolvedBy) -> EnrichedTouchpoint {
     let id = format!("p-{partner:02}");
     e.partner.partner_status = Some(if partner == 19 {
         PartnerStatus::Suspended

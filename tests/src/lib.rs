@@ -5,6 +5,7 @@
 pub mod attribution;
 pub mod bench;
 pub mod interop;
+pub mod risk;
 pub mod workload;
 
 use std::collections::HashMap;
@@ -70,6 +71,8 @@ pub fn service_env(namespace: &str, extra: &[(&str, &str)]) -> HashMap<String, S
         ("INGEST_GROUP_ID", format!("{namespace}-ingest")),
         ("ENRICHER_GROUP_ID", format!("{namespace}-enricher")),
         ("ATTRIBUTOR_GROUP_ID", format!("{namespace}-attributor")),
+        ("RISK_GROUP_ID", format!("{namespace}-risk")),
+        ("RISK_ROUTER_GROUP_ID", format!("{namespace}-risk-router")),
         ("LOG_LEVEL", "warn".into()),
     ]
     .into_iter()
