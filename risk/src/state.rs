@@ -495,6 +495,8 @@ impl ScorerState {
             Entry::new(ProgramTotals {
                 program_id: program_id.into(),
                 stream_time: DateTime::<Utc>::UNIX_EPOCH,
+                attribution_time: DateTime::<Utc>::UNIX_EPOCH,
+                context_time: DateTime::<Utc>::UNIX_EPOCH,
                 days: Vec::new(),
             })
         });
@@ -633,14 +635,19 @@ impl ScorerState {
             self.actions.remove(&k);
             self.dirty_actions.insert(k);
         }
-        let horizon = day - settings.join_wait_days;
+        // Each side of the join expires by the other side's clock: when one input lags (a
+        // backfill reads one topic faster), its partner records must still be waiting.
+        let (attribution_day, context_day) = self
+            .programs
+            .get(&key('p', &[program_id]))
+            .map_or((0, 0), |p| (day_of(p.value.attribution_time), day_of(p.value.context_time)));
         let ctx_prefix = key('c', &[program_id, ""]);
         let old_contexts: Vec<String> = self
             .contexts
             .iter()
             .filter(|(k, e)| {
                 k.starts_with(&ctx_prefix)
-                    && e.value.1 <= horizon
+                    && e.value.1 <= attribution_day - settings.join_wait_days
                     && Self::fresh_as_of(e.as_of, e.generation, offset, current)
             })
             .map(|(k, _)| k.clone())
@@ -655,7 +662,7 @@ impl ScorerState {
             .iter()
             .filter(|(k, e)| {
                 k.starts_with(&wait_prefix)
-                    && e.value.1 <= horizon
+                    && e.value.1 <= context_day - settings.join_wait_days
                     && Self::fresh_as_of(e.as_of, e.generation, offset, current)
             })
             .map(|(k, _)| k.clone())

@@ -23,7 +23,7 @@ use crate::reference::{
 use crate::risk::{RiskLevel, RiskLevelName, RiskReason, RiskScore, ScoredActionKind};
 use crate::risk_signal::{ConversionContext, RiskSignal};
 use crate::risk_state::{
-    DayCounts, FingerprintCustomer, FingerprintState, RiskState, ScoredAction, SourcePosition,
+    DayCounts, FingerprintCustomer, FingerprintState, ProgramTotals, RiskState, ScoredAction, SourcePosition,
     SubjectState,
 };
 use crate::touchpoint::{
@@ -395,7 +395,13 @@ pub fn risk_state() -> RiskState {
     RiskState {
         key: "sub/acme-eu/p-travelblog".into(),
         as_of_offset: 99,
-        program: None,
+        program: Some(ProgramTotals {
+            program_id: "acme-eu".into(),
+            stream_time: at(60),
+            attribution_time: at(0),
+            context_time: at(30),
+            days: Vec::new(),
+        }),
         subject: Some(SubjectState {
             program_id: "acme-eu".into(),
             partner_id: "p-travelblog".into(),

@@ -32,6 +32,12 @@ pub struct ProgramTotals {
     /// Largest event time seen.
     #[serde(with = "chrono::serde::ts_milliseconds")]
     pub stream_time: DateTime<Utc>,
+    /// Latest attribution event time: expires contexts that found no attribution.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub attribution_time: DateTime<Utc>,
+    /// Latest conversion-context event time: expires attributions that found no context.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub context_time: DateTime<Utc>,
     /// Day counts, oldest first.
     pub days: Vec<DayCounts>,
 }

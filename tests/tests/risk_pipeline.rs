@@ -6,12 +6,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use risk::router::{self, Source};
+use risk::state::{Effects, ScorerState};
 use schemas::risk::{RiskLevel, RiskLevelName, RiskScore};
 use schemas::{Attribution, CommissionDecision};
 use tests::attribution::{attributor_config, catalog, messages, REFERENCE};
 use tests::risk::{
     decode_all, expected_actions, fraud_workload, latest_levels, pure_run, reasons_by_subject,
-    risk_config, BOT_FARM, BOT_FARM_PARTNER, DATACENTRE, FLOODER, HONEST, LEAKER, SELF_REFERRER,
+    risk_config, settings, BOT_FARM, BOT_FARM_PARTNER, DATACENTRE, FLOODER, HONEST, LEAKER, SELF_REFERRER,
 };
 use tests::{
     binary, consume_until, produce, publish_reference, require_broker, service_env,
@@ -80,4 +82,183 @@ fn planted_fraud_is_found_and_honest_partners_stay_low_in_a_pure_run() {
     assert!(farm
         .iter()
         .all(|d| d.decision == schemas::commission::Decision::Reversed));
+}
+
+fn latest(messages: &[rdkafka::message::OwnedMessage]) -> BTreeMap<String, RiskLevel> {
+    latest_levels(decode_all::<RiskLevel>(messages))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_and_restart_keeps_counts_exact_and_finds_the_planted_fraud() {
+    require_broker();
+    let ns = unique_namespace("risk");
+    let env = service_env(
+        &ns,
+        &[
+            ("BATCH_LINGER_MS", "20"),
+            ("KAFKA_SESSION_TIMEOUT_MS", "6000"),
+            ("ATTRIBUTOR_IDLE_ADVANCE_SECONDS", "2"),
+            ("RISK_DATACENTRE_NETWORKS", DATACENTRE),
+        ],
+    );
+    let attributor = attributor_config(&env);
+    let topics = risk_config(&env).common.topics;
+    publish_reference(&env, REFERENCE).await.expect("publish");
+    tests::create_topics(&[&topics.touchpoints_enriched])
+        .await
+        .expect("topics");
+    let events = fraud_workload(23);
+    let expected_run = pure_run(&events, &catalog());
+    let expected = expected_actions(&expected_run.attributions);
+    let total: i64 = expected.values().sum();
+    // All input up front: the attributor's idle clock would otherwise jump to the wall clock
+    // between two halves and expire the (historical) workload's touchpoints.
+    produce(&topics.touchpoints_enriched, &messages(&events))
+        .await
+        .expect("produce");
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let attributor_task = tokio::spawn(attributor::app::run(
+        attributor,
+        prometheus::Registry::new(),
+        shutdown.clone(),
+    ));
+    let mut risk = ServiceProcess::start(&binary("risk"), &[], &env).expect("start risk");
+    // Kill once a good part of the first half is scored.
+    consume_until(&topics.risk_scores, Duration::from_secs(120), |m| {
+        m.len() as i64 >= total / 4
+    })
+    .expect("first scores");
+    risk.kill_hard();
+    // tansu hands a dead member's partitions over only once its session expired.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let mut risk = ServiceProcess::start(&binary("risk"), &[], &env).expect("restart risk");
+
+    // Every expected action scored, whatever was re-read.
+    let started = Instant::now();
+    let scores_messages = consume_until(&topics.risk_scores, Duration::from_secs(240), |m| {
+        let ids: std::collections::HashSet<String> = decode_all::<RiskScore>(m)
+            .into_iter()
+            .map(|s| s.action_id)
+            .collect();
+        ids.len() as i64 >= total
+    })
+    .expect("scores");
+    eprintln!("all scored {:?} after the restart", started.elapsed());
+    let levels_messages = consume_until(&topics.risk_levels, Duration::from_secs(60), |m| {
+        let l = latest(m);
+        expected
+            .iter()
+            .all(|(p, n)| l.get(&subject(p)).is_some_and(|l| l.scored_actions == *n))
+    })
+    .expect("levels");
+    let status = risk.terminate(Duration::from_secs(30)).expect("risk stops");
+    assert!(status.success(), "risk exits 0 on SIGTERM: {status}");
+    shutdown.cancel();
+    attributor_task.await.expect("joins").expect("attributor ok");
+
+    // Copies of a score or decision (re-emitted after the kill) are byte-identical.
+    let mut by_id: HashMap<String, Vec<u8>> = HashMap::new();
+    for m in &scores_messages {
+        let bytes = rdkafka::message::Message::payload(m).unwrap_or_default().to_vec();
+        let s: RiskScore = schemas::decode(&bytes).expect("score");
+        if let Some(prev) = by_id.insert(s.action_id.clone(), bytes.clone()) {
+            assert_eq!(prev, bytes, "two different scores of {}", s.action_id);
+        }
+    }
+    let scores: Vec<RiskScore> = by_id
+        .values()
+        .map(|b| schemas::decode(b).expect("score"))
+        .collect();
+    let mut per_partner: HashMap<String, i64> = HashMap::new();
+    for s in &scores {
+        *per_partner.entry(s.partner_id.clone()).or_default() += 1;
+    }
+    assert_eq!(per_partner, expected, "each expected action scored exactly once");
+
+    // The attributions the service saw are the pure run's, so the expected counts hold.
+    let attributions: BTreeMap<String, Attribution> = decode_all::<Attribution>(
+        &tests::consume(&topics.attributions, expected_run.attributions.len(), Duration::from_secs(60))
+            .expect("attributions"),
+    )
+    .into_iter()
+    .map(|a| (a.attribution_id.clone(), a))
+    .collect();
+    assert_eq!(expected_actions(&attributions), expected);
+
+    // Level counts are exact: no action counted twice, none lost.
+    let levels = latest(&levels_messages);
+    for (p, n) in &expected {
+        assert_eq!(levels[&subject(p)].scored_actions, *n, "{p}");
+    }
+    assert_planted_outcome(&levels, &scores);
+
+    let decisions = tests::consume(
+        &topics.commissions,
+        expected_run.decisions.len(),
+        Duration::from_secs(60),
+    )
+    .expect("decisions");
+    let mut decided: HashMap<String, Vec<u8>> = HashMap::new();
+    for m in &decisions {
+        let bytes = rdkafka::message::Message::payload(m).unwrap_or_default().to_vec();
+        let d: CommissionDecision = schemas::decode(&bytes).expect("decision");
+        if let Some(prev) = decided.insert(d.commission_id.clone(), bytes.clone()) {
+            assert_eq!(prev, bytes, "two different decisions for {}", d.commission_id);
+        }
+    }
+    assert_eq!(decided.len(), expected_run.decisions.len());
+}
+
+/// Feeds the scorer one whole input before the other, as a backfill can (the router reads
+/// one topic faster): every action must still join its context and be scored once.
+fn score_one_side_first(attributions_first: bool) -> (Effects, ScorerState) {
+    let events = fraud_workload(23);
+    let cat = catalog();
+    let run = pure_run(&events, &cat);
+    let mut signals = Vec::new();
+    for (i, a) in run.attributions.values().enumerate() {
+        let bytes = schemas::encode(a).expect("encodes");
+        let source = Source {
+            topic: "attributions",
+            partition: 0,
+            offset: i as i64,
+        };
+        signals.push(router::from_attribution(source, a, &bytes));
+    }
+    let touch: Vec<_> = events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let source = Source {
+                topic: "enriched",
+                partition: 0,
+                offset: i as i64,
+            };
+            router::from_touchpoint(source, e)
+        })
+        .collect();
+    if attributions_first {
+        signals.extend(touch);
+    } else {
+        signals.splice(0..0, touch);
+    }
+    let mut state = ScorerState::new();
+    let mut effects = Effects::default();
+    for (offset, s) in signals.iter().enumerate() {
+        state
+            .apply(offset as i64, s, &cat, &settings(), &mut effects)
+            .expect("applies");
+    }
+    (effects, state)
+}
+
+#[test]
+fn either_input_may_run_a_whole_workload_ahead_of_the_other() {
+    for attributions_first in [true, false] {
+        let (effects, state) = score_one_side_first(attributions_first);
+        assert_eq!(effects.scores.len(), 600, "attributions first: {attributions_first}");
+        assert_eq!(effects.scored_without_context, 0);
+        assert_eq!(state.joining(), 0, "nothing left in the join buffer");
+    }
 }
