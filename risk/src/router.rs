@@ -86,8 +86,8 @@ mod tests {
         tp.touchpoint.kind = EventKind::Click;
         let s = from_touchpoint(SRC, &tp).expect("a partner click");
         assert_eq!(
-            s.click.unwrap().partner_id,
-            tp.partner.partner_id.clone().unwrap()
+            s.click.expect("test data is valid").partner_id,
+            tp.partner.partner_id.clone().expect("test data is valid")
         );
         assert_eq!((s.source_partition, s.source_offset), (1, 7));
         tp.partner.partner_id = None;
@@ -97,7 +97,10 @@ mod tests {
         );
         tp.touchpoint.kind = EventKind::Conversion;
         let s = from_touchpoint(SRC, &tp).expect("a conversion");
-        assert_eq!(s.conversion.unwrap().event_id, tp.touchpoint.event_id);
+        assert_eq!(
+            s.conversion.expect("test data is valid").event_id,
+            tp.touchpoint.event_id
+        );
         tp.touchpoint.kind = EventKind::PageView;
         assert!(from_touchpoint(SRC, &tp).is_none());
     }
@@ -105,7 +108,7 @@ mod tests {
     #[test]
     fn an_attribution_travels_as_read() {
         let a = examples::attribution();
-        let bytes = schemas::encode(&a).unwrap();
+        let bytes = schemas::encode(&a).expect("test data is valid");
         let s = from_attribution(SRC, &a, &bytes);
         assert_eq!(s.program_id, a.program_id);
         assert_eq!(s.attribution.as_deref(), Some(bytes.as_slice()));

@@ -417,7 +417,9 @@ mod tests {
         Lists {
             bot_user_agents: vec!["headlesschrome".into(), "python-requests".into()],
             coupon_domains: vec!["retailmenot.com".into()],
-            datacentre_networks: vec![Network::parse("198.51.100.0/24").unwrap()],
+            datacentre_networks: vec![
+                Network::parse("198.51.100.0/24").expect("test data is valid")
+            ],
         }
     }
 
@@ -605,9 +607,9 @@ mod tests {
 
     #[test]
     fn networks_and_hosts_parse() {
-        let n = Network::parse("10.0.0.0/8").unwrap();
-        assert!(n.contains("10.200.1.1".parse().unwrap()));
-        assert!(!n.contains("11.0.0.1".parse().unwrap()));
+        let n = Network::parse("10.0.0.0/8").expect("test data is valid");
+        assert!(n.contains("10.200.1.1".parse().expect("test data is valid")));
+        assert!(!n.contains("11.0.0.1".parse().expect("test data is valid")));
         assert!(Network::parse("10.0.0.0/33").is_err());
         assert_eq!(
             host_of("https://Www.Example.com:8080/x?y").as_deref(),

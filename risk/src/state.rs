@@ -637,10 +637,15 @@ impl ScorerState {
         }
         // Each side of the join expires by the other side's clock: when one input lags (a
         // backfill reads one topic faster), its partner records must still be waiting.
-        let (attribution_day, context_day) = self
-            .programs
-            .get(&key('p', &[program_id]))
-            .map_or((0, 0), |p| (day_of(p.value.attribution_time), day_of(p.value.context_time)));
+        let (attribution_day, context_day) =
+            self.programs
+                .get(&key('p', &[program_id]))
+                .map_or((0, 0), |p| {
+                    (
+                        day_of(p.value.attribution_time),
+                        day_of(p.value.context_time),
+                    )
+                });
         let ctx_prefix = key('c', &[program_id, ""]);
         let old_contexts: Vec<String> = self
             .contexts

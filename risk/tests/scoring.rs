@@ -48,14 +48,18 @@ fn settings() -> ScorerSettings {
         lists: Lists {
             bot_user_agents: vec!["headlesschrome".into()],
             coupon_domains: vec!["retailmenot.com".into()],
-            datacentre_networks: vec![Network::parse("198.51.100.0/24").unwrap()],
+            datacentre_networks: vec![
+                Network::parse("198.51.100.0/24").expect("test data is valid")
+            ],
         },
         join_wait_days: 7,
     }
 }
 
 fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0).unwrap()
+    Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0)
+        .single()
+        .expect("a valid time")
 }
 
 /// An attribution of order `n` crediting `partner` for a click `click_gap` before it.
@@ -139,7 +143,13 @@ impl Harness {
 
     fn feed(&mut self, signal: &RiskSignal) {
         self.state
-            .apply(self.offset, signal, &self.catalog, &settings(), &mut self.effects)
+            .apply(
+                self.offset,
+                signal,
+                &self.catalog,
+                &settings(),
+                &mut self.effects,
+            )
             .expect("applies");
         self.offset += 1;
     }
@@ -153,7 +163,7 @@ impl Harness {
 
     fn attribution(&mut self, a: &Attribution) {
         let source = self.source();
-        let bytes = schemas::encode(a).unwrap();
+        let bytes = schemas::encode(a).expect("test data is valid");
         self.feed(&router::from_attribution(source, a, &bytes));
     }
 
@@ -193,7 +203,10 @@ fn an_honest_action_is_payable_after_the_programs_hold() {
     let d = &h.effects.decisions[0];
     assert_eq!(d.decision, Decision::Payable);
     assert_eq!(d.hold_until, t0() + Duration::days(30));
-    assert_eq!(d.risk_level, Some(schemas::risk::RiskLevelName::InsufficientData));
+    assert_eq!(
+        d.risk_level,
+        Some(schemas::risk::RiskLevelName::InsufficientData)
+    );
 }
 
 #[test]
@@ -204,8 +217,202 @@ fn an_attribution_before_its_context_waits_and_is_scored_when_it_arrives() {
     assert_eq!(h.effects.waited, 1);
     h.context(context(1, "HeadlessChrome/120", "198.51.100.0/24"), t0());
     assert_eq!(h.effects.scores.len(), 1);
-    let codes: Vec<&str> = h.effects.scores[0].reasons.iter().map(|r| r.code.as_str()).collect();
+    let codes: Vec<&str> = h.effects.scores[0]
+        .reasons
+        .iter()
+        .map(|r| r.code.as_str())
+        .collect();
     assert_eq!(codes, ["click_to_conversion_too_fast", "bot_traffic"]);
     assert_eq!(h.effects.decisions[0].decision, Decision::Reversed);
     assert_eq!(h.state.joining(), 0, "the join buffer is empty again");
+}
+
+#[test]
+fn renewals_are_not_scored_and_inherit_nothing() {
+    let mut h = Harness::new();
+    let mut first = attribution(1, "p-1", t0(), Duration::seconds(1));
+    first.chain_id = Some("sub-1".into());
+    first.chain_seq = Some(1);
+    h.context(context(1, BROWSER, "203.0.113.0/24"), t0());
+    h.attribution(&first);
+    assert_eq!(
+        h.effects.scores.len(),
+        1,
+        "the chain's first action is scored"
+    );
+    assert_eq!(h.effects.decisions[0].decision, Decision::Held, "too fast");
+    let mut renewal = attribution(2, "p-1", t0() + Duration::days(30), Duration::seconds(1));
+    renewal.chain_id = Some("sub-1".into());
+    renewal.chain_seq = Some(2);
+    h.attribution(&renewal);
+    assert_eq!(h.effects.scores.len(), 1, "the renewal is not scored");
+    assert_eq!(h.effects.renewals, 1);
+    let d = &h.effects.decisions[1];
+    assert_eq!(d.commission_id, "com-2-p-1");
+    assert_eq!(
+        d.decision,
+        Decision::Payable,
+        "nothing inherited from the held first action"
+    );
+    assert!(d.decision_reasons.is_empty());
+    assert_eq!(d.risk_level, None);
+    assert_eq!(
+        h.state.joining(),
+        0,
+        "a renewal does not wait for a context"
+    );
+}
+
+#[test]
+fn refunds_pass_through_as_reversals() {
+    let mut h = Harness::new();
+    let mut refund = attribution(3, "p-1", t0(), Duration::minutes(5));
+    refund.kind = AttributionKind::Refund;
+    refund.credits[0].commission_minor = -200;
+    refund.credits[0].reverses_commission_id = Some("com-1-p-1".into());
+    h.attribution(&refund);
+    assert!(h.effects.scores.is_empty());
+    let d = &h.effects.decisions[0];
+    assert_eq!((d.kind, d.amount_minor), (CommissionKind::Reversal, -200));
+    assert_eq!(d.reverses_commission_id.as_deref(), Some("com-1-p-1"));
+}
+
+#[test]
+fn duplicates_are_not_scored_again() {
+    let mut h = Harness::new();
+    let a = attribution(1, "p-1", t0(), Duration::minutes(5));
+    h.context(context(1, BROWSER, "203.0.113.0/24"), t0());
+    h.attribution(&a);
+    h.attribution(&a); // the attributor re-emitted it after a crash
+    assert_eq!(h.effects.scores.len(), 1);
+    assert_eq!(h.effects.duplicate_attributions, 1);
+    // The router re-forwarded a record: same source position, skipped outright.
+    let bytes = schemas::encode(&a).expect("test data is valid");
+    let copy = router::from_attribution(
+        Source {
+            topic: "in",
+            partition: 0,
+            offset: h.source_offset,
+        },
+        &a,
+        &bytes,
+    );
+    h.feed(&copy);
+    assert_eq!(h.effects.duplicate_signals, 1);
+    assert_eq!(h.effects.scores.len(), 1);
+}
+
+#[test]
+fn a_self_referral_claim_is_a_flagged_action_and_marks_the_device() {
+    let mut h = Harness::new();
+    let mut own = attribution(1, "p-1", t0(), Duration::minutes(5));
+    own.credits.clear();
+    own.customer_id = Some("own".into());
+    own.losing_claims = vec![LosingClaim {
+        partner_id: "p-2".into(),
+        touchpoint_id: Some("click-1".into()),
+        reason: "self_referral".into(),
+    }];
+    h.context(context(1, BROWSER, "203.0.113.0/24"), t0());
+    h.attribution(&own);
+    assert_eq!(h.effects.scores.len(), 1);
+    assert_eq!(h.effects.scores[0].reasons[0].code, "self_referral");
+    assert!(h.effects.decisions.is_empty(), "no commission to decide");
+    // Another customer buying from the same device through p-2 is a self-referral too.
+    let mut c = context(2, BROWSER, "203.0.113.0/24");
+    c.ip_hash = Some("ip-1".into());
+    h.context(c, t0() + Duration::hours(1));
+    h.attribution(&attribution(
+        2,
+        "p-2",
+        t0() + Duration::hours(1),
+        Duration::minutes(5),
+    ));
+    let codes: Vec<&str> = h.effects.scores[1]
+        .reasons
+        .iter()
+        .map(|r| r.code.as_str())
+        .collect();
+    assert_eq!(codes, ["self_referral"]);
+    assert_eq!(h.effects.decisions[0].decision, Decision::Reversed);
+    // Two of two flagged with a minimum sample of 2: Critical, and published.
+    let level = h
+        .effects
+        .levels
+        .iter()
+        .rev()
+        .find(|l| l.subject_id == "shop/p-2")
+        .expect("test data is valid");
+    assert_eq!(level.level, schemas::risk::RiskLevelName::Critical);
+    assert_eq!((level.scored_actions, level.flagged_actions), (2, 2));
+}
+
+#[test]
+fn a_partner_at_high_risk_is_held_longer() {
+    let mut h = Harness::new();
+    for n in 1..=2 {
+        let at = t0() + Duration::hours(i64::from(n));
+        h.context(context(n, BROWSER, "203.0.113.0/24"), at);
+        h.attribution(&attribution(n, "p-1", at, Duration::seconds(1)));
+    }
+    let second = &h.effects.decisions[1];
+    assert_eq!(
+        second.risk_level,
+        Some(schemas::risk::RiskLevelName::Critical)
+    );
+    assert_eq!(
+        second.hold_until,
+        t0() + Duration::hours(2) + Duration::days(30 + 14)
+    );
+    assert!(second
+        .decision_reasons
+        .contains(&"high_risk_hold".to_string()));
+}
+
+#[test]
+fn partner_facing_levels_never_carry_a_reason_code() {
+    // Event-level reason codes are internal: the partner-facing record has only counts, a
+    // percentage and a level. Its schema has no field that could carry one...
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schemas/avro/risk_level.v1.avsc"))
+            .expect("test data is valid");
+    let fields: Vec<&str> = schema["fields"]
+        .as_array()
+        .expect("test data is valid")
+        .iter()
+        .map(|f| f["name"].as_str().expect("test data is valid"))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "subject_id",
+            "program_id",
+            "partner_id",
+            "shared_id",
+            "level",
+            "risk_percent",
+            "scored_actions",
+            "flagged_actions",
+            "window_days",
+            "updated_at"
+        ]
+    );
+    // ...and every level record produced while every rule fires carries none of them.
+    let mut h = Harness::new();
+    for n in 1..=6 {
+        let at = t0() + Duration::hours(i64::from(n));
+        let mut c = context(n, "HeadlessChrome", "198.51.100.0/24");
+        c.ip_hash = Some("farm".into());
+        c.referrer = Some("https://www.retailmenot.com/".into());
+        h.context(c, at);
+        h.attribution(&attribution(n, "p-1", at, Duration::seconds(1)));
+    }
+    assert!(!h.effects.levels.is_empty());
+    for level in &h.effects.levels {
+        let bytes = schemas::encode(level).expect("test data is valid");
+        let text = String::from_utf8_lossy(&bytes);
+        for code in schemas::reference::RISK_REASON_CODES {
+            assert!(!text.contains(code), "{code} in {level:?}");
+        }
+    }
 }

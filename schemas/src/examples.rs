@@ -23,8 +23,8 @@ use crate::reference::{
 use crate::risk::{RiskLevel, RiskLevelName, RiskReason, RiskScore, ScoredActionKind};
 use crate::risk_signal::{ConversionContext, RiskSignal};
 use crate::risk_state::{
-    DayCounts, FingerprintCustomer, FingerprintState, ProgramTotals, RiskState, ScoredAction, SourcePosition,
-    SubjectState,
+    DayCounts, FingerprintCustomer, FingerprintState, ProgramTotals, RiskState, ScoredAction,
+    SourcePosition, SubjectState,
 };
 use crate::touchpoint::{
     AdClickId, Channel, EnrichedTouchpoint, EventKind, IngestPath, PartnerResolution,

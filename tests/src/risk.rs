@@ -36,8 +36,10 @@ pub const DATACENTRE: &str = "198.51.100.0/24";
 /// Days of traffic.
 pub const DAYS: i64 = 20;
 
-const BROWSER: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
-const HEADLESS: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 HeadlessChrome/120.0 Safari/537.36";
+const BROWSER: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+const HEADLESS: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 HeadlessChrome/120.0 Safari/537.36";
 
 /// The scorer settings of the tests: the service defaults plus [`DATACENTRE`].
 pub fn settings() -> ScorerSettings {
@@ -73,7 +75,12 @@ impl Day {
         let key = format!("shop/{visitor}");
         if let Some((p, shared)) = partner {
             let mut click = with_partner(
-                enriched(format!("{visitor}-c"), EventKind::Click, &key, at - click_gap),
+                enriched(
+                    format!("{visitor}-c"),
+                    EventKind::Click,
+                    &key,
+                    at - click_gap,
+                ),
                 p,
                 ResolvedBy::Link,
             );
@@ -136,7 +143,16 @@ pub fn fraud_workload(seed: u64) -> Vec<EnrichedTouchpoint> {
                 let v = format!("v{d}-{p}-b{b}");
                 let t = at((i * 6 + b) as i64, &mut rng);
                 let gap = Duration::minutes(5 + rng.below(25) as i64);
-                day.buyer(&v, Some((n, None)), t, gap, &format!("cust-{v}"), &format!("ip-{v}"), BROWSER, prefix);
+                day.buyer(
+                    &v,
+                    Some((n, None)),
+                    t,
+                    gap,
+                    &format!("cust-{v}"),
+                    &format!("ip-{v}"),
+                    BROWSER,
+                    prefix,
+                );
                 day.clicker(&format!("v{d}-{p}-n{b}"), n, t + Duration::minutes(1));
             }
         }
@@ -147,41 +163,113 @@ pub fn fraud_workload(seed: u64) -> Vec<EnrichedTouchpoint> {
         for b in 0..2 {
             let v = format!("v{d}-{FLOODER}-b{b}");
             let t = at(40 + b * 10, &mut rng);
-            day.buyer(&v, Some((flooder, None)), t, Duration::minutes(12), &format!("cust-{v}"), &format!("ip-{v}"), BROWSER, prefix);
+            day.buyer(
+                &v,
+                Some((flooder, None)),
+                t,
+                Duration::minutes(12),
+                &format!("cust-{v}"),
+                &format!("ip-{v}"),
+                BROWSER,
+                prefix,
+            );
         }
         let leaker = partner_number(LEAKER);
         for b in 0..3 {
             let v = format!("v{d}-{LEAKER}-code{b}");
             let t = at(50 + b, &mut rng);
-            let buy = day.buyer(&v, None, t, Duration::zero(), &format!("cust-{v}"), &format!("ip-{v}"), BROWSER, prefix);
+            let buy = day.buyer(
+                &v,
+                None,
+                t,
+                Duration::zero(),
+                &format!("cust-{v}"),
+                &format!("ip-{v}"),
+                BROWSER,
+                prefix,
+            );
             buy.touchpoint.referrer = Some("https://www.retailmenot.com/view/shop.example".into());
             let coded = with_partner(buy.clone(), leaker, ResolvedBy::Code);
             *buy = coded;
         }
         let v = format!("v{d}-{LEAKER}-b");
         let t = at(55, &mut rng);
-        day.buyer(&v, Some((leaker, None)), t, Duration::minutes(9), &format!("cust-{v}"), &format!("ip-{v}"), BROWSER, prefix);
+        day.buyer(
+            &v,
+            Some((leaker, None)),
+            t,
+            Duration::minutes(9),
+            &format!("cust-{v}"),
+            &format!("ip-{v}"),
+            BROWSER,
+            prefix,
+        );
 
         let selfish = partner_number(SELF_REFERRER);
         let home = "ip-p09-home";
         let mac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) Safari/605.1.15";
         let t = at(60, &mut rng);
-        day.buyer(&format!("v{d}-self"), Some((selfish, None)), t, Duration::minutes(6), "cust-9", home, mac, prefix);
+        day.buyer(
+            &format!("v{d}-self"),
+            Some((selfish, None)),
+            t,
+            Duration::minutes(6),
+            "cust-9",
+            home,
+            mac,
+            prefix,
+        );
         let t = at(62, &mut rng);
-        day.buyer(&format!("v{d}-selfalt"), Some((selfish, None)), t, Duration::minutes(6), &format!("cust-9-alt-{d}"), home, mac, prefix);
+        day.buyer(
+            &format!("v{d}-selfalt"),
+            Some((selfish, None)),
+            t,
+            Duration::minutes(6),
+            &format!("cust-9-alt-{d}"),
+            home,
+            mac,
+            prefix,
+        );
         let v = format!("v{d}-{SELF_REFERRER}-b");
         let t = at(64, &mut rng);
-        day.buyer(&v, Some((selfish, None)), t, Duration::minutes(20), &format!("cust-{v}"), &format!("ip-{v}"), BROWSER, prefix);
+        day.buyer(
+            &v,
+            Some((selfish, None)),
+            t,
+            Duration::minutes(20),
+            &format!("cust-{v}"),
+            &format!("ip-{v}"),
+            BROWSER,
+            prefix,
+        );
 
         let farm = partner_number(BOT_FARM_PARTNER);
         for b in 0..3 {
             let v = format!("v{d}-{BOT_FARM_PARTNER}-blog{b}");
             let t = at(70 + b, &mut rng);
-            day.buyer(&v, Some((farm, Some("blog"))), t, Duration::minutes(15), &format!("cust-{v}"), &format!("ip-{v}"), BROWSER, prefix);
+            day.buyer(
+                &v,
+                Some((farm, Some("blog"))),
+                t,
+                Duration::minutes(15),
+                &format!("cust-{v}"),
+                &format!("ip-{v}"),
+                BROWSER,
+                prefix,
+            );
             let v = format!("v{d}-farm{b}");
             let t = at(74 + b, &mut rng);
             let ip = format!("ip-dc-{}", b % 2);
-            day.buyer(&v, Some((farm, Some(BOT_FARM))), t, Duration::seconds(2), &format!("cust-{v}"), &ip, HEADLESS, DATACENTRE);
+            day.buyer(
+                &v,
+                Some((farm, Some(BOT_FARM))),
+                t,
+                Duration::seconds(2),
+                &format!("cust-{v}"),
+                &ip,
+                HEADLESS,
+                DATACENTRE,
+            );
         }
     }
     let mut events = day.events;
@@ -214,7 +302,13 @@ struct Scorer<'a> {
 impl Scorer<'_> {
     fn feed(&mut self, signal: &schemas::RiskSignal) {
         self.state
-            .apply(self.offset, signal, self.catalog, &self.settings, &mut self.effects)
+            .apply(
+                self.offset,
+                signal,
+                self.catalog,
+                &self.settings,
+                &mut self.effects,
+            )
             .expect("valid signal");
         self.offset += 1;
     }
@@ -290,7 +384,11 @@ pub fn expected_actions(attributions: &BTreeMap<String, Attribution>) -> HashMap
             *out.entry(c.partner_id.clone()).or_default() += 1;
         }
         let mut claimed = std::collections::BTreeSet::new();
-        for l in a.losing_claims.iter().filter(|l| l.reason == "self_referral") {
+        for l in a
+            .losing_claims
+            .iter()
+            .filter(|l| l.reason == "self_referral")
+        {
             if claimed.insert(&l.partner_id) {
                 *out.entry(l.partner_id.clone()).or_default() += 1;
             }
@@ -300,11 +398,15 @@ pub fn expected_actions(attributions: &BTreeMap<String, Attribution>) -> HashMap
 }
 
 /// Reason codes that fired per partner (and per `partner/shared_id`).
-pub fn reasons_by_subject(scores: &[RiskScore]) -> HashMap<String, std::collections::BTreeSet<String>> {
+pub fn reasons_by_subject(
+    scores: &[RiskScore],
+) -> HashMap<String, std::collections::BTreeSet<String>> {
     let mut out: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
     for s in scores {
         let codes = s.reasons.iter().map(|r| r.code.clone());
-        out.entry(s.partner_id.clone()).or_default().extend(codes.clone());
+        out.entry(s.partner_id.clone())
+            .or_default()
+            .extend(codes.clone());
         if let Some(shared) = &s.shared_id {
             out.entry(format!("{}/{shared}", s.partner_id))
                 .or_default()

@@ -13,7 +13,8 @@ use schemas::{Attribution, CommissionDecision};
 use tests::attribution::{attributor_config, catalog, messages, REFERENCE};
 use tests::risk::{
     decode_all, expected_actions, fraud_workload, latest_levels, pure_run, reasons_by_subject,
-    risk_config, settings, BOT_FARM, BOT_FARM_PARTNER, DATACENTRE, FLOODER, HONEST, LEAKER, SELF_REFERRER,
+    risk_config, settings, BOT_FARM, BOT_FARM_PARTNER, DATACENTRE, FLOODER, HONEST, LEAKER,
+    SELF_REFERRER,
 };
 use tests::{
     binary, consume_until, produce, publish_reference, require_broker, service_env,
@@ -30,7 +31,11 @@ fn assert_planted_outcome(levels: &BTreeMap<String, RiskLevel>, scores: &[RiskSc
     let bad = |l: &RiskLevel| matches!(l.level, RiskLevelName::High | RiskLevelName::Critical);
     let planted = [
         (subject(FLOODER), FLOODER.to_string(), "click_flooding"),
-        (subject(SELF_REFERRER), SELF_REFERRER.to_string(), "self_referral"),
+        (
+            subject(SELF_REFERRER),
+            SELF_REFERRER.to_string(),
+            "self_referral",
+        ),
         (subject(LEAKER), LEAKER.to_string(), "code_leakage"),
         (
             format!("shop/{BOT_FARM_PARTNER}/{BOT_FARM}"),
@@ -39,7 +44,9 @@ fn assert_planted_outcome(levels: &BTreeMap<String, RiskLevel>, scores: &[RiskSc
         ),
     ];
     for (id, reason_key, code) in planted {
-        let level = levels.get(&id).unwrap_or_else(|| panic!("{id} has a level"));
+        let level = levels
+            .get(&id)
+            .unwrap_or_else(|| panic!("{id} has a level"));
         assert!(bad(level), "{id} is High or Critical: {level:?}");
         assert!(
             reasons[&reason_key].contains(code),
@@ -53,7 +60,11 @@ fn assert_planted_outcome(levels: &BTreeMap<String, RiskLevel>, scores: &[RiskSc
         assert_eq!(level.flagged_actions, 0, "{p}: {:?}", reasons.get(p));
     }
     let blog = &levels[&format!("shop/{BOT_FARM_PARTNER}/blog")];
-    assert_eq!(blog.level, RiskLevelName::Low, "the farm partner's honest SharedId");
+    assert_eq!(
+        blog.level,
+        RiskLevelName::Low,
+        "the farm partner's honest SharedId"
+    );
 }
 
 #[test]
@@ -65,12 +76,20 @@ fn planted_fraud_is_found_and_honest_partners_stay_low_in_a_pure_run() {
     let mut scored: HashMap<String, i64> = HashMap::new();
     let mut ids = std::collections::HashSet::new();
     for s in &run.scores {
-        assert!(ids.insert(s.action_id.clone()), "{} scored twice", s.action_id);
+        assert!(
+            ids.insert(s.action_id.clone()),
+            "{} scored twice",
+            s.action_id
+        );
         *scored.entry(s.partner_id.clone()).or_default() += 1;
     }
     assert_eq!(scored, expected);
     for (partner, n) in &expected {
-        assert_eq!(run.levels[&subject(partner)].scored_actions, *n, "{partner}");
+        assert_eq!(
+            run.levels[&subject(partner)].scored_actions,
+            *n,
+            "{partner}"
+        );
     }
     // Policy: bot traffic and self-referrals reversed, the rest of the flagged held.
     let farm: Vec<&CommissionDecision> = run
@@ -155,12 +174,17 @@ async fn kill_and_restart_keeps_counts_exact_and_finds_the_planted_fraud() {
     let status = risk.terminate(Duration::from_secs(30)).expect("risk stops");
     assert!(status.success(), "risk exits 0 on SIGTERM: {status}");
     shutdown.cancel();
-    attributor_task.await.expect("joins").expect("attributor ok");
+    attributor_task
+        .await
+        .expect("joins")
+        .expect("attributor ok");
 
     // Copies of a score or decision (re-emitted after the kill) are byte-identical.
     let mut by_id: HashMap<String, Vec<u8>> = HashMap::new();
     for m in &scores_messages {
-        let bytes = rdkafka::message::Message::payload(m).unwrap_or_default().to_vec();
+        let bytes = rdkafka::message::Message::payload(m)
+            .unwrap_or_default()
+            .to_vec();
         let s: RiskScore = schemas::decode(&bytes).expect("score");
         if let Some(prev) = by_id.insert(s.action_id.clone(), bytes.clone()) {
             assert_eq!(prev, bytes, "two different scores of {}", s.action_id);
@@ -174,12 +198,19 @@ async fn kill_and_restart_keeps_counts_exact_and_finds_the_planted_fraud() {
     for s in &scores {
         *per_partner.entry(s.partner_id.clone()).or_default() += 1;
     }
-    assert_eq!(per_partner, expected, "each expected action scored exactly once");
+    assert_eq!(
+        per_partner, expected,
+        "each expected action scored exactly once"
+    );
 
     // The attributions the service saw are the pure run's, so the expected counts hold.
     let attributions: BTreeMap<String, Attribution> = decode_all::<Attribution>(
-        &tests::consume(&topics.attributions, expected_run.attributions.len(), Duration::from_secs(60))
-            .expect("attributions"),
+        &tests::consume(
+            &topics.attributions,
+            expected_run.attributions.len(),
+            Duration::from_secs(60),
+        )
+        .expect("attributions"),
     )
     .into_iter()
     .map(|a| (a.attribution_id.clone(), a))
@@ -201,10 +232,16 @@ async fn kill_and_restart_keeps_counts_exact_and_finds_the_planted_fraud() {
     .expect("decisions");
     let mut decided: HashMap<String, Vec<u8>> = HashMap::new();
     for m in &decisions {
-        let bytes = rdkafka::message::Message::payload(m).unwrap_or_default().to_vec();
+        let bytes = rdkafka::message::Message::payload(m)
+            .unwrap_or_default()
+            .to_vec();
         let d: CommissionDecision = schemas::decode(&bytes).expect("decision");
         if let Some(prev) = decided.insert(d.commission_id.clone(), bytes.clone()) {
-            assert_eq!(prev, bytes, "two different decisions for {}", d.commission_id);
+            assert_eq!(
+                prev, bytes,
+                "two different decisions for {}",
+                d.commission_id
+            );
         }
     }
     assert_eq!(decided.len(), expected_run.decisions.len());
@@ -257,8 +294,131 @@ fn score_one_side_first(attributions_first: bool) -> (Effects, ScorerState) {
 fn either_input_may_run_a_whole_workload_ahead_of_the_other() {
     for attributions_first in [true, false] {
         let (effects, state) = score_one_side_first(attributions_first);
-        assert_eq!(effects.scores.len(), 600, "attributions first: {attributions_first}");
+        assert_eq!(
+            effects.scores.len(),
+            600,
+            "attributions first: {attributions_first}"
+        );
         assert_eq!(effects.scored_without_context, 0);
         assert_eq!(state.joining(), 0, "nothing left in the join buffer");
+    }
+}
+
+/// A scorer crashing mid-checkpoint: the signals of the pure run, checkpointed every
+/// `batch` signals; at `crash` the batch's action records are written, only some of its
+/// other keys (`keep` decides which), no position, and nothing committed. A new scorer
+/// restores the written records and re-reads from the last commit.
+fn crash_and_restore(
+    batch: usize,
+    crash: usize,
+    keep: &mut dyn FnMut(&str) -> bool,
+) -> (Vec<RiskScore>, BTreeMap<String, RiskLevel>) {
+    let events = fraud_workload(23);
+    let cat = catalog();
+    // The signal log as the pure run ordered it.
+    let mut signals = Vec::new();
+    let mut attributor = attributor::state::PartitionState::new();
+    let mut forwarded = 0i64;
+    for (i, e) in events.iter().enumerate() {
+        let mut fx = attributor::state::Effects::default();
+        let _rejected = attributor.apply(i as i64, e, &cat, &tests::attribution::limits(), &mut fx);
+        if let Some(s) = router::from_touchpoint(
+            Source {
+                topic: "enriched",
+                partition: 0,
+                offset: i as i64,
+            },
+            e,
+        ) {
+            signals.push(s);
+        }
+        for a in fx.attributions {
+            let bytes = schemas::encode(&a).expect("encodes");
+            signals.push(router::from_attribution(
+                Source {
+                    topic: "attributions",
+                    partition: 0,
+                    offset: forwarded,
+                },
+                &a,
+                &bytes,
+            ));
+            forwarded += 1;
+        }
+    }
+    let mut log: BTreeMap<String, Option<schemas::RiskState>> = BTreeMap::new();
+    let persist = |log: &mut BTreeMap<String, Option<schemas::RiskState>>,
+                   changes: risk::state::Changes| {
+        for (k, r) in changes {
+            log.insert(k, r);
+        }
+    };
+    let mut effects = Effects::default();
+    let mut state = ScorerState::new();
+    let mut committed = 0usize;
+    for (offset, s) in signals.iter().enumerate() {
+        state
+            .apply(offset as i64, s, &cat, &settings(), &mut effects)
+            .expect("applies");
+        if offset + 1 == crash {
+            persist(&mut log, state.take_action_changes());
+            let partial: risk::state::Changes = state
+                .take_changes()
+                .into_iter()
+                .filter(|(k, _)| keep(k))
+                .collect();
+            persist(&mut log, partial);
+            break;
+        }
+        if (offset + 1) % batch == 0 {
+            persist(&mut log, state.take_action_changes());
+            persist(&mut log, state.take_changes());
+            if let Some(p) = state.take_position() {
+                log.insert(risk::state::POSITION_KEY.into(), Some(p));
+            }
+            committed = offset + 1;
+        }
+    }
+    let mut state = ScorerState::restore(log.into_values().flatten().collect());
+    for (offset, s) in signals.iter().enumerate().skip(committed) {
+        state
+            .apply(offset as i64, s, &cat, &settings(), &mut effects)
+            .expect("applies");
+    }
+    (effects.scores, latest_levels(effects.levels))
+}
+
+#[test]
+fn a_crash_at_any_point_of_a_checkpoint_scores_nothing_twice_and_loses_nothing() {
+    let (clean, clean_levels) = crash_and_restore(usize::MAX, usize::MAX, &mut |_| true);
+    let clean: BTreeMap<String, RiskScore> = clean
+        .into_iter()
+        .map(|s| (s.action_id.clone(), s))
+        .collect();
+    let mut rng = tests::workload::Rng::new(5);
+    for _ in 0..12 {
+        let batch = 20 + rng.below(400) as usize;
+        let crash = 1 + rng.below(4_000) as usize;
+        let (scores, levels) = crash_and_restore(batch, crash, &mut |_| rng.below(2) == 0);
+        let mut distinct: BTreeMap<String, RiskScore> = BTreeMap::new();
+        for s in scores {
+            if let Some(prev) = distinct.insert(s.action_id.clone(), s.clone()) {
+                assert_eq!(
+                    prev, s,
+                    "a re-emitted score is identical (batch {batch}, crash {crash})"
+                );
+            }
+        }
+        assert_eq!(distinct, clean, "batch {batch}, crash {crash}");
+        // Final levels: counts exact; a subject's last record equals the clean run's.
+        for (id, level) in &clean_levels {
+            assert_eq!(
+                levels
+                    .get(id)
+                    .map(|l| (l.scored_actions, l.flagged_actions)),
+                Some((level.scored_actions, level.flagged_actions)),
+                "{id} (batch {batch}, crash {crash})"
+            );
+        }
     }
 }
