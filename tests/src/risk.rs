@@ -433,3 +433,91 @@ pub fn risk_config(env: &HashMap<String, String>) -> risk::config::RiskConfig {
     reader.finish().expect("valid config");
     config
 }
+
+/// A message to produce: key and payload.
+pub type KeyedMessage = (Option<Vec<u8>>, Vec<u8>);
+
+/// Copy `copy` of a workload: every id prefixed, every time `copy × DAYS` days later, so that
+/// copies follow each other as a long-running program's traffic would.
+pub fn shifted(events: &[EnrichedTouchpoint], copy: usize) -> Vec<EnrichedTouchpoint> {
+    let shift = Duration::days(DAYS * copy as i64);
+    let p = |s: &mut String| *s = format!("r{copy}-{s}");
+    let po = |s: &mut Option<String>| {
+        if let Some(v) = s.as_mut() {
+            if v != "cust-9" {
+                *v = format!("r{copy}-{v}");
+            }
+        }
+    };
+    events
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            let t = &mut e.touchpoint;
+            t.occurred_at += shift;
+            t.received_at += shift;
+            p(&mut t.event_id);
+            po(&mut t.visitor_id);
+            po(&mut t.customer_id);
+            po(&mut t.order_id);
+            po(&mut t.click_id);
+            e.attribution_key = format!(
+                "shop/r{copy}-{}",
+                e.attribution_key.trim_start_matches("shop/")
+            );
+            e.enriched_at += shift;
+            e
+        })
+        .collect()
+}
+
+/// The signal log the router would write for `copies` consecutive copies of the fraud
+/// workload: `(key, payload)` messages for the signals topic, and how many actions it holds.
+pub fn bench_signals(copies: usize) -> (Vec<KeyedMessage>, usize) {
+    let base = fraud_workload(3);
+    let cat = crate::attribution::catalog();
+    let mut attributor = PartitionState::new();
+    let mut out = Vec::new();
+    let mut actions = 0;
+    let mut offset = 0i64;
+    let mut forwarded = 0i64;
+    let push = |s: &schemas::RiskSignal, out: &mut Vec<KeyedMessage>| {
+        out.push((
+            Some(s.program_id.clone().into_bytes()),
+            schemas::encode(s).expect("encodes"),
+        ));
+    };
+    for copy in 0..copies {
+        for e in shifted(&base, copy) {
+            let mut fx = attributor::state::Effects::default();
+            let _rejected = attributor.apply(offset, &e, &cat, &limits(), &mut fx);
+            let source = Source {
+                topic: "enriched",
+                partition: 0,
+                offset,
+            };
+            offset += 1;
+            if let Some(s) = router::from_touchpoint(source, &e) {
+                push(&s, &mut out);
+            }
+            for a in fx.attributions {
+                actions += expected_actions(
+                    &[(a.attribution_id.clone(), a.clone())]
+                        .into_iter()
+                        .collect(),
+                )
+                .values()
+                .sum::<i64>() as usize;
+                let bytes = schemas::encode(&a).expect("encodes");
+                let source = Source {
+                    topic: "attributions",
+                    partition: 0,
+                    offset: forwarded,
+                };
+                forwarded += 1;
+                push(&router::from_attribution(source, &a, &bytes), &mut out);
+            }
+        }
+    }
+    (out, actions)
+}

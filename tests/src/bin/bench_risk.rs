@@ -1,0 +1,172 @@
+//! Benchmark: the risk scorer's throughput and CPU per signal and per scored action against a
+//! pass-through baseline (same broker, same input, same invocation); then its state: entries,
+//! bytes per remembered action, and restore time from the changelog.
+//!
+//!     cargo run --release -p tests --bin bench_risk -- [COPIES] [ROUNDS]
+//!
+//! The input is the signal log the router writes for COPIES consecutive 20-day copies of the
+//! fraud workload (default 100: ~324k signals, 60k scored actions, 2,000 days of one program,
+//! so windows roll and expire as in a long run). One program means one signals partition:
+//! this is the per-program serial speed. Needs the local stack (`deploy/local/stack.sh up`).
+
+use std::time::Instant;
+
+use prometheus::Registry;
+use reference::ReferenceData;
+use risk::app::{ChangelogRestore, Restore, ScorerProcessor};
+use risk::metrics::RiskMetrics;
+use risk::state::ScorerState;
+use runtime::kafka::{self, Cleanup};
+use runtime::metrics::LoopMetrics;
+use tests::attribution::catalog;
+use tests::bench::{
+    measure, print_header, print_row, print_summary, rss_mib, Measurement, PassThrough,
+};
+use tests::risk::{bench_signals, risk_config, DATACENTRE};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
+    let copies = args.first().copied().unwrap_or(100);
+    let rounds = args.get(1).copied().unwrap_or(1);
+    tests::require_broker();
+
+    let ns = tests::unique_namespace("bench-risk");
+    let env = tests::service_env(
+        &ns,
+        &[
+            ("LOG_LEVEL", "error"),
+            ("BATCH_MESSAGES_MAX", "5000"),
+            ("RISK_DATACENTRE_NETWORKS", DATACENTRE),
+        ],
+    );
+    let config = risk_config(&env);
+    let topics = &config.common.topics;
+    let passthrough_topic = format!("{ns}.bench.passthrough.v1");
+    kafka::ensure_topics(
+        &config.common.kafka,
+        &[
+            (&topics.risk_signals, Cleanup::Delete),
+            (&topics.risk_scores, Cleanup::Delete),
+            (&topics.commissions, Cleanup::Delete),
+            (&topics.risk_levels, Cleanup::Compact),
+            (&topics.touchpoints_dlq, Cleanup::Delete),
+            (&passthrough_topic, Cleanup::Delete),
+        ],
+    )
+    .await?;
+    eprintln!("building the signal log of {copies} workload copies ...");
+    let (input, actions) = bench_signals(copies);
+    let count = input.len();
+    let bytes: usize = input.iter().map(|(_, p)| p.len()).sum();
+    eprintln!("producing {count} signals to {} ...", topics.risk_signals);
+    tests::produce(&topics.risk_signals, &input).await?;
+    drop(input);
+
+    println!("risk scorer benchmark: {count} signals ({:.0} bytes avg), {actions} scored actions, one program over {} days; broker {}, {rounds} round(s) each, alternating",
+        bytes as f64 / count as f64, copies as i64 * tests::risk::DAYS, tests::bootstrap_servers());
+    print_header();
+    let reference = ReferenceData::preloaded(catalog());
+    let mut results: Vec<(&str, Measurement)> = Vec::new();
+    let mut changelog_topic = String::new();
+    let mut held: Option<(usize, usize, usize)> = None;
+    for round in 1..=rounds {
+        for run in ["pass-through", "risk scorer"] {
+            let registry = Registry::new();
+            let loop_metrics = LoopMetrics::register("bench", &registry)?;
+            let group = format!("{ns}-{round}-{}", run.replace(' ', "-"));
+            let m = if run == "risk scorer" {
+                let mut env = env.clone();
+                changelog_topic = format!("{ns}.risk.state.r{round}.v1");
+                env.insert("TOPIC_RISK_STATE".into(), changelog_topic.clone());
+                let config = risk_config(&env);
+                kafka::ensure_topics_partitioned(
+                    &config.common.kafka,
+                    &[(&changelog_topic, Cleanup::Compact, 3)],
+                )
+                .await?;
+                let metrics = RiskMetrics::register(&registry)?;
+                let p = ScorerProcessor::new(
+                    &config,
+                    reference.clone(),
+                    ChangelogRestore::new(&config)?,
+                    metrics,
+                );
+                let m = measure(
+                    &config.common,
+                    &topics.risk_signals,
+                    &group,
+                    p,
+                    count,
+                    loop_metrics,
+                )
+                .await?;
+                let gauge = |kind: &str| {
+                    tests::metric(
+                        &registry,
+                        risk::metrics::STATE_ENTRIES,
+                        Some(("kind", kind)),
+                    ) as usize
+                };
+                held = Some((
+                    gauge("actions"),
+                    gauge("subjects"),
+                    tests::metric(&registry, risk::metrics::STATE_BYTES, None) as usize,
+                ));
+                m
+            } else {
+                let p = PassThrough {
+                    topic: passthrough_topic.as_str().into(),
+                };
+                measure(
+                    &config.common,
+                    &topics.risk_signals,
+                    &group,
+                    p,
+                    count,
+                    loop_metrics,
+                )
+                .await?
+            };
+            print_row(run, round, count, &m);
+            results.push((run, m));
+        }
+    }
+    print_summary("risk scorer", &results, count);
+    if let Some((_, m)) = results.iter().rev().find(|(r, _)| *r == "risk scorer") {
+        println!(
+            "per scored action: {:.0} µs client CPU ({} signals per action)",
+            m.cpu * 1e6 / actions.max(1) as f64,
+            count / actions.max(1)
+        );
+    }
+    if let Some((acts, subjects, bytes)) = held {
+        println!("state at the end: {acts} remembered actions (the last {} days), {subjects} subjects, ~{bytes} bytes ({:.0} bytes per remembered action, estimate from sizes)",
+            30, bytes as f64 / acts.max(1) as f64);
+    }
+
+    // Restore the last round's changelog, as a new owner of the partition would.
+    let mut env = env.clone();
+    env.insert("TOPIC_RISK_STATE".into(), changelog_topic);
+    let config = risk_config(&env);
+    let mut restore = ChangelogRestore::new(&config)?;
+    let rss_before = rss_mib();
+    let started = Instant::now();
+    let mut records = 0;
+    let mut states = Vec::new();
+    for partition in 0..3 {
+        let read = restore.read(partition)?;
+        records += read.len();
+        states.push(ScorerState::restore(read));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let actions_held: usize = states.iter().map(ScorerState::actions).sum();
+    println!(
+        "restore: {records} changelog records in {seconds:.2} s; RSS grew {:.1} MiB for {actions_held} remembered actions",
+        rss_mib() - rss_before
+    );
+    Ok(())
+}
