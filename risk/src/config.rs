@@ -130,3 +130,52 @@ impl RiskConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<RiskConfig, String> {
+        let mut env = Env::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        let config = RiskConfig::from_env(&mut env).map_err(|e| e.to_string())?;
+        env.finish().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    #[test]
+    fn defaults_work_and_lists_are_parsed() {
+        let c = read(&[("RISK_DATACENTRE_NETWORKS", "198.51.100.0/24, 10.0.0.0/8")])
+            .expect("valid");
+        assert_eq!(c.scorer.lists.datacentre_networks.len(), 2);
+        assert!(c.scorer.lists.bot_user_agents.contains(&"headlesschrome".into()));
+        assert!(c.scorer.lists.coupon_domains.contains(&"retailmenot.com".into()));
+        assert_eq!(c.scorer.join_wait_days, 7);
+        assert_eq!(c.common.topics.risk_signals, "attrib.risk.signals.v1");
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let err = read(&[
+            ("RISK_DATACENTRE_NETWORKS", "not-a-network"),
+            ("RISK_JOIN_WAIT_DAYS", "0"),
+        ])
+        .expect_err("invalid");
+        assert!(err.contains("RISK_DATACENTRE_NETWORKS"), "{err}");
+        assert!(err.contains("RISK_JOIN_WAIT_DAYS"), "{err}");
+    }
+
+    #[test]
+    fn the_readme_table_is_generated_from_these_declarations() {
+        let readme = include_str!("../README.md");
+        let table = runtime::config::markdown_table(&all_vars());
+        assert!(
+            readme.contains(&table),
+            "risk/README.md's table is stale; replace it with `risk env`:\n{table}"
+        );
+    }
+}
