@@ -149,11 +149,19 @@ mod tests {
 
     #[test]
     fn defaults_work_and_lists_are_parsed() {
-        let c = read(&[("RISK_DATACENTRE_NETWORKS", "198.51.100.0/24, 10.0.0.0/8")])
-            .expect("valid");
+        let c =
+            read(&[("RISK_DATACENTRE_NETWORKS", "198.51.100.0/24, 10.0.0.0/8")]).expect("valid");
         assert_eq!(c.scorer.lists.datacentre_networks.len(), 2);
-        assert!(c.scorer.lists.bot_user_agents.contains(&"headlesschrome".into()));
-        assert!(c.scorer.lists.coupon_domains.contains(&"retailmenot.com".into()));
+        assert!(c
+            .scorer
+            .lists
+            .bot_user_agents
+            .contains(&"headlesschrome".into()));
+        assert!(c
+            .scorer
+            .lists
+            .coupon_domains
+            .contains(&"retailmenot.com".into()));
         assert_eq!(c.scorer.join_wait_days, 7);
         assert_eq!(c.common.topics.risk_signals, "attrib.risk.signals.v1");
     }

@@ -1,9 +1,9 @@
 //! The demo driver run by `deploy/local/demo.sh`: sends the bundled sample of raw events to
-//! the raw topic, waits until the running ingest and enricher processes have consumed all of
-//! them (read from their `/metrics`), then reads the topics and prints what was accepted,
-//! enriched and rejected, and why.
+//! the raw topic, waits until each running service has handled all of it (read from their
+//! `/metrics`), then reads the topics and prints what was accepted, enriched, attributed,
+//! scored and decided, and rejected, and why.
 //!
-//!     demo SAMPLE.ndjson INGEST_ADMIN_ADDR ENRICHER_ADMIN_ADDR
+//!     demo SAMPLE.ndjson INGEST_ADMIN ENRICHER_ADMIN ATTRIBUTOR_ADMIN RISK_ADMIN
 //!     (topics from TOPIC_NAMESPACE, broker from KAFKA_BOOTSTRAP_SERVERS)
 
 use std::collections::BTreeMap;
@@ -58,12 +58,14 @@ fn money(t: &ValidTouchpoint) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(sample), Some(admin), Some(enricher_admin), Some(attributor_admin)) =
-        (args.first(), args.get(1), args.get(2), args.get(3))
-    else {
-        bail!(
-            "usage: demo SAMPLE.ndjson INGEST_ADMIN_ADDR ENRICHER_ADMIN_ADDR ATTRIBUTOR_ADMIN_ADDR"
-        );
+    let (Some(sample), Some(admin), Some(enricher_admin), Some(attributor_admin), Some(risk_admin)) = (
+        args.first(),
+        args.get(1),
+        args.get(2),
+        args.get(3),
+        args.get(4),
+    ) else {
+        bail!("usage: demo SAMPLE.ndjson INGEST_ADMIN ENRICHER_ADMIN ATTRIBUTOR_ADMIN RISK_ADMIN");
     };
     let ns = std::env::var("TOPIC_NAMESPACE").context("TOPIC_NAMESPACE names the demo's topics")?;
     let (raw, valid, dlq, enriched) = (
@@ -218,12 +220,97 @@ async fn main() -> Result<()> {
     }
     println!();
     print_dead_letters(&letters, "enricher", &dlq);
-    attribution_report(&ns, attributor_admin, &enriched_out).await
+    let attributions = attribution_report(&ns, attributor_admin, &enriched_out).await?;
+    risk_report(&ns, risk_admin, enriched_out.len() + attributions).await
+}
+
+/// Waits until the risk service has routed and scored everything, then prints its commission
+/// decisions (the program manager's view, with reason codes) and the partner-facing levels.
+async fn risk_report(ns: &str, admin: &str, inputs: usize) -> Result<()> {
+    let started = Instant::now();
+    let metrics = loop {
+        let m = scrape(admin)?;
+        let get = |name: &str| m.get(name).copied().unwrap_or(0.0) as usize;
+        let routed = get("risk_router_input_messages_total");
+        let forwarded = get("risk_router_forwarded_total");
+        let scored = get("risk_signals_total");
+        eprint!("\r  risk routed {routed}/{inputs} inputs, scored {scored}/{forwarded} signals ");
+        if routed >= inputs && scored >= forwarded {
+            eprintln!();
+            break m;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("risk handled only {routed} of {inputs} inputs in 120 s; see its log");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let get = |name: &str| metrics.get(name).copied().unwrap_or(0.0) as usize;
+    let topic = format!("{ns}.commissions.v1");
+    let out = tests::consume(&topic, get("risk_decisions_total"), Duration::from_secs(60))?;
+    println!();
+    println!(
+        "== Risk report: commission decisions (topic {topic}; internal, with reason codes) =="
+    );
+    println!(
+        "scored actions {}; renewals and refunds passed through {}; decisions {}",
+        get("risk_scored_total"),
+        get("risk_passed_through_total"),
+        out.len()
+    );
+    for m in &out {
+        let d: schemas::CommissionDecision = schemas::decode(m.payload().unwrap_or_default())?;
+        let money = |minor: i64| format!("{}.{:02}", minor / 100, (minor % 100).abs());
+        println!(
+            "  {:<10} {:<8} order {:<10} {:>8} {} {:?} until {}  {:?}{}",
+            d.partner_id,
+            format!("{:?}", d.kind).to_lowercase(),
+            d.order_id,
+            money(d.amount_minor),
+            d.currency,
+            d.decision,
+            d.hold_until.format("%Y-%m-%d"),
+            d.risk_level,
+            if d.decision_reasons.is_empty() {
+                String::new()
+            } else {
+                format!("  reasons: {}", d.decision_reasons.join(", "))
+            }
+        );
+    }
+    let topic = format!("{ns}.risk.levels.v1");
+    let levels = tests::consume(
+        &topic,
+        get("risk_level_updates_total"),
+        Duration::from_secs(60),
+    )?;
+    let mut latest: BTreeMap<String, schemas::RiskLevel> = BTreeMap::new();
+    for m in &levels {
+        let l: schemas::RiskLevel = schemas::decode(m.payload().unwrap_or_default())?;
+        latest.insert(l.subject_id.clone(), l);
+    }
+    println!();
+    println!("== Risk levels (topic {topic}; partner-facing: aggregates only) ==");
+    for l in latest.values() {
+        println!(
+            "  {:<36} {:<18} Risk % {:>6}  ({} flagged of {} scored, {} days)",
+            l.subject_id,
+            format!("{:?}", l.level),
+            l.risk_percent,
+            l.flagged_actions,
+            l.scored_actions,
+            l.window_days
+        );
+    }
+    Ok(())
 }
 
 /// Waits until the attributor has consumed every enriched touchpoint and attributed every
 /// conversion and refund (after their grace), then prints who earned what and why.
-async fn attribution_report(ns: &str, admin: &str, enriched: &[EnrichedTouchpoint]) -> Result<()> {
+async fn attribution_report(
+    ns: &str,
+    admin: &str,
+    enriched: &[EnrichedTouchpoint],
+) -> Result<usize> {
     let metrics = wait_for(admin, "attributor", enriched.len()).await?;
     let orders = enriched
         .iter()
@@ -329,7 +416,7 @@ async fn attribution_report(ns: &str, admin: &str, enriched: &[EnrichedTouchpoin
             );
         }
     }
-    Ok(())
+    Ok(out.len())
 }
 
 /// Polls a service's `/metrics` until its consumed counter reaches `expected`.
