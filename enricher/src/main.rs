@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use enricher::config::{all_vars, EnricherConfig};
+use runtime::service::ServiceMain;
 
 const USAGE: &str = "\
 usage: enricher [run]   consume valid touchpoints until SIGTERM/SIGINT
@@ -11,27 +12,13 @@ usage: enricher [run]   consume valid touchpoints until SIGTERM/SIGINT
 Reference data must be on the reference topic first: `reference publish FILE.toml`.";
 
 fn main() -> ExitCode {
-    match std::env::args().nth(1).as_deref() {
-        None | Some("run") => {}
-        Some("env") => {
-            print!("{}", runtime::config::markdown_table(&all_vars()));
-            return ExitCode::SUCCESS;
-        }
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Some(other) => {
-            eprintln!("unknown command {other:?}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    ServiceMain {
+        name: "enricher",
+        title: "Enricher",
+        usage: USAGE,
+        vars: all_vars,
+        read: EnricherConfig::from_env,
+        common: |c: &EnricherConfig| &c.common,
     }
-    let config = match runtime::service::read_config("enricher", EnricherConfig::from_env) {
-        Ok(config) => config,
-        Err(status) => return status,
-    };
-    runtime::telemetry::init(config.common.log_format, &config.common.log_level);
-    runtime::service::run_until_signalled("Enricher", |registry, shutdown| {
-        enricher::app::run(config, registry, shutdown)
-    })
+    .run(enricher::app::run)
 }

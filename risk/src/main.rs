@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use risk::config::{all_vars, RiskConfig};
+use runtime::service::ServiceMain;
 
 const USAGE: &str = "\
 usage: risk [run]   score attributed actions until SIGTERM/SIGINT
@@ -11,27 +12,13 @@ usage: risk [run]   score attributed actions until SIGTERM/SIGINT
 Reference data must be on the reference topic first: `reference publish FILE.toml`.";
 
 fn main() -> ExitCode {
-    match std::env::args().nth(1).as_deref() {
-        None | Some("run") => {}
-        Some("env") => {
-            print!("{}", runtime::config::markdown_table(&all_vars()));
-            return ExitCode::SUCCESS;
-        }
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Some(other) => {
-            eprintln!("unknown command {other:?}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    ServiceMain {
+        name: "risk",
+        title: "Risk",
+        usage: USAGE,
+        vars: all_vars,
+        read: RiskConfig::from_env,
+        common: |c: &RiskConfig| &c.common,
     }
-    let config = match runtime::service::read_config("risk", RiskConfig::from_env) {
-        Ok(config) => config,
-        Err(status) => return status,
-    };
-    runtime::telemetry::init(config.common.log_format, &config.common.log_level);
-    runtime::service::run_until_signalled("Risk", |registry, shutdown| {
-        risk::app::run(config, registry, shutdown)
-    })
+    .run(risk::app::run)
 }

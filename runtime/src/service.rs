@@ -116,3 +116,56 @@ where
         }
     }
 }
+
+/// A service binary's `main`: `run` (default) reads the configuration (exit 78 on problems),
+/// starts logging and runs `service` until SIGTERM/SIGINT; `env` prints the variable table;
+/// `help` prints `usage`; anything else is a usage error (exit 2).
+#[allow(missing_debug_implementations)]
+pub struct ServiceMain<C> {
+    /// Binary name, e.g. `risk`.
+    pub name: &'static str,
+    /// Name in log lines, e.g. `Risk`.
+    pub title: &'static str,
+    /// The usage text.
+    pub usage: &'static str,
+    /// Every variable the service reads.
+    pub vars: fn() -> Vec<crate::config::EnvVar>,
+    /// Reads the configuration.
+    pub read: fn(&mut Env) -> Result<C, ConfigError>,
+    /// The shared part of the configuration.
+    pub common: fn(&C) -> &crate::settings::CommonConfig,
+}
+
+impl<C> ServiceMain<C> {
+    /// Runs the command line; `service` is the service's `app::run`.
+    pub fn run<F, Fut>(self, service: F) -> ExitCode
+    where
+        F: FnOnce(C, Registry, CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), RuntimeError>>,
+    {
+        match std::env::args().nth(1).as_deref() {
+            None | Some("run") => {}
+            Some("env") => {
+                print!("{}", crate::config::markdown_table(&(self.vars)()));
+                return ExitCode::SUCCESS;
+            }
+            Some("-h" | "--help" | "help") => {
+                println!("{}", self.usage);
+                return ExitCode::SUCCESS;
+            }
+            Some(other) => {
+                eprintln!("unknown command {other:?}\n\n{}", self.usage);
+                return ExitCode::from(2);
+            }
+        }
+        let config = match read_config(self.name, self.read) {
+            Ok(config) => config,
+            Err(status) => return status,
+        };
+        let common = (self.common)(&config);
+        crate::telemetry::init(common.log_format, &common.log_level);
+        run_until_signalled(self.title, |registry, shutdown| {
+            service(config, registry, shutdown)
+        })
+    }
+}
