@@ -452,21 +452,18 @@ pub async fn run(
 
     // Programs give windows, graces and rules: attributing without them would be wrong, so
     // readiness (and consumption) waits for the reference data.
-    let (reference, follower) = reference::spawn_follower(
+    let Some(reference) = reference::follow_until_loaded(
         &config.common.kafka,
-        "attributor-reference",
+        "attributor",
         &config.common.topics.reference_config,
         reference_metrics,
         health.register("reference", Duration::from_secs(30)),
-        shutdown.clone(),
-    )?;
-    if !reference.wait_loaded(&shutdown).await {
-        return match follower.join() {
-            Ok(Err(e)) => Err(e),
-            _ => Ok(()),
-        };
-    }
-    tracing::info!(counts = ?reference.read().counts(), "Reference data loaded.");
+        &shutdown,
+    )
+    .await?
+    else {
+        return Ok(());
+    };
 
     let producer = Producer::new(&config.common.kafka, "attributor")?;
     let consumer = kafka::consumer(

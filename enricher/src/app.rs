@@ -333,21 +333,18 @@ pub async fn run(
 
     // Readiness waits for the reference data: enriching against an empty catalogue would
     // dead-letter every event.
-    let (reference, follower) = reference::spawn_follower(
+    let Some(reference) = reference::follow_until_loaded(
         &config.common.kafka,
-        "enricher-reference",
+        "enricher",
         &config.common.topics.reference_config,
         reference_metrics,
         health.register("reference", Duration::from_secs(30)),
-        shutdown.clone(),
-    )?;
-    if !reference.wait_loaded(&shutdown).await {
-        return match follower.join() {
-            Ok(Err(e)) => Err(e),
-            _ => Ok(()),
-        };
-    }
-    tracing::info!(counts = ?reference.read().counts(), "Reference data loaded.");
+        &shutdown,
+    )
+    .await?
+    else {
+        return Ok(());
+    };
 
     let producer = Producer::new(&config.common.kafka, "enricher")?;
     let consumer = kafka::consumer(

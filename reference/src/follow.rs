@@ -224,3 +224,32 @@ fn follow(
     }
     reader.stop()
 }
+
+/// Starts following `topic` and waits until it is loaded, for services that must not consume
+/// before they have the reference data. `Ok(None)`: shutdown came first (or the follower
+/// ended without error); an error: the follower failed.
+pub async fn follow_until_loaded(
+    kafka: &KafkaConfig,
+    service: &str,
+    topic: &str,
+    metrics: ReferenceMetrics,
+    heartbeat: Heartbeat,
+    shutdown: &CancellationToken,
+) -> Result<Option<Arc<ReferenceData>>, RuntimeError> {
+    let (reference, follower) = spawn_follower(
+        kafka,
+        &format!("{service}-reference"),
+        topic,
+        metrics,
+        heartbeat,
+        shutdown.clone(),
+    )?;
+    if !reference.wait_loaded(shutdown).await {
+        return match follower.join() {
+            Ok(Err(e)) => Err(e),
+            _ => Ok(None),
+        };
+    }
+    tracing::info!(counts = ?reference.read().counts(), "Reference data loaded.");
+    Ok(Some(reference))
+}

@@ -528,20 +528,18 @@ pub async fn run(
 
     // Policies, thresholds and hold periods come from the programs: scoring without them
     // would decide wrongly, so consumption waits for the reference data.
-    let (reference, follower) = reference::spawn_follower(
+    let Some(reference) = reference::follow_until_loaded(
         &config.common.kafka,
-        "risk-reference",
+        "risk",
         &config.common.topics.reference_config,
         reference_metrics,
         health.register("reference", Duration::from_secs(30)),
-        shutdown.clone(),
-    )?;
-    if !reference.wait_loaded(&shutdown).await {
-        return match follower.join() {
-            Ok(Err(e)) => Err(e),
-            _ => Ok(()),
-        };
-    }
+        &shutdown,
+    )
+    .await?
+    else {
+        return Ok(());
+    };
 
     let topics = &config.common.topics;
     let producer = Producer::new(&config.common.kafka, "risk")?;
