@@ -136,7 +136,7 @@ pub fn service_vars(admin_default: &'static str, own: &[EnvVar]) -> Vec<EnvVar> 
 pub const TOPIC_OVERRIDES_DOC: EnvVar = EnvVar {
     name: "TOPIC_<NAME>",
     default: Some("<ns>.<name>.v1"),
-    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`, `TOPIC_IDENTITY_BINDINGS`, `TOPIC_ATTRIBUTOR_STATE`, `TOPIC_RISK_SIGNALS`, `TOPIC_RISK_STATE`, `TOPIC_RISK_SCORES`.",
+    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`, `TOPIC_IDENTITY_BINDINGS`, `TOPIC_ATTRIBUTOR_STATE`, `TOPIC_RISK_SIGNALS`, `TOPIC_RISK_STATE`, `TOPIC_RISK_SCORES`, `TOPIC_LEDGER_COMMANDS`, `TOPIC_LEDGER_STATE`.",
 };
 
 config_enum!(
@@ -200,6 +200,10 @@ pub struct Topics {
     pub risk_state: String,
     /// Scored actions with their reason codes (internal, never partner-facing).
     pub risk_scores: String,
+    /// Payout runs, settlements and reviews for the ledger (co-partitioned with commissions).
+    pub ledger_commands: String,
+    /// The ledger-writer's state changelog (compacted, co-partitioned with commissions).
+    pub ledger_state: String,
 }
 
 impl Topics {
@@ -240,6 +244,8 @@ impl Topics {
             risk_signals: topic("TOPIC_RISK_SIGNALS", "risk.signals"),
             risk_state: topic("TOPIC_RISK_STATE", "risk.state"),
             risk_scores: topic("TOPIC_RISK_SCORES", "risk.scores"),
+            ledger_commands: topic("TOPIC_LEDGER_COMMANDS", "ledger.commands"),
+            ledger_state: topic("TOPIC_LEDGER_STATE", "ledger.state"),
         }
     }
 }

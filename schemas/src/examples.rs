@@ -17,6 +17,10 @@ use crate::commission::{CommissionDecision, CommissionKind, Decision};
 use crate::dead_letter::DeadLetter;
 use crate::identity::IdentityBinding;
 use crate::ledger::{EntryKind, LedgerEntry, LedgerStatus};
+use crate::ledger_command::{CommandKind, LedgerCommand};
+use crate::ledger_state::{
+    CommandOutcome, LedgerLine, LedgerState, LineKind, Payout, PayoutItem, PayoutStatus,
+};
 use crate::reference::{
     AttributionSettings, CodePrecedence, EntityType, Program, ReferenceRecord, RiskPolicy,
 };
@@ -255,6 +259,87 @@ pub fn ledger_entry() -> LedgerEntry {
     }
 }
 
+/// A payout run.
+pub fn ledger_command() -> LedgerCommand {
+    LedgerCommand {
+        command_id: "cmd-9".into(),
+        kind: CommandKind::PayoutRun,
+        actor: "finance@acme".into(),
+        issued_at: at(40 * 86_400),
+        program_id: s("acme-eu"),
+        period_end: Some(at(31 * 86_400)),
+        minimum_payout: s("50.00"),
+        payout_id: None,
+        commission_id: None,
+        partner_id: None,
+        note: None,
+    }
+}
+
+/// An approved commission line.
+pub fn ledger_line() -> LedgerLine {
+    LedgerLine {
+        line_id: "com-a1".into(),
+        kind: LineKind::Commission,
+        of_commission_id: None,
+        attribution_id: "att-5d1c".into(),
+        program_id: "acme-eu".into(),
+        partner_id: "p-travelblog".into(),
+        shared_id: s("newsletter"),
+        order_id: "order-1001".into(),
+        amount_minor: 650,
+        currency: "EUR".into(),
+        rule_id: s("default"),
+        decision_reasons: vec![],
+        risk_level: s("low"),
+        hold_until: at(30 * 86_400),
+        occurred_at: at(0),
+        decided_at: at(61),
+        status: LedgerStatus::Approved,
+        approved_at: Some(at(30 * 86_400)),
+        payout_id: s("pay-3"),
+        version: 2,
+    }
+}
+
+/// A changelog record with every part set (a real record sets one).
+pub fn ledger_state() -> LedgerState {
+    LedgerState {
+        key: "l/com-a1".into(),
+        line: Some(ledger_line()),
+        payout: Some(Payout {
+            payout_id: "pay-3".into(),
+            program_id: "acme-eu".into(),
+            partner_id: "p-travelblog".into(),
+            currency: "EUR".into(),
+            period_end: at(31 * 86_400),
+            amount_minor: 650,
+            status: PayoutStatus::Created,
+            items: vec![PayoutItem {
+                line_id: "com-a1".into(),
+                kind: LineKind::Commission,
+                amount_minor: 650,
+            }],
+            created_at: at(40 * 86_400),
+            settled_at: None,
+            command_id: "cmd-9".into(),
+            actor: "finance@acme".into(),
+            settled_by: None,
+            note: None,
+            version: 1,
+        }),
+        command: Some(CommandOutcome {
+            command_id: "cmd-9".into(),
+            kind: "payout_run".into(),
+            accepted: true,
+            detail: "1 payout created".into(),
+            decided_at: at(40 * 86_400),
+            lines: vec![ledger_line()],
+        }),
+        clock: Some(at(40 * 86_400)),
+    }
+}
+
 /// A program record.
 pub fn reference_record() -> ReferenceRecord {
     ReferenceRecord {
@@ -365,6 +450,8 @@ pub fn all() -> Result<Vec<Example>, CodecError> {
         example(&risk_signal())?,
         example(&risk_state())?,
         example(&risk_score())?,
+        example(&ledger_command())?,
+        example(&ledger_state())?,
     ])
 }
 

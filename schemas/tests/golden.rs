@@ -85,6 +85,8 @@ fn every_published_version_still_decodes_with_the_current_types() {
     assert_golden_decodes("risk_signal", &examples::risk_signal());
     assert_golden_decodes("risk_state", &examples::risk_state());
     assert_golden_decodes("risk_score", &examples::risk_score());
+    assert_golden_decodes("ledger_command", &examples::ledger_command());
+    assert_golden_decodes("ledger_state", &examples::ledger_state());
 }
 
 #[test]
