@@ -1,4 +1,4 @@
-//! The ledger writer: commission decisions in, ledger entries, payouts and ClickHouse rows out
-//! (DESIGN.md §3, §6).
-//!
-//! Not built yet: it is the subject of the ledger-writer issue.
+//! Ledger writer: the commission ledger (pure state machine in [`ledger`]), payouts and
+//! reviews as commands, ClickHouse analytics rows and the finance topic.
+
+pub mod ledger;

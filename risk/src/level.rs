@@ -37,13 +37,7 @@ pub fn level(scored: i64, flagged: i64, policy: &RiskPolicy) -> RiskLevelName {
 
 /// The level's name as on the topic.
 pub fn level_name(level: RiskLevelName) -> &'static str {
-    match level {
-        RiskLevelName::InsufficientData => "insufficient_data",
-        RiskLevelName::Low => "low",
-        RiskLevelName::Elevated => "elevated",
-        RiskLevelName::High => "high",
-        RiskLevelName::Critical => "critical",
-    }
+    level.as_str()
 }
 
 #[cfg(test)]

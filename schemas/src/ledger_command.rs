@@ -66,4 +66,8 @@ pub struct LedgerCommand {
     pub note: Option<String>,
 }
 
-avro_message!(LedgerCommand, "attrib.LedgerCommand", ["ledger_command.v1.avsc"]);
+avro_message!(
+    LedgerCommand,
+    "attrib.LedgerCommand",
+    ["ledger_command.v1.avsc"]
+);

@@ -22,6 +22,19 @@ pub enum RiskLevelName {
     Critical,
 }
 
+impl RiskLevelName {
+    /// The schema's symbol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskLevelName::InsufficientData => "insufficient_data",
+            RiskLevelName::Low => "low",
+            RiskLevelName::Elevated => "elevated",
+            RiskLevelName::High => "high",
+            RiskLevelName::Critical => "critical",
+        }
+    }
+}
+
 /// Risk % and level of a partner or (partner, SharedId). See `avro/risk_level.v1.avsc`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RiskLevel {
