@@ -116,7 +116,7 @@ impl ReferenceData {
                 return false;
             }
             waited += 1;
-            if waited % 40 == 0 {
+            if waited.is_multiple_of(40) {
                 tracing::info!("Waiting for reference data (programs on the reference topic); publish it with `reference publish FILE`.");
             }
             tokio::time::sleep(POLL).await;

@@ -73,6 +73,13 @@ pub trait Processor {
         Ok(())
     }
 
+    /// Called after a batch's outputs were acknowledged and before each checkpoint call:
+    /// writes what the processor buffered for stores outside Kafka (ClickHouse). A failure
+    /// stops the loop before any offset is stored, so the batch is read again.
+    fn flush_sinks(&mut self) -> impl Future<Output = Result<(), RuntimeError>> + Send {
+        async { Ok(()) }
+    }
+
     /// Called when no input arrived for a while; outputs it adds are written and checkpointed
     /// like a batch without inputs. For clocks that must advance on a quiet stream.
     fn idle(&mut self, _outputs: &mut Vec<Output>) -> Result<(), RuntimeError> {
@@ -244,6 +251,7 @@ async fn finish_batch<P: Processor>(
     // written for a partition its next owner may already be restoring.
     report_rebalance(consumer, processor)?;
     loop {
+        processor.flush_sinks().await?;
         processor.checkpoint(&mut batch.outputs)?;
         if batch.outputs.is_empty() {
             break;

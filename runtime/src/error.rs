@@ -96,6 +96,14 @@ pub enum RuntimeError {
         /// What is wrong.
         detail: String,
     },
+    /// A store outside Kafka (ClickHouse) refused or could not take a write.
+    #[error("{store}: {detail}")]
+    Sink {
+        /// Which store.
+        store: &'static str,
+        /// What failed.
+        detail: String,
+    },
 }
 
 impl RuntimeError {
@@ -112,7 +120,8 @@ impl RuntimeError {
             | RuntimeError::Metrics(_)
             | RuntimeError::DrainTimeout(_)
             | RuntimeError::RestoreStalled { .. }
-            | RuntimeError::State { .. } => Disposition::Fatal,
+            | RuntimeError::State { .. }
+            | RuntimeError::Sink { .. } => Disposition::Fatal,
         }
     }
 }

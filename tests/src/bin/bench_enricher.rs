@@ -182,7 +182,7 @@ fn touchpoints(
                     tp.click_id = Some(format!("clk-{i}"));
                 }
                 EventKind::PageView => {
-                    tp.url = Some(if roll % 2 == 0 {
+                    tp.url = Some(if roll.is_multiple_of(2) {
                         format!("https://{domain}/sale?utm_source=newsletter&utm_medium=email&utm_campaign=may")
                     } else {
                         format!("https://{domain}/tents?gclid=Cj0KCQ{i}")
@@ -203,7 +203,7 @@ fn touchpoints(
                     tp.order_id = Some(format!("o-{i}"));
                     tp.amount_minor = Some(4_990);
                     tp.currency = Some("EUR".into());
-                    if roll % 2 == 0 {
+                    if roll.is_multiple_of(2) {
                         tp.code = Some(format!("CODE{:06}", rng.below(codes as u64)));
                     }
                 }

@@ -1,0 +1,112 @@
+//! Versioned schema migrations, applied on start.
+//!
+//! Each migration is a file of statements that are idempotent on their own (`CREATE … IF NOT
+//! EXISTS`), so several instances starting at once may all apply it: the statements do
+//! nothing the second time and the version row they record merges into one. A version is
+//! recorded only after all of its statements ran.
+
+use clickhouse::Client;
+use runtime::RuntimeError;
+
+/// One migration.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Version, in order.
+    pub version: u32,
+    /// File name.
+    pub name: &'static str,
+    /// SQL text; statements end with `;`.
+    pub sql: &'static str,
+}
+
+/// Every migration, oldest first.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_initial.sql",
+    sql: include_str!("../../migrations/0001_initial.sql"),
+}];
+
+/// The statements of a migration file: comment lines dropped, split on `;`.
+pub fn statements(sql: &str) -> Vec<String> {
+    let text: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    text.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn sink_error(what: &str, e: clickhouse::error::Error) -> RuntimeError {
+    RuntimeError::Sink {
+        store: "clickhouse",
+        detail: format!("{what}: {e}"),
+    }
+}
+
+/// Creates `database` if needed and applies every migration not recorded yet. Returns the
+/// versions applied now.
+pub async fn migrate(server: &Client, database: &str) -> Result<Vec<u32>, RuntimeError> {
+    server
+        .query(&format!("CREATE DATABASE IF NOT EXISTS `{database}`"))
+        .execute()
+        .await
+        .map_err(|e| sink_error("create database", e))?;
+    let client = server.clone().with_database(database);
+    // The first migration creates this table, so it is created ahead of reading it.
+    let first = statements(MIGRATIONS[0].sql);
+    client
+        .query(&first[0])
+        .execute()
+        .await
+        .map_err(|e| sink_error("create schema_migrations", e))?;
+    let applied: Vec<u32> = client
+        .query("SELECT version FROM schema_migrations FINAL ORDER BY version")
+        .fetch_all()
+        .await
+        .map_err(|e| sink_error("read schema_migrations", e))?;
+    let mut now_applied = Vec::new();
+    for m in MIGRATIONS {
+        if applied.contains(&m.version) {
+            continue;
+        }
+        for statement in statements(m.sql) {
+            client
+                .query(&statement)
+                .execute()
+                .await
+                .map_err(|e| sink_error(m.name, e))?;
+        }
+        client
+            .query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())")
+            .bind(m.version)
+            .bind(m.name)
+            .execute()
+            .await
+            .map_err(|e| sink_error("record migration", e))?;
+        tracing::info!(version = m.version, name = m.name, "Migration applied.");
+        now_applied.push(m.version);
+    }
+    Ok(now_applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migration_files_split_into_statements_and_start_with_the_version_table() {
+        let s = statements(MIGRATIONS[0].sql);
+        assert!(s[0].starts_with("CREATE TABLE IF NOT EXISTS schema_migrations"));
+        assert!(s
+            .iter()
+            .all(|st| st.starts_with("CREATE TABLE IF NOT EXISTS")));
+        assert_eq!(s.len(), 15);
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "versions are consecutive");
+        }
+    }
+}
