@@ -2,7 +2,8 @@
 # Installs what the local stack and the tests need, skipping whatever is already there:
 #   - ClickHouse server + client (Debian's clickhouse-server 18.16, apt)
 #   - the tansu Kafka-API broker, built once into $ATTRIB_CACHE_DIR (~10 min cold)
-#   - Python packages for the interoperability tests (fastavro, jsonschema)
+#   - Python packages for the interoperability tests (fastavro, jsonschema) and current
+#     ClickHouse embedded (chdb-core) for the query checks
 # Safe to run repeatedly.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -31,5 +32,11 @@ fi
 if ! python3 -c 'import fastavro, jsonschema' 2>/dev/null; then
   say "Installing fastavro and jsonschema with pip..."
   python3 -m pip install -q --disable-pip-version-check fastavro jsonschema >&2
+fi
+# Current ClickHouse, embedded: the test suite checks the migrations and documented queries
+# on it as well as on Debian's 18.16 server (a ~180 MB wheel).
+if ! python3 -c 'import chdb' 2>/dev/null; then
+  say "Installing chdb-core (current ClickHouse, embedded) with pip..."
+  python3 -m pip install -q --disable-pip-version-check chdb-core >&2
 fi
 say "Local stack prerequisites are installed."

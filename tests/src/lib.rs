@@ -5,6 +5,7 @@
 pub mod attribution;
 pub mod bench;
 pub mod interop;
+pub mod ledger;
 pub mod risk;
 pub mod workload;
 
@@ -73,6 +74,13 @@ pub fn service_env(namespace: &str, extra: &[(&str, &str)]) -> HashMap<String, S
         ("ATTRIBUTOR_GROUP_ID", format!("{namespace}-attributor")),
         ("RISK_GROUP_ID", format!("{namespace}-risk")),
         ("RISK_ROUTER_GROUP_ID", format!("{namespace}-risk-router")),
+        ("LEDGER_GROUP_ID", format!("{namespace}-ledger")),
+        (
+            "LEDGER_ANALYTICS_GROUP_ID",
+            format!("{namespace}-ledger-analytics"),
+        ),
+        ("CLICKHOUSE_URL", ledger::clickhouse_url()),
+        ("CLICKHOUSE_DATABASE", ledger::database_for(namespace)),
         ("LOG_LEVEL", "warn".into()),
     ]
     .into_iter()
