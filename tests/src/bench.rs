@@ -51,6 +51,11 @@ impl<P: Processor> Processor for StopAfter<P> {
     fn checkpoint(&mut self, outputs: &mut Vec<Output>) -> Result<(), RuntimeError> {
         self.inner.checkpoint(outputs)
     }
+    fn flush_sinks(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<(), RuntimeError>> + Send {
+        self.inner.flush_sinks()
+    }
     fn idle(&mut self, outputs: &mut Vec<Output>) -> Result<(), RuntimeError> {
         self.inner.idle(outputs)
     }

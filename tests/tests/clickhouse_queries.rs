@@ -4,7 +4,10 @@
 use std::process::Command;
 
 fn check(args: &[&str]) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/local/check_queries.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/local/check_queries.py"
+    );
     let out = Command::new("python3")
         .arg(script)
         .args(args)
@@ -16,7 +19,10 @@ fn check(args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("ok   query reconciliation_payout_totals"), "{text}");
+    assert!(
+        text.contains("ok   query reconciliation_payout_totals"),
+        "{text}"
+    );
     assert!(!text.contains("FAIL"), "{text}");
 }
 
