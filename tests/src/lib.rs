@@ -6,6 +6,7 @@ pub mod attribution;
 pub mod bench;
 pub mod interop;
 pub mod ledger;
+pub mod pipeline;
 pub mod risk;
 pub mod workload;
 
@@ -237,16 +238,45 @@ impl ServiceProcess {
         args: &[&str],
         env: &HashMap<String, String>,
     ) -> Result<Self> {
+        Self::spawn(binary, args, env, Stdio::inherit())
+    }
+
+    /// Starts `binary` with its log appended to `log` (a chaos run's many restarts and broker
+    /// outages would drown the test output).
+    pub fn start_logged(
+        binary: &std::path::Path,
+        env: &HashMap<String, String>,
+        log: &std::path::Path,
+    ) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("cannot open {}", log.display()))?;
+        Self::spawn(binary, &[], env, Stdio::from(file))
+    }
+
+    fn spawn(
+        binary: &std::path::Path,
+        args: &[&str],
+        env: &HashMap<String, String>,
+        stderr: Stdio,
+    ) -> Result<Self> {
         let child = Command::new(binary)
             .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(env)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
         Ok(ServiceProcess { child })
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
     }
 
     /// `kill -9`: no drain, no commit.

@@ -1,0 +1,215 @@
+//! The whole pipeline as separate processes on the local stack, and the checks that compare
+//! what it wrote with a load generator's expected outcome: the chaos test and the end-to-end
+//! benchmark share them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clickhouse::Client;
+use loadgen::Expected;
+use rdkafka::message::Message;
+use serde::Deserialize;
+
+use crate::{binary, ServiceProcess};
+
+/// The five services, in pipeline order.
+pub const SERVICES: [&str; 5] = ["ingest", "enricher", "attributor", "risk", "ledger-writer"];
+
+/// The example reference data every end-to-end run uses.
+pub const REFERENCE: &str = include_str!("../../deploy/local/sample/reference.toml");
+
+/// The five services running as child processes.
+#[derive(Debug)]
+pub struct Pipeline {
+    env: HashMap<String, String>,
+    logs: PathBuf,
+    running: BTreeMap<&'static str, ServiceProcess>,
+}
+
+impl Pipeline {
+    /// Starts every service with `env`; each appends its log to `logs/<service>.log`.
+    pub fn start(env: &HashMap<String, String>, logs: &Path) -> Result<Pipeline> {
+        std::fs::create_dir_all(logs).with_context(|| format!("creating {}", logs.display()))?;
+        let mut pipeline = Pipeline {
+            env: env.clone(),
+            logs: logs.to_path_buf(),
+            running: BTreeMap::new(),
+        };
+        for name in SERVICES {
+            pipeline.start_service(name)?;
+        }
+        Ok(pipeline)
+    }
+
+    /// Starts (or restarts) one service.
+    pub fn start_service(&mut self, name: &'static str) -> Result<()> {
+        let log = self.logs.join(format!("{name}.log"));
+        let process = ServiceProcess::start_logged(&binary(name), &self.env, &log)?;
+        self.running.insert(name, process);
+        Ok(())
+    }
+
+    /// `kill -9` one service: no drain, no commit.
+    pub fn kill_hard(&mut self, name: &'static str) {
+        if let Some(mut process) = self.running.remove(name) {
+            process.kill_hard();
+        }
+    }
+
+    /// The process ids, for CPU and memory readings.
+    pub fn pids(&self) -> Vec<(&'static str, u32)> {
+        self.running.iter().map(|(n, p)| (*n, p.id())).collect()
+    }
+
+    /// SIGTERM to every service; each must drain and exit 0.
+    pub fn stop(&mut self) -> Result<()> {
+        let mut failures = Vec::new();
+        for (name, mut process) in std::mem::take(&mut self.running) {
+            match process.terminate(Duration::from_secs(60)) {
+                Ok(status) if status.success() => {}
+                Ok(status) => failures.push(format!("{name} exited with {status}")),
+                Err(e) => failures.push(format!("{name}: {e}")),
+            }
+        }
+        if !failures.is_empty() {
+            bail!("services did not stop cleanly: {}", failures.join("; "));
+        }
+        Ok(())
+    }
+}
+
+/// A commission line as the ledger holds it in ClickHouse.
+#[derive(Debug, Clone, clickhouse::Row, Deserialize)]
+pub struct LedgerLine {
+    /// Id.
+    pub commission_id: String,
+    /// `commission`, `refund` or `clawback`.
+    pub line_kind: String,
+    /// Partner.
+    pub partner_id: String,
+    /// Order.
+    pub order_id: String,
+    /// Signed minor units.
+    pub amount_minor: i64,
+    /// Ledger status.
+    pub status: String,
+}
+
+/// Every current commission line (`FINAL`: one row per id).
+pub async fn ledger_lines(db: &Client) -> Result<Vec<LedgerLine>> {
+    Ok(db
+        .query("SELECT commission_id, line_kind, partner_id, order_id, amount_minor, status FROM commissions FINAL")
+        .fetch_all::<LedgerLine>()
+        .await?)
+}
+
+/// Differences between the ledger and the oracle, in words (empty when they agree): every
+/// expected id present with its kind, partner, order and exact amount, nothing else, and the
+/// lines that must end reversed are reversed.
+pub fn compare(expected: &Expected, actual: &[LedgerLine]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut by_id: BTreeMap<&str, &LedgerLine> = BTreeMap::new();
+    for line in actual {
+        if by_id.insert(&line.commission_id, line).is_some() {
+            problems.push(format!("{} appears twice", line.commission_id));
+        }
+    }
+    for want in &expected.lines {
+        match by_id.remove(want.commission_id.as_str()) {
+            None => problems.push(format!(
+                "missing {} {} of {} for {} ({})",
+                want.line_kind,
+                want.commission_id,
+                want.order_id,
+                want.partner_id,
+                want.amount_minor
+            )),
+            Some(got) => {
+                if (
+                    got.line_kind.as_str(),
+                    got.partner_id.as_str(),
+                    got.order_id.as_str(),
+                    got.amount_minor,
+                ) != (
+                    want.line_kind.as_str(),
+                    want.partner_id.as_str(),
+                    want.order_id.as_str(),
+                    want.amount_minor,
+                ) {
+                    problems.push(format!(
+                        "{} differs: expected {want:?}, ledger has {got:?}",
+                        want.commission_id
+                    ));
+                }
+                if want.must_end_reversed && got.status != "reversed" {
+                    problems.push(format!(
+                        "{} of {} should be reversed, is {}",
+                        want.commission_id, want.order_id, got.status
+                    ));
+                }
+            }
+        }
+    }
+    for extra in by_id.values() {
+        problems.push(format!("unexpected line {extra:?}"));
+    }
+    problems
+}
+
+/// Polls until ClickHouse holds at least `want` commission lines; returns how many it holds.
+pub async fn wait_for_lines(db: &Client, want: u64, deadline: Duration) -> Result<u64> {
+    let started = Instant::now();
+    let mut last = (0, Instant::now());
+    loop {
+        let n = crate::ledger::count(db, "SELECT count() FROM commissions FINAL")
+            .await
+            .unwrap_or(0);
+        if n >= want {
+            return Ok(n);
+        }
+        if n != last.0 {
+            last = (n, Instant::now());
+        }
+        if started.elapsed() > deadline {
+            return Ok(n);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Dead letters on the namespace's dead-letter topic, one per source position (a service killed
+/// after writing a dead letter but before committing writes it again on restart): reason by
+/// (service, source topic, partition, offset). Reads until `want` positions or `deadline`.
+pub fn dead_letters(
+    namespace: &str,
+    want: usize,
+    deadline: Duration,
+) -> Result<BTreeMap<(String, String, i32, i64), String>> {
+    let topic = format!("{namespace}.touchpoints.dlq.v1");
+    let mut positions = BTreeMap::new();
+    let started = Instant::now();
+    let mut seen = 0;
+    crate::consume_until(&topic, deadline, |messages| {
+        for m in &messages[seen..] {
+            if let Ok(letter) =
+                schemas::decode::<schemas::DeadLetter>(m.payload().unwrap_or_default())
+            {
+                positions.insert(
+                    (
+                        letter.service,
+                        letter.source_topic,
+                        letter.source_partition,
+                        letter.source_offset,
+                    ),
+                    letter.reason,
+                );
+            }
+        }
+        seen = messages.len();
+        positions.len() >= want || started.elapsed() > deadline
+    })
+    .with_context(|| format!("reading {topic}"))?;
+    Ok(positions)
+}

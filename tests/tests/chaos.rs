@@ -1,0 +1,209 @@
+//! Chaos: the five services as separate processes on the real broker (sqlite storage) and the
+//! real ClickHouse, a generated workload replayed while a driver `kill -9`s random services and
+//! restarts them, and `kill -9`s the broker once. At the end the ClickHouse ledger must equal
+//! the load generator's oracle — the same commission ids, exact amounts, nothing missing,
+//! nothing extra, one row per id, one entry per status reached — and the dead letters must be
+//! exactly the planted bad inputs.
+//!
+//! Settings (environment): `CHAOS_EVENTS` (default 100000), `CHAOS_SEED` (default: from the
+//! clock, printed, so a failure can be replayed), `CHAOS_KILLS` (service kills, default 4),
+//! `CHAOS_RATE` (messages/s, default 2500). A longer soak:
+//! `CHAOS_EVENTS=1000000 CHAOS_KILLS=20 cargo test -p tests --test chaos -- --nocapture`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use loadgen::replay::{replay, Pace};
+use loadgen::{generate, Rng, Settings};
+use tests::ledger::{clickhouse, count, database_for, wait_for_schema};
+use tests::pipeline::{
+    compare, dead_letters, ledger_lines, wait_for_lines, Pipeline, REFERENCE, SERVICES,
+};
+use tests::{create_topics, publish_reference, require_broker, service_env, unique_namespace};
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn restart_broker() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/stack.sh");
+    let status = std::process::Command::new("bash")
+        .arg(script)
+        .arg("restart-broker")
+        .status()
+        .expect("stack.sh runs");
+    assert!(status.success(), "stack.sh restart-broker failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_equals_the_oracle_after_kill_9_of_services_and_the_broker() {
+    require_broker();
+    let events = setting("CHAOS_EVENTS", 100_000) as usize;
+    let clock_seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs() % 1_000_000);
+    let seed = setting("CHAOS_SEED", clock_seed);
+    let kills = setting("CHAOS_KILLS", 4);
+    let rate = setting("CHAOS_RATE", 2_500) as f64;
+    eprintln!("chaos: seed {seed}, {events} events at {rate} msg/s, {kills} service kills + 1 broker kill (CHAOS_SEED={seed} replays this run)");
+
+    let set = reference::parse(REFERENCE).expect("the sample reference data is valid");
+    let start = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+        .expect("date")
+        .to_utc();
+    let workload = generate(
+        &set,
+        &Settings {
+            seed,
+            events,
+            start,
+            days: 60,
+        },
+    )
+    .expect("generated");
+    let expected = workload.expected.clone();
+    eprintln!(
+        "chaos: expecting {} commission lines over {} orders and {} dead letters; planted {:?}",
+        expected.lines.len(),
+        expected.orders.len(),
+        expected.dead_letters.len(),
+        expected.planted
+    );
+
+    let ns = unique_namespace("chaos");
+    let env = service_env(
+        &ns,
+        &[
+            ("KAFKA_SESSION_TIMEOUT_MS", "6000"),
+            ("ATTRIBUTOR_IDLE_ADVANCE_SECONDS", "2"),
+            ("LOG_LEVEL", "warn,rdkafka=error,librdkafka=error"),
+        ],
+    );
+    let raw = format!("{ns}.touchpoints.raw.v1");
+    create_topics(&[&raw]).await.expect("raw topic");
+    publish_reference(&env, REFERENCE)
+        .await
+        .expect("reference published");
+    let db = clickhouse(&database_for(&ns));
+    let logs = std::env::temp_dir().join(format!("attrib-{ns}"));
+    eprintln!("chaos: service logs in {}", logs.display());
+    let mut pipeline = Pipeline::start(&env, &logs).expect("services start");
+    wait_for_schema(&db, Duration::from_secs(120))
+        .await
+        .expect("ledger-writer migrated ClickHouse");
+
+    // The replay runs alongside the chaos driver.
+    let mut reader = runtime::Env::from_map(env.clone());
+    let common = runtime::CommonConfig::from_env(&mut reader, "chaos", "127.0.0.1:0");
+    let messages = workload.messages;
+    let sender = tokio::spawn(async move {
+        let producer =
+            runtime::kafka::Producer::new(&common.kafka, "chaos-replay").expect("producer");
+        replay(
+            &producer,
+            &raw,
+            &messages,
+            Pace {
+                rate: Some(rate),
+                progress: false,
+            },
+        )
+        .await
+    });
+
+    let mut rng = Rng::new(seed ^ 0xC4A05);
+    let broker_at = rng.below(kills + 1);
+    let started = Instant::now();
+    for round in 0..=kills {
+        tokio::time::sleep(Duration::from_millis(2_000 + rng.below(4_000))).await;
+        if round == broker_at {
+            eprintln!(
+                "chaos: {:>5.1}s kill -9 the broker and restart it",
+                started.elapsed().as_secs_f64()
+            );
+            restart_broker();
+        }
+        if round == kills {
+            break;
+        }
+        let victim = *rng.pick(&SERVICES);
+        eprintln!(
+            "chaos: {:>5.1}s kill -9 {victim}",
+            started.elapsed().as_secs_f64()
+        );
+        pipeline.kill_hard(victim);
+        // Past the group session timeout, so the restarted member gets the partitions back
+        // at once instead of waiting for the broker to evict its dead predecessor.
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        pipeline.start_service(victim).expect("restarts");
+    }
+    let replayed = sender
+        .await
+        .expect("replay task")
+        .expect("replay delivered every message");
+    eprintln!(
+        "chaos: replay done in {:.1}s",
+        replayed.elapsed.as_secs_f64()
+    );
+
+    let want = expected.lines.len() as u64;
+    let held = wait_for_lines(&db, want, Duration::from_secs(900))
+        .await
+        .expect("ClickHouse");
+    // A little longer, so anything extra (a doubled line) has time to show up too.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    eprintln!(
+        "chaos: {held} lines in ClickHouse after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let lines = ledger_lines(&db).await.expect("lines");
+    let problems = compare(&expected, &lines);
+    assert!(
+        problems.is_empty(),
+        "seed {seed}: the ledger differs from the oracle in {} ways, first 20:\n{}",
+        problems.len(),
+        problems
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let doubled = count(
+        &db,
+        "SELECT count() FROM (SELECT commission_id, to_status, count() AS n FROM ledger_entries FINAL GROUP BY commission_id, to_status HAVING n > 1)",
+    )
+    .await
+    .expect("entries");
+    assert_eq!(doubled, 0, "seed {seed}: a line reached a status twice");
+
+    let letters = dead_letters(&ns, expected.dead_letters.len(), Duration::from_secs(120))
+        .expect("dead letters");
+    let mut got: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for ((service, ..), reason) in &letters {
+        *got.entry((service.clone(), reason.clone())).or_insert(0) += 1;
+    }
+    let mut want_letters: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for letter in &expected.dead_letters {
+        *want_letters
+            .entry((letter.service.clone(), letter.reason.clone()))
+            .or_insert(0) += 1;
+    }
+    assert_eq!(
+        got, want_letters,
+        "seed {seed}: dead letters by (service, reason)"
+    );
+    pipeline
+        .stop()
+        .expect("every service drains and stops cleanly");
+    eprintln!(
+        "chaos: seed {seed} passed: {} lines equal the oracle, {} dead letters as planted, in {:.1}s",
+        lines.len(),
+        letters.len(),
+        started.elapsed().as_secs_f64()
+    );
+}
