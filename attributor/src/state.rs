@@ -383,14 +383,21 @@ impl PartitionState {
         }
     }
 
-    /// On a quiet partition, lets stream time follow the wall clock so pending conversions
-    /// are not held forever. The one place the wall clock enters: a replay without the quiet
-    /// spell attributes the same conversions with stream time instead.
+    /// On a quiet partition, moves stream time on so pending conversions are not held
+    /// forever: to the end of the last pending conversion's grace, never past the wall clock.
+    /// The one place the wall clock enters: a replay without the quiet spell attributes the
+    /// same conversions with stream time instead. Going no further than the pending
+    /// conversions need keeps a replay of history (or a quiet spell while an upstream service
+    /// restarts) from expiring every window at once.
     pub fn advance_idle(&mut self, now: DateTime<Utc>, catalog: &Catalog, effects: &mut Effects) {
-        if self.due.is_empty() || ms(now) <= self.stream_time_ms {
+        let Some(&(last_due, _, _)) = self.due.last() else {
+            return;
+        };
+        let target = ms(now).min(last_due);
+        if target <= self.stream_time_ms {
             return;
         }
-        self.stream_time_ms = ms(now);
+        self.stream_time_ms = target;
         self.position_dirty = true;
         let offset = self.last_offset;
         self.finalize_due(offset, catalog, effects);

@@ -3,10 +3,14 @@
 #   1. install what is missing and start the broker and ClickHouse (stack.sh up),
 #   2. build the services,
 #   3. validate and publish the bundled reference data (2 brands, 56 partners, links, codes, rules),
-#   4. start ingest, the enricher, the attributor and risk as their own processes on fresh topics,
-#   5. send the bundled sample of raw events, wait until all consumed, attributed and scored them,
-#   6. print what was accepted, enriched, attributed, decided and rejected, and why; stop them.
-# Later stages of the pipeline join this script as they are built.
+#   4. start ingest, the enricher, the attributor, risk and the ledger-writer as their own processes
+#      on fresh topics and a fresh ClickHouse database,
+#   5. generate a workload with the load generator (DEMO_EVENTS, default 30000; DEMO_SEED, 7),
+#      replay its first 50 days with a progress display, wait for the ledger, run and settle the
+#      payouts for that period, replay the rest (refunds of paid orders become clawbacks),
+#   6. check the ledger against the generator's oracle and print the report: per program and
+#      partner conversions, commissions by status, Risk % and level; one payout traced to its
+#      commissions and touchpoints; then stop the services and say where to look next.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO_ROOT"
@@ -15,8 +19,9 @@ cd "$REPO_ROOT"
 export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$BROKER_PORT"
 
 say "Building the services (release)..."
-cargo build --release --quiet -p ingest -p enricher -p attributor -p risk -p reference -p tests \
-  --bin ingest --bin enricher --bin attributor --bin risk --bin reference --bin demo
+cargo build --release --quiet -p ingest -p enricher -p attributor -p risk -p ledger-writer -p reference \
+  -p loadgen -p tests --bin ingest --bin enricher --bin attributor --bin risk --bin ledger-writer \
+  --bin reference --bin loadgen --bin demo
 
 export TOPIC_NAMESPACE="demo$(date +%s)"
 export INGEST_GROUP_ID="$TOPIC_NAMESPACE-ingest"
@@ -24,7 +29,11 @@ export ENRICHER_GROUP_ID="$TOPIC_NAMESPACE-enricher"
 export ATTRIBUTOR_GROUP_ID="$TOPIC_NAMESPACE-attributor"
 export RISK_GROUP_ID="$TOPIC_NAMESPACE-risk"
 export RISK_ROUTER_GROUP_ID="$TOPIC_NAMESPACE-risk-router"
-# The sample is history: attribute each conversion once its partition is quiet for 2 s.
+export LEDGER_GROUP_ID="$TOPIC_NAMESPACE-ledger"
+export LEDGER_ANALYTICS_GROUP_ID="$TOPIC_NAMESPACE-ledger-analytics"
+export CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT"
+export CLICKHOUSE_DATABASE="attrib_$TOPIC_NAMESPACE"
+# The workload is history: attribute pending conversions once their partition is quiet for 2 s.
 export ATTRIBUTOR_IDLE_ADVANCE_SECONDS="${ATTRIBUTOR_IDLE_ADVANCE_SECONDS:-2}"
 export INGEST_IP_HASH_KEY="${INGEST_IP_HASH_KEY:-demo-only-key-do-not-use-in-production}"
 export LOG_LEVEL="${LOG_LEVEL:-info,rdkafka=warn}"
@@ -32,6 +41,7 @@ INGEST_ADMIN="${INGEST_ADMIN:-127.0.0.1:9101}"
 ENRICHER_ADMIN="${ENRICHER_ADMIN:-127.0.0.1:9102}"
 ATTRIBUTOR_ADMIN="${ATTRIBUTOR_ADMIN:-127.0.0.1:9103}"
 RISK_ADMIN="${RISK_ADMIN:-127.0.0.1:9104}"
+LEDGER_ADMIN="${LEDGER_ADMIN:-127.0.0.1:9105}"
 DEMO_DIR="$ATTRIB_STACK_DIR/demo"
 mkdir -p "$DEMO_DIR"
 REFERENCE_FILE=deploy/local/sample/reference.toml
@@ -59,10 +69,11 @@ start ingest "$INGEST_ADMIN"
 start enricher "$ENRICHER_ADMIN"
 start attributor "$ATTRIBUTOR_ADMIN"
 start risk "$RISK_ADMIN"
+start ledger-writer "$LEDGER_ADMIN"
 
-target/release/demo deploy/local/sample/raw-events.ndjson "$INGEST_ADMIN" "$ENRICHER_ADMIN" "$ATTRIBUTOR_ADMIN" "$RISK_ADMIN"
+target/release/demo "$REFERENCE_FILE" "$DEMO_DIR/workload-$TOPIC_NAMESPACE"
 
-NAMES=(ingest enricher attributor risk)
+NAMES=(ingest enricher attributor risk ledger-writer)
 for i in "${!PIDS[@]}"; do
   name=${NAMES[$i]}
   kill -TERM "${PIDS[$i]}"
@@ -73,15 +84,17 @@ trap - EXIT
 cat <<NEXT
 
 Where to look next:
-  - the services' logs:     $DEMO_DIR/{ingest,enricher,attributor,risk}-$TOPIC_NAMESPACE.log
-  - metrics while running:  curl http://$INGEST_ADMIN/metrics, http://$ENRICHER_ADMIN/metrics, http://$ATTRIBUTOR_ADMIN/metrics,
-                            http://$RISK_ADMIN/metrics
-                            (ingest_dead_lettered_total{reason=...}, enricher_enriched_total{outcome=...},
-                             attributor_unattributed_total{reason=...}, risk_reasons_total{code=...})
-  - the reference data:     $REFERENCE_FILE (every field: reference/example.toml);
-                            edit it, then: TOPIC_NAMESPACE=$TOPIC_NAMESPACE target/release/reference publish $REFERENCE_FILE
-  - backfill a file:        TOPIC_NAMESPACE=$TOPIC_NAMESPACE INGEST_IP_HASH_KEY=... target/release/ingest import FILE.ndjson
-  - every setting:          target/release/ingest env, target/release/enricher env, target/release/attributor env, target/release/risk env
-  - ClickHouse (for later stages): $(curl -fsS "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/?query=SELECT%20version()" 2>/dev/null || echo down) at http://127.0.0.1:$CLICKHOUSE_HTTP_PORT
-Stop the local stack with:  deploy/local/stack.sh down    (or purge, to delete its data too)
+  - ClickHouse:             clickhouse-client --port $CLICKHOUSE_TCP_PORT -d $CLICKHOUSE_DATABASE
+                            (or curl 'http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/?database=$CLICKHOUSE_DATABASE' --data-binary 'SELECT ...');
+                            the queries for people are in ledger-writer/queries/ledger.sql
+                            (partner statement with evidence, payout trace, reconciliation, risk summary, performance by channel)
+  - the workload:           $DEMO_DIR/workload-$TOPIC_NAMESPACE/{workload.ndjson,expected.json}
+                            (replay it again: TOPIC_NAMESPACE=... target/release/loadgen replay DIR --rate 2000)
+  - the services' logs:     $DEMO_DIR/{ingest,enricher,attributor,risk,ledger-writer}-$TOPIC_NAMESPACE.log
+  - metrics while running:  http://$INGEST_ADMIN/metrics, http://$ENRICHER_ADMIN/metrics, http://$ATTRIBUTOR_ADMIN/metrics,
+                            http://$RISK_ADMIN/metrics, http://$LEDGER_ADMIN/metrics (every service: /_liveness, /_readiness)
+  - the reference data:     $REFERENCE_FILE (every field: reference/example.toml)
+  - every setting:          target/release/<service> env
+  - run it in production:   deploy/README.md (Kubernetes, Prometheus alerts, Grafana, operations guide)
+The services are stopped. Stop the local stack with:  deploy/local/stack.sh down    (or purge, to delete its data too)
 NEXT

@@ -29,9 +29,9 @@ if [ ! -x "$TANSU_BIN" ]; then
   mv "$ATTRIB_CACHE_DIR/tansu-$TANSU_VERSION.partial" "$ATTRIB_CACHE_DIR/tansu-$TANSU_VERSION"
 fi
 
-if ! python3 -c 'import fastavro, jsonschema' 2>/dev/null; then
-  say "Installing fastavro and jsonschema with pip..."
-  python3 -m pip install -q --disable-pip-version-check fastavro jsonschema >&2
+if ! python3 -c 'import fastavro, jsonschema, yaml' 2>/dev/null; then
+  say "Installing fastavro, jsonschema and PyYAML with pip..."
+  python3 -m pip install -q --disable-pip-version-check fastavro jsonschema pyyaml >&2
 fi
 # Current ClickHouse, embedded: the test suite checks the migrations and documented queries
 # on it as well as on Debian's 18.16 server (a ~180 MB wheel).

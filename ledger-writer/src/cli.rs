@@ -24,6 +24,8 @@ use crate::config::LedgerConfig;
 pub const USAGE: &str = "\
        ledger-writer migrate
            create the ClickHouse database and apply the schema migrations, then exit
+       ledger-writer reconcile
+           check every payout equals the sum of its items and nothing is paid twice (exit 1 if not)
        ledger-writer payout run --program P --period-end 2026-10-31T23:59:59Z [--minimum 50.00]
            pay every partner of P, per currency, the commissions approved by the period end
            (smaller or negative balances carry forward); running it twice creates nothing
@@ -295,6 +297,48 @@ pub async fn run(config: &LedgerConfig, args: &[String]) -> Result<String, CliEr
     } else {
         Err(CliError(out))
     }
+}
+
+/// A documented query from `queries/ledger.sql`, by its `-- name:`.
+pub fn documented_query(name: &str) -> Option<&'static str> {
+    let text = include_str!("../queries/ledger.sql");
+    let marker = format!("-- name: {name}\n");
+    let start = text.find(&marker)? + marker.len();
+    let body = &text[start..];
+    let end = body.find("-- name: ").unwrap_or(body.len());
+    Some(body[..end].trim().trim_end_matches(';'))
+}
+
+/// `ledger-writer reconcile`: runs the documented reconciliation queries (every payout equals
+/// the sum of its items; no commission in two live payouts). `Err` names what failed, so a
+/// scheduled job (Kubernetes CronJob) fails visibly and the `LedgerReconciliationFailed`
+/// alert fires.
+pub async fn reconcile(config: &LedgerConfig) -> Result<String, CliError> {
+    let db = crate::store::connect(&config.clickhouse).with_database(&config.clickhouse.database);
+    let totals = documented_query("reconciliation_payout_totals").unwrap_or_default();
+    let paid_once = documented_query("reconciliation_paid_once").unwrap_or_default();
+    let count = |sql: String| {
+        let db = db.clone();
+        async move { db.query(&sql).fetch_one::<u64>().await.map_err(ch) }
+    };
+    let payouts = count(format!("SELECT count() FROM ({totals})")).await?;
+    let unequal = count(format!(
+        "SELECT count() FROM ({totals}) WHERE difference != 0"
+    ))
+    .await?;
+    let twice = count(format!("SELECT count() FROM ({paid_once})")).await?;
+    if unequal > 0 || twice > 0 {
+        return Err(CliError(format!(
+            "reconciliation FAILED in {}: {unequal} of {payouts} payout(s) differ from the sum of their items, \
+             {twice} commission(s) are in more than one live payout (queries reconciliation_payout_totals, \
+             reconciliation_paid_once in queries/ledger.sql)\n",
+            config.clickhouse.database
+        )));
+    }
+    Ok(format!(
+        "reconciliation ok in {}: {payouts} payout(s) equal the sum of their items, no commission paid twice\n",
+        config.clickhouse.database
+    ))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = format!("{USAGE}\n{}", ledger_writer::cli::USAGE);
     match args.first().map(String::as_str) {
-        Some("migrate" | "payout" | "review" | "reverse") => command(&args),
+        Some("migrate" | "reconcile" | "payout" | "review" | "reverse") => command(&args),
         Some("-h" | "--help" | "help") => {
             println!("{usage}");
             ExitCode::SUCCESS
@@ -48,6 +48,9 @@ fn command(args: &[String]) -> ExitCode {
                 "database {}: migrations applied now: {applied:?} (the rest were already applied)\n",
                 config.clickhouse.database
             ));
+        }
+        if args[0] == "reconcile" {
+            return ledger_writer::cli::reconcile(&config).await;
         }
         ledger_writer::cli::run(&config, args).await
     });

@@ -53,6 +53,8 @@ pub struct ExpectedLine {
     pub amount_minor: i64,
     /// Currency.
     pub currency: String,
+    /// When the event that creates the line happened (the order, refund or renewal).
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
     /// The line must end `reversed` (a full refund, or fraud the program's policy reverses).
     /// `false` claims nothing: risk may still hold or reverse an honest-looking line.
     pub must_end_reversed: bool,

@@ -251,6 +251,7 @@ impl<'r> Oracle<'r> {
             order_id: j.order_id.clone(),
             amount_minor: commission,
             currency: j.currency.clone(),
+            occurred_at: j.at,
             must_end_reversed: full_refund || (j.fraud == Some(Fraud::Bot) && reverses_bots),
         });
         if let Some(refund) = &j.refund {
@@ -273,6 +274,7 @@ impl<'r> Oracle<'r> {
                 order_id: j.order_id.clone(),
                 amount_minor: -reversed,
                 currency: j.currency.clone(),
+                occurred_at: refund.at,
                 must_end_reversed: false,
             });
         }
@@ -307,6 +309,7 @@ impl<'r> Oracle<'r> {
                     order_id: renewal.order_id.clone(),
                     amount_minor: commission,
                     currency: j.currency.clone(),
+                    occurred_at: renewal.at,
                     must_end_reversed: false,
                 });
             }

@@ -153,8 +153,13 @@ pub async fn run<P: Processor>(
         metrics,
     } = parts;
     let mut batch = Batch::default();
+    let mut rejoin_at: Option<Instant> = None;
     loop {
         heartbeat.beat();
+        if rejoin_at.is_some_and(|at| Instant::now() >= at) {
+            rejoin_at = None;
+            rejoin(consumer)?;
+        }
         // Wait for the first message of a batch; wake up regularly to stay live when idle.
         let first = tokio::select! {
             biased;
@@ -175,7 +180,7 @@ pub async fn run<P: Processor>(
                 continue;
             }
             Ok(Err(e)) => {
-                consumer_error(&metrics, &e);
+                consumer_error(consumer, &metrics, &e, &mut rejoin_at);
                 continue;
             }
             Ok(Ok(message)) => message,
@@ -194,7 +199,7 @@ pub async fn run<P: Processor>(
             match next {
                 Err(_linger_over) => break,
                 Ok(Err(e)) => {
-                    consumer_error(&metrics, &e);
+                    consumer_error(consumer, &metrics, &e, &mut rejoin_at);
                     break;
                 }
                 Ok(Ok(message)) => {
@@ -297,9 +302,57 @@ fn report_rebalance<P: Processor>(
     Ok(())
 }
 
-fn consumer_error(metrics: &LoopMetrics, error: &KafkaError) {
+/// Extra wait after a broker outage's last error, beyond the session timeout.
+const REJOIN_MARGIN: Duration = Duration::from_secs(2);
+
+/// True for errors that mean the broker is unreachable (restarting, network down).
+fn is_broker_outage(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
+    )
+}
+
+/// Leaves and rejoins the group (between batches: every stored offset is backed by
+/// acknowledged outputs, so it commits first). After a broker restart a client may come back
+/// under a new member id while the broker still counts its old one: tansu 0.6.0 hands that
+/// ghost a share of the partitions and evicts it only when a member joins after the ghost's
+/// session expired. Rejoining once that has passed gets every partition consumed again; on
+/// Kafka it costs one extra rebalance after an outage.
+fn rejoin(consumer: &StreamConsumer<ServiceContext>) -> Result<(), RuntimeError> {
+    let subscription = consumer.subscription().map_err(RuntimeError::Kafka)?;
+    let mut topics: Vec<String> = subscription
+        .elements()
+        .iter()
+        .map(|e| e.topic().to_string())
+        .collect();
+    drop(subscription);
+    topics.dedup();
+    if topics.is_empty() {
+        return Ok(());
+    }
+    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+        tracing::warn!(error = %e, "Commit before rejoining failed; the next owner may re-read some messages.");
+    }
+    consumer.unsubscribe();
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&names).map_err(RuntimeError::Kafka)?;
+    tracing::info!(topics = ?names, "Rejoined the consumer group after a broker outage.");
+    Ok(())
+}
+
+fn consumer_error(
+    consumer: &StreamConsumer<ServiceContext>,
+    metrics: &LoopMetrics,
+    error: &KafkaError,
+    rejoin_at: &mut Option<Instant>,
+) {
     metrics.consumer_errors.inc();
     tracing::warn!(error = %error, "Consumer error; the client retries.");
+    if is_broker_outage(error) {
+        // Counted from the outage's last error, so the ghost's session has surely expired.
+        *rejoin_at = Some(Instant::now() + consumer.context().session_timeout() + REJOIN_MARGIN);
+    }
 }
 
 /// Runs `work` to completion, but once `shutdown` is cancelled gives it at most `drain` more.

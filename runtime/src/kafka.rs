@@ -73,9 +73,15 @@ pub struct ServiceContext {
     metrics: LoopMetrics,
     revoked: std::sync::Mutex<Vec<(String, i32)>>,
     assigned: std::sync::Mutex<Vec<(String, i32)>>,
+    session_timeout: Duration,
 }
 
 impl ServiceContext {
+    /// The group session timeout this consumer was configured with.
+    pub fn session_timeout(&self) -> Duration {
+        self.session_timeout
+    }
+
     /// Partitions revoked since the last call. The loop hands them to its processor before the
     /// next message, so partition-scoped state is dropped before anything of a new assignment
     /// is processed.
@@ -201,6 +207,7 @@ pub fn consumer(
             metrics,
             revoked: std::sync::Mutex::default(),
             assigned: std::sync::Mutex::default(),
+            session_timeout: kafka.session_timeout,
         })
         .map_err(RuntimeError::Kafka)?;
     consumer.subscribe(topics).map_err(RuntimeError::Kafka)?;

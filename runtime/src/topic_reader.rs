@@ -16,6 +16,9 @@ use crate::error::RuntimeError;
 use crate::kafka::base_config;
 use crate::settings::KafkaConfig;
 
+/// How long a topic must stay silent, once its reported end is reached, to count as read.
+const DRAIN_QUIET: Duration = Duration::from_millis(300);
+
 /// One record read from a compacted topic.
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
@@ -132,10 +135,33 @@ impl TopicReader {
                 }
             }
         }
+        // The end offsets came from the broker's high watermarks, which tansu 0.6.0 reports as
+        // the start of the last batch plus one (LOCAL-STACK.md): the rest of that batch lies
+        // beyond them. Whoever restores owns these partitions, so nothing new is being written:
+        // read on until the topic stays quiet.
+        while let Some(polled) = self.consumer.poll(DRAIN_QUIET) {
+            match polled {
+                Ok(message) => {
+                    read += 1;
+                    apply(Record {
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        key: message.key(),
+                        payload: message.payload(),
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(topic = %self.topic, error = %e, "Error while reading a compacted topic; retrying.");
+                    std::thread::sleep(DRAIN_QUIET);
+                }
+            }
+        }
         Ok(read)
     }
 
-    /// Waits up to `timeout` for the next record and applies it; `false` when none came.
+    /// Waits up to `timeout` for the next record and applies it; `false` when none came. A
+    /// consumption error (the broker restarting, a network blip) is logged and retried: the
+    /// client reconnects on its own, and a follower that stopped would serve stale data.
     pub fn follow(
         &self,
         timeout: Duration,
@@ -143,7 +169,11 @@ impl TopicReader {
     ) -> Result<bool, RuntimeError> {
         match self.consumer.poll(timeout) {
             None => Ok(false),
-            Some(Err(e)) => Err(RuntimeError::Kafka(e)),
+            Some(Err(e)) => {
+                tracing::warn!(topic = %self.topic, error = %e, "Error while following a topic; retrying.");
+                std::thread::sleep(timeout.min(Duration::from_millis(500)));
+                Ok(false)
+            }
             Some(Ok(message)) => {
                 apply(Record {
                     partition: message.partition(),

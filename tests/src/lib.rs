@@ -274,6 +274,11 @@ impl ServiceProcess {
         Ok(ServiceProcess { child })
     }
 
+    /// True once the process has exited.
+    pub fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// The process id.
     pub fn id(&self) -> u32 {
         self.child.id()

@@ -58,6 +58,20 @@ impl Pipeline {
         }
     }
 
+    /// Restarts every service that exited (as an orchestrator would: a service stops on an
+    /// error it cannot handle, e.g. no broker at start-up) and names them.
+    pub fn revive(&mut self) -> Result<Vec<&'static str>> {
+        let exited: Vec<&'static str> = self
+            .running
+            .iter_mut()
+            .filter_map(|(name, process)| process.exited().then_some(*name))
+            .collect();
+        for name in &exited {
+            self.start_service(name)?;
+        }
+        Ok(exited)
+    }
+
     /// The process ids, for CPU and memory readings.
     pub fn pids(&self) -> Vec<(&'static str, u32)> {
         self.running.iter().map(|(n, p)| (*n, p.id())).collect()
@@ -158,11 +172,18 @@ pub fn compare(expected: &Expected, actual: &[LedgerLine]) -> Vec<String> {
     problems
 }
 
-/// Polls until ClickHouse holds at least `want` commission lines; returns how many it holds.
-pub async fn wait_for_lines(db: &Client, want: u64, deadline: Duration) -> Result<u64> {
+/// Polls until ClickHouse holds at least `want` commission lines, `deadline` passes or the
+/// count stops moving for three minutes, calling `tick` on every poll; returns how many it holds.
+pub async fn wait_for_lines(
+    db: &Client,
+    want: u64,
+    deadline: Duration,
+    mut tick: impl FnMut(),
+) -> Result<u64> {
     let started = Instant::now();
     let mut last = (0, Instant::now());
     loop {
+        tick();
         let n = crate::ledger::count(db, "SELECT count() FROM commissions FINAL")
             .await
             .unwrap_or(0);
@@ -172,7 +193,8 @@ pub async fn wait_for_lines(db: &Client, want: u64, deadline: Duration) -> Resul
         if n != last.0 {
             last = (n, Instant::now());
         }
-        if started.elapsed() > deadline {
+        // Nothing new for three minutes: the pipeline has finished short of `want`.
+        if started.elapsed() > deadline || last.1.elapsed() > Duration::from_secs(180) {
             return Ok(n);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Checks deploy/: the Kubernetes manifests parse and agree with each service's configuration
+(variables from `<service> env`, admin port, consumer group, input topic), and the Prometheus
+rules and Grafana dashboard parse and name only metrics the services export.
+
+    python3 deploy/check_manifests.py BIN_DIR    (BIN_DIR holds the built service binaries)
+"""
+import glob, json, os, re, subprocess, sys
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVICES = {  # service -> (group variable, input topic suffix, metric prefixes)
+    "ingest": ("INGEST_GROUP_ID", "touchpoints.raw.v1", ["ingest"]),
+    "enricher": ("ENRICHER_GROUP_ID", "touchpoints.valid.v1", ["enricher"]),
+    "attributor": ("ATTRIBUTOR_GROUP_ID", "touchpoints.enriched.v1", ["attributor"]),
+    "risk": ("RISK_ROUTER_GROUP_ID", "attributions.v1", ["risk", "risk_router"]),
+    "ledger-writer": ("LEDGER_GROUP_ID", "commissions.v1", ["ledger", "ledger_analytics"]),
+}
+problems = []
+
+
+def check(ok, message):
+    if not ok:
+        problems.append(message)
+
+
+def env_table(binary):
+    """Variable name -> default, from the markdown table `<service> env` prints."""
+    out = subprocess.run([binary, "env"], capture_output=True, text=True, check=True).stdout
+    table = {}
+    for line in out.splitlines():
+        cells = [c.strip().strip("`") for c in line.split("|")[1:-1]]
+        if len(cells) >= 3 and cells[0] not in ("Variable", "---"):
+            table[cells[0]] = cells[1]
+    return table
+
+
+def known_metrics():
+    names = set()
+    for path in glob.glob(os.path.join(ROOT, "*", "src", "metrics.rs")):
+        names |= set(re.findall(r'"([a-z][a-z0-9_]+)"', open(path).read()))
+    plumbing = {n for n in re.findall(r'"([a-z_]+)"', open(os.path.join(ROOT, "runtime/src/metrics.rs")).read())}
+    for prefixes in (p for _, _, p in SERVICES.values()):
+        for prefix in prefixes:
+            names |= {f"{prefix}_{n}" for n in plumbing}
+    return names
+
+
+def metric_names(expr):
+    """Metric names an expression uses: plain names and `__name__=~"(a|b)_suffix"` expansions."""
+    found = set()
+    for alternatives, suffix in re.findall(r'__name__=~"\(([a-z_|]+)\)(_[a-z_]+)"', expr):
+        found |= {a + suffix for a in alternatives.split("|")}
+    for name in re.findall(r"\b([a-z][a-z0-9]*(?:_[a-z0-9]+)+_(?:total|messages|bytes|seconds|entries))\b", expr):
+        found.add(name)
+    return found
+
+
+def main(bin_dir):
+    docs = {}
+    for path in sorted(glob.glob(os.path.join(ROOT, "deploy/kubernetes/*.yaml"))):
+        try:
+            docs[os.path.basename(path)] = [d for d in yaml.safe_load_all(open(path)) if d]
+        except yaml.YAMLError as e:
+            problems.append(f"{path}: does not parse: {e}")
+    shared = None
+    all_vars = set()
+    for service, (group_var, topic_suffix, _) in SERVICES.items():
+        table = env_table(os.path.join(bin_dir, service))
+        all_vars |= set(table)
+        shared = set(table) if shared is None else shared & set(table)
+        items = {(d["kind"], d["metadata"]["name"]): d for d in docs.get(f"{service}.yaml", [])}
+        check(items, f"{service}.yaml is missing")
+        if not items:
+            continue
+        config = items.get(("ConfigMap", f"attrib-{service}"), {}).get("data", {})
+        for key in config:
+            check(key in table, f"{service}.yaml: ConfigMap sets {key}, which `{service} env` does not read")
+        port = int(table["ADMIN_LISTEN_ADDR"].rsplit(":", 1)[1])
+        check(config.get("ADMIN_LISTEN_ADDR") == f"0.0.0.0:{port}", f"{service}.yaml: ADMIN_LISTEN_ADDR should be 0.0.0.0:{port}")
+        deployment = items.get(("Deployment", service))
+        check(deployment, f"{service}.yaml: no Deployment named {service}")
+        if deployment:
+            pod = deployment["spec"]["template"]
+            check(pod["metadata"]["annotations"].get("prometheus.io/port") == str(port), f"{service}.yaml: scrape port is not {port}")
+            containers = pod["spec"]["containers"] + pod["spec"].get("initContainers", [])
+            for c in pod["spec"]["containers"]:
+                check({"name": "admin", "containerPort": port} in c["ports"], f"{service}.yaml: container port admin is not {port}")
+                check(c["livenessProbe"]["httpGet"] == {"path": "/_liveness", "port": "admin"}, f"{service}.yaml: liveness probe")
+                check(c["readinessProbe"]["httpGet"] == {"path": "/_readiness", "port": "admin"}, f"{service}.yaml: readiness probe")
+                check("limits" in c["resources"] and "requests" in c["resources"], f"{service}.yaml: resources")
+            for c in containers:
+                refs = [e.get("configMapRef", {}).get("name") for e in c.get("envFrom", [])]
+                check("attrib-common" in refs and f"attrib-{service}" in refs, f"{service}.yaml: {c['name']} lacks envFrom of its ConfigMaps")
+            drain_s = int(table["SHUTDOWN_DRAIN_TIMEOUT_MS"]) / 1000
+            check(pod["spec"]["terminationGracePeriodSeconds"] > drain_s, f"{service}.yaml: grace period must exceed the drain timeout")
+        svc = items.get(("Service", service))
+        check(svc and svc["spec"]["ports"][0]["port"] == port, f"{service}.yaml: Service port is not {port}")
+        scaled = items.get(("ScaledObject", service))
+        check(scaled, f"{service}.yaml: no ScaledObject")
+        if scaled:
+            trigger = scaled["spec"]["triggers"][0]["metadata"]
+            group = config.get(group_var, table[group_var])
+            check(trigger["consumerGroup"] == group, f"{service}.yaml: KEDA watches group {trigger['consumerGroup']}, the service uses {group}")
+            common = next(d for d in docs["common.yaml"] if d["kind"] == "ConfigMap")["data"]
+            check(trigger["topic"] == f"{common['TOPIC_NAMESPACE']}.{topic_suffix}", f"{service}.yaml: KEDA topic {trigger['topic']}")
+            check(scaled["spec"]["maxReplicaCount"] <= int(common["KAFKA_TOPIC_PARTITIONS"]), f"{service}.yaml: more replicas than partitions")
+    common = next(d for d in docs.get("common.yaml", []) if d["kind"] == "ConfigMap")["data"]
+    for key in common:
+        check(key in shared, f"common.yaml sets {key}, which not every service reads")
+    secret = next(d for d in docs.get("secrets.example.yaml", []) if d["kind"] == "Secret")
+    for key in secret["stringData"]:
+        check(key in all_vars, f"secrets.example.yaml sets {key}, which no service reads")
+    kustomization = docs["kustomization.yaml"][0]
+    for resource in kustomization["resources"]:
+        check(os.path.exists(os.path.join(ROOT, "deploy/kubernetes", resource)), f"kustomization lists missing {resource}")
+
+    metrics = known_metrics()
+    yaml.safe_load(open(os.path.join(ROOT, "deploy/prometheus/prometheus.yml")))
+    rules = yaml.safe_load(open(os.path.join(ROOT, "deploy/prometheus/alerts.yml")))
+    alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"]}
+    for needed in ("ConsumerLagHigh", "DeadLetterRateHigh", "RiskLevelCritical", "LedgerReconciliationFailed"):
+        check(needed in alerts, f"alerts.yml has no {needed}")
+    exprs = [r["expr"] for r in alerts.values()]
+    dashboard = json.load(open(os.path.join(ROOT, "deploy/grafana/attrib-pipeline.json")))
+    exprs += [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    for expr in exprs:
+        for name in metric_names(expr):
+            base = re.sub(r"_bucket$", "", name)
+            check(base in metrics or name.startswith("kube_"), f"{name} (in {expr!r}) is not a metric any service exports")
+    for p in problems:
+        print("problem:", p)
+    print(f"checked {sum(len(d) for d in docs.values())} manifests, {len(alerts)} alerts, {len(dashboard['panels'])} panels: {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
