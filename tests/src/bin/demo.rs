@@ -71,8 +71,17 @@ fn number(sql: &str) -> u64 {
 /// Waits until ClickHouse holds `want` commission lines, printing progress.
 fn wait_for_ledger(want: usize, deadline: Duration) -> Result<()> {
     let started = Instant::now();
+    let mut last = (0, Instant::now());
     loop {
         let n = number("SELECT count() FROM commissions FINAL") as usize;
+        if n != last.0 {
+            last = (n, Instant::now());
+        }
+        if n > 0 && last.1.elapsed() > Duration::from_secs(60) {
+            eprintln!();
+            println!("   stopped waiting: no new lines for 60 s, {n} of the {want} the oracle expects (see step 5)");
+            return Ok(());
+        }
         eprint!(
             "\r  ledger: {n:>7} / {want} commission lines in ClickHouse ({:>4.0} s)  ",
             started.elapsed().as_secs_f64()
