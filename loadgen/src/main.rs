@@ -99,6 +99,8 @@ fn run(args: &[String]) -> Result<()> {
             let mut env = Env::from_process();
             let config = CommonConfig::from_env(&mut env, "loadgen", "127.0.0.1:0");
             env.finish().map_err(|e| anyhow::anyhow!("{e}"))?;
+            // The Kafka client's warnings (a broker outage, retries) go to stderr.
+            runtime::telemetry::init(config.log_format, &config.log_level);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
@@ -109,6 +111,14 @@ fn run(args: &[String]) -> Result<()> {
                 rate.map_or(String::new(), |r| format!(" at {r} msg/s"))
             );
             let done = runtime.block_on(async {
+                // Without its topic the replay would only time out, a minute later.
+                if config.kafka.create_topics {
+                    runtime::kafka::ensure_topics(
+                        &config.kafka,
+                        &[(&topic, runtime::kafka::Cleanup::Delete)],
+                    )
+                    .await?;
+                }
                 let producer = Producer::new(&config.kafka, "attrib-loadgen")?;
                 replay(
                     &producer,

@@ -28,7 +28,13 @@ pub struct Replayed {
     pub elapsed: Duration,
 }
 
-/// Sends `messages` to `topic` through `producer`.
+/// How many times a replay rewinds after failed deliveries before it gives up.
+const REWINDS: u32 = 5;
+
+/// Sends `messages` to `topic` through `producer`. When deliveries fail (the broker was down
+/// longer than the delivery timeout), it rewinds to the first undelivered message and sends
+/// again from there in order, as a producer with at-least-once delivery does: per-key order
+/// holds, and what reaches the broker twice is absorbed by the pipeline's de-duplication.
 pub async fn replay(
     producer: &Producer,
     topic: &str,
@@ -40,7 +46,9 @@ pub async fn replay(
     let mut sent_at = Vec::with_capacity(messages.len());
     let mut pending = Vec::with_capacity(4096);
     let mut last_report = Instant::now();
-    for (i, message) in messages.iter().enumerate() {
+    let mut rewinds = 0;
+    let mut i = 0;
+    while i < messages.len() {
         if let Some(rate) = pace.rate.filter(|r| *r > 0.0) {
             let due = started + Duration::from_secs_f64(i as f64 / rate);
             let now = Instant::now();
@@ -48,25 +56,26 @@ pub async fn replay(
                 tokio::time::sleep(due - now).await;
             }
         }
+        let message = &messages[i];
         let output = Output::keyed(
             Arc::clone(&topic),
             message.key.as_ref().map(|k| k.as_bytes().to_vec()),
             message.payload.as_bytes().to_vec(),
         );
-        sent_at.push(SystemTime::now());
-        pending.push(producer.enqueue(&output).await?);
-        if pending.len() >= 4096 {
-            for delivery in pending.drain(..) {
-                await_delivery(&topic, delivery).await?;
+        if i == sent_at.len() {
+            sent_at.push(SystemTime::now());
+        }
+        pending.push((i, producer.enqueue(&output).await?));
+        i += 1;
+        if pending.len() >= 4096 || i == messages.len() {
+            if let Some(first) = settle(&topic, &mut pending, &mut rewinds).await? {
+                i = first;
             }
         }
         if pace.progress && last_report.elapsed() >= Duration::from_secs(1) {
             last_report = Instant::now();
-            report(i + 1, messages.len(), started.elapsed());
+            report(i, messages.len(), started.elapsed());
         }
-    }
-    for delivery in pending.drain(..) {
-        await_delivery(&topic, delivery).await?;
     }
     if pace.progress {
         report(messages.len(), messages.len(), started.elapsed());
@@ -76,6 +85,33 @@ pub async fn replay(
         sent_at,
         elapsed: started.elapsed(),
     })
+}
+
+/// Waits for every pending delivery; returns the first undelivered index to rewind to, if any.
+async fn settle(
+    topic: &str,
+    pending: &mut Vec<(usize, rdkafka::producer::DeliveryFuture)>,
+    rewinds: &mut u32,
+) -> Result<Option<usize>> {
+    let mut first_failed: Option<(usize, runtime::RuntimeError)> = None;
+    for (index, delivery) in pending.drain(..) {
+        if let Err(error) = await_delivery(topic, delivery).await {
+            if first_failed.as_ref().is_none_or(|(i, _)| index < *i) {
+                first_failed = Some((index, error));
+            }
+        }
+    }
+    let Some((index, error)) = first_failed else {
+        return Ok(None);
+    };
+    *rewinds += 1;
+    if *rewinds > REWINDS {
+        return Err(anyhow::Error::new(error).context(format!(
+            "message {index} still undelivered after {REWINDS} rewinds"
+        )));
+    }
+    eprintln!("\nreplay: delivery failed ({error}); sending again from message {index}");
+    Ok(Some(index))
 }
 
 fn report(done: usize, total: usize, elapsed: Duration) {

@@ -137,6 +137,16 @@ impl Batch {
             None => self.frontier.push((topic.to_string(), partition, offset)),
         }
     }
+
+    /// Drops what this batch read from partitions just revoked. Their state was discarded
+    /// with the assignment (changes not checkpointed included), so those inputs must be read
+    /// again from the last commit, even when the partition comes straight back to this
+    /// consumer (a lost assignment after a broker outage): storing their offsets would
+    /// commit inputs whose effects no longer exist anywhere.
+    fn forget(&mut self, revoked: &[(String, i32)]) {
+        self.frontier
+            .retain(|(t, p, _)| !revoked.iter().any(|(rt, rp)| rp == p && rt == t));
+    }
 }
 
 /// Runs the loop until `shutdown` is cancelled, then finishes the batch in flight and commits.
@@ -168,6 +178,7 @@ pub async fn run<P: Processor>(
         };
         let message = match first {
             Err(_idle) => {
+                // Between batches: nothing read is pending, so a revocation needs no forgetting.
                 report_rebalance(consumer, processor)?;
                 processor.idle(&mut batch.outputs)?;
                 if !batch.outputs.is_empty() {
@@ -232,7 +243,8 @@ async fn handle<P: Processor>(
     producer: &Producer,
     batch: &mut Batch,
 ) -> Result<(), RuntimeError> {
-    report_rebalance(consumer, processor)?;
+    let revoked = report_rebalance(consumer, processor)?;
+    batch.forget(&revoked);
     let input = Input::from_message(message);
     processor.process(&input, &mut batch.outputs)?;
     for output in std::mem::take(&mut batch.outputs) {
@@ -253,8 +265,10 @@ async fn finish_batch<P: Processor>(
 ) -> Result<(), RuntimeError> {
     await_all(batch, metrics).await?;
     // Partitions revoked during the batch are dropped before the checkpoint, so nothing is
-    // written for a partition its next owner may already be restoring.
-    report_rebalance(consumer, processor)?;
+    // written for a partition its next owner may already be restoring, and their offsets
+    // are not stored.
+    let revoked = report_rebalance(consumer, processor)?;
+    batch.forget(&revoked);
     loop {
         processor.flush_sinks().await?;
         processor.checkpoint(&mut batch.outputs)?;
@@ -287,10 +301,12 @@ async fn await_all(batch: &mut Batch, metrics: &LoopMetrics) -> Result<(), Runti
     Ok(())
 }
 
+/// Tells the processor about revocations and assignments since the last call; returns the
+/// revoked partitions.
 fn report_rebalance<P: Processor>(
     consumer: &StreamConsumer<ServiceContext>,
     processor: &mut P,
-) -> Result<(), RuntimeError> {
+) -> Result<Vec<(String, i32)>, RuntimeError> {
     let revoked = consumer.context().take_revoked();
     if !revoked.is_empty() {
         processor.partitions_revoked(&revoked);
@@ -299,7 +315,7 @@ fn report_rebalance<P: Processor>(
     if !assigned.is_empty() {
         processor.partitions_assigned(&assigned)?;
     }
-    Ok(())
+    Ok(revoked)
 }
 
 /// Extra wait after a broker outage's last error, beyond the session timeout.
@@ -370,5 +386,28 @@ where
         _ = async { shutdown.cancelled().await; tokio::time::sleep(drain).await } => {
             Err(RuntimeError::DrainTimeout(drain))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Batch;
+
+    #[test]
+    fn a_revoked_partition_keeps_no_offset_to_store_even_if_it_comes_back() {
+        let mut batch = Batch::default();
+        batch.advance("in", 0, 100);
+        batch.advance("in", 1, 7);
+        batch.advance("in", 0, 150);
+        batch.advance("other", 0, 3);
+        // Partition 0 of "in" was lost and assigned again: what was read before is forgotten.
+        batch.forget(&[("in".to_string(), 0)]);
+        assert_eq!(
+            batch.frontier,
+            vec![("in".to_string(), 1, 7), ("other".to_string(), 0, 3)]
+        );
+        // Re-read from the last commit after the new assignment, it is stored from there.
+        batch.advance("in", 0, 120);
+        assert!(batch.frontier.contains(&("in".to_string(), 0, 120)));
     }
 }

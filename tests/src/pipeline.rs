@@ -201,37 +201,44 @@ pub async fn wait_for_lines(
     }
 }
 
-/// Dead letters on the namespace's dead-letter topic, one per source position (a service killed
-/// after writing a dead letter but before committing writes it again on restart): reason by
-/// (service, source topic, partition, offset). Reads until `want` positions or `deadline`.
+/// Dead letters on the namespace's dead-letter topic, one per bad input: reason by (service,
+/// event id), or by (service, message key) when the input had no readable event id (the load
+/// generator gives every bad input its own key), else by source position. A service killed
+/// after writing a dead letter but before committing writes it again on restart, an upstream
+/// service re-emitting after its own crash gives the same event a new source offset, and a
+/// replay rewinding after a broker outage sends it twice; each is one bad input, counted once. Reads until `want` inputs, then
+/// three seconds more so an extra one shows up too, or until `deadline`.
 pub fn dead_letters(
     namespace: &str,
     want: usize,
     deadline: Duration,
-) -> Result<BTreeMap<(String, String, i32, i64), String>> {
+) -> Result<BTreeMap<(String, String), String>> {
     let topic = format!("{namespace}.touchpoints.dlq.v1");
-    let mut positions = BTreeMap::new();
-    let started = Instant::now();
+    let mut inputs = BTreeMap::new();
     let mut seen = 0;
+    let mut reached: Option<Instant> = None;
     crate::consume_until(&topic, deadline, |messages| {
         for m in &messages[seen..] {
             if let Ok(letter) =
                 schemas::decode::<schemas::DeadLetter>(m.payload().unwrap_or_default())
             {
-                positions.insert(
-                    (
-                        letter.service,
-                        letter.source_topic,
-                        letter.source_partition,
-                        letter.source_offset,
+                let identity = match (letter.event_id, &letter.source_key) {
+                    (Some(id), _) => id,
+                    (None, Some(key)) => format!("key:{}", String::from_utf8_lossy(key)),
+                    (None, None) => format!(
+                        "{}/{}@{}",
+                        letter.source_topic, letter.source_partition, letter.source_offset
                     ),
-                    letter.reason,
-                );
+                };
+                inputs.insert((letter.service, identity), letter.reason);
             }
         }
         seen = messages.len();
-        positions.len() >= want || started.elapsed() > deadline
+        if inputs.len() >= want && reached.is_none() {
+            reached = Some(Instant::now());
+        }
+        reached.is_some_and(|at| at.elapsed() > Duration::from_secs(3))
     })
     .with_context(|| format!("reading {topic}"))?;
-    Ok(positions)
+    Ok(inputs)
 }
