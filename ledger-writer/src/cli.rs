@@ -299,14 +299,20 @@ pub async fn run(config: &LedgerConfig, args: &[String]) -> Result<String, CliEr
     }
 }
 
-/// A documented query from `queries/ledger.sql`, by its `-- name:`.
-pub fn documented_query(name: &str) -> Option<&'static str> {
+/// A documented query from `queries/ledger.sql`, by its `-- name:`, without its comment lines
+/// and final `;` (ready to nest as a subquery).
+pub fn documented_query(name: &str) -> Option<String> {
     let text = include_str!("../queries/ledger.sql");
     let marker = format!("-- name: {name}\n");
     let start = text.find(&marker)? + marker.len();
     let body = &text[start..];
     let end = body.find("-- name: ").unwrap_or(body.len());
-    Some(body[..end].trim().trim_end_matches(';'))
+    let sql = body[..end]
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Some(sql.trim().trim_end_matches(';').to_string())
 }
 
 /// `ledger-writer reconcile`: runs the documented reconciliation queries (every payout equals

@@ -1,16 +1,22 @@
 //! Reading compacted topics from the beginning without a consumer group: state changelogs
 //! (restore one partition up to its end) and reference data (load everything, then follow).
 //!
-//! "The end" is the high watermark fetched when reading starts: everything acknowledged before
-//! then is seen. Records produced later by a previous owner of the partition belong to inputs
-//! whose offsets were never committed, so the new owner re-reads and re-applies them anyway.
+//! "The end" of a changelog partition is found by writing to it: the restoring owner appends an
+//! end marker and reads until it meets it, so everything acknowledged before is seen however
+//! the broker reports high watermarks (tansu 0.6.0 reports the start of the last batch) and
+//! however slowly it serves the fetches under load. Records produced later by a previous owner
+//! belong to inputs whose offsets were never committed, so the new owner re-reads and re-applies
+//! them anyway. Reference data has no owner: it is read to the reported end, then until quiet.
 
 use std::time::{Duration, Instant};
 
+use std::sync::Mutex;
+
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::util::Timeout;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::error::RuntimeError;
 use crate::kafka::base_config;
@@ -97,9 +103,40 @@ impl TopicReader {
         Ok(ends)
     }
 
-    /// Reads until every partition in `ends` reached its end offset, handing each record to
-    /// `apply`. Fails if the end is not reached within the reader's timeout of silence.
+    /// Reads to the reported ends (see [`TopicReader::read_until`]), then on until the topic
+    /// stays quiet: for topics without an owner to write an end marker (reference data).
     pub fn read_to(
+        &self,
+        ends: &[(i32, i64)],
+        mut apply: impl FnMut(Record<'_>),
+    ) -> Result<usize, RuntimeError> {
+        let mut read = self.read_until(ends, &mut apply)?;
+        // The end offsets came from the broker's high watermarks, which tansu 0.6.0 reports as
+        // the start of the last batch plus one (LOCAL-STACK.md): the rest of that batch lies
+        // beyond them. Read on until the topic stays quiet.
+        while let Some(polled) = self.consumer.poll(DRAIN_QUIET) {
+            match polled {
+                Ok(message) => {
+                    read += 1;
+                    apply(Record {
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        key: message.key(),
+                        payload: message.payload(),
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(topic = %self.topic, error = %e, "Error while reading a compacted topic; retrying.");
+                    std::thread::sleep(DRAIN_QUIET);
+                }
+            }
+        }
+        Ok(read)
+    }
+
+    /// Reads until every partition in `ends` reached its end offset (exclusive), handing each
+    /// record to `apply`. Fails if nothing arrives for the reader's timeout before that.
+    pub fn read_until(
         &self,
         ends: &[(i32, i64)],
         mut apply: impl FnMut(Record<'_>),
@@ -132,27 +169,6 @@ impl TopicReader {
                         payload: message.payload(),
                     });
                     remaining.retain(|(p, end)| !(*p == partition && offset + 1 >= *end));
-                }
-            }
-        }
-        // The end offsets came from the broker's high watermarks, which tansu 0.6.0 reports as
-        // the start of the last batch plus one (LOCAL-STACK.md): the rest of that batch lies
-        // beyond them. Whoever restores owns these partitions, so nothing new is being written:
-        // read on until the topic stays quiet.
-        while let Some(polled) = self.consumer.poll(DRAIN_QUIET) {
-            match polled {
-                Ok(message) => {
-                    read += 1;
-                    apply(Record {
-                        partition: message.partition(),
-                        offset: message.offset(),
-                        key: message.key(),
-                        payload: message.payload(),
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(topic = %self.topic, error = %e, "Error while reading a compacted topic; retrying.");
-                    std::thread::sleep(DRAIN_QUIET);
                 }
             }
         }
@@ -224,13 +240,41 @@ pub async fn ensure_copartitioned_changelog(
     Ok(())
 }
 
+/// Key of the end marker a restore appends to its changelog partition. Restores skip it;
+/// compaction keeps one per partition.
+pub const END_MARKER_KEY: &[u8] = b"~restore-end";
+
+/// Remembers where the last end marker landed.
+#[derive(Default)]
+struct MarkerContext {
+    delivered: Mutex<Option<Result<i64, String>>>,
+}
+
+impl ClientContext for MarkerContext {}
+
+impl ProducerContext for MarkerContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _opaque: ()) {
+        let outcome = match result {
+            Ok(message) => Ok(message.offset()),
+            Err((error, _)) => Err(error.to_string()),
+        };
+        if let Ok(mut slot) = self.delivered.lock() {
+            *slot = Some(outcome);
+        }
+    }
+}
+
 /// Reads a state changelog back: the latest record of every key of one partition, tombstoned
 /// keys left out. A record that does not decode as `T` is an error: restoring without it
 /// would silently compute something else.
 #[allow(missing_debug_implementations)]
 pub struct ChangelogReader {
     reader: TopicReader,
+    marker: BaseProducer<MarkerContext>,
     topic: String,
+    timeout: Duration,
 }
 
 impl ChangelogReader {
@@ -241,10 +285,55 @@ impl ChangelogReader {
         topic: &str,
         stall: Duration,
     ) -> Result<ChangelogReader, RuntimeError> {
+        let marker = base_config(kafka, &format!("{client_id}-marker"))
+            .set("acks", "all")
+            .set(
+                "message.timeout.ms",
+                kafka.delivery_timeout.as_millis().to_string(),
+            )
+            .create_with_context(MarkerContext::default())
+            .map_err(RuntimeError::Kafka)?;
         Ok(ChangelogReader {
             reader: TopicReader::new(kafka, client_id, topic, stall)?,
+            marker,
             topic: topic.to_string(),
+            timeout: kafka.delivery_timeout,
         })
+    }
+
+    /// Appends an end marker to `partition` and returns its offset once acknowledged.
+    fn mark_end(&self, partition: i32) -> Result<i64, RuntimeError> {
+        if let Ok(mut slot) = self.marker.context().delivered.lock() {
+            *slot = None;
+        }
+        let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic)
+            .partition(partition)
+            .key(END_MARKER_KEY)
+            .payload(&[]);
+        self.marker
+            .send(record)
+            .map_err(|(error, _)| RuntimeError::Kafka(error))?;
+        self.marker
+            .flush(Timeout::After(self.timeout))
+            .map_err(RuntimeError::Kafka)?;
+        let delivered = self
+            .marker
+            .context()
+            .delivered
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take());
+        match delivered {
+            Some(Ok(offset)) => Ok(offset),
+            Some(Err(error)) => Err(RuntimeError::State {
+                topic: self.topic.clone(),
+                detail: format!("the restore's end marker was not written: {error}"),
+            }),
+            None => Err(RuntimeError::State {
+                topic: self.topic.clone(),
+                detail: "the restore's end marker got no delivery report".into(),
+            }),
+        }
     }
 
     /// The latest `T` of every key of `partition`.
@@ -252,11 +341,13 @@ impl ChangelogReader {
         &mut self,
         partition: i32,
     ) -> Result<Vec<T>, RuntimeError> {
-        let ends = self.reader.start(&[partition])?;
+        let end = self.mark_end(partition)?;
+        self.reader.start(&[partition])?;
         let mut latest: std::collections::HashMap<Vec<u8>, T> = std::collections::HashMap::new();
         let mut bad = 0usize;
-        self.reader.read_to(&ends, |record| {
+        self.reader.read_until(&[(partition, end + 1)], |record| {
             match (record.key, record.payload.map(schemas::decode::<T>)) {
+                (Some(END_MARKER_KEY), _) => {}
                 (Some(key), None) => drop(latest.remove(key)),
                 (Some(key), Some(Ok(state))) => drop(latest.insert(key.to_vec(), state)),
                 _ => bad += 1,

@@ -52,19 +52,7 @@ pub async fn wait_count(db: &Client, sql: &str, want: u64, deadline: Duration) -
 
 /// A documented query from `ledger-writer/queries/ledger.sql`, by name.
 pub fn documented_query(name: &str) -> String {
-    let text = include_str!("../../ledger-writer/queries/ledger.sql");
-    let marker = format!("-- name: {name}\n");
-    let start = text.find(&marker).expect("query is documented") + marker.len();
-    let body = &text[start..];
-    let end = body.find("-- name: ").unwrap_or(body.len());
-    body[..end]
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .trim()
-        .trim_end_matches(';')
-        .to_string()
+    ledger_writer::cli::documented_query(name).expect("query is documented")
 }
 
 /// Day `n` of the test calendar (2026-01-01 + n days), long past.

@@ -26,6 +26,7 @@ pub struct Pipeline {
     env: HashMap<String, String>,
     logs: PathBuf,
     running: BTreeMap<&'static str, ServiceProcess>,
+    admin: BTreeMap<&'static str, u16>,
 }
 
 impl Pipeline {
@@ -36,6 +37,7 @@ impl Pipeline {
             env: env.clone(),
             logs: logs.to_path_buf(),
             running: BTreeMap::new(),
+            admin: BTreeMap::new(),
         };
         for name in SERVICES {
             pipeline.start_service(name)?;
@@ -43,12 +45,46 @@ impl Pipeline {
         Ok(pipeline)
     }
 
-    /// Starts (or restarts) one service.
+    /// Starts (or restarts) one service, on an admin port of its own.
     pub fn start_service(&mut self, name: &'static str) -> Result<()> {
         let log = self.logs.join(format!("{name}.log"));
-        let process = ServiceProcess::start_logged(&binary(name), &self.env, &log)?;
+        let port = crate::free_port();
+        let mut env = self.env.clone();
+        env.insert("ADMIN_LISTEN_ADDR".into(), format!("127.0.0.1:{port}"));
+        let process = ServiceProcess::start_logged(&binary(name), &env, &log)?;
         self.running.insert(name, process);
+        self.admin.insert(name, port);
         Ok(())
+    }
+
+    /// A service's admin port (metrics, liveness, readiness).
+    pub fn admin_port(&self, name: &str) -> Option<u16> {
+        self.admin.get(name).copied()
+    }
+
+    /// Waits until every service is ready and has partitions assigned, so what is measured
+    /// next is not start-up.
+    pub fn wait_ready(&self, deadline: Duration) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let waiting: Vec<&str> = self
+                .admin
+                .iter()
+                .filter(|(name, port)| {
+                    let metric = format!("{}_rebalances_total", name.replace('-', "_"));
+                    crate::http_get(**port, "/_readiness").trim() != "ready"
+                        || crate::scrape(&crate::http_get(**port, "/metrics"), &metric) < 1.0
+                })
+                .map(|(name, _)| *name)
+                .collect();
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() > deadline {
+                bail!("not ready after {deadline:?}: {}", waiting.join(", "));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 
     /// `kill -9` one service: no drain, no commit.

@@ -4,23 +4,8 @@
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::json;
 
-/// A tiny deterministic generator (xorshift), so a seed always gives the same workload.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeded generator.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-    /// Next value in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
+/// The load generator's seeded generator: one algorithm for every workload in the project.
+pub use loadgen::Rng;
 
 /// `count` raw messages: ~60% page views, 25% clicks, 4% code redemptions, 4% leads,
 /// 5% conversions, 1% refunds, ~1% malformed.
