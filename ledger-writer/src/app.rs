@@ -270,6 +270,10 @@ impl<R: Restore> LedgerProcessor<R> {
             .state
             .with_label_values(&["payouts"])
             .set(sum(Ledger::payouts));
+        self.metrics
+            .state
+            .with_label_values(&["parked_refunds"])
+            .set(sum(Ledger::parked_refunds));
         self.metrics.bytes.set(sum(Ledger::approx_bytes));
     }
 
@@ -373,6 +377,7 @@ impl<R: Restore> Processor for LedgerProcessor<R> {
         let outcome = match (&result, fx.duplicates, &fx.outcome) {
             (Err(_), _, _) => "dead_lettered",
             (Ok(()), d, _) if d > 0 => "duplicate",
+            (Ok(()), _, _) if fx.parked > 0 => "parked",
             (Ok(()), _, Some(o)) if !o.accepted => "rejected",
             _ => "applied",
         };

@@ -67,6 +67,8 @@ pub struct Effects {
     pub outcome: Option<CommandOutcome>,
     /// Inputs already applied (a replay or a duplicate).
     pub duplicates: u64,
+    /// Refunds parked until their commission arrives.
+    pub parked: u64,
 }
 
 /// Changelog records to write: (key, record or tombstone).
@@ -83,10 +85,20 @@ pub struct Ledger {
     /// Pending lines by hold end.
     pending: BTreeSet<(DateTime<Utc>, String)>,
     clock: Option<DateTime<Utc>>,
+    /// Refunds that arrived before their commission, as the refund lines they will become, by
+    /// line id. Commission and refund reach the ledger by different paths (risk decides a
+    /// commission when its context arrives, a refund passes straight through), so after a
+    /// restart upstream a refund can overtake its commission; it waits here, not in a dead
+    /// letter, and is applied when the commission is created.
+    parked: BTreeMap<String, LedgerLine>,
     dirty_lines: BTreeSet<String>,
     dirty_commands: BTreeSet<String>,
+    dirty_parked: BTreeSet<String>,
     clock_dirty: bool,
 }
+
+/// Changelog key prefix of a parked refund.
+const PARKED_PREFIX: &str = "r/";
 
 fn entry_id(line_id: &str, to: LedgerStatus) -> String {
     deterministic_id("ent", &[line_id, status_name(to)])
@@ -135,6 +147,12 @@ impl Ledger {
         let mut ledger = Ledger::default();
         let mut outcomes = Vec::new();
         for record in records {
+            if record.key.starts_with(PARKED_PREFIX) {
+                if let Some(line) = record.line {
+                    ledger.parked.insert(line.line_id.clone(), line);
+                }
+                continue;
+            }
             if let Some(line) = record.line {
                 ledger.lines.insert(line.line_id.clone(), line);
             }
@@ -185,7 +203,23 @@ impl Ledger {
         for children in ledger.children.values_mut() {
             children.sort();
         }
+        // A crash between writing a released refund's line and its parked record's tombstone.
+        let applied: Vec<String> = ledger
+            .parked
+            .keys()
+            .filter(|id| ledger.lines.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in applied {
+            ledger.parked.remove(&id);
+            ledger.dirty_parked.insert(id);
+        }
         ledger
+    }
+
+    /// Refunds waiting for their commission.
+    pub fn parked_refunds(&self) -> usize {
+        self.parked.len()
     }
 
     /// Lines held.
@@ -233,7 +267,7 @@ impl Ledger {
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) -> Result<(), Rejection> {
-        if self.lines.contains_key(&d.commission_id) {
+        if self.lines.contains_key(&d.commission_id) || self.parked.contains_key(&d.commission_id) {
             fx.duplicates += 1;
             return Ok(());
         }
@@ -263,6 +297,25 @@ impl Ledger {
             kind: EntryKind::StatusChange,
         };
         self.create(line, &cause, now, fx);
+        self.release_parked(&d.commission_id, now, fx);
+    }
+
+    /// Applies the refunds that were waiting for `commission_id`, oldest decision first.
+    fn release_parked(&mut self, commission_id: &str, now: DateTime<Utc>, fx: &mut Effects) {
+        let mut waiting: Vec<LedgerLine> = self
+            .parked
+            .values()
+            .filter(|l| l.of_commission_id.as_deref() == Some(commission_id))
+            .cloned()
+            .collect();
+        waiting.sort_by(|a, b| (a.decided_at, &a.line_id).cmp(&(b.decided_at, &b.line_id)));
+        for line in waiting {
+            self.parked.remove(&line.line_id);
+            self.dirty_parked.insert(line.line_id.clone());
+            if let Some(parent) = self.lines.get(commission_id).cloned() {
+                self.refund_line(parent, line, now, fx);
+            }
+        }
     }
 
     fn refund(
@@ -277,25 +330,38 @@ impl Ledger {
                 detail: format!("reversal {} names no commission", d.commission_id),
             });
         };
-        let Some(parent) = self.lines.get(of).cloned() else {
-            return Err(Rejection {
-                reason: "refund_of_unknown_commission",
-                detail: format!(
-                    "reversal {} of commission {of}, which this ledger never saw",
-                    d.commission_id
-                ),
-            });
-        };
-        let at = d.decided_at;
+        let line = line_from(d, LineKind::Refund, Some(of), LedgerStatus::Pending);
+        match self.lines.get(of).cloned() {
+            Some(parent) => self.refund_line(parent, line, now, fx),
+            None => {
+                tracing::debug!(refund = %d.commission_id, commission = of, "Refund parked until its commission arrives.");
+                self.dirty_parked.insert(line.line_id.clone());
+                self.parked.insert(line.line_id.clone(), line);
+                fx.parked += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a refund line of `parent`: its status follows the parent's, a full refund
+    /// reverses the commission, and a refund of a paid commission is a clawback.
+    fn refund_line(
+        &mut self,
+        parent: LedgerLine,
+        mut line: LedgerLine,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) {
+        let at = line.decided_at;
         let reserved = parent.payout_id.is_some();
-        let full = self.remaining(&parent) + d.amount_minor <= 0;
+        let full = self.remaining(&parent) + line.amount_minor <= 0;
         let reverse = Cause {
             cause: "refund",
             actor: "attributor",
             at,
             kind: EntryKind::StatusChange,
         };
-        let mut line = line_from(d, LineKind::Refund, Some(of), parent.status);
+        line.status = parent.status;
         let kind = match parent.status {
             LedgerStatus::Reversed => {
                 // No money moves: the commission earns nothing already.
@@ -304,7 +370,7 @@ impl Ledger {
                     ..reverse
                 };
                 self.create(line, &cause, now, fx);
-                return Ok(());
+                return;
             }
             LedgerStatus::Paid => EntryKind::Clawback,
             LedgerStatus::Approved if reserved => EntryKind::Clawback,
@@ -331,7 +397,6 @@ impl Ledger {
         }
         let cause = Cause { kind, ..reverse };
         self.create(line, &cause, now, fx);
-        Ok(())
     }
 
     /// What a commission still nets its partner: its amount plus its live refund lines.
@@ -815,6 +880,15 @@ impl Ledger {
                 ));
             }
         }
+        // After the lines: a released refund's line is on the topic before its parked record goes.
+        for id in std::mem::take(&mut self.dirty_parked) {
+            let key = format!("{PARKED_PREFIX}{id}");
+            let record = self.parked.get(&id).map(|l| LedgerState {
+                line: Some(l.clone()),
+                ..record(key.clone())
+            });
+            out.push((key, record));
+        }
         if std::mem::take(&mut self.clock_dirty) {
             out.push((
                 POSITION_KEY.into(),
@@ -1180,6 +1254,39 @@ mod tests {
             .items
             .iter()
             .any(|i| i.line_id == "r1" && i.kind == LineKind::Refund));
+    }
+
+    #[test]
+    fn a_refund_that_overtakes_its_commission_waits_for_it_and_survives_a_restart() {
+        let mut l = Ledger::default();
+        // The refund arrives first: nothing moves, nothing is dead-lettered, it is kept.
+        let fx = decide(&mut l, &refund("r1", "c1", "p1", 1_000, 5));
+        assert!(fx.entries.is_empty());
+        assert_eq!((fx.parked, l.parked_refunds(), l.lines()), (1, 1, 0));
+        // Its replay is a duplicate, not a second parked refund.
+        assert_eq!(
+            decide(&mut l, &refund("r1", "c1", "p1", 1_000, 5)).duplicates,
+            1
+        );
+        // A restart in between keeps it (changelog records, latest per key).
+        let mut records = std::collections::BTreeMap::new();
+        for (key, record) in l.take_changes() {
+            records.insert(key, record);
+        }
+        let mut l = Ledger::restore(records.values().flatten().cloned().collect());
+        assert_eq!(l.parked_refunds(), 1);
+        // The commission arrives: the full refund is applied at once and reverses it.
+        let fx = decide(&mut l, &decision("c1", "p1", 1_000, Decision::Payable, 0));
+        assert_eq!(status(&l, "c1"), LedgerStatus::Reversed);
+        assert_eq!(status(&l, "r1"), LedgerStatus::Reversed);
+        assert_eq!(l.line("r1").map(|r| r.amount_minor), Some(-1_000));
+        assert!(fx.entries.iter().any(|e| e.commission_id == "r1"));
+        assert_eq!(l.parked_refunds(), 0);
+        // The parked record is tombstoned after the refund line is written.
+        let changes = l.take_changes();
+        let line_at = changes.iter().position(|(k, _)| k == "l/r1");
+        let tomb_at = changes.iter().position(|(k, r)| k == "r/r1" && r.is_none());
+        assert!(line_at.is_some() && tomb_at.is_some() && line_at < tomb_at);
     }
 
     #[test]

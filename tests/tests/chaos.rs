@@ -102,7 +102,7 @@ async fn run(events: usize, kills: u64, rate: f64, kill_broker: bool) {
         &[
             ("KAFKA_SESSION_TIMEOUT_MS", "6000"),
             ("ATTRIBUTOR_IDLE_ADVANCE_SECONDS", "2"),
-            ("LOG_LEVEL", "warn,rdkafka=error,librdkafka=error"),
+            ("LOG_LEVEL", "warn,runtime=info,attributor=info,ledger_writer=info,rdkafka=error,librdkafka=error"),
         ],
     );
     let raw = format!("{ns}.touchpoints.raw.v1");
