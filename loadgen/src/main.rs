@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use loadgen::replay::{replay, Pace};
 use loadgen::{file, generate, Settings};
 use runtime::config::Env;
-use runtime::kafka::Producer;
 use runtime::settings::CommonConfig;
 
 const USAGE: &str = "usage:
@@ -119,9 +118,9 @@ fn run(args: &[String]) -> Result<()> {
                     )
                     .await?;
                 }
-                let producer = Producer::new(&config.kafka, "attrib-loadgen")?;
                 replay(
-                    &producer,
+                    &config.kafka,
+                    "attrib-loadgen",
                     &topic,
                     &messages,
                     Pace {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
 use runtime::kafka::{await_delivery, Output, Producer};
+use runtime::settings::KafkaConfig;
 
 use crate::generate::Message;
 
@@ -31,17 +32,21 @@ pub struct Replayed {
 /// How many times a replay rewinds after failed deliveries before it gives up.
 const REWINDS: u32 = 5;
 
-/// Sends `messages` to `topic` through `producer`. When deliveries fail (the broker was down
-/// longer than the delivery timeout), it rewinds to the first undelivered message and sends
-/// again from there in order, as a producer with at-least-once delivery does: per-key order
-/// holds, and what reaches the broker twice is absorbed by the pipeline's de-duplication.
+/// Sends `messages` to `topic` with an idempotent producer named `client_id`. When deliveries
+/// fail (the broker was down longer than the delivery timeout), it rewinds to the first
+/// undelivered message and sends again from there in order, with a new producer (a restarted
+/// broker may refuse the old one's sequence numbers), as a producer with at-least-once delivery
+/// does: per-key order holds, and what reaches the broker twice is absorbed by the pipeline's
+/// de-duplication.
 pub async fn replay(
-    producer: &Producer,
+    kafka: &KafkaConfig,
+    client_id: &str,
     topic: &str,
     messages: &[Message],
     pace: Pace,
 ) -> Result<Replayed> {
     let topic: Arc<str> = Arc::from(topic);
+    let mut producer = Producer::new(kafka, client_id)?;
     let started = Instant::now();
     let mut sent_at = Vec::with_capacity(messages.len());
     let mut pending = Vec::with_capacity(4096);
@@ -70,6 +75,7 @@ pub async fn replay(
         if pending.len() >= 4096 || i == messages.len() {
             if let Some(first) = settle(&topic, &mut pending, &mut rewinds).await? {
                 i = first;
+                producer = Producer::new(kafka, client_id)?;
             }
         }
         if pace.progress && last_report.elapsed() >= Duration::from_secs(1) {

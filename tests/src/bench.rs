@@ -103,9 +103,18 @@ pub fn rss_mib() -> f64 {
 
 /// The local stack's broker PID.
 pub fn broker_pid() -> Option<String> {
+    stack_pid("broker/tansu.pid")
+}
+
+/// The local stack's ClickHouse server PID.
+pub fn clickhouse_pid() -> Option<String> {
+    stack_pid("clickhouse/clickhouse.pid")
+}
+
+fn stack_pid(file: &str) -> Option<String> {
     let dir = std::env::var("ATTRIB_STACK_DIR")
         .unwrap_or_else(|_| format!("{}/../.local/stack", env!("CARGO_MANIFEST_DIR")));
-    std::fs::read_to_string(format!("{dir}/broker/tansu.pid"))
+    std::fs::read_to_string(format!("{dir}/{file}"))
         .ok()
         .map(|s| s.trim().to_string())
 }

@@ -123,10 +123,9 @@ async fn run(events: usize, kills: u64, rate: f64, kill_broker: bool) {
     let common = runtime::CommonConfig::from_env(&mut reader, "chaos", "127.0.0.1:0");
     let messages = workload.messages;
     let sender = tokio::spawn(async move {
-        let producer =
-            runtime::kafka::Producer::new(&common.kafka, "chaos-replay").expect("producer");
         replay(
-            &producer,
+            &common.kafka,
+            "chaos-replay",
             &raw,
             &messages,
             Pace {

@@ -26,7 +26,7 @@ use loadgen::replay::{replay, Pace};
 use loadgen::{generate, Settings, Workload};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message};
-use tests::bench::{broker_pid, cpu_seconds};
+use tests::bench::{broker_pid, clickhouse_pid, cpu_seconds};
 use tests::chart::{svg, Panel};
 use tests::ledger::{clickhouse, database_for, wait_for_schema};
 use tests::pipeline::{Pipeline, REFERENCE, SERVICES};
@@ -106,14 +106,6 @@ fn peak_rss_mib(pid: u32) -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn clickhouse_pid() -> Option<String> {
-    let dir = std::env::var("ATTRIB_STACK_DIR")
-        .unwrap_or_else(|_| format!("{}/../.local/stack", env!("CARGO_MANIFEST_DIR")));
-    std::fs::read_to_string(format!("{dir}/clickhouse/clickhouse.pid"))
-        .ok()
-        .map(|s| s.trim().to_string())
 }
 
 /// Receives the raw topic with a plain consumer and notes when each message index arrived
@@ -222,9 +214,9 @@ async fn run_at(workload: &Workload, rate: Option<f64>) -> Result<RunResult> {
 
     let mut reader = runtime::Env::from_map(env.clone());
     let common = runtime::CommonConfig::from_env(&mut reader, "bench-e2e", "127.0.0.1:0");
-    let producer = runtime::kafka::Producer::new(&common.kafka, "bench-e2e-replay")?;
     let replayed = replay(
-        &producer,
+        &common.kafka,
+        "bench-e2e-replay",
         &raw,
         &workload.messages,
         Pace {

@@ -15,17 +15,10 @@ use runtime::metrics::LoopMetrics;
 use runtime::topic_reader::ChangelogReader;
 use schemas::commission::Decision;
 use tests::bench::{
-    cpu_seconds, measure, print_header, print_row, print_summary, Measurement, PassThrough,
+    clickhouse_pid, cpu_seconds, measure, print_header, print_row, print_summary, Measurement,
+    PassThrough,
 };
 use tests::ledger::{decision, messages, refund};
-
-fn clickhouse_pid() -> Option<String> {
-    let dir = std::env::var("ATTRIB_STACK_DIR")
-        .unwrap_or_else(|_| format!("{}/../.local/stack", env!("CARGO_MANIFEST_DIR")));
-    std::fs::read_to_string(format!("{dir}/clickhouse/clickhouse.pid"))
-        .ok()
-        .map(|s| s.trim().to_string())
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {

@@ -122,9 +122,9 @@ fn send(runtime: &tokio::runtime::Runtime, messages: &[Message]) -> Result<()> {
     let mut env = runtime::Env::from_process();
     let common = runtime::CommonConfig::from_env(&mut env, "demo", "127.0.0.1:0");
     runtime.block_on(async {
-        let producer = runtime::kafka::Producer::new(&common.kafka, "attrib-demo")?;
         replay(
-            &producer,
+            &common.kafka,
+            "attrib-demo",
             &common.topics.touchpoints_raw,
             messages,
             Pace {
