@@ -211,12 +211,15 @@ pub fn consume(topic: &str, expected: usize, deadline: Duration) -> Result<Vec<O
 
 /// Path of a workspace binary built by `cargo build` (the test command builds them first).
 pub fn binary(name: &str) -> PathBuf {
-    // target/<profile>/deps/<test-binary> -> target/<profile>/<name>
+    // target/<profile>/deps/<test-binary> (tests) or target/<profile>/<bin> (benchmarks,
+    // the demo driver) -> target/<profile>/<name>
     let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binaries live in target/<profile>/deps");
+    let dir = exe.parent().expect("binaries live in a directory");
+    let profile_dir = if dir.ends_with("deps") {
+        dir.parent().expect("target/<profile>/deps has a parent")
+    } else {
+        dir
+    };
     let path = profile_dir.join(name);
     assert!(
         path.exists(),

@@ -70,10 +70,12 @@ impl Pipeline {
             let waiting: Vec<&str> = self
                 .admin
                 .iter()
-                .filter(|(name, port)| {
-                    let metric = format!("{}_rebalances_total", name.replace('-', "_"));
-                    crate::http_get(**port, "/_readiness").trim() != "ready"
-                        || crate::scrape(&crate::http_get(**port, "/metrics"), &metric) < 1.0
+                .filter(|(_, port)| {
+                    // Every consumer loop counts its assignments as `<loop>_rebalances_total`.
+                    let assigned = crate::http_get(**port, "/metrics").lines().any(|l| {
+                        l.contains("_rebalances_total{kind=\"assign\"}") && !l.ends_with(" 0")
+                    });
+                    crate::http_get(**port, "/_readiness").trim() != "ready" || !assigned
                 })
                 .map(|(name, _)| *name)
                 .collect();
