@@ -10,7 +10,7 @@ use reference::{ReferenceData, ReferenceMetrics};
 use runtime::consumer_loop::LoopParts;
 use runtime::kafka::{self, Cleanup};
 use runtime::metrics::LoopMetrics;
-use runtime::topic_reader::ChangelogReader;
+use runtime::topic_reader::{ChangelogReader, Restore};
 use runtime::{DeadLetterWriter, Health, Input, Output, Processor, Producer, RuntimeError};
 use schemas::attribution::{AttributionKind, AttributionOutcome};
 use schemas::{AttributorState, EnrichedTouchpoint};
@@ -23,32 +23,14 @@ use crate::state::{Effects, Limits, PartitionState};
 /// Changelog key of a partition's position record (attribution keys always contain a '/').
 pub const POSITION_KEY: &str = "~position";
 
-/// Reads one state changelog partition back.
-pub trait Restore {
-    /// The latest record of every key of `partition` (tombstoned keys left out).
-    fn read(&mut self, partition: i32) -> Result<Vec<AttributorState>, RuntimeError>;
-}
-
-/// Restores from the changelog topic.
-#[allow(missing_debug_implementations)]
-pub struct ChangelogRestore(ChangelogReader);
-
-impl ChangelogRestore {
-    /// A restorer reading the configured changelog.
-    pub fn new(config: &AttributorConfig) -> Result<ChangelogRestore, RuntimeError> {
-        Ok(ChangelogRestore(ChangelogReader::new(
-            &config.common.kafka,
-            "attributor-restore",
-            &config.common.topics.attributor_state,
-            config.restore_timeout,
-        )?))
-    }
-}
-
-impl Restore for ChangelogRestore {
-    fn read(&mut self, partition: i32) -> Result<Vec<AttributorState>, RuntimeError> {
-        self.0.read(partition)
-    }
+/// A reader of the configured state changelog, for restores.
+pub fn changelog_restore(config: &AttributorConfig) -> Result<ChangelogReader, RuntimeError> {
+    ChangelogReader::new(
+        &config.common.kafka,
+        "attributor-restore",
+        &config.common.topics.attributor_state,
+        config.restore_timeout,
+    )
 }
 
 /// Which records the next checkpoint call writes.
@@ -61,7 +43,7 @@ enum Phase {
 
 /// The attributor's per-message logic.
 #[allow(missing_debug_implementations)]
-pub struct AttributorProcessor<R: Restore> {
+pub struct AttributorProcessor<R: Restore<AttributorState>> {
     reference: Arc<ReferenceData>,
     partitions: HashMap<i32, PartitionState>,
     last_input: HashMap<i32, Instant>,
@@ -78,7 +60,7 @@ pub struct AttributorProcessor<R: Restore> {
     metrics: AttributorMetrics,
 }
 
-impl<R: Restore> AttributorProcessor<R> {
+impl<R: Restore<AttributorState>> AttributorProcessor<R> {
     /// A processor over `reference`, restoring state with `restore`.
     pub fn new(
         config: &AttributorConfig,
@@ -260,7 +242,7 @@ fn gauge(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-impl<R: Restore> Processor for AttributorProcessor<R> {
+impl<R: Restore<AttributorState>> Processor for AttributorProcessor<R> {
     fn process(
         &mut self,
         input: &Input<'_>,
@@ -474,7 +456,7 @@ pub async fn run(
         health.register("kafka", kafka::STATISTICS_INTERVAL * 6),
         loop_metrics.clone(),
     )?;
-    let restore = ChangelogRestore::new(&config)?;
+    let restore = changelog_restore(&config)?;
     let mut processor = AttributorProcessor::new(&config, reference, restore, metrics);
     let parts = LoopParts {
         consumer: &consumer,

@@ -18,7 +18,7 @@ use prometheus::Registry;
 use runtime::consumer_loop::LoopParts;
 use runtime::kafka::{self, Cleanup};
 use runtime::metrics::LoopMetrics;
-use runtime::topic_reader::{ChangelogReader, TopicReader};
+use runtime::topic_reader::{ChangelogReader, Restore, TopicReader};
 use runtime::{DeadLetterWriter, Health, Input, Output, Processor, Producer, RuntimeError};
 use schemas::attribution::Attribution;
 use schemas::{
@@ -183,21 +183,9 @@ impl Processor for AnalyticsProcessor {
     }
 }
 
-/// Reads one state changelog partition back.
-pub trait Restore {
-    /// The latest record of every key of `partition`.
-    fn read(&mut self, partition: i32) -> Result<Vec<LedgerState>, RuntimeError>;
-}
-
-impl Restore for ChangelogReader {
-    fn read(&mut self, partition: i32) -> Result<Vec<LedgerState>, RuntimeError> {
-        ChangelogReader::read(self, partition)
-    }
-}
-
 /// The ledger, one [`Ledger`] per assigned partition.
 #[allow(missing_debug_implementations)]
-pub struct LedgerProcessor<R: Restore> {
+pub struct LedgerProcessor<R: Restore<LedgerState>> {
     partitions: HashMap<i32, Ledger>,
     restore: R,
     commissions: String,
@@ -208,7 +196,7 @@ pub struct LedgerProcessor<R: Restore> {
     metrics: LedgerMetrics,
 }
 
-impl<R: Restore> LedgerProcessor<R> {
+impl<R: Restore<LedgerState>> LedgerProcessor<R> {
     /// A ledger writing into `sink`, restoring with `restore`.
     pub fn new(
         config: &LedgerConfig,
@@ -340,7 +328,7 @@ impl<R: Restore> LedgerProcessor<R> {
     }
 }
 
-impl<R: Restore> Processor for LedgerProcessor<R> {
+impl<R: Restore<LedgerState>> Processor for LedgerProcessor<R> {
     fn process(
         &mut self,
         input: &Input<'_>,

@@ -11,7 +11,7 @@ use reference::{ReferenceData, ReferenceMetrics};
 use runtime::consumer_loop::LoopParts;
 use runtime::kafka::{self, Cleanup};
 use runtime::metrics::LoopMetrics;
-use runtime::topic_reader::ChangelogReader;
+use runtime::topic_reader::{ChangelogReader, Restore};
 use runtime::{DeadLetterWriter, Health, Input, Output, Processor, Producer, RuntimeError};
 use schemas::attribution::Attribution;
 use schemas::commission::Decision;
@@ -136,32 +136,14 @@ impl Processor for RouterProcessor {
     }
 }
 
-/// Reads one state changelog partition back.
-pub trait Restore {
-    /// The latest record of every key of `partition` (tombstoned keys left out).
-    fn read(&mut self, partition: i32) -> Result<Vec<RiskState>, RuntimeError>;
-}
-
-/// Restores from the changelog topic.
-#[allow(missing_debug_implementations)]
-pub struct ChangelogRestore(ChangelogReader);
-
-impl ChangelogRestore {
-    /// A restorer reading the configured changelog.
-    pub fn new(config: &RiskConfig) -> Result<ChangelogRestore, RuntimeError> {
-        Ok(ChangelogRestore(ChangelogReader::new(
-            &config.common.kafka,
-            "risk-restore",
-            &config.common.topics.risk_state,
-            config.restore_timeout,
-        )?))
-    }
-}
-
-impl Restore for ChangelogRestore {
-    fn read(&mut self, partition: i32) -> Result<Vec<RiskState>, RuntimeError> {
-        self.0.read(partition)
-    }
+/// A reader of the configured state changelog, for restores.
+pub fn changelog_restore(config: &RiskConfig) -> Result<ChangelogReader, RuntimeError> {
+    ChangelogReader::new(
+        &config.common.kafka,
+        "risk-restore",
+        &config.common.topics.risk_state,
+        config.restore_timeout,
+    )
 }
 
 /// Which records the next checkpoint call writes: scored actions, then every other key,
@@ -176,7 +158,7 @@ enum Phase {
 
 /// Scores actions per program partition.
 #[allow(missing_debug_implementations)]
-pub struct ScorerProcessor<R: Restore> {
+pub struct ScorerProcessor<R: Restore<RiskState>> {
     reference: Arc<ReferenceData>,
     settings: ScorerSettings,
     partitions: HashMap<i32, ScorerState>,
@@ -191,7 +173,7 @@ pub struct ScorerProcessor<R: Restore> {
     metrics: RiskMetrics,
 }
 
-impl<R: Restore> ScorerProcessor<R> {
+impl<R: Restore<RiskState>> ScorerProcessor<R> {
     /// A scorer over `reference`, restoring state with `restore`.
     pub fn new(
         config: &RiskConfig,
@@ -351,7 +333,7 @@ impl<R: Restore> ScorerProcessor<R> {
     }
 }
 
-impl<R: Restore> Processor for ScorerProcessor<R> {
+impl<R: Restore<RiskState>> Processor for ScorerProcessor<R> {
     fn process(
         &mut self,
         input: &Input<'_>,
@@ -560,8 +542,7 @@ pub async fn run(
         scorer_loop.clone(),
     )?;
     let mut router = RouterProcessor::new(&config, metrics.clone());
-    let mut scorer =
-        ScorerProcessor::new(&config, reference, ChangelogRestore::new(&config)?, metrics);
+    let mut scorer = ScorerProcessor::new(&config, reference, changelog_restore(&config)?, metrics);
     tracing::info!(
         inputs = %format!("{}, {}", topics.touchpoints_enriched, topics.attributions),
         signals = %topics.risk_signals,

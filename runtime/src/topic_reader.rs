@@ -240,6 +240,19 @@ pub async fn ensure_copartitioned_changelog(
     Ok(())
 }
 
+/// Reads one state changelog partition back. A trait so a processor's tests can restore from
+/// memory; services restore with [`ChangelogReader`].
+pub trait Restore<T> {
+    /// The latest record of every key of `partition` (tombstoned keys left out).
+    fn read(&mut self, partition: i32) -> Result<Vec<T>, RuntimeError>;
+}
+
+impl<T: schemas::AvroMessage> Restore<T> for ChangelogReader {
+    fn read(&mut self, partition: i32) -> Result<Vec<T>, RuntimeError> {
+        ChangelogReader::read(self, partition)
+    }
+}
+
 /// Key of the end marker a restore appends to its changelog partition. Restores skip it;
 /// compaction keeps one per partition.
 pub const END_MARKER_KEY: &[u8] = b"~restore-end";

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use attributor::app::{AttributorProcessor, ChangelogRestore, Restore};
+use attributor::app::{changelog_restore, AttributorProcessor};
 use attributor::metrics::AttributorMetrics;
 use attributor::state::PartitionState;
 use prometheus::Registry;
@@ -98,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
                 )
                 .await?;
                 let metrics = AttributorMetrics::register(&registry)?;
-                let restore = ChangelogRestore::new(&config)?;
+                let restore = changelog_restore(&config)?;
                 let p = AttributorProcessor::new(&config, reference.clone(), restore, metrics);
                 measure(
                     &config.common,
@@ -143,14 +143,14 @@ fn restore_only(ns: &str, changelog_topic: &str) -> anyhow::Result<()> {
     let mut env = tests::service_env(ns, &[("LOG_LEVEL", "error")]);
     env.insert("TOPIC_ATTRIBUTOR_STATE".into(), changelog_topic.to_string());
     let config = attributor_config(&env);
-    let mut restore = ChangelogRestore::new(&config)?;
+    let mut restore = changelog_restore(&config)?;
     let catalog = catalog();
     let rss_before = rss_mib();
     let started = Instant::now();
     let mut states: HashMap<i32, PartitionState> = HashMap::new();
     let mut records = 0;
     for partition in 0..3 {
-        let read = restore.read(partition)?;
+        let read: Vec<schemas::AttributorState> = restore.read(partition)?;
         records += read.len();
         states.insert(partition, PartitionState::restore(read, &catalog));
     }

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use prometheus::Registry;
 use reference::ReferenceData;
-use risk::app::{ChangelogRestore, Restore, ScorerProcessor};
+use risk::app::{changelog_restore, ScorerProcessor};
 use risk::metrics::RiskMetrics;
 use risk::state::ScorerState;
 use runtime::kafka::{self, Cleanup};
@@ -92,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
                 let p = ScorerProcessor::new(
                     &config,
                     reference.clone(),
-                    ChangelogRestore::new(&config)?,
+                    changelog_restore(&config)?,
                     metrics,
                 );
                 let m = measure(
@@ -152,13 +152,13 @@ async fn main() -> anyhow::Result<()> {
     let mut env = env.clone();
     env.insert("TOPIC_RISK_STATE".into(), changelog_topic);
     let config = risk_config(&env);
-    let mut restore = ChangelogRestore::new(&config)?;
+    let mut restore = changelog_restore(&config)?;
     let rss_before = rss_mib();
     let started = Instant::now();
     let mut records = 0;
     let mut states = Vec::new();
     for partition in 0..3 {
-        let read = restore.read(partition)?;
+        let read: Vec<schemas::RiskState> = restore.read(partition)?;
         records += read.len();
         states.push(ScorerState::restore(read));
     }
