@@ -33,6 +33,10 @@ pub fn changelog_restore(config: &AttributorConfig) -> Result<ChangelogReader, R
     )
 }
 
+/// How many times `ATTRIBUTOR_IDLE_ADVANCE_SECONDS` a quiet partition waits before its clock
+/// follows the wall clock while its sources disagree.
+const LAGGING_SOURCE_PATIENCE: u32 = 10;
+
 /// Which records the next checkpoint call writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -134,6 +138,14 @@ impl<R: Restore<AttributorState>> AttributorProcessor<R> {
             .touchpoints
             .set(sum(PartitionState::touchpoints));
         self.metrics.pending.set(sum(PartitionState::pending));
+        let held_back = self
+            .partitions
+            .values()
+            .map(PartitionState::held_back)
+            .max();
+        self.metrics
+            .held_back
+            .set(held_back.map_or(0, |d| d.num_seconds()));
     }
 
     /// Emits `effects`' attributions and counts them.
@@ -358,11 +370,18 @@ impl<R: Restore<AttributorState>> Processor for AttributorProcessor<R> {
         {
             let catalog = self.reference.read();
             for (partition, state) in &mut self.partitions {
-                let idle = self
+                let quiet_for = self
                     .last_input
                     .get(partition)
-                    .is_some_and(|at| at.elapsed() >= quiet);
-                if idle && state.pending() > 0 {
+                    .map_or(Duration::ZERO, Instant::elapsed);
+                // Sources far apart: a lagging one is most likely catching up (an upstream
+                // restart), so the wall clock waits longer before it stands in for it.
+                let patience = if state.sources_disagree(&catalog) {
+                    quiet * LAGGING_SOURCE_PATIENCE
+                } else {
+                    quiet
+                };
+                if quiet_for >= patience && state.pending() > 0 {
                     state.advance_idle(now, &catalog, &mut effects);
                 }
             }
@@ -416,7 +435,8 @@ async fn ensure_topics(config: &AttributorConfig) -> Result<(), RuntimeError> {
         &topics.touchpoints_enriched,
         &topics.attributor_state,
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Runs the attributor until `shutdown`, then drains and commits.

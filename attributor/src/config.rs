@@ -31,6 +31,12 @@ pub const ATTRIBUTOR_IDLE_ADVANCE_SECONDS: EnvVar = EnvVar {
     default: Some("10"),
     doc: "After this long without input on a partition that holds pending conversions, its event-time clock follows the wall clock so they are attributed when their grace ends (0: never; conversions then wait for newer events).",
 };
+/// Source idleness, in inputs.
+pub const ATTRIBUTOR_SOURCE_IDLE_INPUTS: EnvVar = EnvVar {
+    name: "ATTRIBUTOR_SOURCE_IDLE_INPUTS",
+    default: Some("10000"),
+    doc: "A source partition not heard from for this many inputs of a partition stops holding that partition's watermark back (a source with no traffic must not stop attribution; one merely behind must hold it).",
+};
 /// Sweep interval.
 pub const ATTRIBUTOR_SWEEP_INTERVAL_SECONDS: EnvVar = EnvVar {
     name: "ATTRIBUTOR_SWEEP_INTERVAL_SECONDS",
@@ -45,11 +51,12 @@ pub const ATTRIBUTOR_RESTORE_TIMEOUT_SECONDS: EnvVar = EnvVar {
 };
 
 /// The attributor's own variables.
-pub const ATTRIBUTOR_VARS: [EnvVar; 6] = [
+pub const ATTRIBUTOR_VARS: [EnvVar; 7] = [
     ATTRIBUTOR_GROUP_ID,
     ATTRIBUTOR_TOUCHPOINTS_PER_KEY,
     ATTRIBUTOR_RETENTION_DAYS,
     ATTRIBUTOR_IDLE_ADVANCE_SECONDS,
+    ATTRIBUTOR_SOURCE_IDLE_INPUTS,
     ATTRIBUTOR_SWEEP_INTERVAL_SECONDS,
     ATTRIBUTOR_RESTORE_TIMEOUT_SECONDS,
 ];
@@ -94,6 +101,11 @@ impl AttributorConfig {
             "ATTRIBUTOR_RETENTION_DAYS must be between 1 and 36500",
         );
         let idle: u64 = env.parse(&ATTRIBUTOR_IDLE_ADVANCE_SECONDS);
+        let source_idle: i64 = env.parse(&ATTRIBUTOR_SOURCE_IDLE_INPUTS);
+        env.check(
+            source_idle >= 1,
+            "ATTRIBUTOR_SOURCE_IDLE_INPUTS must be at least 1",
+        );
         let sweep: u64 = env.parse(&ATTRIBUTOR_SWEEP_INTERVAL_SECONDS);
         env.check(
             sweep >= 1,
@@ -110,6 +122,7 @@ impl AttributorConfig {
             limits: Limits {
                 touchpoints_per_key: per_key,
                 retention: chrono::Duration::days(retention_days.clamp(1, 36_500)),
+                source_idle_inputs: source_idle.max(1),
             },
             idle_advance: (idle > 0).then(|| Duration::from_secs(idle)),
             sweep_interval: Duration::from_secs(sweep.max(1)),
@@ -139,6 +152,7 @@ mod tests {
         assert_eq!(config.limits.touchpoints_per_key, 50);
         assert_eq!(config.limits.retention, chrono::Duration::days(400));
         assert_eq!(config.idle_advance, Some(Duration::from_secs(10)));
+        assert_eq!(config.limits.source_idle_inputs, 10_000);
         assert_eq!(config.common.admin_listen_addr.port(), 9103);
         assert_eq!(
             config.common.topics.attributor_state,

@@ -32,6 +32,8 @@ pub const STATE_TOUCHPOINTS: &str = "attributor_state_touchpoints";
 pub const STATE_PENDING: &str = "attributor_state_pending";
 /// Approximate bytes of state held (refreshed at each sweep).
 pub const STATE_BYTES: &str = "attributor_state_bytes";
+/// Event time the slowest active source holds the watermark back by (largest over partitions).
+pub const WATERMARK_HELD_BACK_SECONDS: &str = "attributor_watermark_held_back_seconds";
 /// Seconds to restore one partition.
 pub const RESTORE_SECONDS: &str = "attributor_restore_seconds";
 
@@ -67,6 +69,8 @@ pub struct AttributorMetrics {
     pub pending: IntGauge,
     /// See [`STATE_BYTES`].
     pub bytes: IntGauge,
+    /// See [`WATERMARK_HELD_BACK_SECONDS`].
+    pub held_back: IntGauge,
     /// See [`RESTORE_SECONDS`].
     pub restore: Histogram,
 }
@@ -124,6 +128,10 @@ impl AttributorMetrics {
             touchpoints: gauge(STATE_TOUCHPOINTS, "Touchpoints held.")?,
             pending: gauge(STATE_PENDING, "Conversions waiting for their grace.")?,
             bytes: gauge(STATE_BYTES, "Approximate bytes of state held (refreshed at each sweep).")?,
+            held_back: gauge(
+                WATERMARK_HELD_BACK_SECONDS,
+                "Event time the slowest active source partition holds the watermark back by (largest over partitions).",
+            )?,
             restore: add(
                 registry,
                 Histogram::with_opts(

@@ -3,8 +3,13 @@
 //!
 //! Invariants:
 //! - Output is a pure function of the partition's input order (and the reference data): time
-//!   is the partition's *stream time*, the largest `occurred_at` seen, never the wall clock
-//!   (except [`PartitionState::advance_idle`], the documented liveness exception).
+//!   is the partition's *stream time*, a watermark, never the wall clock (except
+//!   [`PartitionState::advance_idle`], the documented liveness exception).
+//! - The watermark is the smallest event-time progress over the upstream partitions the
+//!   enricher merges into this one (each input says which it came from and how far that
+//!   source had got), so one source running ahead (a backfill, a restart catching up) never
+//!   expires the windows of journeys still arriving from another. A source silent for
+//!   [`Limits::source_idle_inputs`] inputs stops holding it back; it never goes backwards.
 //! - A conversion waits until stream time reaches `occurred_at + grace`, then is attributed
 //!   against the touchpoints that arrived by then; a touchpoint arriving later is counted as
 //!   late and changes nothing.
@@ -14,12 +19,14 @@
 //!   describe were acknowledged. So a restart from any crash point re-derives exactly the
 //!   outputs a crash-free run would have produced.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use reference::Catalog;
 use schemas::attribution::Attribution;
-use schemas::attributor_state::{AttributorState, PendingConversion, StateEntry, StoredTouchpoint};
+use schemas::attributor_state::{
+    AttributorState, PendingConversion, SourceClock, StateEntry, StoredTouchpoint,
+};
 use schemas::touchpoint::{Channel, EventKind, PartnerStatus, ResolvedBy};
 use schemas::EnrichedTouchpoint;
 
@@ -32,6 +39,8 @@ pub struct Limits {
     pub touchpoints_per_key: usize,
     /// How long orders and chain bindings are kept (for duplicates, refunds, renewals, caps).
     pub retention: Duration,
+    /// A source not heard from for this many inputs no longer holds the watermark back.
+    pub source_idle_inputs: i64,
 }
 
 /// Everything kept for one attribution key.
@@ -87,8 +96,12 @@ pub struct PartitionState {
     position: i64,
     /// Last offset applied.
     last_offset: i64,
-    /// Event-time clock, in epoch milliseconds.
+    /// Event-time clock (the watermark), in epoch milliseconds.
     stream_time_ms: i64,
+    /// Upstream partitions behind the watermark.
+    sources: BTreeMap<i32, Source>,
+    /// Most advanced active source's progress minus the watermark, at the last input.
+    held_back_ms: i64,
     keys: HashMap<String, KeyState>,
     /// Pending conversions by (due time ms, arrival offset, key).
     due: BTreeSet<(i64, i64, String)>,
@@ -97,6 +110,19 @@ pub struct PartitionState {
     position_dirty: bool,
     touchpoints: usize,
 }
+
+/// One upstream partition as this partition has heard it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Source {
+    /// Largest progress heard (epoch ms); `i64::MIN` for a source known but not heard yet.
+    progress_ms: i64,
+    /// Offset of the last input from it (or of the one that made it known).
+    heard_offset: i64,
+}
+
+/// Source id of inputs that carry no source (from enrichers before enriched_touchpoint v3):
+/// they all count as one source whose progress is their largest `occurred_at`.
+const UNKNOWN_SOURCE: i32 = -1;
 
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -134,6 +160,23 @@ impl PartitionState {
                     state.position = record.as_of_offset;
                     state.last_offset = state.last_offset.max(record.as_of_offset);
                     state.stream_time_ms = ms(record.stream_time);
+                    state.sources = record
+                        .sources
+                        .iter()
+                        .map(|c| {
+                            let progress_ms = ms(c.progress);
+                            let source = Source {
+                                // Epoch 0 is how "not heard yet" is stored.
+                                progress_ms: if progress_ms == 0 {
+                                    i64::MIN
+                                } else {
+                                    progress_ms
+                                },
+                                heard_offset: c.heard_offset,
+                            };
+                            (c.partition, source)
+                        })
+                        .collect();
                 }
                 StateEntry::KeyState => {
                     let key = record.attribution_key;
@@ -254,11 +297,10 @@ impl PartitionState {
             return Ok(());
         }
         let pending = pending_of(input, offset)?;
-        let tp = &input.touchpoint;
         let key = input.attribution_key.as_str();
         // Decided before anything below touches the key at this offset.
         let already_applied = self.keys.get(key).is_some_and(|k| offset <= k.as_of);
-        self.stream_time_ms = self.stream_time_ms.max(ms(tp.occurred_at));
+        self.hear(offset, input, limits);
         self.last_offset = offset;
         self.position_dirty = true;
         // Conversions already due are attributed before this input is applied, so the result
@@ -276,6 +318,67 @@ impl PartitionState {
             None => {}
         }
         Ok(())
+    }
+
+    /// Takes in the source progress `input` carries and moves the watermark up to the smallest
+    /// progress over the sources still active.
+    fn hear(&mut self, offset: i64, input: &EnrichedTouchpoint, limits: &Limits) {
+        let occurred = ms(input.touchpoint.occurred_at);
+        let (source, progress) = match &input.source {
+            Some(s) => {
+                // Sources this partition has not heard from yet hold the watermark until they
+                // are heard or turn idle: a fresh start must not run ahead on the first one.
+                for partition in 0..s.partitions {
+                    self.sources.entry(partition).or_insert(Source {
+                        progress_ms: i64::MIN,
+                        heard_offset: offset,
+                    });
+                }
+                (s.partition, ms(s.progress).max(occurred))
+            }
+            None => (UNKNOWN_SOURCE, occurred),
+        };
+        let heard = self.sources.entry(source).or_insert(Source {
+            progress_ms: i64::MIN,
+            heard_offset: offset,
+        });
+        heard.progress_ms = heard.progress_ms.max(progress);
+        heard.heard_offset = offset;
+        let idle_after = limits.source_idle_inputs.max(1);
+        let active = self
+            .sources
+            .values()
+            .filter(|s| offset - s.heard_offset < idle_after)
+            .map(|s| s.progress_ms);
+        let low = active.clone().min().unwrap_or(i64::MIN);
+        self.stream_time_ms = self.stream_time_ms.max(low);
+        // Among sources heard: one not heard yet has no traffic to wait for so far.
+        let heard = active.filter(|&p| p != i64::MIN);
+        let low_heard = heard.clone().min().unwrap_or(i64::MIN);
+        let high_heard = heard.max().unwrap_or(i64::MIN);
+        self.held_back_ms = high_heard
+            .saturating_sub(low_heard.max(self.stream_time_ms))
+            .max(0);
+    }
+
+    /// How far the most advanced active source is ahead of the slowest one heard (or of the
+    /// watermark, if that is further): the event time a lagging source holds attribution back.
+    pub fn held_back(&self) -> Duration {
+        Duration::milliseconds(self.held_back_ms)
+    }
+
+    /// Whether the sources disagree by more than the grace of any conversion waiting here: a
+    /// quiet partition is then most likely waiting for a lagging source to catch up, and
+    /// moving its clock on the wall clock would expire that source's windows.
+    pub fn sources_disagree(&self, catalog: &Catalog) -> bool {
+        let grace_ms = self
+            .due
+            .iter()
+            .filter_map(|(_, _, key)| catalog.program(program_of(key)))
+            .map(|program| program.attribution.grace_seconds.saturating_mul(1000))
+            .max()
+            .unwrap_or(0);
+        self.held_back_ms > grace_ms
     }
 
     fn key_mut(&mut self, key: &str, offset: i64) -> &mut KeyState {
@@ -449,6 +552,7 @@ impl PartitionState {
                             pending: ks.pending.clone(),
                             orders: ks.history.orders.clone(),
                             chains: ks.history.chains.clone(),
+                            sources: Vec::new(),
                         });
                 if record.is_none() {
                     self.keys.remove(&key);
@@ -474,6 +578,15 @@ impl PartitionState {
             pending: Vec::new(),
             orders: Vec::new(),
             chains: Vec::new(),
+            sources: self
+                .sources
+                .iter()
+                .map(|(partition, s)| SourceClock {
+                    partition: *partition,
+                    progress: at_ms(s.progress_ms.max(0)),
+                    heard_offset: s.heard_offset,
+                })
+                .collect(),
         })
     }
 }

@@ -1,9 +1,10 @@
 //! Wiring: Kafka in and out, the binding changelog, the reference follower, metrics, health.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use prometheus::Registry;
 use reference::{ReferenceData, ReferenceMetrics};
 use runtime::consumer_loop::LoopParts;
@@ -11,7 +12,7 @@ use runtime::kafka::{self, Cleanup};
 use runtime::metrics::LoopMetrics;
 use runtime::topic_reader::TopicReader;
 use runtime::{DeadLetterWriter, Health, Input, Output, Processor, Producer, RuntimeError};
-use schemas::touchpoint::ResolvedBy;
+use schemas::touchpoint::{ResolvedBy, SourceProgress};
 use schemas::{IdentityBinding, ValidTouchpoint};
 use tokio_util::sync::CancellationToken;
 
@@ -89,6 +90,10 @@ pub struct EnricherProcessor<R: Restore> {
     dead_letters: DeadLetterWriter,
     referral_parameters: Vec<String>,
     metrics: EnricherMetrics,
+    /// Largest `occurred_at` read per input partition, stamped on every output so the
+    /// attributor can hold its watermark for the slowest source.
+    progress: HashMap<i32, DateTime<Utc>>,
+    source_partitions: i32,
 }
 
 impl<R: Restore> EnricherProcessor<R> {
@@ -114,7 +119,16 @@ impl<R: Restore> EnricherProcessor<R> {
             ),
             referral_parameters: config.referral_parameters.clone(),
             metrics,
+            progress: HashMap::new(),
+            source_partitions: 0,
         }
+    }
+
+    /// Tells consumers the input topic has `partitions` partitions (stamped on every output),
+    /// so a merge waits for sources it has not heard from yet.
+    pub fn with_source_partitions(mut self, partitions: i32) -> EnricherProcessor<R> {
+        self.source_partitions = partitions;
+        self
     }
 
     /// Bindings held.
@@ -219,7 +233,7 @@ impl<R: Restore> Processor for EnricherProcessor<R> {
                 Utc::now(),
             )
         };
-        let enriched = match result {
+        let mut enriched = match result {
             Ok(enriched) => enriched,
             Err(rejection) => {
                 return self.dead_letter(
@@ -245,6 +259,16 @@ impl<R: Restore> Processor for EnricherProcessor<R> {
             self.metrics.bindings_created.inc();
             self.metrics.bindings.set(gauge(self.bindings.len()));
         }
+        let progress = self
+            .progress
+            .entry(input.partition)
+            .or_insert(enriched.record.touchpoint.occurred_at);
+        *progress = (*progress).max(enriched.record.touchpoint.occurred_at);
+        enriched.record.source = Some(SourceProgress {
+            partition: input.partition,
+            partitions: self.source_partitions,
+            progress: *progress,
+        });
         let record = &enriched.record;
         let payload = schemas::encode(record).map_err(|error| RuntimeError::Encode {
             what: "enriched touchpoint",
@@ -281,6 +305,7 @@ impl<R: Restore> Processor for EnricherProcessor<R> {
         for (topic, partition) in partitions {
             if *topic == self.input_topic {
                 self.bindings.drop_partition(*partition);
+                self.progress.remove(partition);
             }
         }
         self.metrics.bindings.set(gauge(self.bindings.len()));
@@ -288,8 +313,8 @@ impl<R: Restore> Processor for EnricherProcessor<R> {
 }
 
 /// Creates the enricher's topics: the changelog gets as many partitions as the input, since
-/// binding partition N holds the bindings of input partition N.
-async fn ensure_topics(config: &EnricherConfig) -> Result<(), RuntimeError> {
+/// binding partition N holds the bindings of input partition N. Returns the input's count.
+async fn ensure_topics(config: &EnricherConfig) -> Result<i32, RuntimeError> {
     let kafka = &config.common.kafka;
     let topics = &config.common.topics;
     if kafka.create_topics {
@@ -322,7 +347,7 @@ pub async fn run(
     let metrics = EnricherMetrics::register(&registry)?;
     let reference_metrics = ReferenceMetrics::register("enricher", &registry)?;
     runtime::service::start(&config.common, &registry, &health, &shutdown).await?;
-    ensure_topics(&config).await?;
+    let source_partitions = ensure_topics(&config).await?;
     if config.common.kafka.create_topics {
         kafka::ensure_topics_partitioned(
             &config.common.kafka,
@@ -356,7 +381,8 @@ pub async fn run(
         loop_metrics.clone(),
     )?;
     let restore = ChangelogRestore::new(&config)?;
-    let mut processor = EnricherProcessor::new(&config, reference, restore, metrics);
+    let mut processor = EnricherProcessor::new(&config, reference, restore, metrics)
+        .with_source_partitions(source_partitions);
     let parts = LoopParts {
         consumer: &consumer,
         producer: &producer,

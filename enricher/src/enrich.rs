@@ -227,6 +227,8 @@ pub fn enrich(
         ad_click_ids,
         partner,
         enriched_at: now,
+        // Stamped by the service, which knows the partition and its progress.
+        source: None,
         touchpoint: tp,
     };
     Ok(Enriched {

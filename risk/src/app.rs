@@ -491,7 +491,8 @@ async fn ensure_topics(config: &RiskConfig) -> Result<(), RuntimeError> {
         &topics.risk_signals,
         &topics.risk_state,
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Runs the router and the scorer until `shutdown`, then drains and commits both.

@@ -210,12 +210,13 @@ impl TopicReader {
 
 /// Creates (when allowed) a compacted `changelog` with as many partitions as `input`, and
 /// checks that it has them: changelog partition N holds the state of input partition N, so a
-/// mismatch would restore the wrong state. Call after `input` exists.
+/// mismatch would restore the wrong state. Call after `input` exists. Returns the partition
+/// count.
 pub async fn ensure_copartitioned_changelog(
     kafka: &KafkaConfig,
     input: &str,
     changelog: &str,
-) -> Result<(), RuntimeError> {
+) -> Result<i32, RuntimeError> {
     let count = |topic: &str| -> Result<i32, RuntimeError> {
         TopicReader::new(kafka, "changelog-metadata", topic, Duration::from_secs(10))?
             .partition_count()
@@ -237,7 +238,7 @@ pub async fn ensure_copartitioned_changelog(
             ),
         });
     }
-    Ok(())
+    Ok(input_partitions)
 }
 
 /// Reads one state changelog partition back. A trait so a processor's tests can restore from

@@ -146,7 +146,7 @@ pub struct ChainBinding {
     pub partners: Vec<ChainPartner>,
 }
 
-/// One changelog record. See `avro/attributor_state.v1.avsc`.
+/// One changelog record. See `avro/attributor_state.v2.avsc`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttributorState {
     /// Key state or position.
@@ -166,10 +166,25 @@ pub struct AttributorState {
     pub orders: Vec<OrderRecord>,
     /// Chain and customer bindings.
     pub chains: Vec<ChainBinding>,
+    /// Position records: the sources behind the watermark (v2; empty before and in key records).
+    #[serde(default)]
+    pub sources: Vec<SourceClock>,
+}
+
+/// How far one upstream partition has got, as a partition of the attributor heard it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceClock {
+    /// Source partition (-1: records that carry no source).
+    pub partition: i32,
+    /// Largest progress heard from it (epoch 0: none yet).
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub progress: DateTime<Utc>,
+    /// Input offset of the last record from it, or of the one that made it known.
+    pub heard_offset: i64,
 }
 
 avro_message!(
     AttributorState,
     "attrib.AttributorState",
-    ["attributor_state.v1.avsc"]
+    ["attributor_state.v1.avsc", "attributor_state.v2.avsc"]
 );

@@ -32,7 +32,7 @@ use crate::risk_state::{
 };
 use crate::touchpoint::{
     AdClickId, Channel, EnrichedTouchpoint, EventKind, IngestPath, PartnerResolution,
-    PartnerStatus, ResolvedBy, Utm, ValidTouchpoint,
+    PartnerStatus, ResolvedBy, SourceProgress, Utm, ValidTouchpoint,
 };
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -112,6 +112,11 @@ pub fn enriched_touchpoint() -> EnrichedTouchpoint {
             unresolved_reason: None,
         },
         enriched_at: at(3),
+        source: Some(SourceProgress {
+            partition: 4,
+            partitions: 6,
+            progress: at(2),
+        }),
     }
 }
 
@@ -645,5 +650,6 @@ pub fn attributor_state() -> AttributorState {
                 share: Decimal::ONE,
             }],
         }],
+        sources: Vec::new(),
     }
 }

@@ -243,7 +243,7 @@ pub struct PartnerResolution {
     pub unresolved_reason: Option<String>,
 }
 
-/// A touchpoint with program, channel, UTM and partner. See `avro/enriched_touchpoint.v1.avsc`.
+/// A touchpoint with program, channel, UTM and partner. See `avro/enriched_touchpoint.v3.avsc`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrichedTouchpoint {
     /// The validated event.
@@ -265,12 +265,32 @@ pub struct EnrichedTouchpoint {
     /// When the enricher produced it.
     #[serde(with = "chrono::serde::ts_milliseconds")]
     pub enriched_at: DateTime<Utc>,
+    /// The partition it was read from and that partition's progress (v3; `None` before).
+    #[serde(default)]
+    pub source: Option<SourceProgress>,
+}
+
+/// Where the enricher read a touchpoint, and how far that input partition had got in event
+/// time: what a consumer merging several source partitions needs for a watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceProgress {
+    /// Partition of the valid-touchpoint topic.
+    pub partition: i32,
+    /// That topic's partition count.
+    pub partitions: i32,
+    /// The largest `occurred_at` read from that partition so far, this record's included.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub progress: DateTime<Utc>,
 }
 
 avro_message!(
     EnrichedTouchpoint,
     "attrib.EnrichedTouchpoint",
-    ["enriched_touchpoint.v1.avsc", "enriched_touchpoint.v2.avsc"]
+    [
+        "enriched_touchpoint.v1.avsc",
+        "enriched_touchpoint.v2.avsc",
+        "enriched_touchpoint.v3.avsc"
+    ]
 );
 
 #[cfg(test)]

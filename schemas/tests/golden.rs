@@ -148,3 +148,23 @@ fn the_embedded_valid_touchpoint_matches_its_own_schema_file() {
         );
     }
 }
+
+#[test]
+fn a_v2_enriched_touchpoint_reads_as_v3_without_a_source() {
+    let bytes = from_hex(
+        &std::fs::read_to_string(golden_dir().join("enriched_touchpoint.v2.hex")).expect("v2 file"),
+    );
+    let decoded: schemas::EnrichedTouchpoint = decode(&bytes).expect("v2 decodes");
+    let mut expected = examples::enriched_touchpoint();
+    expected.source = None;
+    assert_eq!(decoded, expected);
+}
+
+#[test]
+fn a_v1_attributor_state_reads_as_v2_without_sources() {
+    let bytes = from_hex(
+        &std::fs::read_to_string(golden_dir().join("attributor_state.v1.hex")).expect("v1 file"),
+    );
+    let decoded: schemas::AttributorState = decode(&bytes).expect("v1 decodes");
+    assert_eq!(decoded, examples::attributor_state());
+}

@@ -53,6 +53,7 @@ pub fn enriched(id: String, kind: EventKind, key: &str, at: DateTime<Utc>) -> En
             unresolved_reason: None,
         },
         enriched_at: at,
+        source: None,
     }
 }
 
@@ -215,6 +216,7 @@ pub fn limits() -> Limits {
     Limits {
         touchpoints_per_key: 50,
         retention: Duration::days(400),
+        source_idle_inputs: 10_000,
     }
 }
 

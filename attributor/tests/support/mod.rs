@@ -114,6 +114,7 @@ pub fn event(id: &str, kind: EventKind, at: DateTime<Utc>) -> EnrichedTouchpoint
             unresolved_reason: None,
         },
         enriched_at: at,
+        source: None,
     }
 }
 
@@ -173,6 +174,7 @@ pub fn limits() -> Limits {
     Limits {
         touchpoints_per_key: 50,
         retention: Duration::days(400),
+        source_idle_inputs: 10_000,
     }
 }
 

@@ -1,0 +1,197 @@
+//! The watermark: a partition's clock is the slowest of the upstream partitions merged into it,
+//! so a source running ahead never expires the windows of journeys still arriving from another.
+
+mod support;
+
+use attributor::state::{Effects, Limits, PartitionState};
+use chrono::{DateTime, Duration, Utc};
+use reference::Catalog;
+use schemas::touchpoint::SourceProgress;
+use schemas::EnrichedTouchpoint;
+use support::*;
+
+/// `e` as the enricher stamps it: read from `partition` of `partitions`, which had got to
+/// `e`'s own time.
+fn from(partition: i32, partitions: i32, mut e: EnrichedTouchpoint) -> EnrichedTouchpoint {
+    e.source = Some(SourceProgress {
+        partition,
+        partitions,
+        progress: e.touchpoint.occurred_at,
+    });
+    e
+}
+
+/// Traffic of another visitor (no partner), at `at`.
+fn other(id: &str, at: DateTime<Utc>) -> EnrichedTouchpoint {
+    let mut e = view(id, "p-bob", at);
+    e.partner.partner_id = None;
+    e.attribution_key = "shop/v-2".into();
+    e
+}
+
+struct Partition {
+    state: PartitionState,
+    next: i64,
+    effects: Effects,
+    limits: Limits,
+    catalog: Catalog,
+}
+
+impl Partition {
+    fn new(source_idle_inputs: i64) -> Partition {
+        Partition {
+            state: PartitionState::new(),
+            next: 0,
+            effects: Effects::default(),
+            limits: Limits {
+                source_idle_inputs,
+                ..limits()
+            },
+            catalog: default_catalog(),
+        }
+    }
+
+    fn apply(&mut self, e: EnrichedTouchpoint) {
+        self.state
+            .apply(
+                self.next,
+                &e,
+                &self.catalog,
+                &self.limits,
+                &mut self.effects,
+            )
+            .expect("valid input");
+        self.next += 1;
+    }
+
+    /// Partners credited by the attributions so far (`None` for unattributed ones).
+    fn credited(&self) -> Vec<Option<String>> {
+        self.effects
+            .attributions
+            .iter()
+            .map(|a| a.credits.first().map(|c| c.partner_id.clone()))
+            .collect()
+    }
+}
+
+const DAY: i64 = 24 * 60;
+
+/// A click from source 0, then source 1 forty-five days ahead, then the click's conversion
+/// from source 0, then more of source 0 past the conversion's grace.
+fn lagging_journey(stamped: bool) -> Partition {
+    let mut p = Partition::new(10_000);
+    let stamp = |partition: i32, e: EnrichedTouchpoint| {
+        if stamped {
+            from(partition, 2, e)
+        } else {
+            e
+        }
+    };
+    p.apply(stamp(0, click("c1", "p-anna", t(0))));
+    for i in 0..20 {
+        p.apply(stamp(1, other(&format!("o{i}"), t(45 * DAY + i))));
+    }
+    p.apply(stamp(0, conversion("k1", "order-1", 10_000, t(60))));
+    p.apply(stamp(0, other("later", t(120))));
+    p
+}
+
+#[test]
+fn a_source_running_ahead_does_not_expire_the_clicks_of_a_lagging_one() {
+    let p = lagging_journey(true);
+    assert_eq!(p.credited(), vec![Some("p-anna".to_string())]);
+    assert_eq!(p.state.stream_time(), Some(t(120)));
+    assert_eq!(p.state.held_back(), Duration::minutes(45 * DAY + 19 - 120));
+}
+
+#[test]
+fn without_sources_the_largest_event_time_is_the_clock_and_the_click_expires() {
+    // The behaviour the watermark replaces, kept for inputs from enrichers before v3.
+    let p = lagging_journey(false);
+    assert_eq!(p.credited(), vec![None]);
+    assert_eq!(p.state.stream_time(), Some(t(45 * DAY + 19)));
+}
+
+#[test]
+fn a_source_not_heard_yet_holds_the_watermark() {
+    let mut p = Partition::new(10_000);
+    p.apply(from(0, 2, click("c1", "p-anna", t(0))));
+    p.apply(from(0, 2, conversion("k1", "order-1", 10_000, t(10))));
+    p.apply(from(0, 2, other("o1", t(DAY))));
+    assert!(
+        p.credited().is_empty(),
+        "source 1 may still send a late click"
+    );
+    assert_eq!(p.state.pending(), 1);
+    assert_eq!(p.state.stream_time(), None);
+    p.apply(from(1, 2, other("o2", t(30))));
+    assert_eq!(p.credited(), vec![Some("p-anna".to_string())]);
+    assert_eq!(p.state.stream_time(), Some(t(30)));
+}
+
+#[test]
+fn a_silent_source_stops_holding_the_watermark_after_the_idle_inputs() {
+    let mut p = Partition::new(5);
+    p.apply(from(1, 2, other("o1", t(0))));
+    p.apply(from(0, 2, click("c1", "p-anna", t(1))));
+    p.apply(from(0, 2, conversion("k1", "order-1", 10_000, t(10))));
+    for i in 0..2 {
+        p.apply(from(0, 2, other(&format!("a{i}"), t(100 + i))));
+    }
+    assert!(p.credited().is_empty(), "four inputs since source 1");
+    p.apply(from(0, 2, other("a3", t(103))));
+    assert_eq!(p.credited(), vec![Some("p-anna".to_string())]);
+    assert_eq!(p.state.stream_time(), Some(t(103)));
+    // Heard again far behind: it holds the clock from here on, but never turns it back.
+    p.apply(from(1, 2, other("o2", t(50))));
+    assert_eq!(p.state.stream_time(), Some(t(103)));
+    p.apply(from(0, 2, other("a4", t(500))));
+    assert_eq!(p.state.stream_time(), Some(t(103)));
+}
+
+#[test]
+fn a_restored_partition_still_waits_for_its_slowest_source() {
+    let mut p = Partition::new(10_000);
+    p.apply(from(1, 2, other("o1", t(0))));
+    p.apply(from(0, 2, click("c1", "p-anna", t(1))));
+    p.apply(from(0, 2, other("a1", t(40 * DAY))));
+    let mut records: Vec<_> = p
+        .state
+        .take_changes()
+        .into_iter()
+        .filter_map(|(_, record)| record)
+        .collect();
+    records.extend(p.state.take_position());
+    let mut restored = PartitionState::restore(records, &p.catalog);
+    assert_eq!(restored.stream_time(), Some(t(0)));
+    let mut effects = Effects::default();
+    let conversion = from(1, 2, conversion("k1", "order-1", 10_000, t(60)));
+    restored
+        .apply(3, &conversion, &p.catalog, &p.limits, &mut effects)
+        .expect("valid");
+    let later = from(1, 2, other("o2", t(DAY)));
+    restored
+        .apply(4, &later, &p.catalog, &p.limits, &mut effects)
+        .expect("valid");
+    let credited: Vec<_> = effects
+        .attributions
+        .iter()
+        .map(|a| a.credits.first().map(|c| c.partner_id.clone()))
+        .collect();
+    assert_eq!(credited, vec![Some("p-anna".to_string())]);
+}
+
+#[test]
+fn sources_far_apart_disagree_and_close_ones_do_not() {
+    let mut p = Partition::new(10_000);
+    p.apply(from(0, 2, other("a", t(0))));
+    p.apply(from(1, 2, conversion("k1", "order-1", 10_000, t(3))));
+    assert_eq!(p.state.pending(), 1);
+    assert!(
+        !p.state.sources_disagree(&p.catalog),
+        "3 minutes apart, within the 5-minute grace"
+    );
+    p.apply(from(1, 2, other("b", t(DAY))));
+    assert_eq!(p.state.pending(), 1);
+    assert!(p.state.sources_disagree(&p.catalog));
+}
