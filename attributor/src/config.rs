@@ -34,8 +34,8 @@ pub const ATTRIBUTOR_IDLE_ADVANCE_SECONDS: EnvVar = EnvVar {
 /// Source idleness, in inputs.
 pub const ATTRIBUTOR_SOURCE_IDLE_INPUTS: EnvVar = EnvVar {
     name: "ATTRIBUTOR_SOURCE_IDLE_INPUTS",
-    default: Some("10000"),
-    doc: "A source partition not heard from for this many inputs of a partition stops holding that partition's watermark back (a source with no traffic must not stop attribution; one merely behind must hold it).",
+    default: Some("100000"),
+    doc: "A source partition not heard from for this many inputs of a partition stops holding that partition's watermark back. Keep it above what a partition reads while a lagging source catches up (a broker may serve one partition's backlog before another's); a source with no traffic delays attribution that long.",
 };
 /// Sweep interval.
 pub const ATTRIBUTOR_SWEEP_INTERVAL_SECONDS: EnvVar = EnvVar {
@@ -152,7 +152,7 @@ mod tests {
         assert_eq!(config.limits.touchpoints_per_key, 50);
         assert_eq!(config.limits.retention, chrono::Duration::days(400));
         assert_eq!(config.idle_advance, Some(Duration::from_secs(10)));
-        assert_eq!(config.limits.source_idle_inputs, 10_000);
+        assert_eq!(config.limits.source_idle_inputs, 100_000);
         assert_eq!(config.common.admin_listen_addr.port(), 9103);
         assert_eq!(
             config.common.topics.attributor_state,

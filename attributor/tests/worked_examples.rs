@@ -500,7 +500,7 @@ fn the_per_key_cap_keeps_the_first_and_the_latest_touchpoints() {
     let limits = attributor::state::Limits {
         touchpoints_per_key: 3,
         retention: Duration::days(400),
-        source_idle_inputs: 10_000,
+        source_idle_inputs: 100_000,
     };
     let partners = ["p-anna", "p-bob", "p-cara", "p-dan", "p-bob"];
     for (i, p) in partners.iter().enumerate() {

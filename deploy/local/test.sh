@@ -2,8 +2,9 @@
 # The whole test suite on a fresh machine: installs what is missing, starts the local stack
 # (if it is not running already), then runs, in order:
 #   cargo fmt --check, cargo clippy -D warnings, unit, property, golden, interoperability and
-#   integration tests on the real broker and ClickHouse, then the end-to-end chaos test (five
-#   service processes, 20k generated events, ledger == oracle) on release builds.
+#   integration tests on the real broker and ClickHouse, then the end-to-end chaos tests (five
+#   service processes, ledger == oracle: 20k generated events without faults, then 100k while
+#   services and the broker are killed with kill -9) on release builds.
 # A stack this script started is stopped again at the end; one that was already up is left up.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -30,7 +31,7 @@ log="$(mktemp)"
 status=0
 # The chaos tests time a live pipeline of five processes: they run next, on release builds.
 cargo test --workspace -- --skip the_ledger_equals_the_oracle 2>&1 | tee "$log" || status=$?
-say "== chaos (release builds: 20k generated events through five service processes, ledger == oracle)"
+say "== chaos (release builds, five service processes, ledger == oracle: 20k events; 100k events with kill -9 of services and the broker)"
 cargo build --release --workspace --bins --quiet
 cargo test --release -p tests --test chaos -- --test-threads=1 --nocapture 2>&1 | tee -a "$log" || status=$?
 # One closing line with the totals of every test binary.

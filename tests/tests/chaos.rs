@@ -5,11 +5,12 @@
 //! nothing extra, one row per id, one entry per status reached — and the dead letters must be
 //! exactly the planted bad inputs.
 //!
-//! The test command runs the first on release builds, since it times a live pipeline; the fault
-//! run is ignored for now (see its doc). Settings (environment): `CHAOS_EVENTS` (default 20000 / 100000), `CHAOS_SEED` (default: from the
+//! The test command runs both on release builds, since they drive a live pipeline. Settings
+//! (environment): `CHAOS_EVENTS` (default 20000 / 100000), `CHAOS_SEED` (default: from the
 //! clock, printed, so a failure can be replayed), `CHAOS_KILLS` (service kills, default 0 / 4),
-//! `CHAOS_RATE` (messages/s, default 2500), `CHAOS_BROKER_KILLS` (0 or 1, default 1 in the fault run). A longer soak:
-//! `CHAOS_EVENTS=1000000 CHAOS_KILLS=20 cargo test --release -p tests --test chaos -- --ignored --nocapture`.
+//! `CHAOS_RATE` (messages/s, default 2500), `CHAOS_BROKER_KILLS` (0 or 1, default 1 in the
+//! fault run). A longer soak: `CHAOS_EVENTS=1000000 CHAOS_KILLS=20 cargo test --release -p tests
+//! --test chaos -- --nocapture kill_9`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -52,15 +53,10 @@ async fn the_ledger_equals_the_oracle_end_to_end() {
     .await;
 }
 
-/// The full chaos run: 100,000 events, four random service kills and the broker once. Not in
-/// the test command yet: when restarts leave one raw partition's backlog far behind another's,
-/// the attributor's stream time (the largest event time its partition has seen) runs weeks
-/// ahead and journeys still arriving from the lagging partition find their clicks expired (CI
-/// seed 293249: 1,221 lines). It passed seeds 202, 303, 505, 606, 707, 808, 909 and 1010 once
-/// the bugs it found were fixed; the fix for this one is a watermark (README, known limit).
-/// Run it with `cargo test --release -p tests --test chaos -- --ignored --nocapture`.
+/// The full chaos run: 100,000 events, four random service kills and the broker once. Restarts
+/// leave one partition's backlog weeks (of event time) behind another's; the attributor's
+/// watermark must hold for the lagging one (seed 293249 lost 1,221 lines before it had one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "stream time is a maximum, not a watermark: restarts can skew upstream partitions past the click window (open in issue 7)"]
 async fn the_ledger_equals_the_oracle_after_kill_9_of_services_and_the_broker() {
     run(
         setting("CHAOS_EVENTS", 100_000) as usize,

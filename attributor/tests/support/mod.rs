@@ -174,7 +174,7 @@ pub fn limits() -> Limits {
     Limits {
         touchpoints_per_key: 50,
         retention: Duration::days(400),
-        source_idle_inputs: 10_000,
+        source_idle_inputs: 100_000,
     }
 }
 
