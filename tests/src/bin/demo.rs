@@ -6,8 +6,8 @@
 //!
 //!     demo REFERENCE.toml WORK_DIR
 //!     (topics from TOPIC_NAMESPACE, broker from KAFKA_BOOTSTRAP_SERVERS, ClickHouse from
-//!      CLICKHOUSE_URL and CLICKHOUSE_DATABASE; DEMO_EVENTS (30000) and DEMO_SEED (7) size it, DEMO_RATE (2500 msg/s)
-//!      paces the replay)
+//!      CLICKHOUSE_URL and CLICKHOUSE_DATABASE; DEMO_EVENTS (30000) and DEMO_SEED (7) size it, DEMO_RATE (2500 msg/s, 0: as
+//!      fast as possible) paces the replay)
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -129,10 +129,9 @@ fn send(runtime: &tokio::runtime::Runtime, messages: &[Message]) -> Result<()> {
             &common.topics.touchpoints_raw,
             messages,
             Pace {
-                // Paced like live traffic: replaying 60 days of history as fast as the broker
-                // takes it lets one upstream partition's backlog run a partition's stream
-                // time ahead of the others (see the README's known limits).
-                rate: Some(setting("DEMO_RATE", 2_500) as f64),
+                // Paced like live traffic so the progress bar means something; 0 replays as
+                // fast as the broker takes it (the watermark keeps that exact too).
+                rate: Some(setting("DEMO_RATE", 2_500) as f64).filter(|rate| *rate > 0.0),
                 progress: true,
             },
         )
