@@ -367,10 +367,12 @@ impl PartitionState {
         Duration::milliseconds(self.held_back_ms)
     }
 
-    /// Whether the sources disagree by more than the grace of any conversion waiting here: a
-    /// quiet partition is then most likely waiting for a lagging source to catch up, and
-    /// moving its clock on the wall clock would expire that source's windows.
+    /// Whether the sources disagree by more than an hour of event time, or the grace of a
+    /// conversion waiting here if longer: a quiet partition is then most likely waiting for a
+    /// lagging source to catch up, and moving its clock on the wall clock would expire that
+    /// source's windows. Sparse sources at the end of a stream differ by less.
     pub fn sources_disagree(&self, catalog: &Catalog) -> bool {
+        const CATCH_UP_MS: i64 = 3_600_000;
         let grace_ms = self
             .due
             .iter()
@@ -378,7 +380,7 @@ impl PartitionState {
             .map(|program| program.attribution.grace_seconds.saturating_mul(1000))
             .max()
             .unwrap_or(0);
-        self.held_back_ms > grace_ms
+        self.held_back_ms > grace_ms.max(CATCH_UP_MS)
     }
 
     fn key_mut(&mut self, key: &str, offset: i64) -> &mut KeyState {
