@@ -141,7 +141,7 @@ impl<R: Restore<AttributorState>> AttributorProcessor<R> {
         let held_back = self
             .partitions
             .values()
-            .map(PartitionState::held_back)
+            .map(|state| state.held_back(&self.limits))
             .max();
         self.metrics
             .held_back
@@ -376,7 +376,7 @@ impl<R: Restore<AttributorState>> Processor for AttributorProcessor<R> {
                     .map_or(Duration::ZERO, Instant::elapsed);
                 // Sources far apart: a lagging one is most likely catching up (an upstream
                 // restart), so the wall clock waits longer before it stands in for it.
-                let patience = if state.sources_disagree(&catalog) {
+                let patience = if state.sources_disagree(&catalog, &self.limits) {
                     quiet * LAGGING_SOURCE_PATIENCE
                 } else {
                     quiet

@@ -100,8 +100,6 @@ pub struct PartitionState {
     stream_time_ms: i64,
     /// Upstream partitions behind the watermark.
     sources: BTreeMap<i32, Source>,
-    /// Most advanced active source's progress minus the watermark, at the last input.
-    held_back_ms: i64,
     keys: HashMap<String, KeyState>,
     /// Pending conversions by (due time ms, arrival offset, key).
     due: BTreeSet<(i64, i64, String)>,
@@ -328,11 +326,14 @@ impl PartitionState {
             Some(s) => {
                 // Sources this partition has not heard from yet hold the watermark until they
                 // are heard or turn idle: a fresh start must not run ahead on the first one.
-                for partition in 0..s.partitions {
-                    self.sources.entry(partition).or_insert(Source {
-                        progress_ms: i64::MIN,
-                        heard_offset: offset,
-                    });
+                // They are all added at once, so the last one present means nothing to add.
+                if !self.sources.contains_key(&(s.partitions - 1)) {
+                    for partition in 0..s.partitions {
+                        self.sources.entry(partition).or_insert(Source {
+                            progress_ms: i64::MIN,
+                            heard_offset: offset,
+                        });
+                    }
                 }
                 (s.partition, ms(s.progress).max(occurred))
             }
@@ -344,34 +345,41 @@ impl PartitionState {
         });
         heard.progress_ms = heard.progress_ms.max(progress);
         heard.heard_offset = offset;
+        let low = self.active_progress(offset, limits).min();
+        self.stream_time_ms = self.stream_time_ms.max(low.unwrap_or(i64::MIN));
+    }
+
+    /// Progress of the sources heard from within the idle limit, as of input `offset`.
+    fn active_progress<'a>(
+        &'a self,
+        offset: i64,
+        limits: &Limits,
+    ) -> impl Iterator<Item = i64> + Clone + 'a {
         let idle_after = limits.source_idle_inputs.max(1);
-        let active = self
-            .sources
+        self.sources
             .values()
-            .filter(|s| offset - s.heard_offset < idle_after)
-            .map(|s| s.progress_ms);
-        let low = active.clone().min().unwrap_or(i64::MIN);
-        self.stream_time_ms = self.stream_time_ms.max(low);
-        // Among sources heard: one not heard yet has no traffic to wait for so far.
-        let heard = active.filter(|&p| p != i64::MIN);
-        let low_heard = heard.clone().min().unwrap_or(i64::MIN);
-        let high_heard = heard.max().unwrap_or(i64::MIN);
-        self.held_back_ms = high_heard
-            .saturating_sub(low_heard.max(self.stream_time_ms))
-            .max(0);
+            .filter(move |s| offset - s.heard_offset < idle_after)
+            .map(|s| s.progress_ms)
     }
 
     /// How far the most advanced active source is ahead of the slowest one heard (or of the
     /// watermark, if that is further): the event time a lagging source holds attribution back.
-    pub fn held_back(&self) -> Duration {
-        Duration::milliseconds(self.held_back_ms)
+    /// A source not heard yet does not count: it has had no traffic to wait for so far.
+    pub fn held_back(&self, limits: &Limits) -> Duration {
+        let heard = self
+            .active_progress(self.last_offset, limits)
+            .filter(|&p| p != i64::MIN);
+        let (Some(low), Some(high)) = (heard.clone().min(), heard.max()) else {
+            return Duration::zero();
+        };
+        Duration::milliseconds(high.saturating_sub(low.max(self.stream_time_ms)).max(0))
     }
 
     /// Whether the sources disagree by more than an hour of event time, or the grace of a
     /// conversion waiting here if longer: a quiet partition is then most likely waiting for a
     /// lagging source to catch up, and moving its clock on the wall clock would expire that
     /// source's windows. Sparse sources at the end of a stream differ by less.
-    pub fn sources_disagree(&self, catalog: &Catalog) -> bool {
+    pub fn sources_disagree(&self, catalog: &Catalog, limits: &Limits) -> bool {
         const CATCH_UP_MS: i64 = 3_600_000;
         let grace_ms = self
             .due
@@ -380,7 +388,7 @@ impl PartitionState {
             .map(|program| program.attribution.grace_seconds.saturating_mul(1000))
             .max()
             .unwrap_or(0);
-        self.held_back_ms > grace_ms.max(CATCH_UP_MS)
+        self.held_back(limits).num_milliseconds() > grace_ms.max(CATCH_UP_MS)
     }
 
     fn key_mut(&mut self, key: &str, offset: i64) -> &mut KeyState {

@@ -101,7 +101,10 @@ fn a_source_running_ahead_does_not_expire_the_clicks_of_a_lagging_one() {
     let p = lagging_journey(true);
     assert_eq!(p.credited(), vec![Some("p-anna".to_string())]);
     assert_eq!(p.state.stream_time(), Some(t(120)));
-    assert_eq!(p.state.held_back(), Duration::minutes(45 * DAY + 19 - 120));
+    assert_eq!(
+        p.state.held_back(&p.limits),
+        Duration::minutes(45 * DAY + 19 - 120)
+    );
 }
 
 #[test]
@@ -164,6 +167,12 @@ fn a_restored_partition_still_waits_for_its_slowest_source() {
     records.extend(p.state.take_position());
     let mut restored = PartitionState::restore(records, &p.catalog);
     assert_eq!(restored.stream_time(), Some(t(0)));
+    // Right after a restore, before any input: the idle clock must already be patient.
+    assert!(restored.sources_disagree(&p.catalog, &p.limits));
+    assert_eq!(
+        restored.held_back(&p.limits),
+        Duration::days(40) - Duration::minutes(0)
+    );
     let mut effects = Effects::default();
     let conversion = from(1, 2, conversion("k1", "order-1", 10_000, t(60)));
     restored
@@ -188,10 +197,10 @@ fn sources_far_apart_disagree_and_close_ones_do_not() {
     p.apply(from(1, 2, conversion("k1", "order-1", 10_000, t(50))));
     assert_eq!(p.state.pending(), 1);
     assert!(
-        !p.state.sources_disagree(&p.catalog),
+        !p.state.sources_disagree(&p.catalog, &p.limits),
         "50 minutes apart: sparse sources, not a catch-up"
     );
     p.apply(from(1, 2, other("b", t(DAY))));
     assert_eq!(p.state.pending(), 1);
-    assert!(p.state.sources_disagree(&p.catalog));
+    assert!(p.state.sources_disagree(&p.catalog, &p.limits));
 }
