@@ -64,6 +64,22 @@ impl Partition {
         self.next += 1;
     }
 
+    /// The partition a new owner restores from this one's changelog records, with no effects.
+    fn restored(mut self) -> Partition {
+        let mut records: Vec<_> = self
+            .state
+            .take_changes()
+            .into_iter()
+            .filter_map(|(_, record)| record)
+            .collect();
+        records.extend(self.state.take_position());
+        Partition {
+            state: PartitionState::restore(records, &self.catalog),
+            effects: Effects::default(),
+            ..self
+        }
+    }
+
     /// Partners credited by the attributions so far (`None` for unattributed ones).
     fn credited(&self) -> Vec<Option<String>> {
         self.effects
@@ -158,35 +174,19 @@ fn a_restored_partition_still_waits_for_its_slowest_source() {
     p.apply(from(1, 2, other("o1", t(0))));
     p.apply(from(0, 2, click("c1", "p-anna", t(1))));
     p.apply(from(0, 2, other("a1", t(40 * DAY))));
-    let mut records: Vec<_> = p
-        .state
-        .take_changes()
-        .into_iter()
-        .filter_map(|(_, record)| record)
-        .collect();
-    records.extend(p.state.take_position());
-    let mut restored = PartitionState::restore(records, &p.catalog);
-    assert_eq!(restored.stream_time(), Some(t(0)));
+    let mut restored = p.restored();
+    assert_eq!(restored.state.stream_time(), Some(t(0)));
     // Right after a restore, before any input: the idle clock must already be patient.
-    assert!(restored.sources_disagree(&p.catalog, &p.limits));
+    assert!(restored
+        .state
+        .sources_disagree(&restored.catalog, &restored.limits));
     assert_eq!(
-        restored.held_back(&p.limits),
-        Duration::days(40) - Duration::minutes(0)
+        restored.state.held_back(&restored.limits),
+        Duration::days(40)
     );
-    let mut effects = Effects::default();
-    let conversion = from(1, 2, conversion("k1", "order-1", 10_000, t(60)));
-    restored
-        .apply(3, &conversion, &p.catalog, &p.limits, &mut effects)
-        .expect("valid");
-    let later = from(1, 2, other("o2", t(DAY)));
-    restored
-        .apply(4, &later, &p.catalog, &p.limits, &mut effects)
-        .expect("valid");
-    let credited: Vec<_> = effects
-        .attributions
-        .iter()
-        .map(|a| a.credits.first().map(|c| c.partner_id.clone()))
-        .collect();
+    restored.apply(from(1, 2, conversion("k1", "order-1", 10_000, t(60))));
+    restored.apply(from(1, 2, other("o2", t(DAY))));
+    let credited = restored.credited();
     assert_eq!(credited, vec![Some("p-anna".to_string())]);
 }
 

@@ -33,6 +33,12 @@ fn from_hex(text: &str) -> Vec<u8> {
         .collect()
 }
 
+/// The pinned bytes of `golden/<name>.hex`.
+fn golden(name: &str) -> Vec<u8> {
+    let path = golden_dir().join(format!("{name}.hex"));
+    from_hex(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+}
+
 #[test]
 fn every_example_encodes_to_its_pinned_bytes() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
@@ -58,10 +64,7 @@ fn assert_golden_decodes<T: AvroMessage + PartialEq + std::fmt::Debug>(stem: &st
     for version in &T::family().versions {
         let name = version.file.trim_end_matches(".avsc");
         assert!(name.starts_with(stem), "{name} belongs to {stem}");
-        let bytes = from_hex(
-            &std::fs::read_to_string(golden_dir().join(format!("{name}.hex")))
-                .expect("golden file per published version"),
-        );
+        let bytes = golden(name);
         assert_eq!(read_header(&bytes).expect("header"), version.fingerprint);
         let decoded: T = decode(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         if std::ptr::eq(version, T::family().current()) {
@@ -91,9 +94,7 @@ fn every_published_version_still_decodes_with_the_current_types() {
 
 #[test]
 fn a_v1_attribution_reads_as_v2_with_empty_additions() {
-    let bytes = from_hex(
-        &std::fs::read_to_string(golden_dir().join("attribution.v1.hex")).expect("v1 file"),
-    );
+    let bytes = golden("attribution.v1");
     let decoded: schemas::Attribution = decode(&bytes).expect("v1 decodes");
     let mut expected = examples::attribution();
     expected.commission_total_minor = 0;
@@ -108,9 +109,7 @@ fn a_v1_attribution_reads_as_v2_with_empty_additions() {
 
 #[test]
 fn a_v1_program_reads_as_a_v2_program_without_risk_policy() {
-    let bytes = from_hex(
-        &std::fs::read_to_string(golden_dir().join("reference_record.v1.hex")).expect("v1 file"),
-    );
+    let bytes = golden("reference_record.v1");
     let decoded: schemas::ReferenceRecord = decode(&bytes).expect("v1 decodes");
     let mut expected = examples::reference_record();
     if let Some(program) = expected.program.as_mut() {
@@ -151,9 +150,7 @@ fn the_embedded_valid_touchpoint_matches_its_own_schema_file() {
 
 #[test]
 fn a_v2_enriched_touchpoint_reads_as_v3_without_a_source() {
-    let bytes = from_hex(
-        &std::fs::read_to_string(golden_dir().join("enriched_touchpoint.v2.hex")).expect("v2 file"),
-    );
+    let bytes = golden("enriched_touchpoint.v2");
     let decoded: schemas::EnrichedTouchpoint = decode(&bytes).expect("v2 decodes");
     let mut expected = examples::enriched_touchpoint();
     expected.source = None;
@@ -162,9 +159,7 @@ fn a_v2_enriched_touchpoint_reads_as_v3_without_a_source() {
 
 #[test]
 fn a_v1_attributor_state_reads_as_v2_without_sources() {
-    let bytes = from_hex(
-        &std::fs::read_to_string(golden_dir().join("attributor_state.v1.hex")).expect("v1 file"),
-    );
+    let bytes = golden("attributor_state.v1");
     let decoded: schemas::AttributorState = decode(&bytes).expect("v1 decodes");
     assert_eq!(decoded, examples::attributor_state());
 }
