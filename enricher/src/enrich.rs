@@ -98,7 +98,7 @@ fn program_of<'c>(
     let by_binding = tp
         .customer_id
         .as_deref()
-        .and_then(|c| bindings.lookup(at.partition, at.offset, c));
+        .and_then(|c| bindings.lookup(at.offset, c));
     by_link
         .map(|l| l.program_id.as_str())
         .or(by_code.map(|c| c.program_id.as_str()))
@@ -127,13 +127,7 @@ pub fn enrich(
     {
         (Some(visitor), Some(customer_id)) => {
             let new = bindings
-                .bind(
-                    at.partition,
-                    at.offset,
-                    customer_id,
-                    &program.program_id,
-                    visitor,
-                )
+                .bind(at.offset, customer_id, &program.program_id, visitor)
                 .map(|b| IdentityBinding {
                     customer_id: customer_id.to_string(),
                     program_id: b.program_id,
@@ -155,7 +149,7 @@ pub fn enrich(
             None,
         ),
         (None, _) => match bindings
-            .lookup(at.partition, at.offset, customer)
+            .lookup(at.offset, customer)
             .filter(|b| b.program_id == program.program_id)
         {
             Some(bound) => (

@@ -2,7 +2,7 @@
 //!
 //! Valid touchpoints are keyed by customer id when they carry one, so every event of a
 //! customer — the lead that carried both ids and the later customer-only renewal or refund —
-//! is in the same input partition. Bindings are therefore kept per input partition, and
+//! is in the same input partition. [`Bindings`] are therefore one input partition's, and
 //! written to the changelog partition with the same number.
 //!
 //! Rules:
@@ -39,44 +39,33 @@ pub struct Bound {
     pub source_offset: i64,
 }
 
-/// Bindings per input partition.
+/// One input partition's bindings.
 #[derive(Debug, Default)]
 pub struct Bindings {
-    partitions: HashMap<i32, HashMap<String, Bound>>,
+    table: HashMap<String, Bound>,
 }
 
 impl Bindings {
-    /// True when `partition`'s bindings are in memory (restored or started empty).
-    pub fn has_partition(&self, partition: i32) -> bool {
-        self.partitions.contains_key(&partition)
-    }
-
-    /// Installs a partition's bindings read from its changelog partition (last record per
-    /// customer wins, as compaction would leave it).
-    pub fn restore(&mut self, partition: i32, records: impl IntoIterator<Item = IdentityBinding>) {
-        let table = self.partitions.entry(partition).or_default();
-        table.clear();
-        for b in records {
-            table.insert(
-                b.customer_id,
-                Bound {
+    /// A partition's bindings read from its changelog partition (one record per customer, as
+    /// compaction leaves it).
+    pub fn restore(records: impl IntoIterator<Item = IdentityBinding>) -> Bindings {
+        let table = records
+            .into_iter()
+            .map(|b| {
+                let bound = Bound {
                     program_id: b.program_id,
                     visitor_id: b.visitor_id,
                     source_offset: b.source_offset,
-                },
-            );
-        }
+                };
+                (b.customer_id, bound)
+            })
+            .collect();
+        Bindings { table }
     }
 
-    /// Forgets a partition taken away by a rebalance.
-    pub fn drop_partition(&mut self, partition: i32) {
-        self.partitions.remove(&partition);
-    }
-
-    /// The binding an event at `offset` of `partition` may see.
-    pub fn lookup(&self, partition: i32, offset: i64, customer_id: &str) -> Option<&Bound> {
-        self.partitions
-            .get(&partition)?
+    /// The binding an event at `offset` may see.
+    pub fn lookup(&self, offset: i64, customer_id: &str) -> Option<&Bound> {
+        self.table
             .get(customer_id)
             .filter(|b| b.source_offset < offset)
     }
@@ -85,14 +74,12 @@ impl Bindings {
     /// the changelog.
     pub fn bind(
         &mut self,
-        partition: i32,
         offset: i64,
         customer_id: &str,
         program_id: &str,
         visitor_id: &str,
     ) -> Option<Bound> {
-        let table = self.partitions.entry(partition).or_default();
-        if table.contains_key(customer_id) {
+        if self.table.contains_key(customer_id) {
             return None;
         }
         let bound = Bound {
@@ -100,18 +87,26 @@ impl Bindings {
             visitor_id: visitor_id.to_string(),
             source_offset: offset,
         };
-        table.insert(customer_id.to_string(), bound.clone());
+        self.table.insert(customer_id.to_string(), bound.clone());
         Some(bound)
     }
 
-    /// Bindings held, over all partitions.
+    /// Bindings held.
     pub fn len(&self) -> usize {
-        self.partitions.values().map(HashMap::len).sum()
+        self.table.len()
     }
 
     /// True when no binding is held.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.table.is_empty()
+    }
+
+    /// Approximate bytes held: the strings and a map entry's overhead.
+    pub fn approx_bytes(&self) -> usize {
+        self.table
+            .iter()
+            .map(|(customer, b)| customer.len() + b.program_id.len() + b.visitor_id.len() + 96)
+            .sum()
     }
 }
 
@@ -130,24 +125,14 @@ mod tests {
     #[test]
     fn the_first_binding_wins_and_is_seen_only_by_later_offsets() {
         let mut b = Bindings::default();
-        assert!(b.bind(0, 10, "c1", "acme", "v1").is_some());
-        assert!(
-            b.bind(0, 12, "c1", "acme", "v2").is_none(),
-            "first binding kept"
-        );
+        assert!(b.bind(10, "c1", "acme", "v1").is_some());
+        assert!(b.bind(12, "c1", "acme", "v2").is_none(), "first binding kept");
         assert_eq!(
-            b.lookup(0, 11, "c1").map(|x| x.visitor_id.as_str()),
+            b.lookup(11, "c1").map(|x| x.visitor_id.as_str()),
             Some("v1")
         );
-        assert!(
-            b.lookup(0, 10, "c1").is_none(),
-            "not visible to its own event"
-        );
-        assert!(
-            b.lookup(0, 9, "c1").is_none(),
-            "not visible to earlier events"
-        );
-        assert!(b.lookup(1, 11, "c1").is_none(), "partitions are separate");
+        assert!(b.lookup(10, "c1").is_none(), "not visible to its own event");
+        assert!(b.lookup(9, "c1").is_none(), "not visible to earlier events");
     }
 
     #[test]
@@ -155,27 +140,23 @@ mod tests {
         // First run: offset 5 customer-only (unbound), offset 6 binds, offset 7 customer-only.
         let mut first = Bindings::default();
         let run = |b: &mut Bindings| {
-            let at5 = b.lookup(0, 5, "c").map(|x| x.visitor_id.clone());
-            let _bound = b.bind(0, 6, "c", "acme", "v");
-            let at7 = b.lookup(0, 7, "c").map(|x| x.visitor_id.clone());
+            let at5 = b.lookup(5, "c").map(|x| x.visitor_id.clone());
+            let _bound = b.bind(6, "c", "acme", "v");
+            let at7 = b.lookup(7, "c").map(|x| x.visitor_id.clone());
             (at5, at7)
         };
         let original = run(&mut first);
         // Crash before offsets 5..7 were committed: the changelog already holds offset 6's
         // binding; the restart restores it and re-reads 5..7.
-        let mut restarted = Bindings::default();
-        restarted.restore(
-            0,
-            [IdentityBinding {
+        let mut restarted = Bindings::restore([IdentityBinding {
                 customer_id: "c".into(),
                 program_id: "acme".into(),
                 visitor_id: "v".into(),
                 source_partition: 0,
                 source_offset: 6,
                 event_id: "e6".into(),
-                bound_at: chrono::Utc::now(),
-            }],
-        );
+            bound_at: chrono::Utc::now(),
+        }]);
         assert_eq!(run(&mut restarted), original);
         assert_eq!(original, (None, Some("v".to_string())));
     }

@@ -3,8 +3,9 @@
 //!
 //! Pure rules: `url_parts` (URL reading), `channel`, `partner` (link / referral parameter /
 //! code resolution), `identity` (customer → visitor bindings, attribution key), `enrich`
-//! (all of them for one event). Plumbing: `app` (Kafka, changelog restore, reference
-//! follower), `config`, `metrics`.
+//! (all of them for one event), `watermark` (the source stamp the attributor's clock is made
+//! of), `state` (one partition's state as the stateful harness keeps it). Plumbing: `app`
+//! (the apply step on `runtime::stateful`, Kafka, reference follower), `config`, `metrics`.
 #![deny(missing_docs)]
 
 pub mod app;
@@ -14,4 +15,6 @@ pub mod enrich;
 pub mod identity;
 pub mod metrics;
 pub mod partner;
+pub mod state;
 pub mod url_parts;
+pub mod watermark;

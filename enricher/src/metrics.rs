@@ -1,7 +1,7 @@
 //! The enricher's metrics. The accounting invariant, checked by the integration tests:
 //! `enricher_consumed_total = sum(enricher_enriched_total) + sum(enricher_dead_lettered_total)`.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 use crate::partner::Unresolved;
 
@@ -15,12 +15,11 @@ pub const UNRESOLVED_TOTAL: &str = "enricher_unresolved_total";
 pub const DEAD_LETTERED_TOTAL: &str = "enricher_dead_lettered_total";
 /// Attribution keys, by how they were found.
 pub const IDENTITY_TOTAL: &str = "enricher_identity_total";
-/// Customer → visitor bindings held in memory.
-pub const BINDINGS: &str = "enricher_bindings";
 /// Bindings created (and written to the changelog).
 pub const BINDINGS_CREATED_TOTAL: &str = "enricher_bindings_created_total";
-/// Seconds to restore one partition's bindings.
-pub const RESTORE_SECONDS: &str = "enricher_restore_seconds";
+// Bindings held, restore time and progress are the harness's `enricher_state_entries{kind="bindings"}`,
+// `enricher_state_bytes`, `enricher_restore_seconds`, `enricher_restore_records_total` and
+// `enricher_restoring_partitions` (runtime::stateful).
 
 /// Outcomes of `enricher_enriched_total`.
 pub const OUTCOMES: [&str; 6] = [
@@ -54,12 +53,8 @@ pub struct EnricherMetrics {
     pub dead_lettered: IntCounterVec,
     /// See [`IDENTITY_TOTAL`].
     pub identity: IntCounterVec,
-    /// See [`BINDINGS`].
-    pub bindings: IntGauge,
     /// See [`BINDINGS_CREATED_TOTAL`].
     pub bindings_created: IntCounter,
-    /// See [`RESTORE_SECONDS`].
-    pub restore: Histogram,
 }
 
 impl EnricherMetrics {
@@ -83,12 +78,7 @@ impl EnricherMetrics {
                 Opts::new(IDENTITY_TOTAL, "Attribution keys by source: visitor, binding (customer-only event resolved to its visitor), customer_only (no binding)."),
                 &["source"],
             )?,
-            bindings: IntGauge::new(BINDINGS, "Customer → visitor bindings held for the assigned partitions.")?,
             bindings_created: IntCounter::new(BINDINGS_CREATED_TOTAL, "Bindings created and written to the changelog.")?,
-            restore: Histogram::with_opts(
-                HistogramOpts::new(RESTORE_SECONDS, "Seconds to restore one partition's bindings from the changelog.")
-                    .buckets(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0]),
-            )?,
         };
         for outcome in OUTCOMES {
             m.enriched.with_label_values(&[outcome]);
@@ -107,9 +97,7 @@ impl EnricherMetrics {
         registry.register(Box::new(m.unresolved.clone()))?;
         registry.register(Box::new(m.dead_lettered.clone()))?;
         registry.register(Box::new(m.identity.clone()))?;
-        registry.register(Box::new(m.bindings.clone()))?;
         registry.register(Box::new(m.bindings_created.clone()))?;
-        registry.register(Box::new(m.restore.clone()))?;
         Ok(m)
     }
 }

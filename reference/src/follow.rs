@@ -177,7 +177,7 @@ pub fn spawn_follower(
     let handle = std::thread::Builder::new()
         .name("reference-follower".into())
         .spawn(move || {
-            let result = follow(&reader, &shared, &metrics, &heartbeat, &topic, &shutdown);
+            let result = follow_topic(&reader, &shared, &metrics, &heartbeat, &topic, &shutdown);
             if let Err(e) = &result {
                 shared.failed.store(true, Ordering::Release);
                 tracing::error!(error = %e, "Reference follower stopped.");
@@ -191,7 +191,7 @@ pub fn spawn_follower(
     Ok((data, handle))
 }
 
-fn follow(
+fn follow_topic(
     reader: &TopicReader,
     data: &ReferenceData,
     metrics: &ReferenceMetrics,
@@ -223,6 +223,24 @@ fn follow(
         }
     }
     reader.stop()
+}
+
+/// [`follow_until_loaded`] for a started service: the reference topic of its configuration,
+/// `<service>_reference_*` metrics, a `reference` liveness component.
+pub async fn follow(
+    service: &runtime::service::Service,
+) -> Result<Option<Arc<ReferenceData>>, RuntimeError> {
+    let name = service.name();
+    let metrics = ReferenceMetrics::register(name, service.registry())?;
+    follow_until_loaded(
+        &service.common().kafka,
+        name,
+        &service.common().topics.reference_config,
+        metrics,
+        service.health().register("reference", Duration::from_secs(30)),
+        service.shutdown(),
+    )
+    .await
 }
 
 /// Starts following `topic` and waits until it is loaded, for services that must not consume

@@ -15,7 +15,7 @@ pub mod publish;
 
 pub use catalog::Catalog;
 pub use file::{parse, FileError, ReferenceSet};
-pub use follow::{follow_until_loaded, spawn_follower, ReferenceData, ReferenceMetrics};
+pub use follow::{follow, follow_until_loaded, spawn_follower, ReferenceData, ReferenceMetrics};
 
 /// The revision recorded on published records: `sha256:` and the first 16 hex digits of the
 /// file's SHA-256.

@@ -121,20 +121,25 @@ pub struct LoopParts<'a> {
 struct Batch {
     inputs: usize,
     deliveries: Vec<(Arc<str>, DeliveryFuture)>,
-    frontier: Vec<(String, i32, i64)>,
+    frontier: Frontier,
     outputs: Vec<Output>,
 }
 
-impl Batch {
-    fn advance(&mut self, topic: &str, partition: i32, offset: i64) {
+/// The last offset a batch read per partition: what it stores once its outputs are
+/// acknowledged. Shared with the in-memory simulation of the loop (`stateful::memory`).
+#[derive(Debug, Default)]
+pub(crate) struct Frontier(pub(crate) Vec<(String, i32, i64)>);
+
+impl Frontier {
+    pub(crate) fn advance(&mut self, topic: &str, partition: i32, offset: i64) {
         // Linear search: a batch touches at most a handful of partitions.
         match self
-            .frontier
+            .0
             .iter_mut()
             .find(|(t, p, _)| *p == partition && t == topic)
         {
             Some(entry) => entry.2 = entry.2.max(offset),
-            None => self.frontier.push((topic.to_string(), partition, offset)),
+            None => self.0.push((topic.to_string(), partition, offset)),
         }
     }
 
@@ -143,8 +148,8 @@ impl Batch {
     /// again from the last commit, even when the partition comes straight back to this
     /// consumer (a lost assignment after a broker outage): storing their offsets would
     /// commit inputs whose effects no longer exist anywhere.
-    fn forget(&mut self, revoked: &[(String, i32)]) {
-        self.frontier
+    pub(crate) fn forget(&mut self, revoked: &[(String, i32)]) {
+        self.0
             .retain(|(t, p, _)| !revoked.iter().any(|(rt, rp)| rp == p && rt == t));
     }
 }
@@ -244,14 +249,16 @@ async fn handle<P: Processor>(
     batch: &mut Batch,
 ) -> Result<(), RuntimeError> {
     let revoked = report_rebalance(consumer, processor)?;
-    batch.forget(&revoked);
+    batch.frontier.forget(&revoked);
     let input = Input::from_message(message);
     processor.process(&input, &mut batch.outputs)?;
     for output in std::mem::take(&mut batch.outputs) {
         let delivery = producer.enqueue(&output).await?;
         batch.deliveries.push((output.topic, delivery));
     }
-    batch.advance(input.topic, input.partition, input.offset);
+    batch
+        .frontier
+        .advance(input.topic, input.partition, input.offset);
     batch.inputs += 1;
     Ok(())
 }
@@ -268,7 +275,7 @@ async fn finish_batch<P: Processor>(
     // written for a partition its next owner may already be restoring, and their offsets
     // are not stored.
     let revoked = report_rebalance(consumer, processor)?;
-    batch.forget(&revoked);
+    batch.frontier.forget(&revoked);
     loop {
         processor.flush_sinks().await?;
         processor.checkpoint(&mut batch.outputs)?;
@@ -282,7 +289,7 @@ async fn finish_batch<P: Processor>(
         await_all(batch, metrics).await?;
     }
     metrics.input_messages.inc_by(batch.inputs as u64);
-    for (topic, partition, offset) in batch.frontier.drain(..) {
+    for (topic, partition, offset) in batch.frontier.0.drain(..) {
         // `store_offset` records offset + 1, the next message to read.
         if let Err(e) = consumer.store_offset(&topic, partition, offset) {
             // The partition was revoked mid-batch: its new owner re-reads from the last
@@ -315,6 +322,7 @@ fn report_rebalance<P: Processor>(
     if !assigned.is_empty() {
         processor.partitions_assigned(&assigned)?;
     }
+    consumer.context().assignment_taken();
     Ok(revoked)
 }
 
@@ -391,11 +399,11 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::Batch;
+    use super::Frontier;
 
     #[test]
     fn a_revoked_partition_keeps_no_offset_to_store_even_if_it_comes_back() {
-        let mut batch = Batch::default();
+        let mut batch = Frontier::default();
         batch.advance("in", 0, 100);
         batch.advance("in", 1, 7);
         batch.advance("in", 0, 150);
@@ -403,11 +411,11 @@ mod tests {
         // Partition 0 of "in" was lost and assigned again: what was read before is forgotten.
         batch.forget(&[("in".to_string(), 0)]);
         assert_eq!(
-            batch.frontier,
+            batch.0,
             vec![("in".to_string(), 1, 7), ("other".to_string(), 0, 3)]
         );
         // Re-read from the last commit after the new assignment, it is stored from there.
         batch.advance("in", 0, 120);
-        assert!(batch.frontier.contains(&("in".to_string(), 0, 120)));
+        assert!(batch.0.contains(&("in".to_string(), 0, 120)));
     }
 }

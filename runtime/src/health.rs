@@ -3,7 +3,9 @@
 //! Liveness: every registered component must heartbeat within its deadline (the consumer loop
 //! beats once per iteration, and the Kafka client beats from its statistics callback), so a
 //! wedged loop or a dead client turns `/_liveness` red and the orchestrator restarts the pod.
-//! Readiness: false until the service says it is ready, and false again once shutdown begins.
+//! Readiness: false until the service says it is ready, while any gate is closed (a consumer
+//! between a partition assignment and the restore of its state), and again once shutdown
+//! begins.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +20,8 @@ struct Component {
 
 #[derive(Debug, Default)]
 struct Inner {
-    components: Mutex<BTreeMap<&'static str, Component>>,
+    components: Mutex<BTreeMap<String, Component>>,
+    gates: Mutex<Vec<Arc<AtomicBool>>>,
     ready: AtomicBool,
     shutting_down: AtomicBool,
 }
@@ -32,8 +35,26 @@ pub struct Health {
 /// A component's handle for reporting that it is alive.
 #[derive(Debug, Clone)]
 pub struct Heartbeat {
-    name: &'static str,
+    name: String,
     health: Health,
+}
+
+/// A condition readiness waits for; opened and closed by its owner.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    open: Arc<AtomicBool>,
+}
+
+impl Gate {
+    /// Readiness waits until [`Gate::open`].
+    pub fn close(&self) {
+        self.open.store(false, Ordering::SeqCst);
+    }
+
+    /// Readiness no longer waits for this gate.
+    pub fn open(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Heartbeat {
@@ -45,7 +66,7 @@ impl Heartbeat {
             .components
             .lock()
             .expect("health lock is never held across a panic");
-        if let Some(c) = components.get_mut(self.name) {
+        if let Some(c) = components.get_mut(&self.name) {
             c.last_beat = Instant::now();
         }
     }
@@ -62,13 +83,14 @@ pub struct Liveness {
 
 impl Health {
     /// Registers a component that must beat at least every `deadline`.
-    pub fn register(&self, name: &'static str, deadline: Duration) -> Heartbeat {
+    pub fn register(&self, name: impl Into<String>, deadline: Duration) -> Heartbeat {
+        let name = name.into();
         self.inner
             .components
             .lock()
             .expect("health lock is never held across a panic")
             .insert(
-                name,
+                name.clone(),
                 Component {
                     deadline,
                     last_beat: Instant::now(),
@@ -78,6 +100,32 @@ impl Health {
             name,
             health: self.clone(),
         }
+    }
+
+    /// Reports every component alive now. For work that holds the loops and their clients'
+    /// callbacks while it makes progress (a state restore): progress is life; when it stops,
+    /// nothing beats and liveness fails at the deadlines.
+    pub fn beat_all(&self) {
+        let mut components = self
+            .inner
+            .components
+            .lock()
+            .expect("health lock is never held across a panic");
+        let now = Instant::now();
+        for c in components.values_mut() {
+            c.last_beat = now;
+        }
+    }
+
+    /// A readiness gate, open at first.
+    pub fn gate(&self) -> Gate {
+        let open = Arc::new(AtomicBool::new(true));
+        self.inner
+            .gates
+            .lock()
+            .expect("health lock is never held across a panic")
+            .push(Arc::clone(&open));
+        Gate { open }
     }
 
     /// Checks every component's last beat.
@@ -113,9 +161,17 @@ impl Health {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
     }
 
-    /// True when ready and not shutting down.
+    /// True when ready, every gate is open, and not shutting down.
     pub fn is_ready(&self) -> bool {
-        self.inner.ready.load(Ordering::SeqCst) && !self.inner.shutting_down.load(Ordering::SeqCst)
+        self.inner.ready.load(Ordering::SeqCst)
+            && !self.inner.shutting_down.load(Ordering::SeqCst)
+            && self
+                .inner
+                .gates
+                .lock()
+                .expect("health lock is never held across a panic")
+                .iter()
+                .all(|g| g.load(Ordering::SeqCst))
     }
 }
 
@@ -145,5 +201,28 @@ mod tests {
         health.begin_shutdown();
         health.set_ready(true);
         assert!(!health.is_ready());
+    }
+
+    #[test]
+    fn a_closed_gate_holds_readiness_until_opened() {
+        let health = Health::default();
+        health.set_ready(true);
+        let gate = health.gate();
+        assert!(health.is_ready());
+        gate.close();
+        assert!(!health.is_ready());
+        gate.open();
+        assert!(health.is_ready());
+    }
+
+    #[test]
+    fn beat_all_revives_every_component() {
+        let health = Health::default();
+        let _a = health.register("a", Duration::from_millis(20));
+        let _b = health.register("b".to_string(), Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(!health.liveness().alive);
+        health.beat_all();
+        assert!(health.liveness().alive);
     }
 }

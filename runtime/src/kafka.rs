@@ -18,7 +18,7 @@ use rdkafka::util::Timeout;
 use rdkafka::TopicPartitionList;
 
 use crate::error::RuntimeError;
-use crate::health::Heartbeat;
+use crate::health::{Gate, Heartbeat};
 use crate::metrics::LoopMetrics;
 use crate::settings::KafkaConfig;
 
@@ -70,6 +70,8 @@ pub(crate) fn base_config(kafka: &KafkaConfig, client_id: &str) -> ClientConfig 
 /// stored offsets before partitions are taken away.
 pub struct ServiceContext {
     heartbeat: Heartbeat,
+    /// Closed from an assignment until the processor has taken it (restored its state).
+    assignment: Gate,
     metrics: LoopMetrics,
     revoked: std::sync::Mutex<Vec<(String, i32)>>,
     assigned: std::sync::Mutex<Vec<(String, i32)>>,
@@ -94,6 +96,18 @@ impl ServiceContext {
     pub fn take_assigned(&self) -> Vec<(String, i32)> {
         take(&self.assigned)
     }
+
+    /// The processor took the assignments handed to it: readiness stops waiting, unless
+    /// another arrived meanwhile.
+    pub fn assignment_taken(&self) {
+        let pending = match self.assigned.lock() {
+            Ok(list) => list,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if pending.is_empty() {
+            self.assignment.open();
+        }
+    }
 }
 
 fn take(list: &std::sync::Mutex<Vec<(String, i32)>>) -> Vec<(String, i32)> {
@@ -103,16 +117,24 @@ fn take(list: &std::sync::Mutex<Vec<(String, i32)>>) -> Vec<(String, i32)> {
     }
 }
 
-fn record(list: &std::sync::Mutex<Vec<(String, i32)>>, partitions: &TopicPartitionList) {
+fn record(
+    list: &std::sync::Mutex<Vec<(String, i32)>>,
+    partitions: &TopicPartitionList,
+    close: Option<&Gate>,
+) {
     let items = partitions
         .elements()
         .iter()
         .map(|e| (e.topic().to_string(), e.partition()))
         .collect::<Vec<_>>();
-    match list.lock() {
-        Ok(mut list) => list.extend(items),
-        Err(poisoned) => poisoned.into_inner().extend(items),
+    let mut list = match list.lock() {
+        Ok(list) => list,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(gate) = close {
+        gate.close();
     }
+    list.extend(items);
 }
 
 impl std::fmt::Debug for ServiceContext {
@@ -154,7 +176,7 @@ impl ConsumerContext for ServiceContext {
                         tracing::warn!(error = %e, "Commit on revoke failed; the next owner may re-read some messages.")
                     }
                 }
-                record(&self.revoked, partitions);
+                record(&self.revoked, partitions, None);
                 for elem in partitions.elements() {
                     let _removed = self
                         .metrics
@@ -165,7 +187,10 @@ impl ConsumerContext for ServiceContext {
             }
             Rebalance::Assign(partitions) => {
                 self.metrics.rebalances.with_label_values(&["assign"]).inc();
-                record(&self.assigned, partitions);
+                // Not ready until the loop handed these to the processor (a stateful one
+                // restores them first). Closed under the list's lock, so the loop cannot open
+                // the gate between the two.
+                record(&self.assigned, partitions, Some(&self.assignment));
                 let list: Vec<String> = partitions
                     .elements()
                     .iter()
@@ -181,13 +206,14 @@ impl ConsumerContext for ServiceContext {
     }
 }
 
-/// A consumer of `topics` in `group_id` with manual offset storing.
+/// A consumer of `topics` in `group_id` with manual offset storing. Its statistics beat the
+/// `heartbeat`; readiness waits from each assignment until the loop handed it over.
 pub fn consumer(
     kafka: &KafkaConfig,
     client_id: &str,
     group_id: &str,
     topics: &[&str],
-    heartbeat: Heartbeat,
+    (heartbeat, assignment): (Heartbeat, Gate),
     metrics: LoopMetrics,
 ) -> Result<StreamConsumer<ServiceContext>, RuntimeError> {
     let consumer: StreamConsumer<ServiceContext> = base_config(kafka, client_id)
@@ -204,6 +230,7 @@ pub fn consumer(
         )
         .create_with_context(ServiceContext {
             heartbeat,
+            assignment,
             metrics,
             revoked: std::sync::Mutex::default(),
             assigned: std::sync::Mutex::default(),

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod service;
 pub mod settings;
 pub mod shutdown;
+pub mod stateful;
 pub mod telemetry;
 pub mod topic_reader;
 

@@ -1,5 +1,7 @@
-//! The start and the end every service shares: the admin server and a Kafka reachability check
-//! before anything else, and `main`'s runtime, signal handling and exit status.
+//! The start and the end every service shares, declared rather than copied: [`Service::start`]
+//! (admin server, Kafka reachability, topics and co-partitioning, producer), consumer loops
+//! with their metrics and liveness, the stateful harness over the changelog, running one or
+//! two loops with drain; and `main`'s runtime, signal handling and exit status.
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -8,12 +10,18 @@ use std::time::Duration;
 use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 
+use rdkafka::consumer::StreamConsumer;
+
 use crate::config::{ConfigError, Env};
 use crate::consumer_loop::{self, LoopParts, Processor};
+use crate::dead_letter::DeadLetterWriter;
 use crate::error::RuntimeError;
-use crate::health::Health;
-use crate::kafka;
+use crate::health::{Health, Heartbeat};
+use crate::kafka::{self, Cleanup, Producer, ServiceContext};
+use crate::metrics::LoopMetrics;
 use crate::settings::CommonConfig;
+use crate::stateful::{PartitionState, StateMetrics, StateParts, Stateful, StatefulLogic};
+use crate::topic_reader::{ChangelogReader, TopicReader};
 
 /// Reads a service's configuration from the process environment; on any problem prints them
 /// all and returns exit status 78 (EX_CONFIG), before anything connects.
@@ -30,30 +38,278 @@ pub fn read_config<C>(
         })
 }
 
-/// Reports ready, runs the consumer loop until `shutdown` (then at most `drain` more), stops
-/// reporting ready and flushes the producer.
-pub async fn run_loop<P: Processor>(
-    parts: LoopParts<'_>,
-    processor: &mut P,
-    health: &Health,
-    shutdown: &CancellationToken,
-    drain: Duration,
-) -> Result<(), RuntimeError> {
-    let producer = parts.producer;
-    health.set_ready(true);
-    let result = consumer_loop::with_drain_timeout(
-        consumer_loop::run(parts, processor, shutdown),
-        shutdown,
-        drain,
-    )
-    .await;
-    health.begin_shutdown();
-    let flushed = producer.flush(Duration::from_secs(5));
-    result.and(flushed)
+/// How a service wants a topic at start. Created when `KAFKA_CREATE_TOPICS` allows;
+/// co-partitioning is checked always.
+#[derive(Debug, Clone, Copy)]
+pub enum Topic<'a> {
+    /// `KAFKA_TOPIC_PARTITIONS` partitions.
+    Stream(&'a str, Cleanup),
+    /// One compacted partition: reference data, read whole by every instance.
+    Reference(&'a str),
+    /// As many partitions as `input`, so partition N of each meets partition N of the other:
+    /// a state changelog, or another input of the same state.
+    Like {
+        /// The topic.
+        topic: &'a str,
+        /// Its cleanup policy.
+        cleanup: Cleanup,
+        /// The topic it must be co-partitioned with (created before it).
+        input: &'a str,
+    },
+}
+
+/// One consumer loop of a service.
+#[derive(Debug, Clone, Copy)]
+pub struct LoopSpec<'a> {
+    /// Names the loop's liveness components (`<name>_loop`, `<name>_kafka`).
+    pub name: &'static str,
+    /// Kafka client id.
+    pub client_id: &'a str,
+    /// Consumer group.
+    pub group_id: &'a str,
+    /// Subscribed topics.
+    pub topics: &'a [&'a str],
+    /// Prefix of the loop's metrics (`<prefix>_batches_total`, …).
+    pub metrics_prefix: &'a str,
+}
+
+/// A subscribed consumer and what its loop reports to.
+#[allow(missing_debug_implementations)] // rdkafka's consumer has no Debug
+pub struct ConsumerLoop {
+    consumer: StreamConsumer<ServiceContext>,
+    heartbeat: Heartbeat,
+    metrics: LoopMetrics,
+}
+
+/// A running service's shared parts: admin server, health, registry, producer, shutdown.
+/// Built by [`Service::start`], which does everything every service does before consuming.
+#[allow(missing_debug_implementations)]
+pub struct Service {
+    name: &'static str,
+    common: CommonConfig,
+    registry: Registry,
+    health: Health,
+    shutdown: CancellationToken,
+    producer: Producer,
+}
+
+/// Liveness deadline of a consumer loop: one batch, or a checkpoint, takes less.
+const LOOP_DEADLINE: Duration = Duration::from_secs(90);
+
+impl Service {
+    /// Serves `/metrics`, `/_liveness` and `/_readiness`, checks that Kafka answers, creates
+    /// or checks `topics` in order, and makes the producer.
+    pub async fn start(
+        name: &'static str,
+        common: &CommonConfig,
+        registry: Registry,
+        shutdown: CancellationToken,
+        topics: &[Topic<'_>],
+    ) -> Result<Service, RuntimeError> {
+        let health = Health::default();
+        serve_admin_and_ping(common, &registry, &health, &shutdown).await?;
+        let kafka = &common.kafka;
+        for topic in topics {
+            match *topic {
+                Topic::Stream(name, cleanup) if kafka.create_topics => {
+                    kafka::ensure_topics(kafka, &[(name, cleanup)]).await?;
+                }
+                Topic::Reference(name) if kafka.create_topics => {
+                    kafka::ensure_topics_partitioned(kafka, &[(name, Cleanup::Compact, 1)])
+                        .await?;
+                }
+                Topic::Stream(..) | Topic::Reference(_) => {}
+                Topic::Like {
+                    topic,
+                    cleanup,
+                    input,
+                } => {
+                    crate::topic_reader::ensure_copartitioned(kafka, input, topic, cleanup)
+                        .await?;
+                }
+            }
+        }
+        let producer = Producer::new(kafka, name)?;
+        Ok(Service {
+            name,
+            common: common.clone(),
+            registry,
+            health,
+            shutdown,
+            producer,
+        })
+    }
+
+    /// The service's name (metrics prefix, client ids).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The shared configuration.
+    pub fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+
+    /// The metrics registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Liveness and readiness.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Cancelled on SIGTERM/SIGINT, or when a loop fails.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// The producer every loop writes with.
+    pub fn producer(&self) -> &Producer {
+        &self.producer
+    }
+
+    /// Partitions of `topic` (0 when it does not exist).
+    pub fn partitions(&self, topic: &str) -> Result<i32, RuntimeError> {
+        TopicReader::new(&self.common.kafka, self.name, topic, Duration::from_secs(10))?
+            .partition_count()
+    }
+
+    /// The dead-letter writer of this service.
+    pub fn dead_letters(&self) -> DeadLetterWriter {
+        DeadLetterWriter::new(
+            self.name,
+            &self.common.topics.touchpoints_dlq,
+            self.common.dead_letter_payload_bytes_max,
+        )
+    }
+
+    /// A subscribed consumer for one loop, its metrics and liveness registered.
+    pub fn consumer(&self, spec: LoopSpec<'_>) -> Result<ConsumerLoop, RuntimeError> {
+        let metrics = LoopMetrics::register(spec.metrics_prefix, &self.registry)?;
+        let consumer = kafka::consumer(
+            &self.common.kafka,
+            spec.client_id,
+            spec.group_id,
+            spec.topics,
+            (
+                self.health.register(
+                    format!("{}_kafka", spec.name),
+                    kafka::STATISTICS_INTERVAL * 6,
+                ),
+                self.health.gate(),
+            ),
+            metrics.clone(),
+        )?;
+        tracing::info!(loop = spec.name, topics = ?spec.topics, group = spec.group_id, "Consumer subscribed.");
+        Ok(ConsumerLoop {
+            consumer,
+            heartbeat: self
+                .health
+                .register(format!("{}_loop", spec.name), LOOP_DEADLINE),
+            metrics,
+        })
+    }
+
+    /// The stateful harness over `logic`, restoring from `changelog` (co-partitioned with
+    /// `state_topic`) and reporting `<metrics_prefix>_state_*` / `_restore_*`.
+    pub fn stateful<L>(
+        &self,
+        logic: L,
+        state_topic: &str,
+        changelog: &str,
+        metrics_prefix: &str,
+        restore_timeout: Duration,
+    ) -> Result<Stateful<L, ChangelogReader>, RuntimeError>
+    where
+        L: StatefulLogic,
+    {
+        let restore = ChangelogReader::new(
+            &self.common.kafka,
+            &format!("{}-restore", self.name),
+            changelog,
+            restore_timeout,
+        )?;
+        let metrics = StateMetrics::register(
+            metrics_prefix,
+            <L::State as PartitionState>::ENTRY_KINDS,
+            &self.registry,
+        )?;
+        Ok(Stateful::new(
+            logic,
+            StateParts {
+                state_topic: state_topic.to_string(),
+                changelog_topic: changelog.to_string(),
+                restore,
+                dead_letters: self.dead_letters(),
+                metrics,
+                health: self.health.clone(),
+            },
+        ))
+    }
+
+    /// Runs one loop until shutdown (then drains at most `SHUTDOWN_DRAIN_TIMEOUT_MS`), and
+    /// stops everything else the service started.
+    pub async fn run<P: Processor>(
+        self,
+        consumer: ConsumerLoop,
+        processor: &mut P,
+    ) -> Result<(), RuntimeError> {
+        let result = self.run_loop(consumer, processor).await;
+        self.shutdown.cancel();
+        result
+    }
+
+    /// Runs two loops side by side; either failing stops both, so the process restarts whole.
+    pub async fn run_two<P: Processor, Q: Processor>(
+        self,
+        (first, p): (ConsumerLoop, &mut P),
+        (second, q): (ConsumerLoop, &mut Q),
+    ) -> Result<(), RuntimeError> {
+        let stop_both = |r: Result<(), RuntimeError>| {
+            if r.is_err() {
+                self.shutdown.cancel();
+            }
+            r
+        };
+        let (a, b) = tokio::join!(
+            async { stop_both(self.run_loop(first, p).await) },
+            async { stop_both(self.run_loop(second, q).await) },
+        );
+        self.shutdown.cancel();
+        a.and(b)
+    }
+
+    /// Reports ready, runs the loop until shutdown (then at most the drain timeout more),
+    /// stops reporting ready and flushes the producer.
+    async fn run_loop<P: Processor>(
+        &self,
+        consumer: ConsumerLoop,
+        processor: &mut P,
+    ) -> Result<(), RuntimeError> {
+        let parts = LoopParts {
+            consumer: &consumer.consumer,
+            producer: &self.producer,
+            batch: self.common.batch,
+            heartbeat: consumer.heartbeat,
+            metrics: consumer.metrics,
+        };
+        self.health.set_ready(true);
+        let result = consumer_loop::with_drain_timeout(
+            consumer_loop::run(parts, processor, &self.shutdown),
+            &self.shutdown,
+            self.common.shutdown_drain_timeout,
+        )
+        .await;
+        self.health.begin_shutdown();
+        let flushed = self.producer.flush(Duration::from_secs(5));
+        result.and(flushed)
+    }
 }
 
 /// Serves `/metrics`, `/_liveness` and `/_readiness`, then checks that Kafka answers.
-pub async fn start(
+async fn serve_admin_and_ping(
     common: &CommonConfig,
     registry: &Registry,
     health: &Health,

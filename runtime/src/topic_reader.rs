@@ -208,49 +208,44 @@ impl TopicReader {
     }
 }
 
-/// Creates (when allowed) a compacted `changelog` with as many partitions as `input`, and
-/// checks that it has them: changelog partition N holds the state of input partition N, so a
-/// mismatch would restore the wrong state. Call after `input` exists. Returns the partition
-/// count.
-pub async fn ensure_copartitioned_changelog(
+/// Creates (when allowed) `topic` with as many partitions as `input`, and checks that it has
+/// them: partition N of a changelog holds the state of input partition N (and a second input
+/// of that state must meet it there), so a mismatch would restore the wrong state. Call after
+/// `input` exists. Returns the partition count.
+pub async fn ensure_copartitioned(
     kafka: &KafkaConfig,
     input: &str,
-    changelog: &str,
+    topic: &str,
+    cleanup: crate::kafka::Cleanup,
 ) -> Result<i32, RuntimeError> {
     let count = |topic: &str| -> Result<i32, RuntimeError> {
-        TopicReader::new(kafka, "changelog-metadata", topic, Duration::from_secs(10))?
+        TopicReader::new(kafka, "copartitioning", topic, Duration::from_secs(10))?
             .partition_count()
     };
     let input_partitions = count(input)?;
     if kafka.create_topics {
-        crate::kafka::ensure_topics_partitioned(
-            kafka,
-            &[(changelog, crate::kafka::Cleanup::Compact, input_partitions)],
-        )
-        .await?;
+        crate::kafka::ensure_topics_partitioned(kafka, &[(topic, cleanup, input_partitions)])
+            .await?;
     }
-    let changelog_partitions = count(changelog)?;
-    if changelog_partitions != input_partitions {
+    let partitions = count(topic)?;
+    if partitions != input_partitions {
         return Err(RuntimeError::State {
-            topic: changelog.to_string(),
+            topic: topic.to_string(),
             detail: format!(
-                "has {changelog_partitions} partitions but {input} has {input_partitions}; a changelog must be co-partitioned with its input"
+                "has {partitions} partitions but {input} has {input_partitions}; it must be co-partitioned with it"
             ),
         });
     }
     Ok(input_partitions)
 }
 
-/// Reads one state changelog partition back. A trait so a processor's tests can restore from
-/// memory; services restore with [`ChangelogReader`].
-pub trait Restore<T> {
-    /// The latest record of every key of `partition` (tombstoned keys left out).
-    fn read(&mut self, partition: i32) -> Result<Vec<T>, RuntimeError>;
-}
-
-impl<T: schemas::AvroMessage> Restore<T> for ChangelogReader {
-    fn read(&mut self, partition: i32) -> Result<Vec<T>, RuntimeError> {
-        ChangelogReader::read(self, partition)
+impl<T: schemas::AvroMessage> crate::stateful::Restore<T> for ChangelogReader {
+    fn read(
+        &mut self,
+        partition: i32,
+        progress: &mut dyn FnMut(),
+    ) -> Result<Vec<T>, RuntimeError> {
+        ChangelogReader::read(self, partition, progress)
     }
 }
 
@@ -350,16 +345,18 @@ impl ChangelogReader {
         }
     }
 
-    /// The latest `T` of every key of `partition`.
+    /// The latest `T` of every key of `partition`; `progress` is called for every record read.
     pub fn read<T: schemas::AvroMessage>(
         &mut self,
         partition: i32,
+        progress: &mut dyn FnMut(),
     ) -> Result<Vec<T>, RuntimeError> {
         let end = self.mark_end(partition)?;
         self.reader.start(&[partition])?;
         let mut latest: std::collections::HashMap<Vec<u8>, T> = std::collections::HashMap::new();
         let mut bad = 0usize;
         self.reader.read_until(&[(partition, end + 1)], |record| {
+            progress();
             match (record.key, record.payload.map(schemas::decode::<T>)) {
                 (Some(END_MARKER_KEY), _) => {}
                 (Some(key), None) => drop(latest.remove(key)),
