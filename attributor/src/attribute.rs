@@ -31,9 +31,9 @@ use schemas::reference::{CodePrecedence, Partner, Program};
 use schemas::touchpoint::PartnerStatus;
 
 use crate::commission::{cap_room, line_items, matching_rule, reversal, Share};
-use crate::ids;
 use crate::model::{shares, ALL_MODELS, SHARE_SCALE};
 use crate::split::split;
+use schemas::ids;
 
 /// Why nobody was credited (the `unattributed_reason` values).
 pub mod reason {

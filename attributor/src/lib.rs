@@ -11,7 +11,6 @@ pub mod app;
 pub mod attribute;
 pub mod commission;
 pub mod config;
-pub mod ids;
 pub mod metrics;
 pub mod model;
 pub mod split;

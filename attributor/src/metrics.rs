@@ -2,7 +2,7 @@
 //! every consumed conversion or refund is attributed, unattributed, a duplicate, a replay or
 //! dead-lettered.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::attribute::reason;
 
@@ -24,18 +24,13 @@ pub const EVICTED_TOTAL: &str = "attributor_evicted_touchpoints_total";
 pub const REPLAYED_TOTAL: &str = "attributor_replayed_total";
 /// Inputs dead-lettered, by reason.
 pub const DEAD_LETTERED_TOTAL: &str = "attributor_dead_lettered_total";
-/// Attribution keys held.
-pub const STATE_KEYS: &str = "attributor_state_keys";
-/// Touchpoints held.
-pub const STATE_TOUCHPOINTS: &str = "attributor_state_touchpoints";
-/// Conversions waiting for their grace.
-pub const STATE_PENDING: &str = "attributor_state_pending";
-/// Approximate bytes of state held (refreshed at each sweep).
-pub const STATE_BYTES: &str = "attributor_state_bytes";
 /// Event time the slowest active source holds the watermark back by (largest over partitions).
 pub const WATERMARK_HELD_BACK_SECONDS: &str = "attributor_watermark_held_back_seconds";
-/// Seconds to restore one partition.
-pub const RESTORE_SECONDS: &str = "attributor_restore_seconds";
+
+// State entries (keys, touchpoints, pending), bytes and restore time and progress are the
+// harness's `attributor_state_entries{kind}`, `attributor_state_bytes`,
+// `attributor_restore_seconds`, `attributor_restore_records_total` and
+// `attributor_restoring_partitions` (runtime::stateful).
 
 /// Dead-letter reasons.
 pub const DEAD_LETTER_REASONS: [&str; 2] = ["undecodable", "missing_order_fields"];
@@ -61,18 +56,8 @@ pub struct AttributorMetrics {
     pub replayed: IntCounter,
     /// See [`DEAD_LETTERED_TOTAL`].
     pub dead_lettered: IntCounterVec,
-    /// See [`STATE_KEYS`].
-    pub keys: IntGauge,
-    /// See [`STATE_TOUCHPOINTS`].
-    pub touchpoints: IntGauge,
-    /// See [`STATE_PENDING`].
-    pub pending: IntGauge,
-    /// See [`STATE_BYTES`].
-    pub bytes: IntGauge,
     /// See [`WATERMARK_HELD_BACK_SECONDS`].
     pub held_back: IntGauge,
-    /// See [`RESTORE_SECONDS`].
-    pub restore: Histogram,
 }
 
 impl AttributorMetrics {
@@ -124,20 +109,9 @@ impl AttributorMetrics {
                     &["reason"],
                 )?,
             )?,
-            keys: gauge(STATE_KEYS, "Attribution keys held.")?,
-            touchpoints: gauge(STATE_TOUCHPOINTS, "Touchpoints held.")?,
-            pending: gauge(STATE_PENDING, "Conversions waiting for their grace.")?,
-            bytes: gauge(STATE_BYTES, "Approximate bytes of state held (refreshed at each sweep).")?,
             held_back: gauge(
                 WATERMARK_HELD_BACK_SECONDS,
                 "Event time the slowest active source partition holds the watermark back by (largest over partitions).",
-            )?,
-            restore: add(
-                registry,
-                Histogram::with_opts(
-                    HistogramOpts::new(RESTORE_SECONDS, "Seconds to restore one partition.")
-                        .buckets(vec![0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0]),
-                )?,
             )?,
         };
         for kind in ["conversion", "refund"] {

@@ -690,6 +690,30 @@ fn pending_of(
     }))
 }
 
+/// How the stateful harness keeps a partition: one phase of key records, then the position
+/// (which describes keys already on the topic).
+impl runtime::stateful::PartitionState for PartitionState {
+    type Record = AttributorState;
+    const PHASES: usize = 1;
+    const ENTRY_KINDS: &'static [&'static str] = &["keys", "touchpoints", "pending"];
+
+    fn take_changes(&mut self, _phase: usize) -> Vec<runtime::stateful::Change<AttributorState>> {
+        PartitionState::take_changes(self)
+    }
+
+    fn take_position(&mut self) -> Option<AttributorState> {
+        PartitionState::take_position(self)
+    }
+
+    fn entries(&self) -> Vec<usize> {
+        vec![self.keys(), self.touchpoints(), self.pending()]
+    }
+
+    fn approx_bytes(&self) -> usize {
+        PartitionState::approx_bytes(self)
+    }
+}
+
 /// The fields of an enriched touchpoint (arrived at `offset`) that attribution and evidence read.
 pub fn stored(input: &EnrichedTouchpoint, offset: i64) -> StoredTouchpoint {
     let tp = &input.touchpoint;

@@ -120,12 +120,11 @@ impl StatefulLogic for Enricher {
             state.written.push(binding);
         }
         let occurred_at = enriched.record.touchpoint.occurred_at;
-        enriched.record.source =
-            Some(
-                state
-                    .stamp
-                    .stamp(input.partition, self.source_partitions, occurred_at),
-            );
+        enriched.record.source = Some(state.stamp.stamp(
+            input.partition,
+            self.source_partitions,
+            occurred_at,
+        ));
         let record = &enriched.record;
         let payload = schemas::encode(record).map_err(|error| RuntimeError::Encode {
             what: "enriched touchpoint",
@@ -221,7 +220,9 @@ domains = ["acme.example"]
 currency = "EUR"
 "#;
 
-    fn enricher(sim: &Simulation) -> Stateful<Enricher, runtime::stateful::memory::MemoryChangelog> {
+    fn enricher(
+        sim: &Simulation,
+    ) -> Stateful<Enricher, runtime::stateful::memory::MemoryChangelog> {
         let env = std::collections::HashMap::new();
         let config = crate::config::EnricherConfig::from_env(&mut runtime::Env::from_map(env))
             .expect("defaults");
@@ -244,7 +245,10 @@ currency = "EUR"
     /// Per customer: a lead binding visitor `v<i>` (partition i % 2), then a customer-only
     /// refund; the refunds of half the customers come before any lead of the other half.
     fn inputs(customers: usize) -> Vec<Message> {
-        let at = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).single().expect("time");
+        let at = Utc
+            .with_ymd_and_hms(2026, 5, 1, 0, 0, 0)
+            .single()
+            .expect("time");
         let mut next = [0i64; 2];
         let mut message = |i: usize, tp: ValidTouchpoint| {
             let partition = (i % 2) as i32;
@@ -307,7 +311,9 @@ currency = "EUR"
                             batch,
                             ..Plan::default()
                         };
-                        assert!(sim.run(&mut enricher(&sim), &inputs, &plan).expect("restart"));
+                        assert!(sim
+                            .run(&mut enricher(&sim), &inputs, &plan)
+                            .expect("restart"));
                     }
                     let keys = keys(&sim.delivered);
                     for i in 0..12 {

@@ -126,7 +126,10 @@ mod tests {
     fn the_first_binding_wins_and_is_seen_only_by_later_offsets() {
         let mut b = Bindings::default();
         assert!(b.bind(10, "c1", "acme", "v1").is_some());
-        assert!(b.bind(12, "c1", "acme", "v2").is_none(), "first binding kept");
+        assert!(
+            b.bind(12, "c1", "acme", "v2").is_none(),
+            "first binding kept"
+        );
         assert_eq!(
             b.lookup(11, "c1").map(|x| x.visitor_id.as_str()),
             Some("v1")
@@ -149,12 +152,12 @@ mod tests {
         // Crash before offsets 5..7 were committed: the changelog already holds offset 6's
         // binding; the restart restores it and re-reads 5..7.
         let mut restarted = Bindings::restore([IdentityBinding {
-                customer_id: "c".into(),
-                program_id: "acme".into(),
-                visitor_id: "v".into(),
-                source_partition: 0,
-                source_offset: 6,
-                event_id: "e6".into(),
+            customer_id: "c".into(),
+            program_id: "acme".into(),
+            visitor_id: "v".into(),
+            source_partition: 0,
+            source_offset: 6,
+            event_id: "e6".into(),
             bound_at: chrono::Utc::now(),
         }]);
         assert_eq!(run(&mut restarted), original);

@@ -54,7 +54,11 @@ mod tests {
         assert_eq!(stamp.progress(), None);
         assert_eq!(stamp.stamp(2, 6, at(100)).progress, at(100));
         let late = stamp.stamp(2, 6, at(40));
-        assert_eq!(late.progress, at(100), "a late event carries the progress made");
+        assert_eq!(
+            late.progress,
+            at(100),
+            "a late event carries the progress made"
+        );
         assert_eq!((late.partition, late.partitions), (2, 6));
         assert_eq!(stamp.stamp(2, 6, at(160)).progress, at(160));
         assert_eq!(stamp.progress(), Some(at(160)));

@@ -2,14 +2,14 @@
 //! run loop on Kafka. Offsets, batching and delivery guarantees come from `runtime`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::Utc;
 use prometheus::{IntCounter, Registry};
-use runtime::consumer_loop::LoopParts;
-use runtime::kafka::{self, Cleanup};
-use runtime::metrics::LoopMetrics;
-use runtime::{DeadLetterWriter, Health, Input, Output, Processor, Producer, RuntimeError};
+use runtime::kafka::Cleanup;
+use runtime::service::{LoopSpec, Service, Topic};
+use runtime::settings::Topics;
+use runtime::{DeadLetterWriter, Input, Output, Processor, RuntimeError};
 use schemas::touchpoint::IngestPath;
 use schemas::EventKind;
 use tokio_util::sync::CancellationToken;
@@ -129,29 +129,13 @@ impl Processor for IngestProcessor {
     }
 }
 
-/// Starts the admin server, checks Kafka, creates missing topics and returns the clients.
-pub async fn prepare(
-    config: &IngestConfig,
-    registry: &Registry,
-    health: &Health,
-    shutdown: &CancellationToken,
-) -> Result<(Producer, LoopMetrics), RuntimeError> {
-    let loop_metrics = LoopMetrics::register("ingest", registry)?;
-    runtime::service::start(&config.common, registry, health, shutdown).await?;
-    if config.common.kafka.create_topics {
-        let topics = &config.common.topics;
-        kafka::ensure_topics(
-            &config.common.kafka,
-            &[
-                (&topics.touchpoints_raw, Cleanup::Delete),
-                (&topics.touchpoints_valid, Cleanup::Delete),
-                (&topics.touchpoints_dlq, Cleanup::Delete),
-            ],
-        )
-        .await?;
-    }
-    let producer = Producer::new(&config.common.kafka, "ingest")?;
-    Ok((producer, loop_metrics))
+/// The topics ingest reads and writes.
+pub fn topics(t: &Topics) -> [Topic<'_>; 3] {
+    [
+        Topic::Stream(&t.touchpoints_raw, Cleanup::Delete),
+        Topic::Stream(&t.touchpoints_valid, Cleanup::Delete),
+        Topic::Stream(&t.touchpoints_dlq, Cleanup::Delete),
+    ]
 }
 
 /// Runs the ingest service until `shutdown`, then drains and commits.
@@ -160,38 +144,16 @@ pub async fn run(
     registry: Registry,
     shutdown: CancellationToken,
 ) -> Result<(), RuntimeError> {
-    let health = Health::default();
-    let (producer, loop_metrics) = prepare(&config, &registry, &health, &shutdown).await?;
-    let metrics = IngestMetrics::register(&registry)?;
-    let consumer = kafka::consumer(
-        &config.common.kafka,
-        "ingest",
-        &config.group_id,
-        &[&config.common.topics.touchpoints_raw],
-        health.register("kafka", kafka::STATISTICS_INTERVAL * 6),
-        loop_metrics.clone(),
-    )?;
+    let t = &config.common.topics;
+    let service = Service::start("ingest", &config.common, registry, shutdown, &topics(t)).await?;
+    let metrics = IngestMetrics::register(service.registry())?;
     let mut processor = IngestProcessor::new(&config, metrics, IngestPath::Stream);
-    let parts = LoopParts {
-        consumer: &consumer,
-        producer: &producer,
-        batch: config.common.batch,
-        heartbeat: health.register("consumer_loop", Duration::from_secs(30)),
-        metrics: loop_metrics,
-    };
-    tracing::info!(
-        input = %config.common.topics.touchpoints_raw,
-        output = %config.common.topics.touchpoints_valid,
-        dead_letters = %config.common.topics.touchpoints_dlq,
-        group = %config.group_id,
-        "Ingest running."
-    );
-    runtime::service::run_loop(
-        parts,
-        &mut processor,
-        &health,
-        &shutdown,
-        config.common.shutdown_drain_timeout,
-    )
-    .await
+    let consumer = service.consumer(LoopSpec {
+        name: "consumer",
+        client_id: "ingest",
+        group_id: &config.group_id,
+        topics: &[&t.touchpoints_raw],
+        metrics_prefix: "ingest",
+    })?;
+    service.run(consumer, &mut processor).await
 }

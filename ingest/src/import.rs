@@ -7,11 +7,10 @@ use std::io::BufRead;
 use std::path::Path;
 
 use prometheus::Registry;
-use runtime::{Health, Input, Output, Processor, RuntimeError};
+use runtime::{Input, Output, Processor, Producer, RuntimeError};
 use schemas::touchpoint::IngestPath;
-use tokio_util::sync::CancellationToken;
 
-use crate::app::{prepare, IngestProcessor};
+use crate::app::{topics, IngestProcessor};
 use crate::config::IngestConfig;
 use crate::metrics::IngestMetrics;
 use crate::reason::Reason;
@@ -67,11 +66,10 @@ pub enum ImportError {
 
 /// Imports `path`, waiting until every output is acknowledged.
 pub async fn import(config: &IngestConfig, path: &Path) -> Result<ImportSummary, ImportError> {
-    let registry = Registry::new();
-    let health = Health::default();
-    let shutdown = CancellationToken::new();
-    let (producer, _loop_metrics) = prepare(config, &registry, &health, &shutdown).await?;
-    let metrics = IngestMetrics::register(&registry).map_err(RuntimeError::from)?;
+    let kafka = &config.common.kafka;
+    runtime::service::create_topics(kafka, &topics(&config.common.topics)).await?;
+    let producer = Producer::new(kafka, "ingest-import")?;
+    let metrics = IngestMetrics::register(&Registry::new()).map_err(RuntimeError::from)?;
     let mut processor = IngestProcessor::new(config, metrics.clone(), IngestPath::Import);
     let read_error = |error| ImportError::Read {
         path: path.display().to_string(),
@@ -110,7 +108,6 @@ pub async fn import(config: &IngestConfig, path: &Path) -> Result<ImportSummary,
         }
     }
     producer.send_all(&outputs).await?;
-    shutdown.cancel();
     let dead_lettered = Reason::ALL
         .iter()
         .map(|r| {

@@ -8,18 +8,16 @@
 //! outcomes, lines, position), then the input offsets. A crash anywhere re-reads the batch;
 //! every id is deterministic, so ClickHouse and finance see the same rows again.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use prometheus::Registry;
-use runtime::consumer_loop::LoopParts;
-use runtime::kafka::{self, Cleanup};
-use runtime::metrics::LoopMetrics;
-use runtime::topic_reader::{ChangelogReader, Restore, TopicReader};
-use runtime::{DeadLetterWriter, Health, Input, Output, Processor, Producer, RuntimeError};
+use runtime::kafka::Cleanup;
+use runtime::service::{LoopSpec, Service, Topic};
+use runtime::settings::Topics;
+use runtime::stateful::{payload, Applied, StatefulLogic};
+use runtime::{DeadLetterWriter, Input, Output, Processor, RuntimeError};
 use schemas::attribution::Attribution;
 use schemas::{
     CommissionDecision, EnrichedTouchpoint, LedgerCommand, LedgerState, RiskLevel, RiskScore,
@@ -31,34 +29,6 @@ use crate::ledger::{payout_record, status_name, Effects, Ledger};
 use crate::metrics::LedgerMetrics;
 use crate::store::rows::{self, AttributionRows, CommandRow};
 use crate::store::{migrations, Sink};
-
-fn encode<T: schemas::AvroMessage>(what: &'static str, m: &T) -> Result<Vec<u8>, RuntimeError> {
-    schemas::encode(m).map_err(|error| RuntimeError::Encode { what, error })
-}
-
-fn dead_letter(
-    writer: &DeadLetterWriter,
-    metrics: &LedgerMetrics,
-    stage: &str,
-    input: &Input<'_>,
-    reason: &str,
-    detail: String,
-) -> Result<Output, RuntimeError> {
-    metrics
-        .dead_lettered
-        .with_label_values(&[stage, reason])
-        .inc();
-    tracing::debug!(
-        stage,
-        topic = input.topic,
-        partition = input.partition,
-        offset = input.offset,
-        reason,
-        detail,
-        "Dead-lettered."
-    );
-    writer.output(input, reason, detail, None, Utc::now())
-}
 
 fn dead_letters(config: &LedgerConfig) -> DeadLetterWriter {
     DeadLetterWriter::new(
@@ -165,14 +135,22 @@ impl Processor for AnalyticsProcessor {
                     .analytics
                     .with_label_values(&["undecodable", "dead_lettered"])
                     .inc();
-                outputs.push(dead_letter(
-                    &self.dead_letters,
-                    &self.metrics,
-                    "analytics",
-                    input,
+                self.metrics
+                    .dead_lettered
+                    .with_label_values(&["analytics", reason])
+                    .inc();
+                tracing::debug!(
+                    topic = input.topic,
+                    partition = input.partition,
+                    offset = input.offset,
                     reason,
                     detail,
-                )?);
+                    "Dead-lettered."
+                );
+                outputs.push(
+                    self.dead_letters
+                        .output(input, reason, detail, None, Utc::now())?,
+                );
             }
         }
         Ok(())
@@ -183,100 +161,44 @@ impl Processor for AnalyticsProcessor {
     }
 }
 
-/// The ledger, one [`Ledger`] per assigned partition.
+/// A ledger input.
+#[derive(Debug)]
+pub enum LedgerInput {
+    /// From the commissions topic.
+    Decision(CommissionDecision),
+    /// From the commands topic.
+    Command(LedgerCommand),
+}
+
+/// The ledger's apply step over a partition's [`Ledger`].
 #[allow(missing_debug_implementations)]
-pub struct LedgerProcessor<R: Restore<LedgerState>> {
-    partitions: HashMap<i32, Ledger>,
-    restore: R,
+pub struct LedgerLogic {
     commissions: String,
     entries_topic: Arc<str>,
     changelog_topic: Arc<str>,
     sink: Sink,
-    dead_letters: DeadLetterWriter,
     metrics: LedgerMetrics,
 }
 
-impl<R: Restore<LedgerState>> LedgerProcessor<R> {
-    /// A ledger writing into `sink`, restoring with `restore`.
-    pub fn new(
-        config: &LedgerConfig,
-        sink: Sink,
-        restore: R,
-        metrics: LedgerMetrics,
-    ) -> LedgerProcessor<R> {
+impl LedgerLogic {
+    /// A ledger writing into `sink`.
+    pub fn new(config: &LedgerConfig, sink: Sink, metrics: LedgerMetrics) -> LedgerLogic {
         let t = &config.common.topics;
-        LedgerProcessor {
-            partitions: HashMap::new(),
-            restore,
+        LedgerLogic {
             commissions: t.commissions.clone(),
             entries_topic: Arc::from(t.ledger_entries.as_str()),
             changelog_topic: Arc::from(t.ledger_state.as_str()),
             sink,
-            dead_letters: dead_letters(config),
             metrics,
         }
     }
 
-    /// State of `partition`, if held.
-    pub fn partition(&self, partition: i32) -> Option<&Ledger> {
-        self.partitions.get(&partition)
-    }
-
-    fn ensure_restored(&mut self, partition: i32) -> Result<(), RuntimeError> {
-        if self.partitions.contains_key(&partition) {
-            return Ok(());
+    fn kind(&self, input: &Input<'_>) -> &'static str {
+        if input.topic == self.commissions {
+            "decision"
+        } else {
+            "command"
         }
-        let started = Instant::now();
-        let records = self.restore.read(partition)?;
-        let count = records.len();
-        let ledger = Ledger::restore(records);
-        self.metrics
-            .restore
-            .observe(started.elapsed().as_secs_f64());
-        tracing::info!(
-            partition,
-            records = count,
-            lines = ledger.lines(),
-            payouts = ledger.payouts(),
-            seconds = started.elapsed().as_secs_f64(),
-            "Ledger partition restored."
-        );
-        self.partitions.insert(partition, ledger);
-        self.update_gauges();
-        Ok(())
-    }
-
-    fn update_gauges(&self) {
-        let sum = |f: fn(&Ledger) -> usize| -> i64 {
-            i64::try_from(self.partitions.values().map(f).sum::<usize>()).unwrap_or(i64::MAX)
-        };
-        self.metrics
-            .state
-            .with_label_values(&["lines"])
-            .set(sum(Ledger::lines));
-        self.metrics
-            .state
-            .with_label_values(&["payouts"])
-            .set(sum(Ledger::payouts));
-        self.metrics
-            .state
-            .with_label_values(&["parked_refunds"])
-            .set(sum(Ledger::parked_refunds));
-        self.metrics.bytes.set(sum(Ledger::approx_bytes));
-    }
-
-    fn changelog(
-        &self,
-        partition: i32,
-        key: String,
-        record: Option<&LedgerState>,
-    ) -> Result<Output, RuntimeError> {
-        Ok(Output {
-            topic: Arc::clone(&self.changelog_topic),
-            key: Some(key.into_bytes()),
-            partition: Some(partition),
-            payload: record.map(|r| encode("ledger state", r)).transpose()?,
-        })
     }
 
     fn emit(
@@ -285,9 +207,16 @@ impl<R: Restore<LedgerState>> LedgerProcessor<R> {
         fx: Effects,
         outputs: &mut Vec<Output>,
     ) -> Result<(), RuntimeError> {
+        // A payout is on the changelog before anything else about it: which lines it took
+        // depends on what had arrived when the run was read.
         for p in &fx.payouts {
             let (key, record) = payout_record(p);
-            outputs.push(self.changelog(partition, key, Some(&record))?);
+            outputs.push(Output {
+                topic: Arc::clone(&self.changelog_topic),
+                key: Some(key.into_bytes()),
+                partition: Some(partition),
+                payload: Some(runtime::encode("ledger state", &record)?),
+            });
             let (row, items) = rows::payout_rows(p);
             self.metrics
                 .payouts
@@ -306,7 +235,7 @@ impl<R: Restore<LedgerState>> LedgerProcessor<R> {
             outputs.push(Output::keyed(
                 Arc::clone(&self.entries_topic),
                 Some(e.partner_id.clone().into_bytes()),
-                encode("ledger entry", e)?,
+                runtime::encode("ledger entry", e)?,
             ));
             self.sink.entries.push(rows::entry_row(e));
         }
@@ -328,39 +257,51 @@ impl<R: Restore<LedgerState>> LedgerProcessor<R> {
     }
 }
 
-impl<R: Restore<LedgerState>> Processor for LedgerProcessor<R> {
-    fn process(
+impl StatefulLogic for LedgerLogic {
+    type State = Ledger;
+    type Event = LedgerInput;
+
+    fn decode(&mut self, input: &Input<'_>) -> Result<LedgerInput, String> {
+        let kind = self.kind(input);
+        let decoded = payload(input).and_then(|payload| {
+            if kind == "decision" {
+                schemas::decode(payload)
+                    .map(LedgerInput::Decision)
+                    .map_err(|e| format!("not a commission decision: {e}"))
+            } else {
+                schemas::decode(payload)
+                    .map(LedgerInput::Command)
+                    .map_err(|e| format!("not a ledger command: {e}"))
+            }
+        });
+        if decoded.is_err() {
+            self.metrics
+                .inputs
+                .with_label_values(&[kind, "dead_lettered"])
+                .inc();
+        }
+        decoded
+    }
+
+    fn restore(&self, _partition: i32, records: Vec<LedgerState>) -> Ledger {
+        Ledger::restore(records)
+    }
+
+    fn apply(
         &mut self,
+        ledger: &mut Ledger,
         input: &Input<'_>,
+        event: LedgerInput,
         outputs: &mut Vec<Output>,
-    ) -> Result<(), RuntimeError> {
-        self.ensure_restored(input.partition)?;
-        let is_decision = input.topic == self.commissions;
-        let kind = if is_decision { "decision" } else { "command" };
+    ) -> Result<Applied, RuntimeError> {
         let now = Utc::now();
         let mut fx = Effects::default();
-        let ledger =
-            self.partitions
-                .get_mut(&input.partition)
-                .ok_or_else(|| RuntimeError::State {
-                    topic: input.topic.to_string(),
-                    detail: format!("partition {} not restored", input.partition),
-                })?;
-        let result: Result<(), (&str, String)> = match input.payload {
-            None => Err(("undecodable", "empty message".into())),
-            Some(payload) if is_decision => match schemas::decode::<CommissionDecision>(payload) {
-                Ok(d) => ledger
-                    .apply_decision(&d, now, &mut fx)
-                    .map_err(|r| (r.reason, r.detail)),
-                Err(e) => Err(("undecodable", format!("not a commission decision: {e}"))),
-            },
-            Some(payload) => match schemas::decode::<LedgerCommand>(payload) {
-                Ok(c) => {
-                    ledger.apply_command(&c, now, &mut fx);
-                    Ok(())
-                }
-                Err(e) => Err(("undecodable", format!("not a ledger command: {e}"))),
-            },
+        let result = match &event {
+            LedgerInput::Decision(d) => ledger.apply_decision(d, now, &mut fx),
+            LedgerInput::Command(c) => {
+                ledger.apply_command(c, now, &mut fx);
+                Ok(())
+            }
         };
         let outcome = match (&result, fx.duplicates, &fx.outcome) {
             (Err(_), _, _) => "dead_lettered",
@@ -371,112 +312,51 @@ impl<R: Restore<LedgerState>> Processor for LedgerProcessor<R> {
         };
         self.metrics
             .inputs
-            .with_label_values(&[kind, outcome])
+            .with_label_values(&[self.kind(input), outcome])
             .inc();
         self.emit(input.partition, fx, outputs)?;
-        if let Err((reason, detail)) = result {
-            outputs.push(dead_letter(
-                &self.dead_letters,
-                &self.metrics,
-                "ledger",
-                input,
-                reason,
-                detail,
-            )?);
-        }
-        Ok(())
+        Ok(match result {
+            Ok(()) => Applied::Done,
+            Err(r) => Applied::Rejected {
+                reason: r.reason,
+                detail: r.detail,
+                event_id: None,
+            },
+        })
     }
 
     fn flush_sinks(&mut self) -> impl Future<Output = Result<(), RuntimeError>> + Send {
         self.sink.flush()
     }
 
-    fn checkpoint(&mut self, outputs: &mut Vec<Output>) -> Result<(), RuntimeError> {
-        let mut records = Vec::new();
-        for (partition, ledger) in &mut self.partitions {
-            for (key, record) in ledger.take_changes() {
-                records.push((*partition, key, record));
-            }
-        }
-        for (partition, key, record) in records {
-            outputs.push(self.changelog(partition, key, record.as_ref())?);
-        }
-        self.update_gauges();
-        Ok(())
-    }
-
-    fn partitions_revoked(&mut self, partitions: &[(String, i32)]) {
-        for (topic, partition) in partitions {
-            if *topic == self.commissions {
-                self.partitions.remove(partition);
-            }
-        }
-        self.update_gauges();
-    }
-
-    fn partitions_assigned(&mut self, partitions: &[(String, i32)]) -> Result<(), RuntimeError> {
-        for (topic, partition) in partitions {
-            if *topic == self.commissions {
-                self.ensure_restored(*partition)?;
-            }
-        }
-        Ok(())
+    fn dead_lettered(&self, reason: &str) {
+        self.metrics
+            .dead_lettered
+            .with_label_values(&["ledger", reason])
+            .inc();
     }
 }
 
-/// Creates the ledger's topics: commands and the changelog co-partitioned with the
-/// commissions topic (a partner's decisions, commands and state meet in one partition).
-pub async fn ensure_topics(config: &LedgerConfig) -> Result<i32, RuntimeError> {
-    let kafka_config = &config.common.kafka;
-    let t = &config.common.topics;
-    if kafka_config.create_topics {
-        kafka::ensure_topics(
-            kafka_config,
-            &[
-                (&t.touchpoints_enriched, Cleanup::Delete),
-                (&t.attributions, Cleanup::Delete),
-                (&t.risk_scores, Cleanup::Delete),
-                (&t.commissions, Cleanup::Delete),
-                (&t.risk_levels, Cleanup::Compact),
-                (&t.ledger_entries, Cleanup::Delete),
-                (&t.touchpoints_dlq, Cleanup::Delete),
-            ],
-        )
-        .await?;
-    }
-    let count = |topic: &str| -> Result<i32, RuntimeError> {
-        TopicReader::new(
-            kafka_config,
-            "ledger-metadata",
-            topic,
-            Duration::from_secs(10),
-        )?
-        .partition_count()
+/// Every topic the ledger-writer reads or writes: commands and the changelog co-partitioned
+/// with the commissions topic (a partner's decisions, commands and state meet in one
+/// partition).
+pub fn topics(t: &Topics) -> Vec<Topic<'_>> {
+    let like = |topic, cleanup| Topic::Like {
+        topic,
+        cleanup,
+        input: &t.commissions,
     };
-    let partitions = count(&t.commissions)?;
-    if kafka_config.create_topics {
-        kafka::ensure_topics_partitioned(
-            kafka_config,
-            &[
-                (&t.ledger_commands, Cleanup::Delete, partitions),
-                (&t.ledger_state, Cleanup::Compact, partitions),
-            ],
-        )
-        .await?;
-    }
-    for topic in [&t.ledger_commands, &t.ledger_state] {
-        let n = count(topic)?;
-        if n != partitions {
-            return Err(RuntimeError::State {
-                topic: topic.clone(),
-                detail: format!(
-                    "has {n} partitions but {} has {partitions}; it must be co-partitioned with it",
-                    t.commissions
-                ),
-            });
-        }
-    }
-    Ok(partitions)
+    vec![
+        Topic::Stream(&t.touchpoints_enriched, Cleanup::Delete),
+        Topic::Stream(&t.attributions, Cleanup::Delete),
+        Topic::Stream(&t.risk_scores, Cleanup::Delete),
+        Topic::Stream(&t.commissions, Cleanup::Delete),
+        Topic::Stream(&t.risk_levels, Cleanup::Compact),
+        Topic::Stream(&t.ledger_entries, Cleanup::Delete),
+        Topic::Stream(&t.touchpoints_dlq, Cleanup::Delete),
+        like(&t.ledger_commands, Cleanup::Delete),
+        like(&t.ledger_state, Cleanup::Compact),
+    ]
 }
 
 /// Runs the ledger and the analytics writer until `shutdown`, then drains and commits both.
@@ -485,97 +365,48 @@ pub async fn run(
     registry: Registry,
     shutdown: CancellationToken,
 ) -> Result<(), RuntimeError> {
-    let health = Health::default();
-    let ledger_loop = LoopMetrics::register("ledger", &registry)?;
-    let analytics_loop = LoopMetrics::register("ledger_analytics", &registry)?;
-    let metrics = LedgerMetrics::register(&registry)?;
-    runtime::service::start(&config.common, &registry, &health, &shutdown).await?;
-    ensure_topics(&config).await?;
+    let t = &config.common.topics;
+    let service = Service::start(
+        "ledger-writer",
+        &config.common,
+        registry,
+        shutdown,
+        &topics(t),
+    )
+    .await?;
+    let metrics = LedgerMetrics::register(service.registry())?;
     let server = crate::store::connect(&config.clickhouse);
     let applied = migrations::migrate(&server, &config.clickhouse.database).await?;
-    tracing::info!(database = %config.clickhouse.database, ?applied, "ClickHouse schema is current.");
-
-    let t = &config.common.topics;
-    let producer = Producer::new(&config.common.kafka, "ledger-writer")?;
-    let ledger_consumer = kafka::consumer(
-        &config.common.kafka,
-        "ledger-writer",
-        &config.group_id,
-        &[&t.commissions, &t.ledger_commands],
-        health.register("ledger_kafka", kafka::STATISTICS_INTERVAL * 6),
-        ledger_loop.clone(),
+    tracing::info!(database = %config.clickhouse.database, ?applied, clickhouse = %config.clickhouse.url, "ClickHouse schema is current.");
+    let sink = || Sink::new(&server, &config.clickhouse.database, metrics.sink.clone());
+    let mut ledger = service.stateful(
+        LedgerLogic::new(&config, sink(), metrics.clone()),
+        &t.commissions,
+        &t.ledger_state,
+        "ledger",
+        config.restore_timeout,
     )?;
-    let analytics_consumer = kafka::consumer(
-        &config.common.kafka,
-        "ledger-analytics",
-        &config.analytics_group_id,
-        &[
+    let mut analytics = AnalyticsProcessor::new(&config, sink(), metrics.clone());
+    let ledger_loop = service.consumer(LoopSpec {
+        name: "ledger",
+        client_id: "ledger-writer",
+        group_id: &config.group_id,
+        topics: &[&t.commissions, &t.ledger_commands],
+        metrics_prefix: "ledger",
+    })?;
+    let analytics_loop = service.consumer(LoopSpec {
+        name: "analytics",
+        client_id: "ledger-analytics",
+        group_id: &config.analytics_group_id,
+        topics: &[
             &t.touchpoints_enriched,
             &t.attributions,
             &t.risk_scores,
             &t.risk_levels,
         ],
-        health.register("analytics_kafka", kafka::STATISTICS_INTERVAL * 6),
-        analytics_loop.clone(),
-    )?;
-    let sink = |m: &LedgerMetrics| Sink::new(&server, &config.clickhouse.database, m.sink.clone());
-    let restore = ChangelogReader::new(
-        &config.common.kafka,
-        "ledger-restore",
-        &t.ledger_state,
-        config.restore_timeout,
-    )?;
-    let mut ledger = LedgerProcessor::new(&config, sink(&metrics), restore, metrics.clone());
-    let mut analytics = AnalyticsProcessor::new(&config, sink(&metrics), metrics);
-    tracing::info!(
-        inputs = %format!("{}, {}", t.commissions, t.ledger_commands),
-        analytics = %format!("{}, {}, {}, {}", t.touchpoints_enriched, t.attributions, t.risk_scores, t.risk_levels),
-        finance = %t.ledger_entries,
-        changelog = %t.ledger_state,
-        clickhouse = %config.clickhouse.url,
-        "Ledger-writer running."
-    );
-    let drain = config.common.shutdown_drain_timeout;
-    let ledger_parts = LoopParts {
-        consumer: &ledger_consumer,
-        producer: &producer,
-        batch: config.common.batch,
-        heartbeat: health.register("ledger_loop", Duration::from_secs(90)),
-        metrics: ledger_loop,
-    };
-    let analytics_parts = LoopParts {
-        consumer: &analytics_consumer,
-        producer: &producer,
-        batch: config.common.batch,
-        heartbeat: health.register("analytics_loop", Duration::from_secs(90)),
-        metrics: analytics_loop,
-    };
-    let stop_both = |r: Result<(), RuntimeError>| {
-        if r.is_err() {
-            shutdown.cancel();
-        }
-        r
-    };
-    let (l, a) = tokio::join!(
-        async {
-            stop_both(
-                runtime::service::run_loop(ledger_parts, &mut ledger, &health, &shutdown, drain)
-                    .await,
-            )
-        },
-        async {
-            stop_both(
-                runtime::service::run_loop(
-                    analytics_parts,
-                    &mut analytics,
-                    &health,
-                    &shutdown,
-                    drain,
-                )
-                .await,
-            )
-        },
-    );
-    shutdown.cancel();
-    l.and(a)
+        metrics_prefix: "ledger_analytics",
+    })?;
+    service
+        .run_two((ledger_loop, &mut ledger), (analytics_loop, &mut analytics))
+        .await
 }

@@ -189,7 +189,9 @@ async fn owner(db: &Client, table: &str, id_column: &str, id: &str) -> Result<Ow
 /// Runs one command line; returns what to print.
 pub async fn run(config: &LedgerConfig, args: &[String]) -> Result<String, CliError> {
     let mut command = parse(args, Utc::now())?;
-    let partitions = crate::app::ensure_topics(config).await?;
+    let kafka = &config.common.kafka;
+    runtime::service::create_topics(kafka, &crate::app::topics(&config.common.topics)).await?;
+    let partitions = runtime::service::partition_count(kafka, &config.common.topics.commissions)?;
     let server = crate::store::connect(&config.clickhouse);
     crate::store::migrations::migrate(&server, &config.clickhouse.database).await?;
     let db = server.clone().with_database(&config.clickhouse.database);

@@ -27,10 +27,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
+use runtime::stateful::POSITION_KEY;
 use rust_decimal::Decimal;
 use schemas::commission::{CommissionKind, Decision};
-use schemas::ids::deterministic_id;
+use schemas::ids::{clawback_line_id, entry_id, payout_id};
 use schemas::ledger::{EntryKind, LedgerStatus};
 use schemas::ledger_command::{CommandKind, LedgerCommand};
 use schemas::ledger_state::{
@@ -40,7 +41,6 @@ use schemas::money::{parse_decimal, Currency};
 use schemas::{CommissionDecision, LedgerEntry};
 
 /// Changelog key of the position record.
-pub const POSITION_KEY: &str = "position";
 /// Actor of what the ledger does on its own.
 pub const LEDGER_ACTOR: &str = "ledger-writer";
 
@@ -72,7 +72,7 @@ pub struct Effects {
 }
 
 /// Changelog records to write: (key, record or tombstone).
-pub type Changes = Vec<(String, Option<LedgerState>)>;
+pub type Changes = Vec<runtime::stateful::Change<LedgerState>>;
 
 /// One partition's ledger.
 #[derive(Debug, Default)]
@@ -100,35 +100,9 @@ pub struct Ledger {
 /// Changelog key prefix of a parked refund.
 const PARKED_PREFIX: &str = "r/";
 
-fn entry_id(line_id: &str, to: LedgerStatus) -> String {
-    deterministic_id("ent", &[line_id, status_name(to)])
-}
-
-/// A payout's id: program + partner + currency + period end.
-pub fn payout_id(
-    program: &str,
-    partner: &str,
-    currency: &str,
-    period_end: DateTime<Utc>,
-) -> String {
-    let end = period_end.to_rfc3339_opts(SecondsFormat::Millis, true);
-    deterministic_id("pay", &[program, partner, currency, &end])
-}
-
-/// The clawback line of a commission reversed by hand after it was paid.
-pub fn clawback_line_id(commission_id: &str) -> String {
-    deterministic_id("clb", &[commission_id])
-}
-
 /// The schema's symbol of a status.
 pub fn status_name(status: LedgerStatus) -> &'static str {
-    match status {
-        LedgerStatus::Pending => "pending",
-        LedgerStatus::Held => "held",
-        LedgerStatus::Approved => "approved",
-        LedgerStatus::Paid => "paid",
-        LedgerStatus::Reversed => "reversed",
-    }
+    status.as_str()
 }
 
 /// Who and why, for an entry.
@@ -162,8 +136,10 @@ impl Ledger {
             if let Some(outcome) = record.command {
                 outcomes.push(outcome);
             }
+            // The clock never goes back: the largest wins, whichever key a release wrote it
+            // under (before the harness it was "position").
             if let Some(clock) = record.clock {
-                ledger.clock = Some(clock);
+                ledger.clock = ledger.clock.max(Some(clock));
             }
         }
         for outcome in outcomes {
@@ -854,7 +830,7 @@ impl Ledger {
         }
     }
 
-    /// Command outcomes, then lines, then the position: an outcome carries its lines, and a
+    /// Command outcomes, then lines, then parked refunds: an outcome carries its lines, and a
     /// payout was written when it was made, so a crash between records loses nothing.
     pub fn take_changes(&mut self) -> Changes {
         let mut out = Vec::new();
@@ -889,16 +865,39 @@ impl Ledger {
             });
             out.push((key, record));
         }
-        if std::mem::take(&mut self.clock_dirty) {
-            out.push((
-                POSITION_KEY.into(),
-                Some(LedgerState {
-                    clock: self.clock,
-                    ..record(POSITION_KEY.into())
-                }),
-            ));
-        }
         out
+    }
+
+    /// The clock record, when it moved: written after the lines it approved.
+    pub fn take_position(&mut self) -> Option<LedgerState> {
+        std::mem::take(&mut self.clock_dirty).then(|| LedgerState {
+            clock: self.clock,
+            ..record(POSITION_KEY.into())
+        })
+    }
+}
+
+/// How the stateful harness keeps a ledger partition: outcomes, lines and parked refunds in
+/// one phase (in that order), the clock as the position.
+impl runtime::stateful::PartitionState for Ledger {
+    type Record = LedgerState;
+    const PHASES: usize = 1;
+    const ENTRY_KINDS: &'static [&'static str] = &["lines", "payouts", "parked_refunds"];
+
+    fn take_changes(&mut self, _phase: usize) -> Changes {
+        Ledger::take_changes(self)
+    }
+
+    fn take_position(&mut self) -> Option<LedgerState> {
+        Ledger::take_position(self)
+    }
+
+    fn entries(&self) -> Vec<usize> {
+        vec![self.lines(), self.payouts(), self.parked_refunds()]
+    }
+
+    fn approx_bytes(&self) -> usize {
+        Ledger::approx_bytes(self)
     }
 }
 

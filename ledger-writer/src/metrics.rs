@@ -1,9 +1,7 @@
 //! The ledger-writer's metrics. Accounting: every decision and command read is applied, a
 //! duplicate, or dead-lettered; every analytics message is written or dead-lettered.
 
-use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 use crate::store::sink::SinkMetrics;
 
@@ -23,12 +21,9 @@ pub const ROWS_TOTAL: &str = "ledger_clickhouse_rows_total";
 pub const INSERT_SECONDS: &str = "ledger_clickhouse_insert_seconds";
 /// Failed ClickHouse insert attempts, by table.
 pub const INSERT_ERRORS_TOTAL: &str = "ledger_clickhouse_insert_errors_total";
-/// State held, by kind.
-pub const STATE_ENTRIES: &str = "ledger_state_entries";
-/// Approximate bytes of state held.
-pub const STATE_BYTES: &str = "ledger_state_bytes";
-/// Seconds to restore one partition.
-pub const RESTORE_SECONDS: &str = "ledger_restore_seconds";
+// State entries (lines, payouts, parked_refunds), bytes and restore time and progress are the
+// harness's `ledger_state_entries{kind}`, `ledger_state_bytes`, `ledger_restore_seconds`,
+// `ledger_restore_records_total` and `ledger_restoring_partitions` (runtime::stateful).
 
 /// The ledger-writer's metrics.
 #[derive(Debug, Clone)]
@@ -40,9 +35,6 @@ pub struct LedgerMetrics {
     pub analytics: IntCounterVec,
     pub dead_lettered: IntCounterVec,
     pub sink: SinkMetrics,
-    pub state: IntGaugeVec,
-    pub bytes: IntGauge,
-    pub restore: Histogram,
 }
 
 impl LedgerMetrics {
@@ -84,18 +76,6 @@ impl LedgerMetrics {
                 )?,
                 insert_errors: vec(INSERT_ERRORS_TOTAL, "Failed ClickHouse insert attempts, by table.", &["table"])?,
             },
-            state: add(
-                registry,
-                IntGaugeVec::new(Opts::new(STATE_ENTRIES, "State held, by kind."), &["kind"])?,
-            )?,
-            bytes: add(registry, IntGauge::new(STATE_BYTES, "Approximate bytes of state held.")?)?,
-            restore: add(
-                registry,
-                Histogram::with_opts(
-                    HistogramOpts::new(RESTORE_SECONDS, "Seconds to restore one partition.")
-                        .buckets(vec![0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0]),
-                )?,
-            )?,
         };
         for k in ["decision", "command"] {
             for o in ["applied", "duplicate", "rejected", "dead_lettered"] {
@@ -106,9 +86,6 @@ impl LedgerMetrics {
             for o in ["written", "dead_lettered"] {
                 m.analytics.with_label_values(&[s, o]);
             }
-        }
-        for k in ["lines", "payouts"] {
-            m.state.with_label_values(&[k]);
         }
         Ok(m)
     }

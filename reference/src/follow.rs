@@ -237,7 +237,9 @@ pub async fn follow(
         name,
         &service.common().topics.reference_config,
         metrics,
-        service.health().register("reference", Duration::from_secs(30)),
+        service
+            .health()
+            .register("reference", Duration::from_secs(30)),
         service.shutdown(),
     )
     .await

@@ -1,18 +1,15 @@
-//! Wiring: the router and the scorer, each its own consumer group in one process, the state
-//! changelog, the reference follower, metrics, health.
+//! Wiring: the router (stateless) and the scorer (its apply step on the stateful harness),
+//! each its own consumer group in one process, the reference follower, Kafka in and out.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use prometheus::Registry;
-use reference::{ReferenceData, ReferenceMetrics};
-use runtime::consumer_loop::LoopParts;
-use runtime::kafka::{self, Cleanup};
-use runtime::metrics::LoopMetrics;
-use runtime::topic_reader::{ChangelogReader, Restore};
-use runtime::{DeadLetterWriter, Health, Input, Output, Processor, Producer, RuntimeError};
+use reference::ReferenceData;
+use runtime::kafka::Cleanup;
+use runtime::service::{LoopSpec, Service, Topic};
+use runtime::stateful::{payload, Applied, StatefulLogic};
+use runtime::{encode, DeadLetterWriter, Input, Output, Processor, RuntimeError};
 use schemas::attribution::Attribution;
 use schemas::commission::Decision;
 use schemas::risk::ScoredActionKind;
@@ -23,35 +20,7 @@ use crate::config::RiskConfig;
 use crate::level::level_name;
 use crate::metrics::RiskMetrics;
 use crate::router::{self, Source};
-use crate::state::{Changes, Effects, ScorerSettings, ScorerState, POSITION_KEY};
-
-fn encode<T: schemas::AvroMessage>(what: &'static str, m: &T) -> Result<Vec<u8>, RuntimeError> {
-    schemas::encode(m).map_err(|error| RuntimeError::Encode { what, error })
-}
-
-fn dead_letter(
-    writer: &DeadLetterWriter,
-    metrics: &RiskMetrics,
-    stage: &str,
-    input: &Input<'_>,
-    reason: &'static str,
-    detail: String,
-) -> Result<Output, RuntimeError> {
-    metrics
-        .dead_lettered
-        .with_label_values(&[stage, reason])
-        .inc();
-    tracing::debug!(
-        stage,
-        topic = input.topic,
-        partition = input.partition,
-        offset = input.offset,
-        reason,
-        detail,
-        "Dead-lettered."
-    );
-    writer.output(input, reason, detail, None, Utc::now())
-}
+use crate::state::{Effects, ScorerSettings, ScorerState};
 
 /// Re-keys what the scorer needs by program.
 #[allow(missing_debug_implementations)]
@@ -123,127 +92,54 @@ impl Processor for RouterProcessor {
                 ));
             }
             Ok(None) => self.metrics.not_needed.inc(),
-            Err(detail) => outputs.push(dead_letter(
-                &self.dead_letters,
-                &self.metrics,
-                "router",
-                input,
-                "undecodable",
-                detail,
-            )?),
+            Err(detail) => {
+                self.metrics
+                    .dead_lettered
+                    .with_label_values(&["router", "undecodable"])
+                    .inc();
+                tracing::debug!(
+                    topic = input.topic,
+                    partition = input.partition,
+                    offset = input.offset,
+                    detail,
+                    "Dead-lettered."
+                );
+                outputs.push(self.dead_letters.output(
+                    input,
+                    "undecodable",
+                    detail,
+                    None,
+                    Utc::now(),
+                )?);
+            }
         }
         Ok(())
     }
 }
 
-/// A reader of the configured state changelog, for restores.
-pub fn changelog_restore(config: &RiskConfig) -> Result<ChangelogReader, RuntimeError> {
-    ChangelogReader::new(
-        &config.common.kafka,
-        "risk-restore",
-        &config.common.topics.risk_state,
-        config.restore_timeout,
-    )
-}
-
-/// Which records the next checkpoint call writes: scored actions, then every other key,
-/// then positions (see `state` for why this order makes crashes safe).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Actions,
-    Keys,
-    Positions,
-    Done,
-}
-
-/// Scores actions per program partition.
+/// The scorer's apply step over a signals partition.
 #[allow(missing_debug_implementations)]
-pub struct ScorerProcessor<R: Restore<RiskState>> {
+pub struct Scorer {
     reference: Arc<ReferenceData>,
     settings: ScorerSettings,
-    partitions: HashMap<i32, ScorerState>,
-    restore: R,
-    phase: Phase,
-    input_topic: String,
     scores_topic: Arc<str>,
     decisions_topic: Arc<str>,
     levels_topic: Arc<str>,
-    changelog_topic: Arc<str>,
-    dead_letters: DeadLetterWriter,
     metrics: RiskMetrics,
 }
 
-impl<R: Restore<RiskState>> ScorerProcessor<R> {
-    /// A scorer over `reference`, restoring state with `restore`.
-    pub fn new(
-        config: &RiskConfig,
-        reference: Arc<ReferenceData>,
-        restore: R,
-        metrics: RiskMetrics,
-    ) -> ScorerProcessor<R> {
+impl Scorer {
+    /// A scorer over `reference`.
+    pub fn new(config: &RiskConfig, reference: Arc<ReferenceData>, metrics: RiskMetrics) -> Scorer {
         let topics = &config.common.topics;
-        ScorerProcessor {
+        Scorer {
             reference,
             settings: config.scorer.clone(),
-            partitions: HashMap::new(),
-            restore,
-            phase: Phase::Actions,
-            input_topic: topics.risk_signals.clone(),
             scores_topic: Arc::from(topics.risk_scores.as_str()),
             decisions_topic: Arc::from(topics.commissions.as_str()),
             levels_topic: Arc::from(topics.risk_levels.as_str()),
-            changelog_topic: Arc::from(topics.risk_state.as_str()),
-            dead_letters: DeadLetterWriter::new(
-                "risk",
-                &topics.touchpoints_dlq,
-                config.common.dead_letter_payload_bytes_max,
-            ),
             metrics,
         }
-    }
-
-    /// State of `partition`, if held.
-    pub fn partition(&self, partition: i32) -> Option<&ScorerState> {
-        self.partitions.get(&partition)
-    }
-
-    fn ensure_restored(&mut self, partition: i32) -> Result<(), RuntimeError> {
-        if self.partitions.contains_key(&partition) {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let records = self.restore.read(partition)?;
-        let count = records.len();
-        let state = ScorerState::restore(records);
-        self.metrics
-            .restore
-            .observe(started.elapsed().as_secs_f64());
-        tracing::info!(
-            partition,
-            records = count,
-            actions = state.actions(),
-            subjects = state.subjects(),
-            seconds = started.elapsed().as_secs_f64(),
-            "Partition state restored."
-        );
-        self.partitions.insert(partition, state);
-        self.update_gauges();
-        Ok(())
-    }
-
-    fn update_gauges(&self) {
-        let sum = |f: fn(&ScorerState) -> usize| -> i64 {
-            i64::try_from(self.partitions.values().map(f).sum::<usize>()).unwrap_or(i64::MAX)
-        };
-        let e = &self.metrics.entries;
-        e.with_label_values(&["actions"])
-            .set(sum(ScorerState::actions));
-        e.with_label_values(&["subjects"])
-            .set(sum(ScorerState::subjects));
-        e.with_label_values(&["fingerprints"])
-            .set(sum(ScorerState::fingerprints));
-        e.with_label_values(&["joining"])
-            .set(sum(ScorerState::joining));
     }
 
     fn emit(&self, effects: Effects, outputs: &mut Vec<Output>) -> Result<(), RuntimeError> {
@@ -300,199 +196,53 @@ impl<R: Restore<RiskState>> ScorerProcessor<R> {
         }
         Ok(())
     }
+}
 
-    fn changelog(
-        &self,
-        partition: i32,
-        key: String,
-        record: Option<&RiskState>,
-    ) -> Result<Output, RuntimeError> {
-        Ok(Output {
-            topic: Arc::clone(&self.changelog_topic),
-            key: Some(key.into_bytes()),
-            partition: Some(partition),
-            payload: record.map(|r| encode("risk state", r)).transpose()?,
+impl StatefulLogic for Scorer {
+    type State = ScorerState;
+    type Event = RiskSignal;
+
+    fn decode(&mut self, input: &Input<'_>) -> Result<RiskSignal, String> {
+        self.metrics.signals.inc();
+        schemas::decode(payload(input)?).map_err(|e| format!("not a risk signal: {e}"))
+    }
+
+    fn restore(&self, _partition: i32, records: Vec<RiskState>) -> ScorerState {
+        ScorerState::restore(records)
+    }
+
+    fn apply(
+        &mut self,
+        state: &mut ScorerState,
+        input: &Input<'_>,
+        signal: RiskSignal,
+        outputs: &mut Vec<Output>,
+    ) -> Result<Applied, RuntimeError> {
+        let mut effects = Effects::default();
+        let result = state.apply(
+            input.offset,
+            &signal,
+            &self.reference.read(),
+            &self.settings,
+            &mut effects,
+        );
+        self.emit(effects, outputs)?;
+        Ok(match result {
+            Ok(()) => Applied::Done,
+            Err(rejection) => Applied::Rejected {
+                reason: rejection.reason,
+                detail: rejection.detail,
+                event_id: None,
+            },
         })
     }
 
-    fn write(
-        &mut self,
-        take: fn(&mut ScorerState) -> Changes,
-        outputs: &mut Vec<Output>,
-    ) -> Result<(), RuntimeError> {
-        let mut records = Vec::new();
-        for (partition, state) in &mut self.partitions {
-            for (key, record) in take(state) {
-                records.push((*partition, key, record));
-            }
-        }
-        for (partition, key, record) in records {
-            outputs.push(self.changelog(partition, key, record.as_ref())?);
-        }
-        Ok(())
+    fn dead_lettered(&self, reason: &str) {
+        self.metrics
+            .dead_lettered
+            .with_label_values(&["scorer", reason])
+            .inc();
     }
-}
-
-impl<R: Restore<RiskState>> Processor for ScorerProcessor<R> {
-    fn process(
-        &mut self,
-        input: &Input<'_>,
-        outputs: &mut Vec<Output>,
-    ) -> Result<(), RuntimeError> {
-        self.metrics.signals.inc();
-        self.ensure_restored(input.partition)?;
-        let signal = match input.payload.map(schemas::decode::<RiskSignal>) {
-            Some(Ok(s)) => s,
-            Some(Err(e)) => {
-                outputs.push(dead_letter(
-                    &self.dead_letters,
-                    &self.metrics,
-                    "scorer",
-                    input,
-                    "undecodable",
-                    format!("not a risk signal: {e}"),
-                )?);
-                return Ok(());
-            }
-            None => {
-                outputs.push(dead_letter(
-                    &self.dead_letters,
-                    &self.metrics,
-                    "scorer",
-                    input,
-                    "undecodable",
-                    "empty message".into(),
-                )?);
-                return Ok(());
-            }
-        };
-        let mut effects = Effects::default();
-        let result = {
-            let catalog = self.reference.read();
-            let state =
-                self.partitions
-                    .get_mut(&input.partition)
-                    .ok_or_else(|| RuntimeError::State {
-                        topic: self.input_topic.clone(),
-                        detail: format!("partition {} not restored", input.partition),
-                    })?;
-            state.apply(
-                input.offset,
-                &signal,
-                &catalog,
-                &self.settings,
-                &mut effects,
-            )
-        };
-        self.emit(effects, outputs)?;
-        if let Err(rejection) = result {
-            outputs.push(dead_letter(
-                &self.dead_letters,
-                &self.metrics,
-                "scorer",
-                input,
-                rejection.reason,
-                rejection.detail,
-            )?);
-        }
-        Ok(())
-    }
-
-    fn checkpoint(&mut self, outputs: &mut Vec<Output>) -> Result<(), RuntimeError> {
-        loop {
-            match self.phase {
-                Phase::Actions => {
-                    self.phase = Phase::Keys;
-                    self.write(ScorerState::take_action_changes, outputs)?;
-                }
-                Phase::Keys => {
-                    self.phase = Phase::Positions;
-                    self.write(ScorerState::take_changes, outputs)?;
-                }
-                Phase::Positions => {
-                    self.phase = Phase::Done;
-                    let mut records = Vec::new();
-                    for (partition, state) in &mut self.partitions {
-                        if let Some(position) = state.take_position() {
-                            records.push((*partition, position));
-                        }
-                    }
-                    for (partition, record) in records {
-                        outputs.push(self.changelog(
-                            partition,
-                            POSITION_KEY.into(),
-                            Some(&record),
-                        )?);
-                    }
-                    self.update_gauges();
-                    let bytes: usize = self
-                        .partitions
-                        .values()
-                        .map(ScorerState::approx_bytes)
-                        .sum();
-                    self.metrics
-                        .bytes
-                        .set(i64::try_from(bytes).unwrap_or(i64::MAX));
-                }
-                Phase::Done => {
-                    self.phase = Phase::Actions;
-                    return Ok(());
-                }
-            }
-            if !outputs.is_empty() {
-                return Ok(());
-            }
-        }
-    }
-
-    fn partitions_revoked(&mut self, partitions: &[(String, i32)]) {
-        for (topic, partition) in partitions {
-            if *topic == self.input_topic {
-                self.partitions.remove(partition);
-            }
-        }
-        self.update_gauges();
-    }
-
-    fn partitions_assigned(&mut self, partitions: &[(String, i32)]) -> Result<(), RuntimeError> {
-        for (topic, partition) in partitions {
-            if *topic == self.input_topic {
-                self.ensure_restored(*partition)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Creates the risk topics: signals with the configured partition count, the changelog
-/// co-partitioned with it, risk levels compacted.
-async fn ensure_topics(config: &RiskConfig) -> Result<(), RuntimeError> {
-    let kafka = &config.common.kafka;
-    let topics = &config.common.topics;
-    if kafka.create_topics {
-        kafka::ensure_topics(
-            kafka,
-            &[
-                (&topics.touchpoints_enriched, Cleanup::Delete),
-                (&topics.attributions, Cleanup::Delete),
-                (&topics.risk_signals, Cleanup::Delete),
-                (&topics.risk_scores, Cleanup::Delete),
-                (&topics.commissions, Cleanup::Delete),
-                (&topics.risk_levels, Cleanup::Compact),
-                (&topics.touchpoints_dlq, Cleanup::Delete),
-            ],
-        )
-        .await?;
-        kafka::ensure_topics_partitioned(kafka, &[(&topics.reference_config, Cleanup::Compact, 1)])
-            .await?;
-    }
-    runtime::topic_reader::ensure_copartitioned_changelog(
-        kafka,
-        &topics.risk_signals,
-        &topics.risk_state,
-    )
-    .await?;
-    Ok(())
 }
 
 /// Runs the router and the scorer until `shutdown`, then drains and commits both.
@@ -501,92 +251,59 @@ pub async fn run(
     registry: Registry,
     shutdown: CancellationToken,
 ) -> Result<(), RuntimeError> {
-    let health = Health::default();
-    let router_loop = LoopMetrics::register("risk_router", &registry)?;
-    let scorer_loop = LoopMetrics::register("risk", &registry)?;
-    let metrics = RiskMetrics::register(&registry)?;
-    let reference_metrics = ReferenceMetrics::register("risk", &registry)?;
-    runtime::service::start(&config.common, &registry, &health, &shutdown).await?;
-    ensure_topics(&config).await?;
-
+    let t = &config.common.topics;
+    let service = Service::start(
+        "risk",
+        &config.common,
+        registry,
+        shutdown,
+        &[
+            Topic::Stream(&t.touchpoints_enriched, Cleanup::Delete),
+            Topic::Stream(&t.attributions, Cleanup::Delete),
+            Topic::Stream(&t.risk_signals, Cleanup::Delete),
+            Topic::Stream(&t.risk_scores, Cleanup::Delete),
+            Topic::Stream(&t.commissions, Cleanup::Delete),
+            Topic::Stream(&t.risk_levels, Cleanup::Compact),
+            Topic::Stream(&t.touchpoints_dlq, Cleanup::Delete),
+            Topic::Reference(&t.reference_config),
+            // State partition N holds the programs of signals partition N.
+            Topic::Like {
+                topic: &t.risk_state,
+                cleanup: Cleanup::Compact,
+                input: &t.risk_signals,
+            },
+        ],
+    )
+    .await?;
+    let metrics = RiskMetrics::register(service.registry())?;
     // Policies, thresholds and hold periods come from the programs: scoring without them
     // would decide wrongly, so consumption waits for the reference data.
-    let Some(reference) = reference::follow_until_loaded(
-        &config.common.kafka,
-        "risk",
-        &config.common.topics.reference_config,
-        reference_metrics,
-        health.register("reference", Duration::from_secs(30)),
-        &shutdown,
-    )
-    .await?
-    else {
+    let Some(reference) = reference::follow(&service).await? else {
         return Ok(());
     };
-
-    let topics = &config.common.topics;
-    let producer = Producer::new(&config.common.kafka, "risk")?;
-    let router_consumer = kafka::consumer(
-        &config.common.kafka,
-        "risk-router",
-        &config.router_group_id,
-        &[&topics.touchpoints_enriched, &topics.attributions],
-        health.register("router_kafka", kafka::STATISTICS_INTERVAL * 6),
-        router_loop.clone(),
-    )?;
-    let scorer_consumer = kafka::consumer(
-        &config.common.kafka,
-        "risk",
-        &config.group_id,
-        &[&topics.risk_signals],
-        health.register("scorer_kafka", kafka::STATISTICS_INTERVAL * 6),
-        scorer_loop.clone(),
-    )?;
     let mut router = RouterProcessor::new(&config, metrics.clone());
-    let mut scorer = ScorerProcessor::new(&config, reference, changelog_restore(&config)?, metrics);
-    tracing::info!(
-        inputs = %format!("{}, {}", topics.touchpoints_enriched, topics.attributions),
-        signals = %topics.risk_signals,
-        outputs = %format!("{}, {}, {}", topics.commissions, topics.risk_levels, topics.risk_scores),
-        changelog = %topics.risk_state,
-        "Risk running."
-    );
-    let drain = config.common.shutdown_drain_timeout;
-    let router_parts = LoopParts {
-        consumer: &router_consumer,
-        producer: &producer,
-        batch: config.common.batch,
-        heartbeat: health.register("router_loop", Duration::from_secs(90)),
-        metrics: router_loop,
-    };
-    let scorer_parts = LoopParts {
-        consumer: &scorer_consumer,
-        producer: &producer,
-        batch: config.common.batch,
-        heartbeat: health.register("scorer_loop", Duration::from_secs(90)),
-        metrics: scorer_loop,
-    };
-    // Either loop failing stops both: the process restarts as a whole.
-    let stop_both = |r: Result<(), RuntimeError>| {
-        if r.is_err() {
-            shutdown.cancel();
-        }
-        r
-    };
-    let (routed, scored) = tokio::join!(
-        async {
-            stop_both(
-                runtime::service::run_loop(router_parts, &mut router, &health, &shutdown, drain)
-                    .await,
-            )
-        },
-        async {
-            stop_both(
-                runtime::service::run_loop(scorer_parts, &mut scorer, &health, &shutdown, drain)
-                    .await,
-            )
-        },
-    );
-    shutdown.cancel();
-    routed.and(scored)
+    let mut scorer = service.stateful(
+        Scorer::new(&config, reference, metrics),
+        &t.risk_signals,
+        &t.risk_state,
+        "risk",
+        config.restore_timeout,
+    )?;
+    let router_loop = service.consumer(LoopSpec {
+        name: "router",
+        client_id: "risk-router",
+        group_id: &config.router_group_id,
+        topics: &[&t.touchpoints_enriched, &t.attributions],
+        metrics_prefix: "risk_router",
+    })?;
+    let scorer_loop = service.consumer(LoopSpec {
+        name: "scorer",
+        client_id: "risk",
+        group_id: &config.group_id,
+        topics: &[&t.risk_signals],
+        metrics_prefix: "risk",
+    })?;
+    service
+        .run_two((router_loop, &mut router), (scorer_loop, &mut scorer))
+        .await
 }

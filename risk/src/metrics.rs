@@ -1,7 +1,7 @@
 //! The risk service's metrics. Accounting: every attribution signal is scored, a renewal or
 //! refund passed through, waiting for its context, a duplicate, a replay, or dead-lettered.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 /// Records the router forwarded, by kind.
 pub const FORWARDED_TOTAL: &str = "risk_router_forwarded_total";
@@ -25,12 +25,9 @@ pub const JOIN_TOTAL: &str = "risk_join_total";
 pub const PASSED_THROUGH_TOTAL: &str = "risk_passed_through_total";
 /// Inputs dead-lettered, by stage and reason.
 pub const DEAD_LETTERED_TOTAL: &str = "risk_dead_lettered_total";
-/// State entries held, by kind.
-pub const STATE_ENTRIES: &str = "risk_state_entries";
-/// Approximate bytes of state held.
-pub const STATE_BYTES: &str = "risk_state_bytes";
-/// Seconds to restore one partition.
-pub const RESTORE_SECONDS: &str = "risk_restore_seconds";
+// State entries, bytes and restore time and progress are the harness's
+// `risk_state_entries{kind}`, `risk_state_bytes`, `risk_restore_seconds`,
+// `risk_restore_records_total` and `risk_restoring_partitions` (runtime::stateful).
 
 /// The risk service's metrics.
 #[derive(Debug, Clone)]
@@ -47,9 +44,6 @@ pub struct RiskMetrics {
     pub join: IntCounterVec,
     pub passed_through: IntCounterVec,
     pub dead_lettered: IntCounterVec,
-    pub entries: prometheus::IntGaugeVec,
-    pub bytes: IntGauge,
-    pub restore: Histogram,
 }
 
 impl RiskMetrics {
@@ -97,18 +91,6 @@ impl RiskMetrics {
                     &["stage", "reason"],
                 )?,
             )?,
-            entries: add(
-                registry,
-                prometheus::IntGaugeVec::new(Opts::new(STATE_ENTRIES, "State entries held, by kind."), &["kind"])?,
-            )?,
-            bytes: add(registry, IntGauge::new(STATE_BYTES, "Approximate bytes of state held.")?)?,
-            restore: add(
-                registry,
-                Histogram::with_opts(
-                    HistogramOpts::new(RESTORE_SECONDS, "Seconds to restore one partition.")
-                        .buckets(vec![0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0]),
-                )?,
-            )?,
         };
         for k in ["click", "conversion", "attribution"] {
             m.forwarded.with_label_values(&[k]);
@@ -133,9 +115,6 @@ impl RiskMetrics {
         }
         for k in ["renewal", "refund"] {
             m.passed_through.with_label_values(&[k]);
-        }
-        for k in ["actions", "subjects", "fingerprints", "joining"] {
-            m.entries.with_label_values(&[k]);
         }
         Ok(m)
     }

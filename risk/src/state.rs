@@ -37,8 +37,7 @@ use crate::level::{level, level_name, risk_percent};
 use crate::policy::{decide, default_policy};
 use crate::rules::{self, ActionFacts, Lists, SelfReferral, Thresholds, WindowCounts};
 
-/// Changelog key of a partition's position record.
-pub const POSITION_KEY: &str = "~position";
+use runtime::stateful::POSITION_KEY;
 /// Distinct customers kept per fingerprint (the count is "at least" beyond it).
 const FINGERPRINT_CUSTOMERS_KEPT: usize = 64;
 /// Self-referral devices kept per partner.
@@ -47,7 +46,7 @@ const SELF_FINGERPRINTS_KEPT: usize = 16;
 const SELF_REFERRAL_CLAIM: &str = "self_referral";
 
 /// Changelog records to write: key and record (`None`: a tombstone).
-pub type Changes = Vec<(String, Option<RiskState>)>;
+pub type Changes = Vec<runtime::stateful::Change<RiskState>>;
 
 /// Settings of the scorer that are not per program.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -427,10 +426,7 @@ impl ScorerState {
         for claim in &attribution.losing_claims {
             if claim.reason == SELF_REFERRAL_CLAIM && claimed.insert(claim.partner_id.as_str()) {
                 out.push(ActionRef {
-                    id: attributor::ids::commission_id(
-                        &attribution.attribution_id,
-                        &claim.partner_id,
-                    ),
+                    id: schemas::ids::commission_id(&attribution.attribution_id, &claim.partner_id),
                     partner_id: &claim.partner_id,
                     credit: None,
                 });
@@ -1122,6 +1118,39 @@ impl ScorerState {
             )
             .sum();
         subjects + actions + fingerprints + joining
+    }
+}
+
+/// How the stateful harness keeps a signals partition: scored actions first, every other key
+/// next (subjects and fingerprints count actions already on the topic), the position last.
+impl runtime::stateful::PartitionState for ScorerState {
+    type Record = RiskState;
+    const PHASES: usize = 2;
+    const ENTRY_KINDS: &'static [&'static str] =
+        &["actions", "subjects", "fingerprints", "joining"];
+
+    fn take_changes(&mut self, phase: usize) -> Changes {
+        match phase {
+            0 => self.take_action_changes(),
+            _ => ScorerState::take_changes(self),
+        }
+    }
+
+    fn take_position(&mut self) -> Option<RiskState> {
+        ScorerState::take_position(self)
+    }
+
+    fn entries(&self) -> Vec<usize> {
+        vec![
+            self.actions(),
+            self.subjects(),
+            self.fingerprints(),
+            self.joining(),
+        ]
+    }
+
+    fn approx_bytes(&self) -> usize {
+        ScorerState::approx_bytes(self)
     }
 }
 

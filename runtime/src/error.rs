@@ -125,3 +125,11 @@ impl RuntimeError {
         }
     }
 }
+
+/// Encodes an output (`what` names it in the error): a failure is a bug, not bad input.
+pub fn encode<T: schemas::AvroMessage>(
+    what: &'static str,
+    message: &T,
+) -> Result<Vec<u8>, RuntimeError> {
+    schemas::encode(message).map_err(|error| RuntimeError::Encode { what, error })
+}

@@ -21,7 +21,7 @@ pub mod topic_reader;
 pub use config::{ConfigError, Env, EnvVar};
 pub use consumer_loop::{Input, Processor};
 pub use dead_letter::DeadLetterWriter;
-pub use error::{Disposition, RuntimeError};
+pub use error::{encode, Disposition, RuntimeError};
 pub use health::Health;
 pub use kafka::{Output, Producer};
 pub use settings::CommonConfig;

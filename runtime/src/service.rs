@@ -19,7 +19,7 @@ use crate::error::RuntimeError;
 use crate::health::{Health, Heartbeat};
 use crate::kafka::{self, Cleanup, Producer, ServiceContext};
 use crate::metrics::LoopMetrics;
-use crate::settings::CommonConfig;
+use crate::settings::{CommonConfig, KafkaConfig};
 use crate::stateful::{PartitionState, StateMetrics, StateParts, Stateful, StatefulLogic};
 use crate::topic_reader::{ChangelogReader, TopicReader};
 
@@ -56,6 +56,34 @@ pub enum Topic<'a> {
         /// The topic it must be co-partitioned with (created before it).
         input: &'a str,
     },
+}
+
+/// Creates (when `KAFKA_CREATE_TOPICS` allows) or checks `topics`, in order.
+pub async fn create_topics(kafka: &KafkaConfig, topics: &[Topic<'_>]) -> Result<(), RuntimeError> {
+    for topic in topics {
+        match *topic {
+            Topic::Stream(name, cleanup) if kafka.create_topics => {
+                kafka::ensure_topics(kafka, &[(name, cleanup)]).await?;
+            }
+            Topic::Reference(name) if kafka.create_topics => {
+                kafka::ensure_topics_partitioned(kafka, &[(name, Cleanup::Compact, 1)]).await?;
+            }
+            Topic::Stream(..) | Topic::Reference(_) => {}
+            Topic::Like {
+                topic,
+                cleanup,
+                input,
+            } => {
+                crate::topic_reader::ensure_copartitioned(kafka, input, topic, cleanup).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Partitions of `topic` (0 when it does not exist).
+pub fn partition_count(kafka: &KafkaConfig, topic: &str) -> Result<i32, RuntimeError> {
+    TopicReader::new(kafka, "metadata", topic, Duration::from_secs(10))?.partition_count()
 }
 
 /// One consumer loop of a service.
@@ -108,28 +136,8 @@ impl Service {
     ) -> Result<Service, RuntimeError> {
         let health = Health::default();
         serve_admin_and_ping(common, &registry, &health, &shutdown).await?;
-        let kafka = &common.kafka;
-        for topic in topics {
-            match *topic {
-                Topic::Stream(name, cleanup) if kafka.create_topics => {
-                    kafka::ensure_topics(kafka, &[(name, cleanup)]).await?;
-                }
-                Topic::Reference(name) if kafka.create_topics => {
-                    kafka::ensure_topics_partitioned(kafka, &[(name, Cleanup::Compact, 1)])
-                        .await?;
-                }
-                Topic::Stream(..) | Topic::Reference(_) => {}
-                Topic::Like {
-                    topic,
-                    cleanup,
-                    input,
-                } => {
-                    crate::topic_reader::ensure_copartitioned(kafka, input, topic, cleanup)
-                        .await?;
-                }
-            }
-        }
-        let producer = Producer::new(kafka, name)?;
+        create_topics(&common.kafka, topics).await?;
+        let producer = Producer::new(&common.kafka, name)?;
         Ok(Service {
             name,
             common: common.clone(),
@@ -172,8 +180,7 @@ impl Service {
 
     /// Partitions of `topic` (0 when it does not exist).
     pub fn partitions(&self, topic: &str) -> Result<i32, RuntimeError> {
-        TopicReader::new(&self.common.kafka, self.name, topic, Duration::from_secs(10))?
-            .partition_count()
+        partition_count(&self.common.kafka, topic)
     }
 
     /// The dead-letter writer of this service.
@@ -273,10 +280,9 @@ impl Service {
             }
             r
         };
-        let (a, b) = tokio::join!(
-            async { stop_both(self.run_loop(first, p).await) },
-            async { stop_both(self.run_loop(second, q).await) },
-        );
+        let (a, b) = tokio::join!(async { stop_both(self.run_loop(first, p).await) }, async {
+            stop_both(self.run_loop(second, q).await)
+        },);
         self.shutdown.cancel();
         a.and(b)
     }

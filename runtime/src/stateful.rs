@@ -292,7 +292,7 @@ where
         let mut read = 0u64;
         let records = self.parts.restore.read(partition, &mut || {
             read += 1;
-            if read % RESTORE_BEAT_RECORDS == 0 {
+            if read.is_multiple_of(RESTORE_BEAT_RECORDS) {
                 metrics.restore_records.inc_by(RESTORE_BEAT_RECORDS);
                 health.beat_all();
             }
@@ -361,11 +361,13 @@ where
             detail,
             "Dead-lettered."
         );
-        outputs.push(
-            self.parts
-                .dead_letters
-                .output(input, reason, detail, event_id, Utc::now())?,
-        );
+        outputs.push(self.parts.dead_letters.output(
+            input,
+            reason,
+            detail,
+            event_id,
+            Utc::now(),
+        )?);
         Ok(())
     }
 
@@ -375,14 +377,9 @@ where
         key: String,
         record: Option<&<L::State as PartitionState>::Record>,
     ) -> Result<Output, RuntimeError> {
-        let payload =
-            record
-                .map(schemas::encode)
-                .transpose()
-                .map_err(|error| RuntimeError::Encode {
-                    what: "changelog record",
-                    error,
-                })?;
+        let payload = record
+            .map(|r| crate::error::encode("changelog record", r))
+            .transpose()?;
         Ok(Output {
             topic: Arc::clone(&self.changelog_topic),
             key: Some(key.into_bytes()),
@@ -434,13 +431,13 @@ where
             Ok(event) => event,
             Err(detail) => return self.dead_letter(input, "undecodable", detail, None, outputs),
         };
-        let state = self
-            .partitions
-            .get_mut(&input.partition)
-            .ok_or_else(|| RuntimeError::State {
-                topic: input.topic.to_string(),
-                detail: format!("partition {} not restored", input.partition),
-            })?;
+        let state =
+            self.partitions
+                .get_mut(&input.partition)
+                .ok_or_else(|| RuntimeError::State {
+                    topic: input.topic.to_string(),
+                    detail: format!("partition {} not restored", input.partition),
+                })?;
         match self.logic.apply(state, input, event, outputs)? {
             Applied::Done => Ok(()),
             Applied::Rejected {
@@ -684,8 +681,11 @@ mod tests {
             .collect()
     }
 
+    /// An output as compared: topic, key, payload.
+    type Seen = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+
     /// Distinct outputs: totals whole; dead letters by key (they carry the time they failed).
-    fn distinct(outputs: &[Output]) -> BTreeSet<(String, Option<Vec<u8>>, Option<Vec<u8>>)> {
+    fn distinct(outputs: &[Output]) -> BTreeSet<Seen> {
         outputs
             .iter()
             .map(|o| {
@@ -791,7 +791,10 @@ mod tests {
         assert_eq!(sim.changelog.len(), 5, "3 key records, then 2 positions");
         let restored: Vec<ToyRecord> =
             Restore::read(&mut sim.changelog.clone(), 0, &mut || ()).expect("read");
-        let position = restored.iter().find(|r| r.key.is_empty()).expect("position");
+        let position = restored
+            .iter()
+            .find(|r| r.key.is_empty())
+            .expect("position");
         assert_eq!(position.as_of, 1);
         assert_eq!(processor.partition(1).map(|s| s.keys.len()), Some(1));
     }
@@ -834,6 +837,10 @@ mod tests {
         assert!(health.liveness().alive, "the restore beat");
         assert_eq!(metrics.restore_records.get(), 3000);
         assert_eq!(metrics.restoring.get(), 0);
-        assert_eq!(metrics.restore_seconds.get_sample_count(), 1, "only the state topic");
+        assert_eq!(
+            metrics.restore_seconds.get_sample_count(),
+            1,
+            "only the state topic"
+        );
     }
 }

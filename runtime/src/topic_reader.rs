@@ -219,8 +219,7 @@ pub async fn ensure_copartitioned(
     cleanup: crate::kafka::Cleanup,
 ) -> Result<i32, RuntimeError> {
     let count = |topic: &str| -> Result<i32, RuntimeError> {
-        TopicReader::new(kafka, "copartitioning", topic, Duration::from_secs(10))?
-            .partition_count()
+        TopicReader::new(kafka, "copartitioning", topic, Duration::from_secs(10))?.partition_count()
     };
     let input_partitions = count(input)?;
     if kafka.create_topics {
@@ -240,11 +239,7 @@ pub async fn ensure_copartitioned(
 }
 
 impl<T: schemas::AvroMessage> crate::stateful::Restore<T> for ChangelogReader {
-    fn read(
-        &mut self,
-        partition: i32,
-        progress: &mut dyn FnMut(),
-    ) -> Result<Vec<T>, RuntimeError> {
+    fn read(&mut self, partition: i32, progress: &mut dyn FnMut()) -> Result<Vec<T>, RuntimeError> {
         ChangelogReader::read(self, partition, progress)
     }
 }

@@ -21,6 +21,19 @@ pub enum LedgerStatus {
     Reversed,
 }
 
+impl LedgerStatus {
+    /// The schema's symbol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerStatus::Pending => "pending",
+            LedgerStatus::Held => "held",
+            LedgerStatus::Approved => "approved",
+            LedgerStatus::Paid => "paid",
+            LedgerStatus::Reversed => "reversed",
+        }
+    }
+}
+
 /// Kind of entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -7,8 +7,46 @@ use std::time::{Duration, Instant};
 use runtime::consumer_loop::{self, LoopParts};
 use runtime::kafka;
 use runtime::metrics::LoopMetrics;
+use runtime::topic_reader::ChangelogReader;
 use runtime::{Health, Input, Output, Processor, Producer, RuntimeError};
 use tokio_util::sync::CancellationToken;
+
+/// `logic` on the stateful harness, restoring from the real `changelog` (as the service runs
+/// it, without its admin server).
+pub fn stateful<L: runtime::stateful::StatefulLogic>(
+    common: &runtime::CommonConfig,
+    registry: &prometheus::Registry,
+    prefix: &str,
+    logic: L,
+    state_topic: &str,
+    changelog: &str,
+) -> Result<runtime::stateful::Stateful<L, ChangelogReader>, RuntimeError> {
+    let restore = ChangelogReader::new(
+        &common.kafka,
+        "bench-restore",
+        changelog,
+        Duration::from_secs(120),
+    )?;
+    Ok(runtime::stateful::Stateful::new(
+        logic,
+        runtime::stateful::StateParts {
+            state_topic: state_topic.to_string(),
+            changelog_topic: changelog.to_string(),
+            restore,
+            dead_letters: runtime::DeadLetterWriter::new(
+                "bench",
+                &common.topics.touchpoints_dlq,
+                common.dead_letter_payload_bytes_max,
+            ),
+            metrics: runtime::stateful::StateMetrics::register(
+                prefix,
+                <L::State as runtime::stateful::PartitionState>::ENTRY_KINDS,
+                registry,
+            )?,
+            health: Health::default(),
+        },
+    ))
+}
 
 /// Copies every input unchanged to the output topic: the baseline.
 #[derive(Debug)]
@@ -33,14 +71,14 @@ impl Processor for PassThrough {
 }
 
 /// Stops the loop once `target` inputs were processed and acknowledged.
-struct StopAfter<P> {
-    inner: P,
+struct StopAfter<'a, P> {
+    inner: &'a mut P,
     done: usize,
     target: usize,
     stop: CancellationToken,
 }
 
-impl<P: Processor> Processor for StopAfter<P> {
+impl<P: Processor> Processor for StopAfter<'_, P> {
     fn process(
         &mut self,
         input: &Input<'_>,
@@ -132,12 +170,13 @@ pub struct Measurement {
     pub rss_mib: f64,
 }
 
-/// Runs the shared loop with `processor` over `events` inputs of `input_topic`.
+/// Runs the shared loop with `processor` over `events` inputs of `input_topic` (the
+/// processor is kept, so its state can be read afterwards).
 pub async fn measure<P: Processor>(
     common: &runtime::CommonConfig,
     input_topic: &str,
     group: &str,
-    processor: P,
+    processor: &mut P,
     events: usize,
     metrics: LoopMetrics,
 ) -> anyhow::Result<Measurement> {
@@ -149,7 +188,10 @@ pub async fn measure<P: Processor>(
         "bench",
         group,
         &[input_topic],
-        health.register("kafka", Duration::from_secs(60)),
+        (
+            health.register("kafka", Duration::from_secs(60)),
+            health.gate(),
+        ),
         metrics.clone(),
     )?;
     let mut processor = StopAfter {

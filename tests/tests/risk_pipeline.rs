@@ -374,7 +374,7 @@ fn crash_and_restore(
             persist(&mut log, state.take_action_changes());
             persist(&mut log, state.take_changes());
             if let Some(p) = state.take_position() {
-                log.insert(risk::state::POSITION_KEY.into(), Some(p));
+                log.insert(runtime::stateful::POSITION_KEY.into(), Some(p));
             }
             committed = offset + 1;
         }

@@ -72,7 +72,10 @@ impl<T: schemas::AvroMessage> Restore<T> for MemoryChangelog {
             .map(|payload| {
                 schemas::decode::<T>(payload).map_err(|e| RuntimeError::State {
                     topic: "memory changelog".into(),
-                    detail: format!("a record of partition {partition} is not {}: {e}", T::family().name),
+                    detail: format!(
+                        "a record of partition {partition} is not {}: {e}",
+                        T::family().name
+                    ),
                 })
             })
             .collect()
@@ -217,7 +220,10 @@ impl Simulation {
                     self.deliver(output);
                 }
                 frontier.advance(&message.topic, message.partition, message.offset);
-                position.insert((message.topic.clone(), message.partition), message.offset + 1);
+                position.insert(
+                    (message.topic.clone(), message.partition),
+                    message.offset + 1,
+                );
                 read += 1;
                 inputs_in_batch += 1;
             }

@@ -10,13 +10,14 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use attributor::app::{changelog_restore, AttributorProcessor};
+use attributor::app::Attributor;
 use attributor::metrics::AttributorMetrics;
 use attributor::state::PartitionState;
 use prometheus::Registry;
 use reference::ReferenceData;
 use runtime::kafka::{self, Cleanup};
 use runtime::metrics::LoopMetrics;
+use runtime::topic_reader::ChangelogReader;
 use tests::attribution::{attributor_config, bench_workload, catalog, messages};
 use tests::bench::{
     measure, print_header, print_row, print_summary, rss_mib, Measurement, PassThrough,
@@ -98,26 +99,32 @@ async fn main() -> anyhow::Result<()> {
                 )
                 .await?;
                 let metrics = AttributorMetrics::register(&registry)?;
-                let restore = changelog_restore(&config)?;
-                let p = AttributorProcessor::new(&config, reference.clone(), restore, metrics);
+                let mut p = tests::bench::stateful(
+                    &config.common,
+                    &registry,
+                    "attributor",
+                    Attributor::new(&config, reference.clone(), metrics),
+                    &topics.touchpoints_enriched,
+                    &changelog_topic,
+                )?;
                 measure(
                     &config.common,
                     &topics.touchpoints_enriched,
                     &group,
-                    p,
+                    &mut p,
                     count,
                     loop_metrics,
                 )
                 .await?
             } else {
-                let p = PassThrough {
+                let mut p = PassThrough {
                     topic: passthrough_topic.as_str().into(),
                 };
                 measure(
                     &config.common,
                     &topics.touchpoints_enriched,
                     &group,
-                    p,
+                    &mut p,
                     count,
                     loop_metrics,
                 )
@@ -143,14 +150,19 @@ fn restore_only(ns: &str, changelog_topic: &str) -> anyhow::Result<()> {
     let mut env = tests::service_env(ns, &[("LOG_LEVEL", "error")]);
     env.insert("TOPIC_ATTRIBUTOR_STATE".into(), changelog_topic.to_string());
     let config = attributor_config(&env);
-    let mut restore = changelog_restore(&config)?;
+    let mut restore = ChangelogReader::new(
+        &config.common.kafka,
+        "bench-restore",
+        changelog_topic,
+        config.restore_timeout,
+    )?;
     let catalog = catalog();
     let rss_before = rss_mib();
     let started = Instant::now();
     let mut states: HashMap<i32, PartitionState> = HashMap::new();
     let mut records = 0;
     for partition in 0..3 {
-        let read: Vec<schemas::AttributorState> = restore.read(partition)?;
+        let read: Vec<schemas::AttributorState> = restore.read(partition, &mut || ())?;
         records += read.len();
         states.insert(partition, PartitionState::restore(read, &catalog));
     }

@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
-use enricher::app::{ChangelogRestore, EnricherProcessor};
+use enricher::app::Enricher;
 use enricher::metrics::EnricherMetrics;
 use prometheus::Registry;
 use reference::{Catalog, ReferenceData};
@@ -278,26 +278,32 @@ async fn main() -> anyhow::Result<()> {
             let group = format!("{ns}-{run}-{round}");
             let m = if run == "enricher" {
                 let metrics = EnricherMetrics::register(&registry)?;
-                let restore = ChangelogRestore::new(&config)?;
-                let p = EnricherProcessor::new(&config, reference.clone(), restore, metrics);
+                let mut p = tests::bench::stateful(
+                    &config.common,
+                    &registry,
+                    "enricher",
+                    Enricher::new(&config, reference.clone(), metrics, 3),
+                    &topics.touchpoints_valid,
+                    &topics.identity_bindings,
+                )?;
                 measure(
                     &config.common,
                     &topics.touchpoints_valid,
                     &group,
-                    p,
+                    &mut p,
                     events,
                     loop_metrics,
                 )
                 .await?
             } else {
-                let p = PassThrough {
+                let mut p = PassThrough {
                     topic: passthrough_topic.as_str().into(),
                 };
                 measure(
                     &config.common,
                     &topics.touchpoints_valid,
                     &group,
-                    p,
+                    &mut p,
                     events,
                     loop_metrics,
                 )

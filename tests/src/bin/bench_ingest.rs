@@ -61,25 +61,25 @@ async fn main() -> anyhow::Result<()> {
             let group = format!("{ns}-{run}-{round}");
             let m = if run == "ingest" {
                 let metrics = ingest::metrics::IngestMetrics::register(&registry)?;
-                let p = ingest::app::IngestProcessor::new(&config, metrics, IngestPath::Stream);
+                let mut p = ingest::app::IngestProcessor::new(&config, metrics, IngestPath::Stream);
                 measure(
                     &config.common,
                     &topics.touchpoints_raw,
                     &group,
-                    p,
+                    &mut p,
                     events,
                     loop_metrics,
                 )
                 .await?
             } else {
-                let p = PassThrough {
+                let mut p = PassThrough {
                     topic: passthrough_topic.as_str().into(),
                 };
                 measure(
                     &config.common,
                     &topics.touchpoints_raw,
                     &group,
-                    p,
+                    &mut p,
                     events,
                     loop_metrics,
                 )

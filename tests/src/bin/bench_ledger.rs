@@ -12,7 +12,6 @@
 use prometheus::Registry;
 use runtime::kafka::{self, Cleanup};
 use runtime::metrics::LoopMetrics;
-use runtime::topic_reader::ChangelogReader;
 use schemas::commission::Decision;
 use tests::bench::{
     clickhouse_pid, cpu_seconds, measure, print_header, print_row, print_summary, Measurement,
@@ -118,20 +117,21 @@ async fn main() -> anyhow::Result<()> {
                     &config.clickhouse.database,
                     metrics.sink.clone(),
                 );
-                let restore = ChangelogReader::new(
-                    &config.common.kafka,
-                    "bench-restore",
+                let mut p = tests::bench::stateful(
+                    &config.common,
+                    &registry,
+                    "ledger",
+                    ledger_writer::app::LedgerLogic::new(&config, sink, metrics),
+                    &topics.commissions,
                     &state,
-                    config.restore_timeout,
                 )?;
-                let p = ledger_writer::app::LedgerProcessor::new(&config, sink, restore, metrics);
                 let ch = clickhouse_pid();
                 let ch0 = ch.as_deref().and_then(cpu_seconds);
                 let m = measure(
                     &config.common,
                     &topics.commissions,
                     &group,
-                    p,
+                    &mut p,
                     count,
                     loop_metrics,
                 )
@@ -154,14 +154,14 @@ async fn main() -> anyhow::Result<()> {
                 rows_summary.push((rows, m, ch_cpu));
                 m
             } else {
-                let p = PassThrough {
+                let mut p = PassThrough {
                     topic: passthrough_topic.as_str().into(),
                 };
                 measure(
                     &config.common,
                     &topics.commissions,
                     &group,
-                    p,
+                    &mut p,
                     count,
                     loop_metrics,
                 )

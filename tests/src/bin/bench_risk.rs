@@ -13,11 +13,12 @@ use std::time::Instant;
 
 use prometheus::Registry;
 use reference::ReferenceData;
-use risk::app::{changelog_restore, ScorerProcessor};
+use risk::app::Scorer;
 use risk::metrics::RiskMetrics;
 use risk::state::ScorerState;
 use runtime::kafka::{self, Cleanup};
 use runtime::metrics::LoopMetrics;
+use runtime::topic_reader::ChangelogReader;
 use tests::attribution::catalog;
 use tests::bench::{
     measure, print_header, print_row, print_summary, rss_mib, Measurement, PassThrough,
@@ -89,43 +90,39 @@ async fn main() -> anyhow::Result<()> {
                 )
                 .await?;
                 let metrics = RiskMetrics::register(&registry)?;
-                let p = ScorerProcessor::new(
-                    &config,
-                    reference.clone(),
-                    changelog_restore(&config)?,
-                    metrics,
-                );
+                let mut p = tests::bench::stateful(
+                    &config.common,
+                    &registry,
+                    "risk",
+                    Scorer::new(&config, reference.clone(), metrics),
+                    &topics.risk_signals,
+                    &changelog_topic,
+                )?;
                 let m = measure(
                     &config.common,
                     &topics.risk_signals,
                     &group,
-                    p,
+                    &mut p,
                     count,
                     loop_metrics,
                 )
                 .await?;
-                let gauge = |kind: &str| {
-                    tests::metric(
-                        &registry,
-                        risk::metrics::STATE_ENTRIES,
-                        Some(("kind", kind)),
-                    ) as usize
-                };
+                let states = p.partitions().values();
                 held = Some((
-                    gauge("actions"),
-                    gauge("subjects"),
-                    tests::metric(&registry, risk::metrics::STATE_BYTES, None) as usize,
+                    states.clone().map(ScorerState::actions).sum(),
+                    states.clone().map(ScorerState::subjects).sum(),
+                    states.map(ScorerState::approx_bytes).sum(),
                 ));
                 m
             } else {
-                let p = PassThrough {
+                let mut p = PassThrough {
                     topic: passthrough_topic.as_str().into(),
                 };
                 measure(
                     &config.common,
                     &topics.risk_signals,
                     &group,
-                    p,
+                    &mut p,
                     count,
                     loop_metrics,
                 )
@@ -152,13 +149,18 @@ async fn main() -> anyhow::Result<()> {
     let mut env = env.clone();
     env.insert("TOPIC_RISK_STATE".into(), changelog_topic);
     let config = risk_config(&env);
-    let mut restore = changelog_restore(&config)?;
+    let mut restore = ChangelogReader::new(
+        &config.common.kafka,
+        "bench-restore",
+        &config.common.topics.risk_state,
+        config.restore_timeout,
+    )?;
     let rss_before = rss_mib();
     let started = Instant::now();
     let mut records = 0;
     let mut states = Vec::new();
     for partition in 0..3 {
-        let read: Vec<schemas::RiskState> = restore.read(partition)?;
+        let read: Vec<schemas::RiskState> = restore.read(partition, &mut || ())?;
         records += read.len();
         states.push(ScorerState::restore(read));
     }
