@@ -17,6 +17,8 @@ SERVICES = {  # service -> (group variable, input topic suffix, metric prefixes)
     "risk": ("RISK_ROUTER_GROUP_ID", "attributions.v1", ["risk", "risk_router"]),
     "ledger-writer": ("LEDGER_GROUP_ID", "commissions.v1", ["ledger", "ledger_analytics"]),
 }
+# Prefixes of the services' stateful-harness metrics (`service.stateful(..., prefix, ...)`).
+STATEFUL_PREFIXES = ["enricher", "attributor", "risk", "ledger"]
 problems = []
 
 
@@ -44,6 +46,10 @@ def known_metrics():
     for prefixes in (p for _, _, p in SERVICES.values()):
         for prefix in prefixes:
             names |= {f"{prefix}_{n}" for n in plumbing}
+    # The stateful harness names its metrics after the service: `<prefix>_state_bytes`, ...
+    harness = re.findall(r'format!\("\{prefix\}(_[a-z_]+)"', open(os.path.join(ROOT, "runtime/src/stateful.rs")).read())
+    for prefix in STATEFUL_PREFIXES:
+        names |= {prefix + suffix for suffix in harness}
     return names
 
 

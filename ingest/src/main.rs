@@ -1,60 +1,59 @@
-//! `ingest` — run the service (default), `ingest import <file.ndjson>`, or `ingest env`.
+//! `ingest` — the ingest service, and `ingest import` for offline files. `ingest --help` lists
+//! the commands.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use ingest::config::{all_vars, IngestConfig};
+use runtime::service::{help_footer, ServiceCommand, ServiceMain};
 
-const USAGE: &str = "\
-usage: ingest [run]               consume the raw topic until SIGTERM/SIGINT
-       ingest import FILE.ndjson  validate and publish offline events, one JSON object per line
-       ingest env                 print the environment variables ingest reads
+/// Validates raw JSON touchpoints into Avro, de-duplicates them and dead-letters what is bad.
+#[derive(Debug, Parser)]
+#[command(name = "ingest", version, after_help = help_footer(""))]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-Configuration comes from environment variables; `ingest env` lists them.";
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Service(ServiceCommand),
+    /// Validate and publish offline events, one JSON object per line, like the stream's
+    /// (dead letters included); exits once every line is acknowledged
+    Import {
+        /// The NDJSON file
+        file: PathBuf,
+    },
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = args.first().map(String::as_str);
-    match command {
-        Some("env") => {
-            print!("{}", runtime::config::markdown_table(&all_vars()));
-            return ExitCode::SUCCESS;
-        }
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        None | Some("run") | Some("import") => {}
-        Some(other) => {
-            eprintln!("unknown command {other:?}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    }
+    let service = ServiceMain {
+        name: "ingest",
+        title: "Ingest",
+        vars: all_vars,
+        read: IngestConfig::from_env,
+        common: |c: &IngestConfig| &c.common,
+    };
+    let file = match Cli::parse().command {
+        None => return service.run(None, ingest::app::run),
+        Some(Command::Service(command)) => return service.run(Some(command), ingest::app::run),
+        Some(Command::Import { file }) => file,
+    };
     let config = match runtime::service::read_config("ingest", IngestConfig::from_env) {
         Ok(config) => config,
         Err(status) => return status,
     };
     runtime::telemetry::init(config.common.log_format, &config.common.log_level);
-    match command {
-        Some("import") => {
-            let Some(path) = args.get(1) else {
-                eprintln!("ingest import needs a file\n\n{USAGE}");
-                return ExitCode::from(2);
-            };
-            match runtime::service::tokio_runtime()
-                .block_on(ingest::import::import(&config, std::path::Path::new(path)))
-            {
-                Ok(summary) => {
-                    println!("{summary}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "Import failed; lines up to the last acknowledged chunk were published.");
-                    ExitCode::FAILURE
-                }
-            }
+    match runtime::service::tokio_runtime().block_on(ingest::import::import(&config, &file)) {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
         }
-        _ => runtime::service::run_until_signalled("Ingest", |registry, shutdown| {
-            ingest::app::run(config, registry, shutdown)
-        }),
+        Err(e) => {
+            tracing::error!(error = %e, "Import failed; lines up to the last acknowledged chunk were published.");
+            ExitCode::FAILURE
+        }
     }
 }

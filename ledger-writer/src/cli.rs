@@ -6,7 +6,6 @@
 //! `ledger_commands` is printed. The ledger is the authority: it validates again and records
 //! a rejection with its reason.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,23 +19,110 @@ use serde::Deserialize;
 
 use crate::config::LedgerConfig;
 
-/// Usage of the commands.
-pub const USAGE: &str = "\
-       ledger-writer migrate
-           create the ClickHouse database and apply the schema migrations, then exit
-       ledger-writer reconcile
-           check every payout equals the sum of its items and nothing is paid twice (exit 1 if not)
-       ledger-writer payout run --program P --period-end 2026-10-31T23:59:59Z [--minimum 50.00]
-           pay every partner of P, per currency, the commissions approved by the period end
-           (smaller or negative balances carry forward); running it twice creates nothing
-       ledger-writer payout complete --payout ID [--note TEXT]
-       ledger-writer payout fail --payout ID --note REASON
-           settle a created payout: completed pays its items, failed returns them to the pool
-       ledger-writer review approve|reverse --commission ID [--note TEXT]
-           decide a held commission
-       ledger-writer reverse --commission ID --note REASON
-           reverse any commission by hand (a paid one is clawed back from the next payout)
-   Every command takes --actor NAME (default: $USER) and prints the ledger's outcome.";
+/// The commands people run against the ledger.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum LedgerCli {
+    /// Create the ClickHouse database and apply the schema migrations, then exit
+    Migrate,
+    /// Check that every payout equals the sum of its items and nothing is paid twice (exit 1
+    /// if not)
+    Reconcile,
+    /// Run a payout for a period, or settle one
+    #[command(subcommand)]
+    Payout(PayoutCli),
+    /// Decide a held commission
+    #[command(subcommand)]
+    Review(ReviewCli),
+    /// Reverse any commission by hand (a paid one is clawed back from the next payout)
+    Reverse {
+        /// The commission id
+        #[arg(long)]
+        commission: String,
+        /// Why (required)
+        #[arg(long)]
+        note: String,
+        #[command(flatten)]
+        actor: Actor,
+    },
+}
+
+/// `payout …`
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum PayoutCli {
+    /// Pay every partner of a program, per currency, the commissions approved by the period
+    /// end (smaller or negative balances carry forward); running it twice creates nothing
+    Run {
+        /// The program id
+        #[arg(long)]
+        program: String,
+        /// The period's end, RFC 3339 (e.g. 2026-10-31T23:59:59Z); must have passed
+        #[arg(long, value_name = "RFC3339")]
+        period_end: String,
+        /// Smallest balance paid, in the currency's major unit (e.g. 50.00); less carries
+        /// forward
+        #[arg(long)]
+        minimum: Option<String>,
+        #[command(flatten)]
+        actor: Actor,
+    },
+    /// Settle a created payout as paid: its items become paid
+    Complete {
+        /// The payout id
+        #[arg(long)]
+        payout: String,
+        /// A note for the record
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        actor: Actor,
+    },
+    /// Settle a created payout as failed: its items return to the pool
+    Fail {
+        /// The payout id
+        #[arg(long)]
+        payout: String,
+        /// Why (required)
+        #[arg(long)]
+        note: String,
+        #[command(flatten)]
+        actor: Actor,
+    },
+}
+
+/// `review …`
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ReviewCli {
+    /// Approve a held commission: it continues to approval
+    Approve {
+        /// The commission id
+        #[arg(long)]
+        commission: String,
+        /// A note for the record
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        actor: Actor,
+    },
+    /// Reverse a held commission
+    Reverse {
+        /// The commission id
+        #[arg(long)]
+        commission: String,
+        /// A note for the record
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        actor: Actor,
+    },
+}
+
+/// Who issues a command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Actor {
+    /// Who issues the command (default: $USER)
+    #[arg(long)]
+    actor: Option<String>,
+}
 
 /// A command line problem or a refused command: the message is for the person.
 #[derive(Debug)]
@@ -52,51 +138,21 @@ fn ch(e: clickhouse::error::Error) -> CliError {
     CliError(format!("clickhouse: {e}"))
 }
 
-/// `--name value` pairs after the subcommand words.
-fn flags(args: &[String]) -> Result<HashMap<String, String>, CliError> {
-    let mut out = HashMap::new();
-    let mut it = args.iter();
-    while let Some(name) = it.next() {
-        let Some(key) = name.strip_prefix("--") else {
-            return Err(CliError(format!("unexpected argument {name:?}")));
-        };
-        let value = it
-            .next()
-            .ok_or_else(|| CliError(format!("--{key} needs a value")))?;
-        out.insert(key.to_string(), value.clone());
-    }
-    Ok(out)
-}
-
-fn required(flags: &HashMap<String, String>, name: &str) -> Result<String, CliError> {
-    flags
-        .get(name)
-        .cloned()
-        .ok_or_else(|| CliError(format!("--{name} is required")))
-}
-
-/// Builds the command a command line asks for (no I/O).
-pub fn parse(args: &[String], now: DateTime<Utc>) -> Result<LedgerCommand, CliError> {
-    let words: Vec<&str> = args.iter().take(2).map(String::as_str).collect();
-    let (kind, rest) = match words.as_slice() {
-        ["payout", "run", ..] => (CommandKind::PayoutRun, &args[2..]),
-        ["payout", "complete", ..] => (CommandKind::PayoutComplete, &args[2..]),
-        ["payout", "fail", ..] => (CommandKind::PayoutFail, &args[2..]),
-        ["review", "approve", ..] => (CommandKind::ReviewApprove, &args[2..]),
-        ["review", "reverse", ..] => (CommandKind::ReviewReverse, &args[2..]),
-        ["reverse", ..] => (CommandKind::ManualReverse, &args[1..]),
-        _ => return Err(CliError(format!("unknown command {:?}", args.join(" ")))),
-    };
-    let f = flags(rest)?;
-    let actor = f
-        .get("actor")
-        .cloned()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "cli".into());
-    let mut c = LedgerCommand {
+/// Builds the ledger command a command line asks for (no I/O); `words` are the arguments as
+/// typed, which with the time make the command's id (each invocation is its own command).
+pub fn parse(
+    line: &LedgerCli,
+    words: &[String],
+    now: DateTime<Utc>,
+) -> Result<LedgerCommand, CliError> {
+    let blank = |kind, actor: &Actor, note: &Option<String>| LedgerCommand {
         command_id: String::new(),
         kind,
-        actor,
+        actor: actor
+            .actor
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "cli".into()),
         issued_at: now,
         program_id: None,
         period_end: None,
@@ -104,38 +160,76 @@ pub fn parse(args: &[String], now: DateTime<Utc>) -> Result<LedgerCommand, CliEr
         payout_id: None,
         commission_id: None,
         partner_id: None,
-        note: f.get("note").cloned(),
+        note: note.clone(),
     };
-    match kind {
-        CommandKind::PayoutRun => {
-            c.program_id = Some(required(&f, "program")?);
-            let end = required(&f, "period-end")?;
-            let end = DateTime::parse_from_rfc3339(&end)
-                .map_err(|e| CliError(format!("--period-end {end:?} is not RFC 3339: {e}")))?
+    let mut c = match line {
+        LedgerCli::Migrate | LedgerCli::Reconcile => {
+            return Err(CliError(format!("{line:?} is not a ledger command")))
+        }
+        LedgerCli::Payout(PayoutCli::Run {
+            program,
+            period_end,
+            minimum,
+            actor,
+        }) => {
+            let end = DateTime::parse_from_rfc3339(period_end)
+                .map_err(|e| CliError(format!("--period-end {period_end:?} is not RFC 3339: {e}")))?
                 .with_timezone(&Utc);
             if end > now {
                 return Err(CliError(format!(
                     "--period-end {end} is in the future: only time that has passed can be paid"
                 )));
             }
-            c.period_end = Some(end);
-            c.minimum_payout = f.get("minimum").cloned();
-        }
-        CommandKind::PayoutComplete | CommandKind::PayoutFail => {
-            c.payout_id = Some(required(&f, "payout")?);
-            if kind == CommandKind::PayoutFail && c.note.is_none() {
-                return Err(CliError("a failed payout needs --note REASON".into()));
+            LedgerCommand {
+                program_id: Some(program.clone()),
+                period_end: Some(end),
+                minimum_payout: minimum.clone(),
+                ..blank(CommandKind::PayoutRun, actor, &None)
             }
         }
-        CommandKind::ReviewApprove | CommandKind::ReviewReverse | CommandKind::ManualReverse => {
-            c.commission_id = Some(required(&f, "commission")?);
-            if kind == CommandKind::ManualReverse && c.note.is_none() {
-                return Err(CliError("a manual reversal needs --note REASON".into()));
-            }
-        }
-    }
+        LedgerCli::Payout(PayoutCli::Complete {
+            payout,
+            note,
+            actor,
+        }) => LedgerCommand {
+            payout_id: Some(payout.clone()),
+            ..blank(CommandKind::PayoutComplete, actor, note)
+        },
+        LedgerCli::Payout(PayoutCli::Fail {
+            payout,
+            note,
+            actor,
+        }) => LedgerCommand {
+            payout_id: Some(payout.clone()),
+            ..blank(CommandKind::PayoutFail, actor, &Some(note.clone()))
+        },
+        LedgerCli::Review(ReviewCli::Approve {
+            commission,
+            note,
+            actor,
+        }) => LedgerCommand {
+            commission_id: Some(commission.clone()),
+            ..blank(CommandKind::ReviewApprove, actor, note)
+        },
+        LedgerCli::Review(ReviewCli::Reverse {
+            commission,
+            note,
+            actor,
+        }) => LedgerCommand {
+            commission_id: Some(commission.clone()),
+            ..blank(CommandKind::ReviewReverse, actor, note)
+        },
+        LedgerCli::Reverse {
+            commission,
+            note,
+            actor,
+        } => LedgerCommand {
+            commission_id: Some(commission.clone()),
+            ..blank(CommandKind::ManualReverse, actor, &Some(note.clone()))
+        },
+    };
     let issued = now.timestamp_nanos_opt().unwrap_or_default().to_string();
-    c.command_id = deterministic_id("cmd", &[kind.as_str(), &args.join("\u{1f}"), &issued]);
+    c.command_id = deterministic_id("cmd", &[c.kind.as_str(), &words.join("\u{1f}"), &issued]);
     Ok(c)
 }
 
@@ -186,9 +280,13 @@ async fn owner(db: &Client, table: &str, id_column: &str, id: &str) -> Result<Ow
     })
 }
 
-/// Runs one command line; returns what to print.
-pub async fn run(config: &LedgerConfig, args: &[String]) -> Result<String, CliError> {
-    let mut command = parse(args, Utc::now())?;
+/// Runs one ledger command; returns what to print.
+pub async fn run(
+    config: &LedgerConfig,
+    line: &LedgerCli,
+    words: &[String],
+) -> Result<String, CliError> {
+    let mut command = parse(line, words, Utc::now())?;
     let kafka = &config.common.kafka;
     runtime::service::create_topics(kafka, &crate::app::topics(&config.common.topics)).await?;
     let partitions = runtime::service::partition_count(kafka, &config.common.topics.commissions)?;
@@ -355,8 +453,19 @@ mod tests {
 
     use super::*;
 
-    fn args(text: &str) -> Vec<String> {
-        text.split_whitespace().map(str::to_string).collect()
+    #[derive(Debug, clap::Parser)]
+    struct Line {
+        #[command(subcommand)]
+        command: LedgerCli,
+    }
+
+    fn parse_line(text: &str, now: DateTime<Utc>) -> Result<LedgerCommand, String> {
+        use clap::Parser;
+        let words: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+        let line =
+            Line::try_parse_from(std::iter::once("ledger-writer".to_string()).chain(words.clone()))
+                .map_err(|e| e.to_string())?;
+        parse(&line.command, &words, now).map_err(|e| e.0)
     }
 
     #[test]
@@ -365,13 +474,16 @@ mod tests {
             .with_ymd_and_hms(2026, 11, 21, 12, 0, 0)
             .single()
             .expect("valid");
-        let c = parse(&args("payout run --program acme --period-end 2026-10-31T23:59:59Z --minimum 50 --actor ann"), now)
-            .expect("valid");
+        let c = parse_line(
+            "payout run --program acme --period-end 2026-10-31T23:59:59Z --minimum 50 --actor ann",
+            now,
+        )
+        .expect("valid");
         assert_eq!(c.kind, CommandKind::PayoutRun);
         assert_eq!(c.actor, "ann");
         assert_eq!(c.minimum_payout.as_deref(), Some("50"));
         for (line, says) in [
-            ("payout run --program acme", "--period-end is required"),
+            ("payout run --program acme", "--period-end <RFC3339>"),
             (
                 "payout run --program acme --period-end 2027-01-01T00:00:00Z",
                 "in the future",
@@ -380,20 +492,21 @@ mod tests {
                 "payout run --program acme --period-end yesterday",
                 "not RFC 3339",
             ),
-            ("payout fail --payout pay-1", "needs --note"),
-            ("reverse --commission com-1", "needs --note"),
-            ("review approve --commission", "needs a value"),
-            ("payout pay", "unknown command"),
+            ("payout fail --payout pay-1", "--note <NOTE>"),
+            ("reverse --commission com-1", "--note <NOTE>"),
+            ("review approve --commission", "a value is required"),
+            ("payout pay", "unrecognized subcommand 'pay'"),
         ] {
-            let err = parse(&args(line), now).expect_err(line).0;
+            let err = parse_line(line, now).expect_err(line);
             assert!(err.contains(says), "{line}: {err}");
         }
-        let a = parse(&args("review approve --commission com-1"), now).expect("valid");
-        let b = parse(
-            &args("review approve --commission com-1"),
+        let a = parse_line("review approve --commission com-1", now).expect("valid");
+        let b = parse_line(
+            "review approve --commission com-1",
             now + chrono::Duration::seconds(1),
         )
         .expect("valid");
+        assert_eq!(a.commission_id.as_deref(), Some("com-1"));
         assert_ne!(
             a.command_id, b.command_id,
             "each invocation is its own command"

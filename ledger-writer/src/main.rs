@@ -1,58 +1,72 @@
-//! `ledger-writer` — run the service (default), `ledger-writer env`, or a ledger command.
+//! `ledger-writer` — the ledger service, and the commands people run against the ledger.
+//! `ledger-writer --help` lists them; `ledger-writer payout run --help` explains one.
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+use ledger_writer::cli::LedgerCli;
 use ledger_writer::config::{all_vars, LedgerConfig};
-use runtime::service::ServiceMain;
+use runtime::service::{help_footer, ServiceCommand, ServiceMain};
 
-const USAGE: &str = "\
-usage: ledger-writer [run]   keep the ledger and the analytics tables until SIGTERM/SIGINT
-       ledger-writer env     print the environment variables the ledger-writer reads";
+/// Keeps the commission ledger (pending → approved → paid, held, reversed, clawbacks), its
+/// payouts and reviews, every entry in ClickHouse and on the finance topic, and the analytics
+/// tables.
+#[derive(Debug, Parser)]
+#[command(name = "ledger-writer", version, after_help = help_footer(COMMANDS))]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+const COMMANDS: &str = "A ledger command is checked against ClickHouse, published to the \
+    commands topic and answered with the outcome the ledger recorded: exit 0 when every \
+    partition accepted it, 1 otherwise.\n\n";
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Service(ServiceCommand),
+    #[command(flatten)]
+    Ledger(LedgerCli),
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = format!("{USAGE}\n{}", ledger_writer::cli::USAGE);
-    match args.first().map(String::as_str) {
-        Some("migrate" | "reconcile" | "payout" | "review" | "reverse") => command(&args),
-        Some("-h" | "--help" | "help") => {
-            println!("{usage}");
-            ExitCode::SUCCESS
-        }
-        _ => ServiceMain {
-            name: "ledger-writer",
-            title: "Ledger-writer",
-            usage: Box::leak(usage.into_boxed_str()),
-            vars: all_vars,
-            read: LedgerConfig::from_env,
-            common: |c: &LedgerConfig| &c.common,
-        }
-        .run(ledger_writer::app::run),
+    let service = ServiceMain {
+        name: "ledger-writer",
+        title: "Ledger-writer",
+        vars: all_vars,
+        read: LedgerConfig::from_env,
+        common: |c: &LedgerConfig| &c.common,
+    };
+    match Cli::parse().command {
+        None => service.run(None, ledger_writer::app::run),
+        Some(Command::Service(command)) => service.run(Some(command), ledger_writer::app::run),
+        Some(Command::Ledger(line)) => ledger_command(&line),
     }
 }
 
 /// Runs a ledger command: exit 0 when every partition accepted it, 1 otherwise, 78 on bad
 /// configuration.
-fn command(args: &[String]) -> ExitCode {
+fn ledger_command(line: &LedgerCli) -> ExitCode {
     let config = match runtime::service::read_config("ledger-writer", LedgerConfig::from_env) {
         Ok(config) => config,
         Err(status) => return status,
     };
     runtime::telemetry::init(config.common.log_format, "warn");
+    let words: Vec<String> = std::env::args().skip(1).collect();
     let result = runtime::service::tokio_runtime().block_on(async {
-        if args[0] == "migrate" {
-            let server = ledger_writer::store::connect(&config.clickhouse);
-            let applied =
-                ledger_writer::store::migrations::migrate(&server, &config.clickhouse.database)
-                    .await?;
-            return Ok(format!(
-                "database {}: migrations applied now: {applied:?} (the rest were already applied)\n",
-                config.clickhouse.database
-            ));
+        match line {
+            LedgerCli::Migrate => {
+                let server = ledger_writer::store::connect(&config.clickhouse);
+                let database = &config.clickhouse.database;
+                let applied = ledger_writer::store::migrations::migrate(&server, database).await?;
+                Ok(format!(
+                    "database {database}: migrations applied now: {applied:?} (the rest were already applied)\n"
+                ))
+            }
+            LedgerCli::Reconcile => ledger_writer::cli::reconcile(&config).await,
+            _ => ledger_writer::cli::run(&config, line, &words).await,
         }
-        if args[0] == "reconcile" {
-            return ledger_writer::cli::reconcile(&config).await;
-        }
-        ledger_writer::cli::run(&config, args).await
     });
     match result {
         Ok(text) => {

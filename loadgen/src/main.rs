@@ -1,70 +1,99 @@
 //! `loadgen`: generate a workload and its expected outcome, or replay one to the raw topic.
-//!
-//!     loadgen generate --reference FILE --out DIR [--seed N] [--events N] [--start RFC3339] [--days N]
-//!     loadgen replay DIR [--rate MSGS_PER_S] [--until RFC3339] [--after RFC3339]
-//!     loadgen summary DIR
+//! `loadgen --help` lists the commands.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
 use loadgen::replay::{replay, Pace};
 use loadgen::{file, generate, Settings};
 use runtime::config::Env;
 use runtime::settings::CommonConfig;
 
-const USAGE: &str = "usage:
-  loadgen generate --reference FILE --out DIR [--seed N] [--events N] [--start RFC3339] [--days N]
-      writes DIR/workload.ndjson (raw messages in send order) and DIR/expected.json (the oracle's
-      expected orders, ledger lines and dead letters). Defaults: seed 1, 100000 events,
-      start 2026-06-01T00:00:00Z, 60 days.
-  loadgen replay DIR [--rate MSGS_PER_S] [--until RFC3339] [--after RFC3339]
-      sends DIR/workload.ndjson to <TOPIC_NAMESPACE>.touchpoints.raw.v1 (KAFKA_BOOTSTRAP_SERVERS),
-      as fast as possible unless --rate; --until/--after send only messages due by/after a time.
-  loadgen summary DIR
-      prints what DIR/expected.json expects.";
-
-fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
+/// Generates a deterministic workload with an independent oracle of its expected outcome, and
+/// replays it to the raw topic.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn parsed<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match flag(args, name) {
-        None => Ok(default),
-        Some(text) => text
-            .parse()
-            .map_err(|e| anyhow::anyhow!("{name} {text:?}: {e}")),
-    }
+const AFTER_HELP: &str = "Kafka settings (replay) come from the shared environment variables \
+    (KAFKA_BOOTSTRAP_SERVERS, TOPIC_NAMESPACE, ...). Exit status: 0 done, 1 failed, 2 \
+    command-line error.";
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write DIR/workload.ndjson (raw messages in send order) and DIR/expected.json (the
+    /// oracle's expected orders, ledger lines and dead letters)
+    Generate {
+        /// The reference file the workload's programs, partners, links and codes come from
+        #[arg(long)]
+        reference: PathBuf,
+        /// The output directory
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed: the same seed, reference and settings give the same workload
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Raw events to generate
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        /// First day of orders (RFC 3339)
+        #[arg(long, value_name = "RFC3339", value_parser = rfc3339, default_value = "2026-06-01T00:00:00Z")]
+        start: DateTime<Utc>,
+        /// Days of orders
+        #[arg(long, default_value_t = 60)]
+        days: i64,
+    },
+    /// Send DIR/workload.ndjson to <TOPIC_NAMESPACE>.touchpoints.raw.v1, as fast as the broker
+    /// takes it unless --rate
+    Replay {
+        /// A directory `generate` wrote
+        dir: PathBuf,
+        /// Messages per second
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Send only messages due by this time (RFC 3339)
+        #[arg(long, value_name = "RFC3339", value_parser = rfc3339)]
+        until: Option<DateTime<Utc>>,
+        /// Send only messages due after this time (RFC 3339)
+        #[arg(long, value_name = "RFC3339", value_parser = rfc3339)]
+        after: Option<DateTime<Utc>>,
+    },
+    /// Print what DIR/expected.json expects
+    Summary {
+        /// A directory `generate` wrote
+        dir: PathBuf,
+    },
 }
 
-fn time(args: &[String], name: &str) -> Result<Option<DateTime<Utc>>> {
-    flag(args, name)
-        .map(|t| {
-            DateTime::parse_from_rfc3339(&t)
-                .map(|d| d.with_timezone(&Utc))
-                .with_context(|| format!("{name} {t:?}"))
-        })
-        .transpose()
+fn rfc3339(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| format!("not RFC 3339: {e}"))
 }
 
-fn run(args: &[String]) -> Result<()> {
-    match args.first().map(String::as_str) {
-        Some("generate") => {
-            let reference = flag(args, "--reference").context("--reference FILE is required")?;
-            let out = PathBuf::from(flag(args, "--out").context("--out DIR is required")?);
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Generate {
+            reference,
+            out,
+            seed,
+            events,
+            start,
+            days,
+        } => {
             let settings = Settings {
-                seed: parsed(args, "--seed", 1)?,
-                events: parsed(args, "--events", 100_000)?,
-                start: time(args, "--start")?.unwrap_or_else(default_start),
-                days: parsed(args, "--days", 60)?,
+                seed,
+                events,
+                start,
+                days,
             };
+            let reference = reference.display().to_string();
             let text = std::fs::read_to_string(&reference)
                 .with_context(|| format!("reading {reference}"))?;
             let set = reference::parse(&text).map_err(|errors| {
@@ -84,13 +113,12 @@ fn run(args: &[String]) -> Result<()> {
             print_summary(&workload.expected);
             Ok(())
         }
-        Some("replay") => {
-            let dir = PathBuf::from(args.get(1).context("replay DIR")?);
-            let rate = flag(args, "--rate")
-                .map(|r| r.parse::<f64>())
-                .transpose()
-                .context("--rate")?;
-            let (until, after) = (time(args, "--until")?, time(args, "--after")?);
+        Command::Replay {
+            dir,
+            rate,
+            until,
+            after,
+        } => {
             let messages: Vec<_> = file::read_messages(&dir)?
                 .into_iter()
                 .filter(|m| until.is_none_or(|u| m.at <= u) && after.is_none_or(|a| m.at > a))
@@ -138,19 +166,11 @@ fn run(args: &[String]) -> Result<()> {
             );
             Ok(())
         }
-        Some("summary") => {
-            let dir = PathBuf::from(args.get(1).context("summary DIR")?);
+        Command::Summary { dir } => {
             print_summary(&file::read_expected(&dir)?);
             Ok(())
         }
-        _ => bail!("{USAGE}"),
     }
-}
-
-/// The default first day of orders: fixed, so a seed means the same workload on every day.
-fn default_start() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
-        .map_or_else(|_| Utc::now(), |d| d.with_timezone(&Utc))
 }
 
 fn print_summary(expected: &loadgen::Expected) {
@@ -175,12 +195,11 @@ fn print_summary(expected: &loadgen::Expected) {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    match run(Cli::parse().command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("loadgen: {e:#}");
-            ExitCode::from(2)
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,31 +1,48 @@
 //! `reference check FILE` / `reference publish FILE`: validate a reference file, and publish
 //! it to the compacted reference topic.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 use runtime::{CommonConfig, Env};
 
-const USAGE: &str = "\
-usage: reference check FILE.toml     validate a reference file; every problem is listed with its line
-       reference publish FILE.toml   validate, then publish new and changed entities and tombstone
-                                     the ones the file no longer has (nothing is sent if any problem)
+/// Reference data (programs, partners, links, codes, commission rules, risk policies) from a
+/// TOML file people write: validate it, and publish it to the compacted reference topic.
+#[derive(Debug, Parser)]
+#[command(name = "reference", version, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-Kafka settings come from the shared environment variables (KAFKA_BOOTSTRAP_SERVERS, TOPIC_NAMESPACE,
-TOPIC_REFERENCE_CONFIG, ...); see the root README.";
+const AFTER_HELP: &str = "Kafka settings come from the shared environment variables \
+    (KAFKA_BOOTSTRAP_SERVERS, TOPIC_NAMESPACE, TOPIC_REFERENCE_CONFIG, ...); see the root README.\n\
+    Exit status: 0 done, 1 publishing failed, 2 command-line error, 65 invalid file, \
+    66 unreadable file, 78 invalid configuration.";
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a reference file; every problem is listed with its line
+    Check {
+        /// The TOML file
+        file: PathBuf,
+    },
+    /// Validate, then publish new and changed entities and tombstone the ones the file no
+    /// longer has (nothing is sent if there is any problem)
+    Publish {
+        /// The TOML file
+        file: PathBuf,
+    },
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (command, path) = match (args.first().map(String::as_str), args.get(1)) {
-        (Some(c @ ("check" | "publish")), Some(path)) => (c, path.clone()),
-        (Some("-h" | "--help" | "help"), _) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
+    let (publish, path) = match Cli::parse().command {
+        Command::Check { file } => (false, file),
+        Command::Publish { file } => (true, file),
     };
+    let path = path.display().to_string();
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) => {
@@ -51,7 +68,7 @@ fn main() -> ExitCode {
         set.codes.len(),
         set.rules.len()
     );
-    if command == "check" {
+    if !publish {
         return ExitCode::SUCCESS;
     }
     let mut env = Env::from_process();

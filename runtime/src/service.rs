@@ -379,17 +379,34 @@ where
     }
 }
 
-/// A service binary's `main`: `run` (default) reads the configuration (exit 78 on problems),
-/// starts logging and runs `service` until SIGTERM/SIGINT; `env` prints the variable table;
-/// `help` prints `usage`; anything else is a usage error (exit 2).
+/// The commands every service binary has (flatten them into a binary's own command enum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum ServiceCommand {
+    /// Run the service until SIGTERM/SIGINT (what the binary does without a command)
+    Run,
+    /// Print the environment variables it reads, as a Markdown table
+    Env,
+}
+
+/// What follows every service's `--help`: `first`, then configuration and exit statuses.
+pub fn help_footer(first: &str) -> String {
+    format!(
+        "{first}Configuration comes from environment variables only; `env` lists them with their \
+         defaults.\nExit status: 0 after a clean drain on SIGTERM/SIGINT, 1 on a runtime error \
+         (uncommitted input is re-read on restart), 2 on a command-line error, 78 on invalid \
+         configuration."
+    )
+}
+
+/// A service binary's `main` for [`ServiceCommand`]s: `run` reads the configuration (exit 78
+/// on problems), starts logging and runs the service until SIGTERM/SIGINT; `env` prints the
+/// variable table.
 #[allow(missing_debug_implementations)]
 pub struct ServiceMain<C> {
     /// Binary name, e.g. `risk`.
     pub name: &'static str,
     /// Name in log lines, e.g. `Risk`.
     pub title: &'static str,
-    /// The usage text.
-    pub usage: &'static str,
     /// Every variable the service reads.
     pub vars: fn() -> Vec<crate::config::EnvVar>,
     /// Reads the configuration.
@@ -399,26 +416,15 @@ pub struct ServiceMain<C> {
 }
 
 impl<C> ServiceMain<C> {
-    /// Runs the command line; `service` is the service's `app::run`.
-    pub fn run<F, Fut>(self, service: F) -> ExitCode
+    /// Runs `command` (`None` is `run`); `service` is the service's `app::run`.
+    pub fn run<F, Fut>(self, command: Option<ServiceCommand>, service: F) -> ExitCode
     where
         F: FnOnce(C, Registry, CancellationToken) -> Fut,
         Fut: Future<Output = Result<(), RuntimeError>>,
     {
-        match std::env::args().nth(1).as_deref() {
-            None | Some("run") => {}
-            Some("env") => {
-                print!("{}", crate::config::markdown_table(&(self.vars)()));
-                return ExitCode::SUCCESS;
-            }
-            Some("-h" | "--help" | "help") => {
-                println!("{}", self.usage);
-                return ExitCode::SUCCESS;
-            }
-            Some(other) => {
-                eprintln!("unknown command {other:?}\n\n{}", self.usage);
-                return ExitCode::from(2);
-            }
+        if command == Some(ServiceCommand::Env) {
+            print!("{}", crate::config::markdown_table(&(self.vars)()));
+            return ExitCode::SUCCESS;
         }
         let config = match read_config(self.name, self.read) {
             Ok(config) => config,

@@ -148,3 +148,11 @@ pub async fn wait_for_schema(db: &Client, deadline: Duration) -> Result<()> {
     }
     bail!("ledger-writer did not migrate ClickHouse within {deadline:?}")
 }
+
+/// The ledger-writer's config from a map, failing loudly on invalid settings.
+pub fn ledger_config(env: &HashMap<String, String>) -> ledger_writer::config::LedgerConfig {
+    let mut reader = runtime::Env::from_map(env.clone());
+    let config = ledger_writer::config::LedgerConfig::from_env(&mut reader).expect("valid config");
+    reader.finish().expect("valid config");
+    config
+}

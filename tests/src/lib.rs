@@ -126,13 +126,38 @@ pub fn producer() -> FutureProducer {
 
 /// Produces `(key, payload)` messages to `topic` and waits for every acknowledgement.
 pub async fn produce(topic: &str, messages: &[(Option<Vec<u8>>, Vec<u8>)]) -> Result<()> {
+    let records = messages
+        .iter()
+        .map(|(key, payload)| (None, key.as_deref(), payload.as_slice()));
+    produce_records(topic, records).await
+}
+
+/// Produces `(partition, key, payload)` messages to `topic` and waits for every
+/// acknowledgement (for changelogs, whose partition is not the key's hash).
+pub async fn produce_to_partitions(
+    topic: &str,
+    messages: &[(i32, Vec<u8>, Vec<u8>)],
+) -> Result<()> {
+    let records = messages.iter().map(|(partition, key, payload)| {
+        (Some(*partition), Some(key.as_slice()), payload.as_slice())
+    });
+    produce_records(topic, records).await
+}
+
+async fn produce_records<'a>(
+    topic: &str,
+    records: impl Iterator<Item = (Option<i32>, Option<&'a [u8]>, &'a [u8])>,
+) -> Result<()> {
     let producer = producer();
-    let mut pending = Vec::with_capacity(messages.len());
-    for (key, payload) in messages {
+    let mut pending = Vec::new();
+    for (partition, key, payload) in records {
         loop {
             let mut record = FutureRecord::to(topic).payload(payload);
             if let Some(k) = key {
                 record = record.key(k);
+            }
+            if let Some(p) = partition {
+                record = record.partition(p);
             }
             match producer.send_result(record) {
                 Ok(delivery) => {
@@ -354,6 +379,26 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// `GET path` on a service's admin port: the HTTP status code, 0 while it is not up.
+pub fn http_status(port: u16, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let mut response = String::new();
+    if stream.write_all(request.as_bytes()).is_err()
+        || stream.read_to_string(&mut response).is_err()
+    {
+        return 0;
+    }
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
 }
 
 /// `GET path` on a service's admin port; the body, or an empty string while it is not up.

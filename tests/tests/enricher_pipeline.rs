@@ -406,3 +406,135 @@ async fn bindings_are_restored_after_kill_and_across_a_second_instance_joining_a
     let status = a.terminate(Duration::from_secs(30)).expect("stop a");
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_bindings_in_flight_keeps_every_customer_only_conversion_keyed() {
+    require_broker();
+    let ns = unique_namespace("bindings-k9");
+    // Small batches: many checkpoints, so the kill lands between binding writes.
+    let env = service_env(
+        &ns,
+        &[
+            ("KAFKA_SESSION_TIMEOUT_MS", "6000"),
+            ("BATCH_MESSAGES_MAX", "40"),
+            ("BATCH_LINGER_MS", "5"),
+        ],
+    );
+    let topics = tests::enricher_config(&env).common.topics;
+    tests::create_topics(&[&topics.touchpoints_valid])
+        .await
+        .expect("topics");
+    publish_reference(&env, REFERENCE).await.expect("publish");
+    const CUSTOMERS: usize = 4_000;
+    // Each customer's lead, then (later in the same partition) a customer-only conversion.
+    let mut messages = leads(CUSTOMERS);
+    messages.extend(conversions("k9", CUSTOMERS));
+    produce(&topics.touchpoints_valid, &messages)
+        .await
+        .expect("produce");
+    let port = free_port();
+    let mut first = start(&env, port);
+    let made = metrics_of(
+        port,
+        "enricher_bindings_created_total",
+        CUSTOMERS as f64 / 4.0,
+    )
+    .await;
+    first.kill_hard();
+    assert!(
+        made < CUSTOMERS as f64,
+        "killed mid-stream: {made} of {CUSTOMERS} bindings made"
+    );
+    tokio::time::sleep(Duration::from_secs(7)).await; // tansu evicts the dead member
+    let mut second = start(&env, port);
+    check_round(&topics.touchpoints_enriched, "k9", CUSTOMERS);
+    let restored = metrics_of(port, "enricher_restore_records_total", 1.0).await;
+    assert!(
+        restored >= 1.0,
+        "the restart restored bindings from the changelog"
+    );
+    println!("killed after {made} bindings; the restart read {restored} changelog records");
+    let status = second.terminate(Duration::from_secs(30)).expect("stop");
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_waits_for_a_large_restore_and_liveness_holds_through_it() {
+    require_broker();
+    let ns = unique_namespace("bindings-ready");
+    let env = service_env(&ns, &[("KAFKA_SESSION_TIMEOUT_MS", "6000")]);
+    let topics = tests::enricher_config(&env).common.topics;
+    tests::create_topics(&[&topics.touchpoints_valid, &topics.identity_bindings])
+        .await
+        .expect("topics");
+    publish_reference(&env, REFERENCE).await.expect("publish");
+    // A large state: 300,000 bindings on the changelog (100,000 per partition).
+    const BINDINGS: usize = 300_000;
+    let at = chrono::Utc::now();
+    let records: Vec<(i32, Vec<u8>, Vec<u8>)> = (0..BINDINGS)
+        .map(|i| {
+            let b = schemas::IdentityBinding {
+                customer_id: format!("c-{i}"),
+                program_id: "acme".into(),
+                visitor_id: format!("v-{i}"),
+                source_partition: (i % 3) as i32,
+                source_offset: -1,
+                event_id: format!("lead-{i}"),
+                bound_at: at,
+            };
+            let encoded = schemas::encode(&b).expect("encodes");
+            ((i % 3) as i32, b.customer_id.into_bytes(), encoded)
+        })
+        .collect();
+    tests::produce_to_partitions(&topics.identity_bindings, &records)
+        .await
+        .expect("changelog");
+    let port = free_port();
+    let mut enricher = start(&env, port);
+    let started = Instant::now();
+    let (mut unready_while_restoring, mut live_throughout) = (0, true);
+    let ready_at = loop {
+        let status = tests::http_status(port, "/_readiness");
+        let metrics = http_get(port, "/metrics");
+        let restores = scrape(&metrics, "enricher_restore_seconds_count");
+        let read = scrape(&metrics, "enricher_restore_records_total");
+        if status == 503 && read > 0.0 && restores < 3.0 {
+            unready_while_restoring += 1;
+        }
+        if status != 0 && tests::http_status(port, "/_liveness") != 200 {
+            live_throughout = false;
+        }
+        if status == 200 {
+            assert_eq!(restores, 3.0, "ready only once every partition is restored");
+            assert!(read >= BINDINGS as f64, "{read} records read before ready");
+            break started.elapsed();
+        }
+        assert!(started.elapsed() < Duration::from_secs(180), "never ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!("ready after {ready_at:?}; {unready_while_restoring} probes answered 503 during the restore");
+    assert!(
+        unready_while_restoring >= 3,
+        "503 seen while restoring: {unready_while_restoring}"
+    );
+    assert!(
+        live_throughout,
+        "liveness stayed green while the restore made progress"
+    );
+    // The restored bindings are used: a customer-only conversion reaches its visitor.
+    produce(&topics.touchpoints_valid, &conversions("ready", 5))
+        .await
+        .expect("conversions");
+    let all = consume_until(
+        &topics.touchpoints_enriched,
+        Duration::from_secs(60),
+        |read| read.len() >= 5,
+    )
+    .expect("enriched");
+    for (id, copies) in by_event(&all) {
+        let i = id.trim_start_matches("conv-ready-");
+        assert_eq!(copies[0].attribution_key, format!("acme/v-{i}"));
+    }
+    let status = enricher.terminate(Duration::from_secs(30)).expect("stop");
+    assert!(status.success(), "{status}");
+}

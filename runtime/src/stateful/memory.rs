@@ -196,6 +196,8 @@ impl Simulation {
             .map(|(t, p)| ((t.clone(), *p), self.committed(t, *p)))
             .collect();
         let mut rebalance = plan.rebalance.clone();
+        // Inputs before the cursor are all read (until a rebalance rewinds a partition).
+        let mut cursor = 0usize;
         let mut read = 0usize;
         let mut outputs = Vec::new();
         for batch in 0.. {
@@ -210,11 +212,21 @@ impl Simulation {
                     for (t, p) in &partitions {
                         position.insert((t.clone(), *p), self.committed(t, *p));
                     }
+                    cursor = 0;
                 }
-                let next = inputs
-                    .iter()
-                    .find(|m| position.get(&(m.topic.clone(), m.partition)) == Some(&m.offset));
-                let Some(message) = next else { break };
+                let at = |m: &Message| position.get(&(m.topic.clone(), m.partition)).copied();
+                while inputs.get(cursor).is_some_and(|m| at(m) > Some(m.offset)) {
+                    cursor += 1;
+                }
+                let Some(message) = inputs.get(cursor) else {
+                    break;
+                };
+                assert_eq!(
+                    at(message),
+                    Some(message.offset),
+                    "a partition's messages are numbered 0, 1, 2, … in the order given"
+                );
+                cursor += 1;
                 processor.process(&message.input(), &mut outputs)?;
                 for output in outputs.drain(..) {
                     self.deliver(output);
