@@ -114,23 +114,18 @@ impl StatefulLogic for Attributor {
         outputs: &mut Vec<Output>,
     ) -> Result<Applied, RuntimeError> {
         let mut effects = Effects::default();
+        let catalog = self.reference.read();
         let result = state.apply(
             input.offset,
             &touchpoint,
-            &self.reference.read(),
+            &catalog,
             &self.limits,
             &mut effects,
         );
+        drop(catalog);
         // Attributions made due by this input come out even when the input itself is bad.
         self.emit(effects, outputs)?;
-        Ok(match result {
-            Ok(()) => Applied::Done,
-            Err(rejection) => Applied::Rejected {
-                reason: rejection.reason,
-                detail: rejection.detail,
-                event_id: Some(touchpoint.touchpoint.event_id),
-            },
-        })
+        Ok(Applied::of(result, Some(touchpoint.touchpoint.event_id)))
     }
 
     fn idle(

@@ -3,27 +3,16 @@
 use std::process::ExitCode;
 
 use attributor::config::{all_vars, AttributorConfig};
-use clap::Parser;
-use runtime::service::{help_footer, ServiceCommand, ServiceMain};
-
-/// Attributes conversions and refunds to the touchpoints that earned them, with commission line items and evidence.
-#[derive(Debug, Parser)]
-#[command(name = "attributor", version, after_help = help_footer(REFERENCE_FIRST))]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<ServiceCommand>,
-}
-
-const REFERENCE_FIRST: &str =
-    "Reference data must be on the reference topic first: `reference publish FILE.toml`.\n\n";
+use runtime::service::ServiceMain;
 
 fn main() -> ExitCode {
     ServiceMain {
         name: "attributor",
+        about: "Attributes conversions and refunds to the touchpoints that earned them, with commission line items and evidence.",
         title: "Attributor",
         vars: all_vars,
         read: AttributorConfig::from_env,
         common: |c: &AttributorConfig| &c.common,
     }
-    .run(Cli::parse().command, attributor::app::run)
+    .main(env!("CARGO_PKG_VERSION"), attributor::app::run)
 }

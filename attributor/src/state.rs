@@ -72,6 +72,15 @@ pub struct Rejection {
     pub detail: String,
 }
 
+impl From<Rejection> for runtime::stateful::Rejection {
+    fn from(r: Rejection) -> Self {
+        runtime::stateful::Rejection {
+            reason: r.reason,
+            detail: r.detail,
+        }
+    }
+}
+
 /// What one step did, for metrics and outputs.
 #[derive(Debug, Default)]
 pub struct Effects {

@@ -31,6 +31,7 @@ enum Command {
 fn main() -> ExitCode {
     let service = ServiceMain {
         name: "ingest",
+        about: "Validates raw JSON touchpoints into Avro, de-duplicates them and dead-letters what is bad.",
         title: "Ingest",
         vars: all_vars,
         read: IngestConfig::from_env,

@@ -139,18 +139,7 @@ impl Processor for AnalyticsProcessor {
                     .dead_lettered
                     .with_label_values(&["analytics", reason])
                     .inc();
-                tracing::debug!(
-                    topic = input.topic,
-                    partition = input.partition,
-                    offset = input.offset,
-                    reason,
-                    detail,
-                    "Dead-lettered."
-                );
-                outputs.push(
-                    self.dead_letters
-                        .output(input, reason, detail, None, Utc::now())?,
-                );
+                outputs.push(self.dead_letters.reject(input, reason, detail, None)?);
             }
         }
         Ok(())
@@ -315,14 +304,7 @@ impl StatefulLogic for LedgerLogic {
             .with_label_values(&[self.kind(input), outcome])
             .inc();
         self.emit(input.partition, fx, outputs)?;
-        Ok(match result {
-            Ok(()) => Applied::Done,
-            Err(r) => Applied::Rejected {
-                reason: r.reason,
-                detail: r.detail,
-                event_id: None,
-            },
-        })
+        Ok(Applied::of(result, None))
     }
 
     fn flush_sinks(&mut self) -> impl Future<Output = Result<(), RuntimeError>> + Send {

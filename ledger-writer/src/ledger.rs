@@ -53,6 +53,15 @@ pub struct Rejection {
     pub detail: String,
 }
 
+impl From<Rejection> for runtime::stateful::Rejection {
+    fn from(r: Rejection) -> Self {
+        runtime::stateful::Rejection {
+            reason: r.reason,
+            detail: r.detail,
+        }
+    }
+}
+
 /// What one input did.
 #[derive(Debug, Default)]
 pub struct Effects {

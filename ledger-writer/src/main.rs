@@ -33,6 +33,7 @@ enum Command {
 fn main() -> ExitCode {
     let service = ServiceMain {
         name: "ledger-writer",
+        about: "Keeps the commission ledger, its payouts and reviews, and the analytics tables.",
         title: "Ledger-writer",
         vars: all_vars,
         read: LedgerConfig::from_env,

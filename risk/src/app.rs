@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use prometheus::Registry;
 use reference::ReferenceData;
 use runtime::kafka::Cleanup;
@@ -97,20 +96,10 @@ impl Processor for RouterProcessor {
                     .dead_lettered
                     .with_label_values(&["router", "undecodable"])
                     .inc();
-                tracing::debug!(
-                    topic = input.topic,
-                    partition = input.partition,
-                    offset = input.offset,
-                    detail,
-                    "Dead-lettered."
+                outputs.push(
+                    self.dead_letters
+                        .reject(input, "undecodable", detail, None)?,
                 );
-                outputs.push(self.dead_letters.output(
-                    input,
-                    "undecodable",
-                    detail,
-                    None,
-                    Utc::now(),
-                )?);
             }
         }
         Ok(())
@@ -219,22 +208,16 @@ impl StatefulLogic for Scorer {
         outputs: &mut Vec<Output>,
     ) -> Result<Applied, RuntimeError> {
         let mut effects = Effects::default();
+        let settings = &self.settings;
         let result = state.apply(
             input.offset,
             &signal,
             &self.reference.read(),
-            &self.settings,
+            settings,
             &mut effects,
         );
         self.emit(effects, outputs)?;
-        Ok(match result {
-            Ok(()) => Applied::Done,
-            Err(rejection) => Applied::Rejected {
-                reason: rejection.reason,
-                detail: rejection.detail,
-                event_id: None,
-            },
-        })
+        Ok(Applied::of(result, None))
     }
 
     fn dead_lettered(&self, reason: &str) {

@@ -63,6 +63,25 @@ impl DeadLetterWriter {
         }
     }
 
+    /// The dead letter of `input`, failed now, logged at debug level with where it came from.
+    pub fn reject(
+        &self,
+        input: &Input<'_>,
+        reason: &str,
+        detail: String,
+        event_id: Option<String>,
+    ) -> Result<Output, RuntimeError> {
+        tracing::debug!(
+            topic = input.topic,
+            partition = input.partition,
+            offset = input.offset,
+            reason,
+            detail,
+            "Dead-lettered."
+        );
+        self.output(input, reason, detail, event_id, Utc::now())
+    }
+
     /// The encoded output for a rejected input, keyed like the original message.
     pub fn output(
         &self,

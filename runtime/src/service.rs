@@ -388,6 +388,10 @@ pub enum ServiceCommand {
     Env,
 }
 
+/// The first line of a reference-following service's help footer.
+pub const REFERENCE_FIRST: &str =
+    "Reference data must be on the reference topic first: `reference publish FILE.toml`.\n\n";
+
 /// What follows every service's `--help`: `first`, then configuration and exit statuses.
 pub fn help_footer(first: &str) -> String {
     format!(
@@ -405,6 +409,8 @@ pub fn help_footer(first: &str) -> String {
 pub struct ServiceMain<C> {
     /// Binary name, e.g. `risk`.
     pub name: &'static str,
+    /// What it does, for `--help`.
+    pub about: &'static str,
     /// Name in log lines, e.g. `Risk`.
     pub title: &'static str,
     /// Every variable the service reads.
@@ -416,6 +422,23 @@ pub struct ServiceMain<C> {
 }
 
 impl<C> ServiceMain<C> {
+    /// The whole `main` of a binary whose commands are only [`ServiceCommand`]s: parses the
+    /// command line (`--help`, `--version`, `<command> --help`; exit 2 on errors) and runs it.
+    pub fn main<F, Fut>(self, version: &'static str, service: F) -> ExitCode
+    where
+        F: FnOnce(C, Registry, CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), RuntimeError>>,
+    {
+        use clap::{FromArgMatches, Subcommand};
+        let command = clap::Command::new(self.name)
+            .version(version)
+            .about(self.about)
+            .after_help(help_footer(REFERENCE_FIRST));
+        let matches = ServiceCommand::augment_subcommands(command).get_matches();
+        let command = ServiceCommand::from_arg_matches(&matches).ok();
+        self.run(command, service)
+    }
+
     /// Runs `command` (`None` is `run`); `service` is the service's `app::run`.
     pub fn run<F, Fut>(self, command: Option<ServiceCommand>, service: F) -> ExitCode
     where

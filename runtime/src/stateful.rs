@@ -24,7 +24,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
 
 use crate::consumer_loop::{Input, Processor};
@@ -97,6 +96,29 @@ pub enum Applied {
         /// The input's event id, when known.
         event_id: Option<String>,
     },
+}
+
+/// Why the domain refused an input (the domain's own rejections convert into it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Dead-letter reason code.
+    pub reason: &'static str,
+    /// For people.
+    pub detail: String,
+}
+
+impl Applied {
+    /// `Done`, or the rejection as a dead letter of the input with `event_id`.
+    pub fn of(result: Result<(), impl Into<Rejection>>, event_id: Option<String>) -> Applied {
+        match result.map_err(Into::into) {
+            Ok(()) => Applied::Done,
+            Err(Rejection { reason, detail }) => Applied::Rejected {
+                reason,
+                detail,
+                event_id,
+            },
+        }
+    }
 }
 
 /// A stateful service's logic. Pure: no I/O except through `flush_sinks`.
@@ -353,21 +375,11 @@ where
         outputs: &mut Vec<Output>,
     ) -> Result<(), RuntimeError> {
         self.logic.dead_lettered(reason);
-        tracing::debug!(
-            topic = input.topic,
-            partition = input.partition,
-            offset = input.offset,
-            reason,
-            detail,
-            "Dead-lettered."
-        );
-        outputs.push(self.parts.dead_letters.output(
-            input,
-            reason,
-            detail,
-            event_id,
-            Utc::now(),
-        )?);
+        let dead_letter = self
+            .parts
+            .dead_letters
+            .reject(input, reason, detail, event_id)?;
+        outputs.push(dead_letter);
         Ok(())
     }
 

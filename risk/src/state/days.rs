@@ -1,0 +1,116 @@
+//! The day boundary: windows roll, old counts, contexts and waiting attributions expire.
+
+use super::*;
+
+impl ScorerState {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new_day(
+        &mut self,
+        offset: i64,
+        program_id: &str,
+        day: i32,
+        rules: &ProgramRules,
+        settings: &ScorerSettings,
+        effects: &mut Effects,
+    ) {
+        let keep = rules.keep_days();
+        let window = rules.policy.window_days;
+        let current = self.generation;
+        let at = self.stream_time(program_id);
+        for (k, e) in &mut self.subjects {
+            if e.value.program_id != program_id
+                || !Self::fresh_as_of(e.as_of, e.generation, offset, current)
+            {
+                continue;
+            }
+            e.as_of = offset;
+            e.generation = current;
+            e.value.days.retain(|d| d.day > day - keep);
+            if let Some(level) = publish_if_changed(&mut e.value, day, at, &rules.policy) {
+                effects.levels.push(level);
+            }
+            self.dirty.insert((Kind::Subject, k.clone()));
+        }
+        let mut gone = Vec::new();
+        for (k, e) in &mut self.fingerprints {
+            if e.value.program_id != program_id
+                || !Self::fresh_as_of(e.as_of, e.generation, offset, current)
+            {
+                continue;
+            }
+            e.as_of = offset;
+            e.generation = current;
+            e.value.customers.retain(|c| c.day > day - window);
+            if e.value.customers.is_empty() {
+                gone.push(k.clone());
+            }
+            self.dirty.insert((Kind::Fingerprint, k.clone()));
+        }
+        for k in gone {
+            self.fingerprints.remove(&k);
+        }
+        let old_actions: Vec<String> = self
+            .actions
+            .iter()
+            .filter(|(_, e)| {
+                e.value.program_id == program_id
+                    && e.value.day <= day - keep
+                    && Self::fresh_as_of(e.as_of, e.generation, offset, current)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in old_actions {
+            self.actions.remove(&k);
+            self.dirty_actions.insert(k);
+        }
+        // Each side of the join expires by the other side's clock: when one input lags (a
+        // backfill reads one topic faster), its partner records must still be waiting.
+        let (attribution_day, context_day) = self
+            .programs
+            .get(&key(Kind::Program, &[program_id]))
+            .map_or((0, 0), |p| {
+                (
+                    day_of(p.value.attribution_time),
+                    day_of(p.value.context_time),
+                )
+            });
+        let ctx_prefix = key(Kind::Context, &[program_id, ""]);
+        let old_contexts: Vec<String> = self
+            .contexts
+            .iter()
+            .filter(|(k, e)| {
+                k.starts_with(&ctx_prefix)
+                    && e.value.1 <= attribution_day - settings.join_wait_days
+                    && Self::fresh_as_of(e.as_of, e.generation, offset, current)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in old_contexts {
+            self.contexts.remove(&k);
+            self.dirty.insert((Kind::Context, k));
+        }
+        let wait_prefix = key(Kind::Waiting, &[program_id, ""]);
+        let late: Vec<String> = self
+            .waiting
+            .iter()
+            .filter(|(k, e)| {
+                k.starts_with(&wait_prefix)
+                    && e.value.1 <= context_day - settings.join_wait_days
+                    && Self::fresh_as_of(e.as_of, e.generation, offset, current)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in late {
+            let Some(entry) = self.waiting.remove(&k) else {
+                continue;
+            };
+            self.dirty.insert((Kind::Waiting, k));
+            if let Ok(attribution) = decode_attribution(&entry.value.0) {
+                effects.scored_without_context += 1;
+                if self.replay_recorded(offset, &attribution, effects) > 0 {
+                    self.score_attribution(offset, &attribution, None, rules, settings, effects);
+                }
+            }
+        }
+    }
+}
