@@ -3,7 +3,7 @@
 use super::*;
 
 impl ScorerState {
-    #[allow(clippy::too_many_arguments)]
+    /// A program's clock reached `day`: its windows roll, then its join buffer expires.
     pub(super) fn new_day(
         &mut self,
         offset: i64,
@@ -11,6 +11,20 @@ impl ScorerState {
         day: i32,
         rules: &ProgramRules,
         settings: &ScorerSettings,
+        effects: &mut Effects,
+    ) {
+        self.roll_windows(offset, program_id, day, rules, effects);
+        self.expire_join(offset, program_id, rules, settings, effects);
+    }
+
+    /// Drops the days that left the program's windows from subjects, fingerprints and
+    /// scored actions (publishing the levels that change).
+    fn roll_windows(
+        &mut self,
+        offset: i64,
+        program_id: &str,
+        day: i32,
+        rules: &ProgramRules,
         effects: &mut Effects,
     ) {
         let keep = rules.keep_days();
@@ -63,6 +77,19 @@ impl ScorerState {
             self.actions.remove(&k);
             self.dirty_actions.insert(k);
         }
+    }
+
+    /// Expires the join buffer: contexts no attribution came for, and attributions that
+    /// waited long enough for their context (scored without it).
+    fn expire_join(
+        &mut self,
+        offset: i64,
+        program_id: &str,
+        rules: &ProgramRules,
+        settings: &ScorerSettings,
+        effects: &mut Effects,
+    ) {
+        let current = self.generation;
         // Each side of the join expires by the other side's clock: when one input lags (a
         // backfill reads one topic faster), its partner records must still be waiting.
         let (attribution_day, context_day) = self

@@ -26,7 +26,7 @@ use schemas::attribution::{Attribution, AttributionKind, Credit};
 use schemas::commission::{CommissionDecision, CommissionKind, Decision};
 use schemas::reference::RiskPolicy;
 use schemas::risk::{RiskLevel, RiskLevelName, RiskScore, ScoredActionKind};
-use schemas::risk_signal::{ConversionContext, RiskSignal};
+use schemas::risk_signal::{ClickSignal, ConversionContext, RiskSignal};
 use schemas::risk_state::{
     DayCounts, FingerprintCustomer, FingerprintState, ProgramTotals, RiskState, ScoredAction,
     SourcePosition, SubjectState,
@@ -337,59 +337,11 @@ impl ScorerState {
         );
 
         if let Some(click) = &signal.click {
-            let day = day_of(signal.occurred_at);
-            if let Some(p) = self.program_mut(offset, program_id) {
-                bucket(&mut p.days, day).clicks += 1;
-            }
-            let mut subjects = vec![None];
-            if click.shared_id.is_some() {
-                subjects.push(click.shared_id.as_deref());
-            }
-            for shared in subjects {
-                let k = subject_key(program_id, &click.partner_id, shared);
-                if let Some(s) = self.subject_mut(offset, &k, program_id, &click.partner_id, shared)
-                {
-                    bucket(&mut s.days, day).clicks += 1;
-                }
-            }
+            self.apply_click(offset, program_id, click, day_of(signal.occurred_at));
             return Ok(());
         }
         if let Some(context) = &signal.conversion {
-            let wait_key = key(Kind::Waiting, &[program_id, &context.event_id]);
-            let waiting = match self.waiting.get(&wait_key) {
-                Some(e) if self.fresh(e.as_of, e.generation, offset) => {
-                    self.dirty.insert((Kind::Waiting, wait_key.clone()));
-                    self.waiting.remove(&wait_key)
-                }
-                _ => None,
-            };
-            if let Some(entry) = waiting {
-                let attribution = decode_attribution(&entry.value.0)?;
-                if self.replay_recorded(offset, &attribution, effects) > 0 {
-                    self.score_attribution(
-                        offset,
-                        &attribution,
-                        Some(context),
-                        &rules,
-                        settings,
-                        effects,
-                    );
-                }
-                return Ok(());
-            }
-            let ctx_key = key(Kind::Context, &[program_id, &context.event_id]);
-            let current = self.generation;
-            let entry = self
-                .contexts
-                .entry(ctx_key.clone())
-                .or_insert_with(|| Entry::new((context.clone(), 0)));
-            if Self::fresh_as_of(entry.as_of, entry.generation, offset, current) {
-                entry.value = (context.clone(), day_of(signal.occurred_at));
-                entry.as_of = offset;
-                entry.generation = current;
-                self.dirty.insert((Kind::Context, ctx_key));
-            }
-            return Ok(());
+            return self.apply_conversion(offset, signal, context, &rules, settings, effects);
         }
         let Some(bytes) = &signal.attribution else {
             return Err(Rejection {
@@ -397,17 +349,90 @@ impl ScorerState {
                 detail: "a risk signal with neither click, conversion nor attribution".into(),
             });
         };
+        self.apply_attribution(offset, program_id, bytes, &rules, settings, effects)
+    }
+
+    /// A partner click: counted for its program and its subjects.
+    fn apply_click(&mut self, offset: i64, program_id: &str, click: &ClickSignal, day: i32) {
+        if let Some(p) = self.program_mut(offset, program_id) {
+            bucket(&mut p.days, day).clicks += 1;
+        }
+        let mut subjects = vec![None];
+        if click.shared_id.is_some() {
+            subjects.push(click.shared_id.as_deref());
+        }
+        for shared in subjects {
+            let k = subject_key(program_id, &click.partner_id, shared);
+            if let Some(s) = self.subject_mut(offset, &k, program_id, &click.partner_id, shared) {
+                bucket(&mut s.days, day).clicks += 1;
+            }
+        }
+    }
+
+    /// A conversion's context: scores the attribution waiting for it, or waits for it.
+    fn apply_conversion(
+        &mut self,
+        offset: i64,
+        signal: &RiskSignal,
+        context: &ConversionContext,
+        rules: &ProgramRules,
+        settings: &ScorerSettings,
+        effects: &mut Effects,
+    ) -> Result<(), Rejection> {
+        let program_id = signal.program_id.as_str();
+        let wait_key = key(Kind::Waiting, &[program_id, &context.event_id]);
+        let waiting = match self.waiting.get(&wait_key) {
+            Some(e) if self.fresh(e.as_of, e.generation, offset) => {
+                self.dirty.insert((Kind::Waiting, wait_key.clone()));
+                self.waiting.remove(&wait_key)
+            }
+            _ => None,
+        };
+        if let Some(entry) = waiting {
+            let attribution = decode_attribution(&entry.value.0)?;
+            if self.replay_recorded(offset, &attribution, effects) > 0 {
+                let context = Some(context);
+                self.score_attribution(offset, &attribution, context, rules, settings, effects);
+            }
+            return Ok(());
+        }
+        let ctx_key = key(Kind::Context, &[program_id, &context.event_id]);
+        let current = self.generation;
+        let entry = self
+            .contexts
+            .entry(ctx_key.clone())
+            .or_insert_with(|| Entry::new((context.clone(), 0)));
+        if Self::fresh_as_of(entry.as_of, entry.generation, offset, current) {
+            entry.value = (context.clone(), day_of(signal.occurred_at));
+            entry.as_of = offset;
+            entry.generation = current;
+            self.dirty.insert((Kind::Context, ctx_key));
+        }
+        Ok(())
+    }
+
+    /// An attribution: refunds and renewals pass through; a conversion's credits are scored
+    /// with its context, or wait for it.
+    fn apply_attribution(
+        &mut self,
+        offset: i64,
+        program_id: &str,
+        bytes: &[u8],
+        rules: &ProgramRules,
+        settings: &ScorerSettings,
+        effects: &mut Effects,
+    ) -> Result<(), Rejection> {
         let attribution = decode_attribution(bytes)?;
         match attribution.kind {
             AttributionKind::Refund => {
                 effects.refunds += 1;
-                pass_through(&attribution, &rules, CommissionKind::Reversal, effects);
+                pass_through(&attribution, rules, CommissionKind::Reversal, effects);
                 return Ok(());
             }
             AttributionKind::Conversion if attribution.chain_seq.is_some_and(|s| s > 1) => {
                 // Only a chain's first action is scored; a renewal inherits nothing from it.
                 effects.renewals += 1;
-                pass_through(&attribution, &rules, CommissionKind::Commission, effects);
+                pass_through(&attribution, rules, CommissionKind::Commission, effects);
                 return Ok(());
             }
             AttributionKind::Conversion => {}
@@ -424,30 +449,23 @@ impl ScorerState {
             }
             _ => None,
         };
-        match context {
-            Some(context) => self.score_attribution(
-                offset,
-                &attribution,
-                Some(&context),
-                &rules,
-                settings,
-                effects,
-            ),
-            None => {
-                effects.waited += 1;
-                let wait_key = key(Kind::Waiting, &[program_id, &attribution.event_id]);
-                let current = self.generation;
-                let entry = self
-                    .waiting
-                    .entry(wait_key.clone())
-                    .or_insert_with(|| Entry::new((Vec::new(), 0)));
-                if Self::fresh_as_of(entry.as_of, entry.generation, offset, current) {
-                    entry.value = (bytes.clone(), day_of(attribution.occurred_at));
-                    entry.as_of = offset;
-                    entry.generation = current;
-                    self.dirty.insert((Kind::Waiting, wait_key));
-                }
-            }
+        if let Some(context) = context {
+            let context = Some(&context);
+            self.score_attribution(offset, &attribution, context, rules, settings, effects);
+            return Ok(());
+        }
+        effects.waited += 1;
+        let wait_key = key(Kind::Waiting, &[program_id, &attribution.event_id]);
+        let current = self.generation;
+        let entry = self
+            .waiting
+            .entry(wait_key.clone())
+            .or_insert_with(|| Entry::new((Vec::new(), 0)));
+        if Self::fresh_as_of(entry.as_of, entry.generation, offset, current) {
+            entry.value = (bytes.to_vec(), day_of(attribution.occurred_at));
+            entry.as_of = offset;
+            entry.generation = current;
+            self.dirty.insert((Kind::Waiting, wait_key));
         }
         Ok(())
     }

@@ -47,63 +47,11 @@ impl ScorerState {
             };
             // Counts include the action being scored; its flag is added once known.
             self.record_counts(offset, &recorded, false);
-            let facts_self = if action.credit.is_none() {
-                SelfReferral::Claim
-            } else if fp.as_ref().is_some_and(|f| {
-                self.subjects
-                    .get(&subject_key(program_id, action.partner_id, None))
-                    .is_some_and(|s| s.value.self_fingerprints.contains(f))
-            }) {
-                SelfReferral::SameDevice
-            } else {
-                SelfReferral::No
-            };
-            let window_first = day - rules.policy.window_days + 1;
-            let partner = self
-                .subjects
-                .get(&subject_key(program_id, action.partner_id, None))
-                .map(|s| s.value.days.as_slice())
-                .unwrap_or_default();
-            let partner_window = sum(partner, window_first, day);
-            let day_actions = sum(partner, day, day).actions;
-            let baseline_actions =
-                sum(partner, day - rules.thresholds.baseline_days(), day - 1).actions;
-            let program_window = self
-                .programs
-                .get(&key(Kind::Program, &[program_id]))
-                .map(|p| sum(&p.value.days, window_first, day))
-                .unwrap_or_default();
-            let others = WindowCounts {
-                clicks: program_window.clicks - partner_window.clicks,
-                actions: program_window.actions - partner_window.actions,
-                code_only: program_window.code_only - partner_window.code_only,
-                link: program_window.link - partner_window.link,
-            };
-            let fingerprint_customers = fp
-                .as_ref()
-                .and_then(|f| {
-                    self.fingerprints
-                        .get(&key(Kind::Fingerprint, &[program_id, f]))
-                })
-                .map_or(0, |e| {
-                    e.value
-                        .customers
-                        .iter()
-                        .filter(|c| c.day >= window_first)
-                        .count()
-                });
+            let facts = self.facts(program_id, &action, day, fp.as_deref(), context, rules);
             let facts = ActionFacts {
                 click_to_conversion_seconds: seconds,
                 code_only,
-                referrer: context.and_then(|c| c.referrer.as_deref()),
-                user_agent: context.and_then(|c| c.user_agent.as_deref()),
-                ip_prefix: context.and_then(|c| c.ip_prefix.as_deref()),
-                fingerprint_customers: i64::try_from(fingerprint_customers).unwrap_or(i64::MAX),
-                self_referral: facts_self,
-                partner: counts(&partner_window),
-                others,
-                day_actions,
-                baseline_actions,
+                ..facts
             };
             let reasons = rules::evaluate(&facts, &rules.thresholds, &settings.lists);
             recorded.flagged = !reasons.is_empty();
@@ -111,25 +59,15 @@ impl ScorerState {
                 self.add_flag(offset, &recorded);
             }
             let at = self.stream_time(program_id);
-            let stream_day = day_of(at);
-            let mut partner_level = RiskLevelName::InsufficientData;
-            let mut subjects = vec![None];
-            if shared_id.is_some() {
-                subjects.push(shared_id.as_deref());
-            }
-            for shared in subjects {
-                let k = subject_key(program_id, action.partner_id, shared);
-                if let Some(e) = self.subjects.get_mut(&k) {
-                    if shared.is_none() {
-                        let (scored, flagged) = window_totals(&e.value, stream_day, &rules.policy);
-                        partner_level = level(scored, flagged, &rules.policy);
-                    }
-                    if let Some(l) = publish_if_changed(&mut e.value, stream_day, at, &rules.policy)
-                    {
-                        effects.levels.push(l);
-                    }
-                }
-            }
+            let partner_id = action.partner_id;
+            let partner_level = self.publish_levels(
+                program_id,
+                partner_id,
+                shared_id.as_deref(),
+                at,
+                rules,
+                effects,
+            );
             let fired: Vec<String> = reasons.iter().map(|r| r.code.clone()).collect();
             effects.scores.push(RiskScore {
                 action_id: action.id.clone(),
@@ -178,6 +116,102 @@ impl ScorerState {
             );
         }
         self.remove_join(offset, program_id, &attribution.event_id);
+    }
+
+    /// What the rules look at for one action, from the windows as they are now (its own
+    /// counts included); the touch facts are the caller's.
+    fn facts<'a>(
+        &self,
+        program_id: &str,
+        action: &ActionRef<'_>,
+        day: i32,
+        fp: Option<&str>,
+        context: Option<&'a ConversionContext>,
+        rules: &ProgramRules,
+    ) -> ActionFacts<'a> {
+        let partner_key = subject_key(program_id, action.partner_id, None);
+        let partner_state = self.subjects.get(&partner_key);
+        let self_referral = if action.credit.is_none() {
+            SelfReferral::Claim
+        } else if fp.is_some_and(|f| {
+            partner_state.is_some_and(|s| s.value.self_fingerprints.iter().any(|d| d == f))
+        }) {
+            SelfReferral::SameDevice
+        } else {
+            SelfReferral::No
+        };
+        let window_first = day - rules.policy.window_days + 1;
+        let partner = partner_state
+            .map(|s| s.value.days.as_slice())
+            .unwrap_or_default();
+        let partner_window = sum(partner, window_first, day);
+        let program_window = self
+            .programs
+            .get(&key(Kind::Program, &[program_id]))
+            .map(|p| sum(&p.value.days, window_first, day))
+            .unwrap_or_default();
+        let fingerprint_customers = fp
+            .and_then(|f| {
+                self.fingerprints
+                    .get(&key(Kind::Fingerprint, &[program_id, f]))
+            })
+            .map_or(0, |e| {
+                e.value
+                    .customers
+                    .iter()
+                    .filter(|c| c.day >= window_first)
+                    .count()
+            });
+        ActionFacts {
+            click_to_conversion_seconds: None,
+            code_only: false,
+            referrer: context.and_then(|c| c.referrer.as_deref()),
+            user_agent: context.and_then(|c| c.user_agent.as_deref()),
+            ip_prefix: context.and_then(|c| c.ip_prefix.as_deref()),
+            fingerprint_customers: i64::try_from(fingerprint_customers).unwrap_or(i64::MAX),
+            self_referral,
+            partner: counts(&partner_window),
+            others: WindowCounts {
+                clicks: program_window.clicks - partner_window.clicks,
+                actions: program_window.actions - partner_window.actions,
+                code_only: program_window.code_only - partner_window.code_only,
+                link: program_window.link - partner_window.link,
+            },
+            day_actions: sum(partner, day, day).actions,
+            baseline_actions: sum(partner, day - rules.thresholds.baseline_days(), day - 1).actions,
+        }
+    }
+
+    /// Publishes the level of the partner (and of partner + SharedId) if it changed at stream
+    /// time `at`; returns the partner's level.
+    fn publish_levels(
+        &mut self,
+        program_id: &str,
+        partner_id: &str,
+        shared_id: Option<&str>,
+        at: DateTime<Utc>,
+        rules: &ProgramRules,
+        effects: &mut Effects,
+    ) -> RiskLevelName {
+        let stream_day = day_of(at);
+        let mut partner_level = RiskLevelName::InsufficientData;
+        let mut subjects = vec![None];
+        if shared_id.is_some() {
+            subjects.push(shared_id);
+        }
+        for shared in subjects {
+            let k = subject_key(program_id, partner_id, shared);
+            if let Some(e) = self.subjects.get_mut(&k) {
+                if shared.is_none() {
+                    let (scored, flagged) = window_totals(&e.value, stream_day, &rules.policy);
+                    partner_level = level(scored, flagged, &rules.policy);
+                }
+                if let Some(l) = publish_if_changed(&mut e.value, stream_day, at, &rules.policy) {
+                    effects.levels.push(l);
+                }
+            }
+        }
+        partner_level
     }
 
     /// Adds an action's counts (and, when `with_flag`, its flag) to the keys that have not
