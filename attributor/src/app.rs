@@ -9,7 +9,7 @@ use chrono::Utc;
 use prometheus::Registry;
 use reference::ReferenceData;
 use runtime::kafka::Cleanup;
-use runtime::service::{LoopSpec, Service, Topic};
+use runtime::service::{Service, Topic};
 use runtime::stateful::{payload, Applied, Partitions, StatefulLogic};
 use runtime::{Input, Output, RuntimeError};
 use schemas::attribution::{AttributionKind, AttributionOutcome};
@@ -241,12 +241,6 @@ pub async fn run(
         "attributor",
         config.restore_timeout,
     )?;
-    let consumer = service.consumer(LoopSpec {
-        name: "consumer",
-        client_id: "attributor",
-        group_id: &config.group_id,
-        topics: &[&t.touchpoints_enriched],
-        metrics_prefix: "attributor",
-    })?;
+    let consumer = service.single_consumer(&config.group_id, &[&t.touchpoints_enriched])?;
     service.run(consumer, &mut processor).await
 }

@@ -63,23 +63,7 @@ impl KeyState {
     }
 }
 
-/// Why an input cannot be attributed at all (dead-lettered by the service).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// Reason code.
-    pub reason: &'static str,
-    /// For people.
-    pub detail: String,
-}
-
-impl From<Rejection> for runtime::stateful::Rejection {
-    fn from(r: Rejection) -> Self {
-        runtime::stateful::Rejection {
-            reason: r.reason,
-            detail: r.detail,
-        }
-    }
-}
+pub use runtime::stateful::Rejection;
 
 /// What one step did, for metrics and outputs.
 #[derive(Debug, Default)]

@@ -7,7 +7,7 @@ use chrono::Utc;
 use prometheus::Registry;
 use reference::ReferenceData;
 use runtime::kafka::Cleanup;
-use runtime::service::{LoopSpec, Service, Topic};
+use runtime::service::{Service, Topic};
 use runtime::stateful::{payload, Applied, StatefulLogic};
 use runtime::{Input, Output, RuntimeError};
 use schemas::touchpoint::ResolvedBy;
@@ -186,12 +186,6 @@ pub async fn run(
         "enricher",
         config.restore_timeout,
     )?;
-    let consumer = service.consumer(LoopSpec {
-        name: "consumer",
-        client_id: "enricher",
-        group_id: &config.group_id,
-        topics: &[&t.touchpoints_valid],
-        metrics_prefix: "enricher",
-    })?;
+    let consumer = service.single_consumer(&config.group_id, &[&t.touchpoints_valid])?;
     service.run(consumer, &mut processor).await
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use chrono::Utc;
 use prometheus::{IntCounter, Registry};
 use runtime::kafka::Cleanup;
-use runtime::service::{LoopSpec, Service, Topic};
+use runtime::service::{Service, Topic};
 use runtime::settings::Topics;
 use runtime::{DeadLetterWriter, Input, Output, Processor, RuntimeError};
 use schemas::touchpoint::IngestPath;
@@ -148,12 +148,6 @@ pub async fn run(
     let service = Service::start("ingest", &config.common, registry, shutdown, &topics(t)).await?;
     let metrics = IngestMetrics::register(service.registry())?;
     let mut processor = IngestProcessor::new(&config, metrics, IngestPath::Stream);
-    let consumer = service.consumer(LoopSpec {
-        name: "consumer",
-        client_id: "ingest",
-        group_id: &config.group_id,
-        topics: &[&t.touchpoints_raw],
-        metrics_prefix: "ingest",
-    })?;
+    let consumer = service.single_consumer(&config.group_id, &[&t.touchpoints_raw])?;
     service.run(consumer, &mut processor).await
 }

@@ -93,27 +93,22 @@ pub enum PayoutCli {
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum ReviewCli {
     /// Approve a held commission: it continues to approval
-    Approve {
-        /// The commission id
-        #[arg(long)]
-        commission: String,
-        /// A note for the record
-        #[arg(long)]
-        note: Option<String>,
-        #[command(flatten)]
-        actor: Actor,
-    },
+    Approve(Review),
     /// Reverse a held commission
-    Reverse {
-        /// The commission id
-        #[arg(long)]
-        commission: String,
-        /// A note for the record
-        #[arg(long)]
-        note: Option<String>,
-        #[command(flatten)]
-        actor: Actor,
-    },
+    Reverse(Review),
+}
+
+/// A review's arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Review {
+    /// The commission id
+    #[arg(long)]
+    commission: String,
+    /// A note for the record
+    #[arg(long)]
+    note: Option<String>,
+    #[command(flatten)]
+    actor: Actor,
 }
 
 /// Who issues a command.
@@ -203,22 +198,16 @@ pub fn parse(
             payout_id: Some(payout.clone()),
             ..blank(CommandKind::PayoutFail, actor, &Some(note.clone()))
         },
-        LedgerCli::Review(ReviewCli::Approve {
-            commission,
-            note,
-            actor,
-        }) => LedgerCommand {
-            commission_id: Some(commission.clone()),
-            ..blank(CommandKind::ReviewApprove, actor, note)
-        },
-        LedgerCli::Review(ReviewCli::Reverse {
-            commission,
-            note,
-            actor,
-        }) => LedgerCommand {
-            commission_id: Some(commission.clone()),
-            ..blank(CommandKind::ReviewReverse, actor, note)
-        },
+        LedgerCli::Review(review) => {
+            let (kind, r) = match review {
+                ReviewCli::Approve(r) => (CommandKind::ReviewApprove, r),
+                ReviewCli::Reverse(r) => (CommandKind::ReviewReverse, r),
+            };
+            LedgerCommand {
+                commission_id: Some(r.commission.clone()),
+                ..blank(kind, &r.actor, &r.note)
+            }
+        }
         LedgerCli::Reverse {
             commission,
             note,

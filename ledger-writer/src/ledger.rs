@@ -44,23 +44,7 @@ use schemas::{CommissionDecision, LedgerEntry};
 /// Actor of what the ledger does on its own.
 pub const LEDGER_ACTOR: &str = "ledger-writer";
 
-/// Why an input changed nothing and must be dead-lettered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// Machine-readable reason.
-    pub reason: &'static str,
-    /// For people.
-    pub detail: String,
-}
-
-impl From<Rejection> for runtime::stateful::Rejection {
-    fn from(r: Rejection) -> Self {
-        runtime::stateful::Rejection {
-            reason: r.reason,
-            detail: r.detail,
-        }
-    }
-}
+pub use runtime::stateful::Rejection;
 
 /// What one input did.
 #[derive(Debug, Default)]

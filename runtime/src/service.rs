@@ -219,6 +219,22 @@ impl Service {
         })
     }
 
+    /// The consumer of a service with one loop: liveness `consumer_loop` / `consumer_kafka`,
+    /// client id and metrics prefix the service's name.
+    pub fn single_consumer(
+        &self,
+        group_id: &str,
+        topics: &[&str],
+    ) -> Result<ConsumerLoop, RuntimeError> {
+        self.consumer(LoopSpec {
+            name: "consumer",
+            client_id: self.name,
+            group_id,
+            topics,
+            metrics_prefix: self.name,
+        })
+    }
+
     /// The stateful harness over `logic`, restoring from `changelog` (co-partitioned with
     /// `state_topic`) and reporting `<metrics_prefix>_state_*` / `_restore_*`.
     pub fn stateful<L>(

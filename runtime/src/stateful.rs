@@ -98,7 +98,7 @@ pub enum Applied {
     },
 }
 
-/// Why the domain refused an input (the domain's own rejections convert into it).
+/// Why the domain refused an input: it goes to the dead-letter topic with this reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     /// Dead-letter reason code.
@@ -109,8 +109,8 @@ pub struct Rejection {
 
 impl Applied {
     /// `Done`, or the rejection as a dead letter of the input with `event_id`.
-    pub fn of(result: Result<(), impl Into<Rejection>>, event_id: Option<String>) -> Applied {
-        match result.map_err(Into::into) {
+    pub fn of(result: Result<(), Rejection>, event_id: Option<String>) -> Applied {
+        match result {
             Ok(()) => Applied::Done,
             Err(Rejection { reason, detail }) => Applied::Rejected {
                 reason,

@@ -90,23 +90,7 @@ pub struct Effects {
     pub refunds: u64,
 }
 
-/// A signal the scorer cannot use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// Dead-letter reason.
-    pub reason: &'static str,
-    /// Detail.
-    pub detail: String,
-}
-
-impl From<Rejection> for runtime::stateful::Rejection {
-    fn from(r: Rejection) -> Self {
-        runtime::stateful::Rejection {
-            reason: r.reason,
-            detail: r.detail,
-        }
-    }
-}
+pub use runtime::stateful::Rejection;
 
 #[derive(Debug, Clone)]
 struct Entry<T> {
