@@ -23,18 +23,27 @@ use tests::bench::{
     measure, print_header, print_row, print_summary, rss_mib, Measurement, PassThrough,
 };
 
+/// The attributor against a pass-through baseline, same broker, same input, same invocation,
+/// then a restore of the state it built in a fresh process (needs the local stack).
+#[derive(Debug, clap::Parser)]
+#[command(name = "bench_attributor", version)]
+struct Cli {
+    /// Attribution keys (one partner click each; page views and conversions on top)
+    #[arg(default_value_t = 1_000_000)]
+    visitors: usize,
+    /// Rounds of each run, alternating
+    #[arg(default_value_t = 1)]
+    rounds: usize,
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
+    // The restore run is this binary started again by itself (not for people).
     if std::env::args().nth(1).as_deref() == Some("restore") {
         let args: Vec<String> = std::env::args().skip(2).collect();
         return restore_only(&args[0], &args[1]);
     }
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse())
-        .collect::<Result<_, _>>()?;
-    let visitors = args.first().copied().unwrap_or(1_000_000);
-    let rounds = args.get(1).copied().unwrap_or(1);
+    let Cli { visitors, rounds } = clap::Parser::parse();
     tests::require_broker();
 
     let ns = tests::unique_namespace("bench-attrib");

@@ -403,15 +403,23 @@ fn chart(results: &[RunResult]) -> String {
     )
 }
 
+/// The whole pipeline end to end at offered rates, next to the broker alone (needs the local
+/// stack); writes the chart to `BENCH_SVG` (default `target/bench_e2e.svg`).
+#[derive(Debug, clap::Parser)]
+#[command(name = "bench_e2e", version)]
+struct Cli {
+    /// Raw messages per run
+    #[arg(default_value_t = 40_000)]
+    events: usize,
+    /// Offered rates in messages/s, or `max` (default: 1000 2000 4000 max)
+    rates: Vec<String>,
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let events: usize = match args.first() {
-        Some(n) => n.parse().context("EVENTS")?,
-        None => 40_000,
-    };
-    let rates: Vec<Option<f64>> = if args.len() > 1 {
-        args[1..]
+    let Cli { events, rates } = clap::Parser::parse();
+    let rates: Vec<Option<f64>> = if !rates.is_empty() {
+        rates
             .iter()
             .map(|r| match r.as_str() {
                 "max" => Ok(None),

@@ -214,20 +214,38 @@ fn touchpoints(
         .collect()
 }
 
+/// The enricher against a pass-through baseline with a large reference set, same broker,
+/// same input, same invocation, and the memory that reference set takes (needs the local
+/// stack).
+#[derive(Debug, clap::Parser)]
+#[command(name = "bench_enricher", version)]
+struct Cli {
+    /// Valid touchpoints to produce
+    #[arg(default_value_t = 200_000)]
+    events: usize,
+    /// Rounds of each run, alternating
+    #[arg(default_value_t = 2)]
+    rounds: usize,
+    /// Partners in the reference set
+    #[arg(default_value_t = 10_000)]
+    partners: usize,
+    /// Links in the reference set
+    #[arg(default_value_t = 100_000)]
+    links: usize,
+    /// Codes in the reference set
+    #[arg(default_value_t = 100_000)]
+    codes: usize,
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse())
-        .collect::<Result<_, _>>()?;
-    let arg = |i: usize, default: usize| args.get(i).copied().unwrap_or(default);
-    let (events, rounds, partners, links, codes) = (
-        arg(0, 200_000),
-        arg(1, 2),
-        arg(2, 10_000),
-        arg(3, 100_000),
-        arg(4, 100_000),
-    );
+    let Cli {
+        events,
+        rounds,
+        partners,
+        links,
+        codes,
+    } = clap::Parser::parse();
     tests::require_broker();
 
     let rss_before = rss_mib();

@@ -15,11 +15,22 @@ use runtime::metrics::LoopMetrics;
 use schemas::touchpoint::IngestPath;
 use tests::bench::{measure, print_header, print_row, print_summary, Measurement, PassThrough};
 
+/// Ingest throughput and CPU per event against a pass-through baseline, same broker, same
+/// input, same invocation (needs the local stack).
+#[derive(Debug, clap::Parser)]
+#[command(name = "bench_ingest", version)]
+struct Cli {
+    /// Raw events to produce
+    #[arg(default_value_t = 200_000)]
+    events: usize,
+    /// Rounds of each run, alternating
+    #[arg(default_value_t = 2)]
+    rounds: usize,
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let events: usize = args.first().map_or(Ok(200_000), |a| a.parse())?;
-    let rounds: usize = args.get(1).map_or(Ok(2), |a| a.parse())?;
+    let Cli { events, rounds } = clap::Parser::parse();
     tests::require_broker();
     let ns = tests::unique_namespace("bench");
     let env = tests::service_env(

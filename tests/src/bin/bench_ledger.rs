@@ -19,14 +19,22 @@ use tests::bench::{
 };
 use tests::ledger::{decision, messages, refund};
 
+/// The ledger's throughput into ClickHouse against a pass-through baseline, same broker,
+/// same input, same invocation (needs the local stack).
+#[derive(Debug, clap::Parser)]
+#[command(name = "bench_ledger", version)]
+struct Cli {
+    /// Commission decisions (plus a quarter as many refunds)
+    #[arg(default_value_t = 100_000)]
+    decisions: usize,
+    /// Rounds of each run, alternating
+    #[arg(default_value_t = 1)]
+    rounds: usize,
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse())
-        .collect::<Result<_, _>>()?;
-    let decisions = args.first().copied().unwrap_or(100_000);
-    let rounds = args.get(1).copied().unwrap_or(1);
+    let Cli { decisions, rounds } = clap::Parser::parse();
     tests::require_broker();
     let ns = tests::unique_namespace("bench-ledger");
     let env = tests::service_env(

@@ -25,14 +25,22 @@ use tests::bench::{
 };
 use tests::risk::{bench_signals, risk_config, DATACENTRE};
 
+/// The risk scorer over the signal log of consecutive copies of the fraud workload, against a
+/// pass-through baseline, same broker, same input, same invocation (needs the local stack).
+#[derive(Debug, clap::Parser)]
+#[command(name = "bench_risk", version)]
+struct Cli {
+    /// Consecutive 20-day copies of the fraud workload
+    #[arg(default_value_t = 100)]
+    copies: usize,
+    /// Rounds of each run, alternating
+    #[arg(default_value_t = 1)]
+    rounds: usize,
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse())
-        .collect::<Result<_, _>>()?;
-    let copies = args.first().copied().unwrap_or(100);
-    let rounds = args.get(1).copied().unwrap_or(1);
+    let Cli { copies, rounds } = clap::Parser::parse();
     tests::require_broker();
 
     let ns = tests::unique_namespace("bench-risk");

@@ -144,11 +144,21 @@ fn iso(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// The demo's driver (`deploy/local/demo.sh` starts the services and runs it): generates a
+/// workload, replays it in two parts around a payout run, checks the ledger against the
+/// oracle and prints the report. DEMO_EVENTS, DEMO_SEED and DEMO_RATE set the workload.
+#[derive(Debug, clap::Parser)]
+#[command(name = "demo", version)]
+struct Cli {
+    /// The reference file the services were given
+    reference: String,
+    /// A directory for the workload files
+    work: String,
+}
+
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(reference), Some(work)) = (args.first(), args.get(1)) else {
-        bail!("usage: demo REFERENCE.toml WORK_DIR");
-    };
+    let Cli { reference, work } = clap::Parser::parse();
+    let (reference, work) = (&reference, &work);
     let (events, seed) = (
         setting("DEMO_EVENTS", 30_000) as usize,
         setting("DEMO_SEED", 7),
