@@ -34,8 +34,9 @@ use crate::kafka::Output;
 
 pub mod memory;
 
-/// Changelog key of a partition's position record, for every stateful service. Service keys
-/// never start with `~`.
+/// Changelog key of a partition's position record, for every stateful service that has one
+/// (the attributor's, risk's and the ledger's own keys never start with `~`; the enricher
+/// writes no position).
 pub const POSITION_KEY: &str = "~position";
 
 /// One changelog write: the key and its record, or `None` for a tombstone.
