@@ -57,12 +57,13 @@ start() {
   ADMIN_LISTEN_ADDR="$admin" "target/release/$name" run >"$log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
+  local ready=false
   for _ in $(seq 1 300); do
-    curl -fs "http://$admin/_readiness" >/dev/null 2>&1 && break
+    curl -fs "http://$admin/_readiness" >/dev/null 2>&1 && { ready=true; break; }
     kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "$name exited during start-up (log above)"; }
     sleep 0.2
   done
-  curl -fs "http://$admin/_readiness" >/dev/null || die "$name did not become ready; see $log"
+  $ready || die "$name did not become ready; see $log"
   say "$name is running (pid $pid, admin http://$admin, log $log)"
 }
 start ingest "$INGEST_ADMIN"

@@ -195,6 +195,10 @@ impl Service {
     /// A subscribed consumer for one loop, its metrics and liveness registered.
     pub fn consumer(&self, spec: LoopSpec<'_>) -> Result<ConsumerLoop, RuntimeError> {
         let metrics = LoopMetrics::register(spec.metrics_prefix, &self.registry)?;
+        // Not ready before the first assignment is taken: until the group says which
+        // partitions are this instance's, it cannot say their state is restored.
+        let assignment = self.health.gate();
+        assignment.close();
         let consumer = kafka::consumer(
             &self.common.kafka,
             spec.client_id,
@@ -205,7 +209,7 @@ impl Service {
                     format!("{}_kafka", spec.name),
                     kafka::STATISTICS_INTERVAL * 6,
                 ),
-                self.health.gate(),
+                assignment,
             ),
             metrics.clone(),
         )?;
