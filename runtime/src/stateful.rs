@@ -742,12 +742,7 @@ mod tests {
                 crash: Some(Crash { batch: crash_batch, writes: crash_writes }),
                 rebalance: None,
             };
-            let finished = sim.run(&mut harness(&sim), &inputs, &plan).expect("first run");
-            if !finished {
-                // A new process: restores from the changelog, reads on from the last commit.
-                let plan = Plan { batch, ..Plan::default() };
-                prop_assert!(sim.run(&mut harness(&sim), &inputs, &plan).expect("restart"));
-            }
+            sim.run_and_restart(harness, &inputs, &plan).expect("runs");
             prop_assert_eq!(distinct(&sim.delivered), distinct(&clean.delivered));
         }
 
@@ -768,11 +763,7 @@ mod tests {
                 crash: Some(Crash { batch: crash_batch, writes: crash_writes }),
                 rebalance: Some((at % batch, partitions)),
             };
-            let finished = sim.run(&mut harness(&sim), &inputs, &plan).expect("first run");
-            if !finished {
-                let plan = Plan { batch, ..Plan::default() };
-                prop_assert!(sim.run(&mut harness(&sim), &inputs, &plan).expect("restart"));
-            }
+            sim.run_and_restart(harness, &inputs, &plan).expect("runs");
             prop_assert_eq!(distinct(&sim.delivered), distinct(&clean.delivered));
         }
     }

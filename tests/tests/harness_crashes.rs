@@ -91,12 +91,8 @@ where
                 crash: Some(crash),
                 ..plan.clone()
             };
-            if !sim
-                .run(&mut make(&sim), inputs, &killed)
-                .expect("killed run")
-            {
+            if sim.run_and_restart(&make, inputs, &killed).expect("runs") {
                 crashes += 1;
-                assert!(sim.run(&mut make(&sim), inputs, &plan).expect("restart"));
             }
             assert_eq!(seen(&sim.delivered), expected, "crash {crash:?}");
         }

@@ -175,6 +175,27 @@ impl Simulation {
         }
     }
 
+    /// Runs `plan` with a processor from `make`; if the plan kills it, a new one from `make`
+    /// (a restarted process: it restores from the changelog) reads on from the last commit to
+    /// the end, in batches of the same size. Returns whether the first was killed.
+    pub fn run_and_restart<P: Processor>(
+        &mut self,
+        make: impl Fn(&Simulation) -> P,
+        inputs: &[Message],
+        plan: &Plan,
+    ) -> Result<bool, RuntimeError> {
+        if self.run(&mut make(self), inputs, plan)? {
+            return Ok(false);
+        }
+        let rest = Plan {
+            batch: plan.batch,
+            ..Plan::default()
+        };
+        let finished = self.run(&mut make(self), inputs, &rest)?;
+        assert!(finished, "a run without a crash reads to the end");
+        Ok(true)
+    }
+
     /// Runs `processor`, the owner of every partition `inputs` has, from the committed
     /// offsets to the end of `inputs` (`Ok(true)`) or to the plan's crash (`Ok(false)`; the
     /// processor must then be dropped, as its process would be).
