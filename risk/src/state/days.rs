@@ -101,32 +101,21 @@ impl ScorerState {
                     day_of(p.value.context_time),
                 )
             });
-        let ctx_prefix = key(Kind::Context, &[program_id, ""]);
-        let old_contexts: Vec<String> = self
-            .contexts
-            .iter()
-            .filter(|(k, e)| {
-                k.starts_with(&ctx_prefix)
-                    && e.value.1 <= attribution_day - settings.join_wait_days
-                    && Self::fresh_as_of(e.as_of, e.generation, offset, current)
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
+        let wait = settings.join_wait_days;
+        let prefix = key(Kind::Context, &[program_id, ""]);
+        let old_contexts = expired(
+            &self.contexts,
+            &prefix,
+            attribution_day - wait,
+            offset,
+            current,
+        );
         for k in old_contexts {
             self.contexts.remove(&k);
             self.dirty.insert((Kind::Context, k));
         }
-        let wait_prefix = key(Kind::Waiting, &[program_id, ""]);
-        let late: Vec<String> = self
-            .waiting
-            .iter()
-            .filter(|(k, e)| {
-                k.starts_with(&wait_prefix)
-                    && e.value.1 <= context_day - settings.join_wait_days
-                    && Self::fresh_as_of(e.as_of, e.generation, offset, current)
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
+        let prefix = key(Kind::Waiting, &[program_id, ""]);
+        let late = expired(&self.waiting, &prefix, context_day - wait, offset, current);
         for k in late {
             let Some(entry) = self.waiting.remove(&k) else {
                 continue;
@@ -140,4 +129,24 @@ impl ScorerState {
             }
         }
     }
+}
+
+/// Keys under `prefix` of a join buffer whose day is `last_day` or earlier and that `offset`
+/// may still change (a re-read signal leaves keys ahead of it alone).
+fn expired<V>(
+    buffer: &HashMap<String, Entry<(V, i32)>>,
+    prefix: &str,
+    last_day: i32,
+    offset: i64,
+    current: u64,
+) -> Vec<String> {
+    buffer
+        .iter()
+        .filter(|(k, e)| {
+            k.starts_with(prefix)
+                && e.value.1 <= last_day
+                && ScorerState::fresh_as_of(e.as_of, e.generation, offset, current)
+        })
+        .map(|(k, _)| k.clone())
+        .collect()
 }
