@@ -10,7 +10,9 @@ TANSU_VERSION="${TANSU_VERSION:-0.6.0}"
 TANSU_BIN="$ATTRIB_CACHE_DIR/tansu-$TANSU_VERSION/bin/tansu"
 BROKER_PORT="${BROKER_PORT:-19092}"
 # sqlite keeps data and committed offsets across broker restarts; memory:// is faster but forgets.
-BROKER_STORAGE="${BROKER_STORAGE:-sqlite://tansu.db}"
+BROKER_STORAGE="${BROKER_STORAGE:-sqlite://tansu.db?maintenance_interval=1m}"
+# Whether stack.sh adds its indexes to the sqlite storage (yes; "no" only to measure without).
+BROKER_INDEXES="${BROKER_INDEXES:-yes}"
 CLICKHOUSE_HTTP_PORT="${CLICKHOUSE_HTTP_PORT:-18123}"
 CLICKHOUSE_TCP_PORT="${CLICKHOUSE_TCP_PORT:-19000}"
 CLICKHOUSE_SERVER_BIN="${CLICKHOUSE_SERVER_BIN:-/usr/sbin/clickhouse-server}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, skipping whatever is already there:
-#   - ClickHouse server + client (Debian's clickhouse-server 18.16, apt)
+#   - ClickHouse server + client (Debian's clickhouse-server 18.16, apt); sqlite3 (apt), which
+#     adds indexes to the broker's storage
 #   - the tansu Kafka-API broker, built once into $ATTRIB_CACHE_DIR (~10 min cold)
 #   - Python packages for the interoperability tests (fastavro, jsonschema) and current
 #     ClickHouse embedded (chdb-core) for the query checks
@@ -18,7 +19,7 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-apt_install clickhouse-server clickhouse-client iproute2 curl
+apt_install clickhouse-server clickhouse-client iproute2 curl sqlite3
 
 if [ ! -x "$TANSU_BIN" ]; then
   say "Building the tansu broker $TANSU_VERSION into $ATTRIB_CACHE_DIR (about 10 minutes, once)..."

@@ -40,6 +40,30 @@ claim_port() { # port, pidfile, name
   fi
 }
 
+# tansu 0.6.0's sqlite schema has no index on a record's key nor on a header's record, and
+# its storage maintenance (compaction, at start and every maintenance interval) joins on both:
+# without them compaction is quadratic in a partition's size and blocks every request, so a
+# million-event run stops answering metadata (deploy/BROKER.md has the measurements).
+BROKER_SQLITE_INDEXES="
+CREATE INDEX IF NOT EXISTS attrib_record_key ON record (topition, k, offset_id);
+CREATE INDEX IF NOT EXISTS attrib_header_record ON header (topition, offset_id);"
+
+sqlite_file() { # the database file of a sqlite:// storage URL, relative to the broker's dir
+  case "$BROKER_STORAGE" in
+    sqlite://*) local path="${BROKER_STORAGE#sqlite://}"; echo "$BROKER_DIR/${path%%\?*}" ;;
+    *) return 1 ;;
+  esac
+}
+
+add_sqlite_indexes() {
+  local db
+  db=$(sqlite_file) && [ -f "$db" ] && [ "$BROKER_INDEXES" = yes ] || return 0
+  # Waits for the broker's own writes (busy timeout); instant on a new file, seconds on a
+  # big one that never had them.
+  sqlite3 -cmd ".timeout 60000" "$db" "$BROKER_SQLITE_INDEXES" >/dev/null \
+    || die "could not add the storage indexes to $db"
+}
+
 start_broker() {
   if pid=$(running_pid "$BROKER_DIR/tansu.pid"); then
     say "broker already running (pid $pid)"; return
@@ -47,12 +71,16 @@ start_broker() {
   claim_port "$BROKER_PORT" "$BROKER_DIR/tansu.pid" broker
   [ -x "$TANSU_BIN" ] || die "tansu is not installed at $TANSU_BIN; run deploy/local/install.sh"
   mkdir -p "$BROKER_DIR"
+  # An existing file gets them before the broker opens it; a new one right after the broker
+  # created its tables.
+  add_sqlite_indexes
   (cd "$BROKER_DIR" && exec nohup "$TANSU_BIN" broker \
       --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
       --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" \
       --storage-engine "$BROKER_STORAGE" >>tansu.log 2>&1 </dev/null) &
   echo $! > "$BROKER_DIR/tansu.pid"
   wait_for "broker on port $BROKER_PORT" 30 port_open "$BROKER_PORT"
+  add_sqlite_indexes
   say "broker started (pid $(cat "$BROKER_DIR/tansu.pid"), log $BROKER_DIR/tansu.log)"
 }
 
