@@ -4,6 +4,7 @@
 
 pub mod attribution;
 pub mod bench;
+pub mod broker_health;
 pub mod chart;
 pub mod interop;
 pub mod ledger;
