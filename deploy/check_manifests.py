@@ -50,6 +50,10 @@ def known_metrics():
     harness = re.findall(r'format!\("\{prefix\}(_[a-z_]+)"', open(os.path.join(ROOT, "runtime/src/stateful.rs")).read())
     for prefix in STATEFUL_PREFIXES:
         names |= {prefix + suffix for suffix in harness}
+    # Start-up metrics are named after the service itself: `ledger_writer_kafka_waiting`, ...
+    startup = re.findall(r'metric\(\s*"([a-z_]+)"', open(os.path.join(ROOT, "runtime/src/service.rs")).read())
+    for service in SERVICES:
+        names |= {f"{service.replace('-', '_')}_{n}" for n in startup}
     return names
 
 

@@ -356,13 +356,105 @@ async fn serve_admin_and_ping(
         error,
     })?;
     tracing::info!(address = %admin, "Admin server listening.");
-    let kafka_config = common.kafka.clone();
-    let brokers =
-        tokio::task::spawn_blocking(move || kafka::ping(&kafka_config, Duration::from_secs(10)))
-            .await
-            .expect("the ping task does not panic")?;
+    let brokers = wait_for_kafka(common, registry, shutdown).await?;
     tracing::info!(brokers, servers = %common.kafka.bootstrap_servers, "Kafka reachable.");
     Ok(())
+}
+
+/// How long one metadata round-trip may take before the broker counts as not answering.
+const PING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Asks Kafka for metadata until it answers, backing off between attempts (1 s doubling to
+/// 30 s) for up to `KAFKA_STARTUP_WAIT_SECONDS`. A broker that is up but stalled, or down for
+/// a restart, is then one warning per attempt and a gauge, not a restart storm of services
+/// that each give up after ten seconds. Liveness stays green while waiting; readiness does not.
+async fn wait_for_kafka(
+    common: &CommonConfig,
+    registry: &Registry,
+    shutdown: &CancellationToken,
+) -> Result<usize, RuntimeError> {
+    let metric = |name: &str, help: &str| {
+        prometheus::IntGauge::new(format!("{}_{name}", common.service.replace('-', "_")), help)
+            .map_err(RuntimeError::Metrics)
+            .and_then(|g| {
+                registry
+                    .register(Box::new(g.clone()))
+                    .map_err(RuntimeError::Metrics)
+                    .map(|()| g)
+            })
+    };
+    let waiting = metric(
+        "kafka_waiting",
+        "1 while the service waits at start-up for Kafka to answer a metadata request.",
+    )?;
+    let unanswered = metric(
+        "kafka_unanswered_pings",
+        "Metadata requests Kafka did not answer while this service was starting.",
+    )?;
+    let started = std::time::Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let kafka_config = common.kafka.clone();
+        let result = tokio::task::spawn_blocking(move || kafka::ping(&kafka_config, PING_TIMEOUT))
+            .await
+            .expect("the ping task does not panic");
+        let error = match result {
+            Ok(brokers) => {
+                waiting.set(0);
+                return Ok(brokers);
+            }
+            Err(error) => error,
+        };
+        waiting.set(1);
+        unanswered.inc();
+        let delay = ping_backoff(attempt);
+        let waited = started.elapsed();
+        if waited + delay > common.kafka.startup_wait || shutdown.is_cancelled() {
+            return Err(error);
+        }
+        let servers = common.kafka.bootstrap_servers.clone();
+        let why = tokio::task::spawn_blocking(move || unanswered_because(&servers))
+            .await
+            .expect("the connect check does not panic");
+        tracing::warn!(
+            servers = %common.kafka.bootstrap_servers,
+            attempt,
+            waited_seconds = waited.as_secs(),
+            limit_seconds = common.kafka.startup_wait.as_secs(),
+            retry_in_seconds = delay.as_secs(),
+            "Kafka did not answer a metadata request within {}s: {why}; retrying.",
+            PING_TIMEOUT.as_secs()
+        );
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => return Err(error),
+        }
+    }
+}
+
+/// Pause after the `attempt`-th unanswered metadata request: 1, 2, 4, … 30 s.
+fn ping_backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(5)).min(Duration::from_secs(30))
+}
+
+/// Tells a stalled broker from an absent one: whether anything accepts a TCP connection at
+/// the first bootstrap server.
+fn unanswered_because(servers: &str) -> String {
+    use std::net::ToSocketAddrs;
+    let first = servers.split(',').next().unwrap_or_default().trim();
+    let address = first
+        .rsplit_once("://")
+        .map_or(first, |(_, address)| address);
+    match address.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(socket)) => {
+            match std::net::TcpStream::connect_timeout(&socket, Duration::from_secs(2)) {
+                Ok(_) => format!("{address} accepts connections but does not answer (the broker is up and stalled or overloaded)"),
+                Err(e) => format!("nothing accepts connections at {address} ({e})"),
+            }
+        }
+        Ok(None) | Err(_) => format!("{address} does not resolve"),
+    }
 }
 
 /// A multi-threaded tokio runtime for a service's `main`.
@@ -478,5 +570,70 @@ impl<C> ServiceMain<C> {
         run_until_signalled(self.title, |registry, shutdown| {
             service(config, registry, shutdown)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_from_one_second_to_thirty() {
+        let delays: Vec<u64> = (1..=8).map(|a| ping_backoff(a).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+    }
+
+    #[test]
+    fn a_silent_broker_is_told_from_an_absent_one() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let silent = unanswered_because(&format!("127.0.0.1:{port},other:9092"));
+        assert!(
+            silent.contains("accepts connections but does not answer"),
+            "{silent}"
+        );
+        drop(listener);
+        let absent = unanswered_because(&format!("127.0.0.1:{port}"));
+        assert!(absent.contains("nothing accepts connections"), "{absent}");
+    }
+
+    /// A broker that accepts connections and never answers: the service retries (one
+    /// unanswered ping per attempt, the waiting gauge up) and gives up only after the wait.
+    #[tokio::test]
+    async fn start_up_waits_for_a_stalled_broker_then_gives_up() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut env = crate::config::Env::from_map(
+            [
+                (
+                    "KAFKA_BOOTSTRAP_SERVERS".to_string(),
+                    listener.local_addr().expect("address").to_string(),
+                ),
+                ("KAFKA_STARTUP_WAIT_SECONDS".to_string(), "12".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        let common = CommonConfig::from_env(&mut env, "my-svc", "127.0.0.1:0");
+        let registry = Registry::new();
+        let started = std::time::Instant::now();
+        let result = wait_for_kafka(&common, &registry, &CancellationToken::new()).await;
+        assert!(
+            matches!(result, Err(RuntimeError::Unreachable { .. })),
+            "{result:?}"
+        );
+        let gauge = |name: &str| {
+            registry
+                .gather()
+                .iter()
+                .find(|f| f.name() == name)
+                .map_or(-1.0, |f| f.get_metric()[0].get_gauge().get_value())
+        };
+        assert_eq!(gauge("my_svc_kafka_unanswered_pings"), 2.0);
+        assert_eq!(gauge("my_svc_kafka_waiting"), 1.0);
+        assert!(
+            started.elapsed() >= Duration::from_secs(20),
+            "two full pings"
+        );
+        drop(listener);
     }
 }

@@ -49,6 +49,12 @@ pub const KAFKA_SESSION_TIMEOUT_MS: EnvVar = EnvVar {
     default: Some("10000"),
     doc: "Consumer group session timeout; a crashed instance's partitions move after this long.",
 };
+/// How long a starting service waits for the broker.
+pub const KAFKA_STARTUP_WAIT_SECONDS: EnvVar = EnvVar {
+    name: "KAFKA_STARTUP_WAIT_SECONDS",
+    default: Some("300"),
+    doc: "How long a starting service waits for Kafka to answer a metadata request, retrying with backoff (1 s doubling to 30 s), before it exits with an error.",
+};
 /// Topic namespace.
 pub const TOPIC_NAMESPACE: EnvVar = EnvVar {
     name: "TOPIC_NAMESPACE",
@@ -100,7 +106,7 @@ pub const DEAD_LETTER_PAYLOAD_BYTES_MAX: EnvVar = EnvVar {
 };
 
 /// Every shared variable, for documentation.
-pub const COMMON_VARS: [EnvVar; 16] = [
+pub const COMMON_VARS: [EnvVar; 17] = [
     KAFKA_BOOTSTRAP_SERVERS,
     KAFKA_CLIENT_PROPERTIES,
     KAFKA_CREATE_TOPICS,
@@ -108,6 +114,7 @@ pub const COMMON_VARS: [EnvVar; 16] = [
     KAFKA_TOPIC_REPLICATION,
     KAFKA_DELIVERY_TIMEOUT_MS,
     KAFKA_SESSION_TIMEOUT_MS,
+    KAFKA_STARTUP_WAIT_SECONDS,
     TOPIC_NAMESPACE,
     ADMIN_LISTEN_ADDR,
     LOG_FORMAT,
@@ -166,6 +173,8 @@ pub struct KafkaConfig {
     pub delivery_timeout: Duration,
     /// Consumer session timeout.
     pub session_timeout: Duration,
+    /// How long start-up waits for the broker to answer.
+    pub startup_wait: Duration,
 }
 
 /// Names of every topic in the pipeline (DESIGN.md §2), versioned once in the name.
@@ -311,6 +320,7 @@ impl CommonConfig {
             topic_replication: env.parse(&KAFKA_TOPIC_REPLICATION),
             delivery_timeout: Duration::from_millis(env.parse(&KAFKA_DELIVERY_TIMEOUT_MS)),
             session_timeout: Duration::from_millis(env.parse(&KAFKA_SESSION_TIMEOUT_MS)),
+            startup_wait: Duration::from_secs(env.parse(&KAFKA_STARTUP_WAIT_SECONDS)),
         };
         let namespace = env.string(&TOPIC_NAMESPACE);
         let topics = Topics::from_env(env, &namespace);
