@@ -272,7 +272,7 @@ async fn run(events: usize, kills: u64, rate: f64, kill_broker: bool) {
         .stop()
         .expect("every service drains and stops cleanly");
     eprintln!(
-        "chaos: seed {seed} passed: {} lines equal the oracle, {} dead letters as planted, in {:.1}s; {verdict}",
+        "chaos: seed {seed} passed: {} lines equal the oracle, {} dead letters as planted, in {:.1}s; broker: {broker}; services exited on their own {unplanned_restarts} times",
         lines.len(),
         letters.len(),
         started.elapsed().as_secs_f64()
