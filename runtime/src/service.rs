@@ -136,7 +136,10 @@ impl Service {
     ) -> Result<Service, RuntimeError> {
         let health = Health::default();
         serve_admin_and_ping(common, &registry, &health, &shutdown).await?;
-        create_topics(&common.kafka, topics).await?;
+        retry_on_kafka_errors(&common.kafka, &shutdown, || {
+            create_topics(&common.kafka, topics)
+        })
+        .await?;
         let producer = Producer::new(&common.kafka, name)?;
         Ok(Service {
             name,
@@ -433,6 +436,39 @@ async fn wait_for_kafka(
     }
 }
 
+/// `op` (topic creation at start-up), retried with the metadata wait's backoff within
+/// `KAFKA_STARTUP_WAIT_SECONDS` while it fails on a Kafka error (a broker restarting right
+/// after it answered the ping); a refusal (`TopicCreation`, a partition mismatch) is a
+/// configuration error and fails at once.
+async fn retry_on_kafka_errors<F, Fut>(
+    kafka_config: &KafkaConfig,
+    shutdown: &CancellationToken,
+    mut op: F,
+) -> Result<(), RuntimeError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), RuntimeError>>,
+{
+    let started = std::time::Instant::now();
+    let mut attempt = 0;
+    loop {
+        let error = match op().await {
+            Err(RuntimeError::Kafka(error)) => error,
+            done => return done,
+        };
+        attempt += 1;
+        let delay = ping_backoff(attempt);
+        if started.elapsed() + delay > kafka_config.startup_wait || shutdown.is_cancelled() {
+            return Err(RuntimeError::Kafka(error));
+        }
+        tracing::warn!(%error, attempt, retry_in_seconds = delay.as_secs(), "Creating or checking topics failed on a Kafka error; retrying.");
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => return Err(RuntimeError::Kafka(error)),
+        }
+    }
+}
+
 /// Pause after the `attempt`-th unanswered metadata request: 1, 2, 4, … 30 s.
 fn ping_backoff(attempt: u32) -> Duration {
     Duration::from_secs(1u64 << attempt.saturating_sub(1).min(5)).min(Duration::from_secs(30))
@@ -595,6 +631,66 @@ mod tests {
         drop(listener);
         let absent = unanswered_because(&format!("127.0.0.1:{port}"));
         assert!(absent.contains("nothing accepts connections"), "{absent}");
+    }
+
+    fn kafka_error() -> RuntimeError {
+        RuntimeError::Kafka(rdkafka::error::KafkaError::AdminOp(
+            rdkafka::types::RDKafkaErrorCode::BrokerTransportFailure,
+        ))
+    }
+
+    /// Topic creation failing on a Kafka error (a broker restarting right after the ping) is
+    /// retried with the start-up backoff; a refusal is not.
+    #[tokio::test]
+    async fn topic_creation_is_retried_on_kafka_errors_only() {
+        let mut env = crate::config::Env::from_map(std::collections::HashMap::new());
+        let common = CommonConfig::from_env(&mut env, "svc", "127.0.0.1:0");
+        let mut calls = 0;
+        let result = retry_on_kafka_errors(&common.kafka, &CancellationToken::new(), || {
+            calls += 1;
+            let outcome = if calls < 3 {
+                Err(kafka_error())
+            } else {
+                Ok(())
+            };
+            async move { outcome }
+        })
+        .await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(calls, 3, "two failures, then success");
+
+        let mut calls = 0;
+        let result = retry_on_kafka_errors(&common.kafka, &CancellationToken::new(), || {
+            calls += 1;
+            async {
+                Err(RuntimeError::TopicCreation {
+                    topic: "t".into(),
+                    code: rdkafka::types::RDKafkaErrorCode::InvalidConfig,
+                })
+            }
+        })
+        .await;
+        assert!(matches!(result, Err(RuntimeError::TopicCreation { .. })));
+        assert_eq!(calls, 1, "a refusal is not retried");
+    }
+
+    #[tokio::test]
+    async fn topic_creation_gives_up_when_the_wait_is_over() {
+        let mut env = crate::config::Env::from_map(
+            [("KAFKA_STARTUP_WAIT_SECONDS".to_string(), "2".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        let common = CommonConfig::from_env(&mut env, "svc", "127.0.0.1:0");
+        let mut calls = 0;
+        let result = retry_on_kafka_errors(&common.kafka, &CancellationToken::new(), || {
+            calls += 1;
+            async { Err(kafka_error()) }
+        })
+        .await;
+        assert!(matches!(result, Err(RuntimeError::Kafka(_))));
+        // At 0 s and after 1 s; the next pause (2 s) would pass the 2 s wait.
+        assert_eq!(calls, 2);
     }
 
     /// A broker that accepts connections and never answers: the service retries (one
