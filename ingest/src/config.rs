@@ -87,7 +87,7 @@ pub struct IngestConfig {
     /// IP mode.
     pub ip_mode: IpMode,
     /// IP hash key (empty in mode `drop`).
-    pub ip_hash_key: String,
+    pub ip_hash_key: runtime::Secret,
 }
 
 impl IngestConfig {
@@ -95,11 +95,11 @@ impl IngestConfig {
     pub fn from_env(env: &mut Env) -> Result<IngestConfig, runtime::ConfigError> {
         let common = CommonConfig::from_env(env, "ingest", ADMIN_DEFAULT);
         let ip_mode: IpMode = env.parse(&INGEST_IP_MODE);
-        let ip_hash_key = if ip_mode == IpMode::Drop {
+        let ip_hash_key = runtime::Secret::new(if ip_mode == IpMode::Drop {
             String::new()
         } else {
             env.string(&INGEST_IP_HASH_KEY)
-        };
+        });
         let config = IngestConfig {
             common,
             group_id: env.string(&INGEST_GROUP_ID),
@@ -111,7 +111,9 @@ impl IngestConfig {
             ip_hash_key,
         };
         env.check(
-            ip_mode == IpMode::Drop || config.ip_hash_key.is_empty() || config.ip_hash_key.len() >= 16,
+            ip_mode == IpMode::Drop
+                || config.ip_hash_key.expose().is_empty()
+                || config.ip_hash_key.expose().len() >= 16,
             "INGEST_IP_HASH_KEY must be at least 16 characters: a short key makes IP hashes guessable",
         );
         env.check(
@@ -139,6 +141,18 @@ mod tests {
         );
         let config = IngestConfig::from_env(&mut env).map_err(|e| e.to_string())?;
         env.finish().map(|()| config).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_ip_hash_key_is_never_printed() {
+        let config = read(&[
+            ("INGEST_IP_HASH_KEY", "a-very-secret-hash-key"),
+            ("KAFKA_PROP_SASL_PASSWORD", "kafka-secret"),
+        ])
+        .expect("valid");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("a-very-secret-hash-key"), "{printed}");
+        assert!(!printed.contains("kafka-secret"), "{printed}");
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl LedgerConfig {
                 url,
                 database,
                 user: env.string(&CLICKHOUSE_USER),
-                password: env.string(&CLICKHOUSE_PASSWORD),
+                password: runtime::Secret::new(env.string(&CLICKHOUSE_PASSWORD)),
                 validation,
             },
             restore_timeout: Duration::from_secs(restore.max(1)),
@@ -156,6 +156,14 @@ mod tests {
         let config = LedgerConfig::from_env(&mut env).map_err(|e| e.to_string())?;
         env.finish().map_err(|e| e.to_string())?;
         Ok(config)
+    }
+
+    #[test]
+    fn the_clickhouse_password_is_never_printed() {
+        let config = read(&[("CLICKHOUSE_PASSWORD", "clickhouse-secret")]).expect("valid");
+        assert_eq!(config.clickhouse.password.expose(), "clickhouse-secret");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("clickhouse-secret"), "{printed}");
     }
 
     #[test]

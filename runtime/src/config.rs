@@ -94,6 +94,19 @@ impl Env {
         })
     }
 
+    /// Every variable whose name starts with `prefix`: (the rest of the name, the value exactly
+    /// as given — not trimmed, commas and all), sorted by name.
+    pub fn with_prefix(&self, prefix: &str) -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = self
+            .values
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.to_string(), v.clone())))
+            .filter(|(rest, _)| !rest.is_empty())
+            .collect();
+        found.sort();
+        found
+    }
+
     /// Records an error unless `ok` (cross-field checks).
     pub fn check(&mut self, ok: bool, message: impl Into<String>) {
         if !ok {

@@ -61,7 +61,7 @@ pub(crate) fn base_config(kafka: &KafkaConfig, client_id: &str) -> ClientConfig 
             STATISTICS_INTERVAL.as_millis().to_string(),
         );
     for (k, v) in &kafka.client_properties {
-        config.set(k, v);
+        config.set(k, v.expose());
     }
     config
 }

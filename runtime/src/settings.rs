@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::config::{Env, EnvVar};
 use crate::config_enum;
+use crate::secret::Secret;
 
 /// Kafka bootstrap servers.
 pub const KAFKA_BOOTSTRAP_SERVERS: EnvVar = EnvVar {
@@ -17,7 +18,13 @@ pub const KAFKA_BOOTSTRAP_SERVERS: EnvVar = EnvVar {
 pub const KAFKA_CLIENT_PROPERTIES: EnvVar = EnvVar {
     name: "KAFKA_CLIENT_PROPERTIES",
     default: Some(""),
-    doc: "Extra librdkafka properties for every client, `key=value` separated by commas (e.g. `security.protocol=SASL_SSL,sasl.mechanisms=PLAIN`).",
+    doc: "Extra librdkafka properties for every client, `key=value` separated by commas (e.g. `security.protocol=SASL_SSL,sasl.mechanisms=PLAIN`); a value with a comma needs `KAFKA_PROP_<NAME>`.",
+};
+/// One librdkafka property per variable, value verbatim.
+pub const KAFKA_PROP_DOC: EnvVar = EnvVar {
+    name: "KAFKA_PROP_<NAME>",
+    default: Some("(none)"),
+    doc: "One librdkafka property per variable, the value taken verbatim (commas, spaces, `=`): `KAFKA_PROP_SASL_PASSWORD` sets `sasl.password`. The name is lower-cased, `_` becomes `.`, `__` `_` and `___` `-`. Wins over `KAFKA_CLIENT_PROPERTIES`; values are never printed.",
 };
 /// Whether to create missing topics at start.
 pub const KAFKA_CREATE_TOPICS: EnvVar = EnvVar {
@@ -106,9 +113,10 @@ pub const DEAD_LETTER_PAYLOAD_BYTES_MAX: EnvVar = EnvVar {
 };
 
 /// Every shared variable, for documentation.
-pub const COMMON_VARS: [EnvVar; 17] = [
+pub const COMMON_VARS: [EnvVar; 18] = [
     KAFKA_BOOTSTRAP_SERVERS,
     KAFKA_CLIENT_PROPERTIES,
+    KAFKA_PROP_DOC,
     KAFKA_CREATE_TOPICS,
     KAFKA_TOPIC_PARTITIONS,
     KAFKA_TOPIC_REPLICATION,
@@ -161,8 +169,8 @@ config_enum!(
 pub struct KafkaConfig {
     /// Bootstrap servers.
     pub bootstrap_servers: String,
-    /// Extra librdkafka properties.
-    pub client_properties: Vec<(String, String)>,
+    /// Extra librdkafka properties; every value is a [`Secret`], so `Debug` never shows one.
+    pub client_properties: Vec<(String, Secret)>,
     /// Create missing topics at start.
     pub create_topics: bool,
     /// Partitions for created topics.
@@ -312,6 +320,7 @@ impl CommonConfig {
                 }
             })
             .collect();
+        let client_properties = merge_properties(client_properties, env.with_prefix("KAFKA_PROP_"));
         let kafka = KafkaConfig {
             bootstrap_servers: env.string(&KAFKA_BOOTSTRAP_SERVERS),
             client_properties,
@@ -370,6 +379,34 @@ impl CommonConfig {
     }
 }
 
+/// The librdkafka property a `KAFKA_PROP_<NAME>` variable sets: lower case, `___` → `-`,
+/// `__` → `_`, `_` → `.` (the convention of Confluent's images).
+fn property_name(suffix: &str) -> String {
+    suffix
+        .to_ascii_lowercase()
+        .replace("___", "\u{0}")
+        .replace("__", "\u{1}")
+        .replace('_', ".")
+        .replace('\u{0}', "-")
+        .replace('\u{1}', "_")
+}
+
+/// `KAFKA_CLIENT_PROPERTIES` pairs, then the `KAFKA_PROP_*` ones (which win), as secrets.
+fn merge_properties(
+    listed: Vec<(String, String)>,
+    one_each: Vec<(String, String)>,
+) -> Vec<(String, Secret)> {
+    let mut merged: Vec<(String, Secret)> = Vec::new();
+    let one_each = one_each
+        .into_iter()
+        .map(|(suffix, value)| (property_name(&suffix), value));
+    for (name, value) in listed.into_iter().chain(one_each) {
+        merged.retain(|(n, _)| *n != name);
+        merged.push((name, Secret::new(value)));
+    }
+    merged
+}
+
 /// `SocketAddr` wrapper with a `Default`, so [`Env::parse`] can report a bad address.
 #[derive(Debug, Default)]
 struct AdminAddr(Option<SocketAddr>);
@@ -395,6 +432,66 @@ mod tests {
         );
         let config = CommonConfig::from_env(&mut env, "test", "127.0.0.1:9100");
         env.finish().map(|_| config).map_err(|e| e.to_string())
+    }
+
+    fn properties(config: &CommonConfig) -> Vec<(&str, &str)> {
+        config
+            .kafka
+            .client_properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose()))
+            .collect()
+    }
+
+    #[test]
+    fn one_property_per_variable_is_taken_verbatim_and_wins() {
+        let config = read(&[
+            (
+                "KAFKA_CLIENT_PROPERTIES",
+                "security.protocol=SASL_PLAINTEXT,sasl.mechanisms=PLAIN",
+            ),
+            ("KAFKA_PROP_SECURITY_PROTOCOL", "SASL_SSL"),
+            ("KAFKA_PROP_SASL_PASSWORD", " p,a=ss word "),
+            (
+                "KAFKA_PROP_SASL_OAUTHBEARER_EXTENSIONS",
+                "logicalCluster=lkc-1,identityPoolId=pool-2",
+            ),
+            ("KAFKA_PROP_SOME__ODD___NAME", "x"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            properties(&config),
+            [
+                ("sasl.mechanisms", "PLAIN"),
+                (
+                    "sasl.oauthbearer.extensions",
+                    "logicalCluster=lkc-1,identityPoolId=pool-2"
+                ),
+                ("sasl.password", " p,a=ss word "),
+                ("security.protocol", "SASL_SSL"),
+                ("some_odd-name", "x"),
+            ]
+        );
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let config = read(&[
+            (
+                "KAFKA_CLIENT_PROPERTIES",
+                "sasl.username=svc,sasl.password=listed-secret",
+            ),
+            ("KAFKA_PROP_SASL_OAUTHBEARER_CLIENT_SECRET", "oauth-secret"),
+        ])
+        .expect("valid");
+        let printed = format!("{config:?} {:#?}", config.kafka);
+        for secret in ["listed-secret", "oauth-secret"] {
+            assert!(!printed.contains(secret), "{secret} printed in {printed}");
+        }
+        assert!(
+            printed.contains("sasl.password"),
+            "names stay visible: {printed}"
+        );
     }
 
     #[test]

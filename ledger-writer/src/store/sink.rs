@@ -28,8 +28,8 @@ pub struct ClickHouseConfig {
     pub database: String,
     /// User.
     pub user: String,
-    /// Password.
-    pub password: String,
+    /// Password (never printed).
+    pub password: runtime::Secret,
     /// Schema validation of inserted rows (needs ClickHouse ≥ 24; off for 18.16).
     pub validation: bool,
 }
@@ -39,7 +39,7 @@ pub fn connect(config: &ClickHouseConfig) -> Client {
     Client::default()
         .with_url(&config.url)
         .with_user(&config.user)
-        .with_password(&config.password)
+        .with_password(config.password.expose())
         .with_validation(config.validation)
 }
 
