@@ -124,7 +124,12 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
 
 /// Resident memory of this process.
 pub fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    rss_mib_of("self")
+}
+
+/// Resident memory of process `pid` ("self" for this one); 0 when unreadable.
+pub fn rss_mib_of(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -149,10 +154,14 @@ pub fn clickhouse_pid() -> Option<String> {
     stack_pid("clickhouse/clickhouse.pid")
 }
 
+/// The local stack's state directory (`ATTRIB_STACK_DIR`, as deploy/local/common.sh).
+pub fn stack_dir() -> String {
+    std::env::var("ATTRIB_STACK_DIR")
+        .unwrap_or_else(|_| format!("{}/../.local/stack", env!("CARGO_MANIFEST_DIR")))
+}
+
 fn stack_pid(file: &str) -> Option<String> {
-    let dir = std::env::var("ATTRIB_STACK_DIR")
-        .unwrap_or_else(|_| format!("{}/../.local/stack", env!("CARGO_MANIFEST_DIR")));
-    std::fs::read_to_string(format!("{dir}/{file}"))
+    std::fs::read_to_string(format!("{}/{file}", stack_dir()))
         .ok()
         .map(|s| s.trim().to_string())
 }

@@ -235,6 +235,19 @@ pub fn consume(topic: &str, expected: usize, deadline: Duration) -> Result<Vec<O
     Ok(out)
 }
 
+/// `kill -9`s the local stack's broker and starts it again (`deploy/local/stack.sh
+/// restart-broker`, which returns once the port is open).
+pub fn restart_broker() -> Result<()> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/stack.sh");
+    let status = std::process::Command::new("bash")
+        .arg(script)
+        .arg("restart-broker")
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "stack.sh restart-broker failed");
+    Ok(())
+}
+
 /// Path of a workspace binary built by `cargo build` (the test command builds them first).
 pub fn binary(name: &str) -> PathBuf {
     // target/<profile>/deps/<test-binary> (tests) or target/<profile>/<bin> (benchmarks,

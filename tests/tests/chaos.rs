@@ -17,7 +17,6 @@
 //! --test chaos -- --nocapture kill_9`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use loadgen::replay::{replay, Pace};
@@ -37,16 +36,6 @@ fn setting(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn restart_broker() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/stack.sh");
-    let status = std::process::Command::new("bash")
-        .arg(script)
-        .arg("restart-broker")
-        .status()
-        .expect("stack.sh runs");
-    assert!(status.success(), "stack.sh restart-broker failed");
 }
 
 /// In the test command: 20,000 events through the five processes, no faults.
@@ -179,7 +168,7 @@ async fn run(events: usize, kills: u64, rate: f64, kill_broker: bool) {
                 started.elapsed().as_secs_f64()
             );
             broker_killed_at = Some(started.elapsed().as_secs_f64());
-            restart_broker();
+            tests::restart_broker().expect("the broker restarts");
         }
         if round == kills {
             break;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use runtime::kafka::{self, Cleanup};
-use tests::bench::{broker_pid, cpu_seconds};
+use tests::bench::{broker_pid, cpu_seconds, rss_mib_of, stack_dir};
 use tests::broker_health::BrokerProbe;
 
 /// Broker storage throughput, growth, maintenance stalls, restart time and durability.
@@ -136,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
     report_storage();
     if cli.restart {
         let t = Instant::now();
-        restart_broker()?;
+        tests::restart_broker()?;
         let port_open = t.elapsed();
         wait_for_metadata(&servers, Duration::from_secs(600))?;
         println!(
@@ -194,43 +194,19 @@ fn count_all(
     Ok(got)
 }
 
-fn stack_dir() -> String {
-    std::env::var("ATTRIB_STACK_DIR")
-        .unwrap_or_else(|_| format!("{}/../.local/stack", env!("CARGO_MANIFEST_DIR")))
-}
-
 /// The broker's storage file sizes and resident memory.
 fn report_storage() {
     let size = |name: &str| {
         std::fs::metadata(format!("{}/broker/{name}", stack_dir()))
             .map_or(0.0, |m| m.len() as f64 / 1048576.0)
     };
-    let rss = broker_pid()
-        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0);
+    let rss = broker_pid().as_deref().map_or(0.0, rss_mib_of);
     println!(
         "storage: tansu.db {:.0} MiB, tansu.db-wal {:.0} MiB; broker RSS {:.0} MiB",
         size("tansu.db"),
         size("tansu.db-wal"),
         rss
     );
-}
-
-fn restart_broker() -> anyhow::Result<()> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/stack.sh");
-    let status = std::process::Command::new("bash")
-        .arg(script)
-        .arg("restart-broker")
-        .stdout(std::process::Stdio::null())
-        .status()?;
-    anyhow::ensure!(status.success(), "stack.sh restart-broker failed");
-    Ok(())
 }
 
 /// Waits until a fresh client gets metadata.
