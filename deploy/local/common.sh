@@ -13,7 +13,15 @@ BROKER_PORT="${BROKER_PORT:-19092}"
 BROKER_STORAGE="${BROKER_STORAGE:-sqlite://tansu.db?maintenance_interval=1m}"
 # Whether stack.sh adds its indexes to the sqlite storage (yes; "no" only to measure without).
 BROKER_INDEXES="${BROKER_INDEXES:-yes}"
+# The secure broker: TLS on BROKER_TLS_PORT (stunnel, with the stack's own CA) in front of a
+# second tansu that requires SASL SCRAM on BROKER_SASL_PORT. tansu 0.6.0 cannot serve TLS
+# itself: its command line refuses --cert together with --key (deploy/BROKER.md).
+BROKER_TLS_PORT="${BROKER_TLS_PORT:-19093}"
+BROKER_SASL_PORT="${BROKER_SASL_PORT:-19094}"
 CLICKHOUSE_HTTP_PORT="${CLICKHOUSE_HTTP_PORT:-18123}"
+CLICKHOUSE_HTTPS_PORT="${CLICKHOUSE_HTTPS_PORT:-18443}"
+# The user of the secure broker and of ClickHouse over HTTPS (its password is generated).
+SECURE_USER="${SECURE_USER:-attrib}"
 CLICKHOUSE_TCP_PORT="${CLICKHOUSE_TCP_PORT:-19000}"
 CLICKHOUSE_SERVER_BIN="${CLICKHOUSE_SERVER_BIN:-/usr/sbin/clickhouse-server}"
 

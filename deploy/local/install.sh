@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, skipping whatever is already there:
 #   - ClickHouse server + client (Debian's clickhouse-server 18.16, apt); sqlite3 (apt), which
-#     adds indexes to the broker's storage
+#     adds indexes to the broker's storage; openssl and stunnel4 (apt) for the secure broker
+#     (TLS + SASL SCRAM) and ClickHouse over HTTPS
+#   - the C libraries the Kafka client is built with: OpenSSL (TLS, SCRAM), libcurl (OAUTHBEARER
+#     with OIDC), zlib; pkg-config to find them
 #   - the tansu Kafka-API broker, built once into $ATTRIB_CACHE_DIR (~10 min cold)
-#   - Python packages for the interoperability tests (fastavro, jsonschema) and current
+#   - Python packages for the interoperability tests (fastavro, jsonschema, confluent-kafka: the
+#     finance consumer's client) and current
 #     ClickHouse embedded (chdb-core) for the query checks
 # Safe to run repeatedly.
 set -euo pipefail
@@ -19,7 +23,8 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-apt_install clickhouse-server clickhouse-client iproute2 curl sqlite3
+apt_install clickhouse-server clickhouse-client iproute2 curl sqlite3 openssl stunnel4 \
+  libssl-dev libcurl4-openssl-dev zlib1g-dev pkg-config
 
 if [ ! -x "$TANSU_BIN" ]; then
   say "Building the tansu broker $TANSU_VERSION into $ATTRIB_CACHE_DIR (about 10 minutes, once)..."
@@ -30,9 +35,9 @@ if [ ! -x "$TANSU_BIN" ]; then
   mv "$ATTRIB_CACHE_DIR/tansu-$TANSU_VERSION.partial" "$ATTRIB_CACHE_DIR/tansu-$TANSU_VERSION"
 fi
 
-if ! python3 -c 'import fastavro, jsonschema, yaml' 2>/dev/null; then
-  say "Installing fastavro, jsonschema and PyYAML with pip..."
-  python3 -m pip install -q --disable-pip-version-check fastavro jsonschema pyyaml >&2
+if ! python3 -c 'import fastavro, jsonschema, yaml, confluent_kafka' 2>/dev/null; then
+  say "Installing fastavro, jsonschema, PyYAML and confluent-kafka with pip..."
+  python3 -m pip install -q --disable-pip-version-check fastavro jsonschema pyyaml confluent-kafka >&2
 fi
 # Current ClickHouse, embedded: the test suite checks the migrations and documented queries
 # on it as well as on Debian's 18.16 server (a ~180 MB wheel).

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Starts and stops the local stack: a tansu broker (sqlite storage) and a ClickHouse server,
-# both on 127.0.0.1 under $ATTRIB_STACK_DIR. No Docker.
+# Starts and stops the local stack on 127.0.0.1 under $ATTRIB_STACK_DIR, no Docker: a tansu
+# broker (sqlite storage), a ClickHouse server (HTTP, and HTTPS with the stack's own CA), and a
+# secure broker (TLS + SASL SCRAM, the way managed Kafka services are reached).
 #
-#   deploy/local/stack.sh up        install what is missing, start both, wait until ready
-#   deploy/local/stack.sh down      stop both (by PID); data stays
-#   deploy/local/stack.sh purge     stop both and delete their data
+#   deploy/local/stack.sh up        install what is missing, start everything, wait until ready
+#   deploy/local/stack.sh down      stop everything (by PID); data stays
+#   deploy/local/stack.sh purge     stop everything and delete its data
 #   deploy/local/stack.sh status    say what runs
-#   deploy/local/stack.sh env       print the connection settings as shell exports
+#   deploy/local/stack.sh env       print the plaintext connection settings as shell exports
+#   deploy/local/stack.sh env-secure   the same for TLS + SCRAM and HTTPS: the variables a
+#                                   managed service needs (deploy/README.md), with local values
 #   deploy/local/stack.sh restart-broker   kill -9 the broker and start it again (chaos tests)
 #
 # `up` is idempotent: what already runs is left alone. A port held by another program is an
@@ -16,6 +19,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 BROKER_DIR="$ATTRIB_STACK_DIR/broker"
 CH_DIR="$ATTRIB_STACK_DIR/clickhouse"
+TLS_DIR="$ATTRIB_STACK_DIR/tls"
+SECURE_DIR="$ATTRIB_STACK_DIR/secure-broker"
 
 print_env() {
   cat <<ENV
@@ -23,6 +28,43 @@ export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$BROKER_PORT
 export CLICKHOUSE_URL=http://127.0.0.1:$CLICKHOUSE_HTTP_PORT
 export ATTRIB_STACK_DIR=$ATTRIB_STACK_DIR
 ENV
+}
+
+print_secure_env() {
+  local password; password="$(cat "$TLS_DIR/password")"
+  cat <<ENV
+export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$BROKER_TLS_PORT
+export KAFKA_PROP_SECURITY_PROTOCOL=SASL_SSL
+export KAFKA_PROP_SASL_MECHANISM=SCRAM-SHA-512
+export KAFKA_PROP_SASL_USERNAME=$SECURE_USER
+export KAFKA_PROP_SASL_PASSWORD='$password'
+export KAFKA_PROP_SSL_CA_LOCATION=$TLS_DIR/ca.pem
+export CLICKHOUSE_URL=https://127.0.0.1:$CLICKHOUSE_HTTPS_PORT
+export CLICKHOUSE_USER=$SECURE_USER
+export CLICKHOUSE_PASSWORD='$password'
+export CLICKHOUSE_CA_FILE=$TLS_DIR/ca.pem
+ENV
+}
+
+# A private CA, a certificate for 127.0.0.1/localhost signed by it, and the secure user's
+# password: made once per stack directory, never committed. The password has a comma and a
+# semicolon on purpose: values are taken verbatim.
+make_tls() {
+  [ -f "$TLS_DIR/password" ] && return 0
+  mkdir -p "$TLS_DIR"
+  (
+    cd "$TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -keyout ca.key -out ca.pem \
+      -subj "/CN=attrib local stack CA" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
+    printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=CA:FALSE" \
+      "keyUsage=digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" > server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile server.ext -out server.pem 2>/dev/null
+    rm -f server.csr server.ext ca.srl
+    chmod 600 ca.key server.key
+    printf 'pw,%s;x' "$(openssl rand -hex 12)" > password.new && chmod 600 password.new && mv password.new password
+  ) || die "could not make the stack's TLS certificates in $TLS_DIR"
 }
 
 wait_for() { # description, seconds, command...
@@ -84,6 +126,61 @@ start_broker() {
   say "broker started (pid $(cat "$BROKER_DIR/tansu.pid"), log $BROKER_DIR/tansu.log)"
 }
 
+tansu_at() { # dir, port, advertised port, extra args...: starts tansu in the background
+  local dir="$1" port="$2" advertised="$3"; shift 3
+  (cd "$dir" && exec nohup "$TANSU_BIN" broker \
+      --listener-url "tcp://127.0.0.1:$port" \
+      --advertised-listener-url "tcp://127.0.0.1:$advertised" \
+      --storage-engine "sqlite://tansu.db" "$@" >>tansu.log 2>&1 </dev/null) &
+  echo $!
+}
+
+# The secure broker: stunnel terminates TLS (the stack's certificate) on BROKER_TLS_PORT and
+# hands the stream to a tansu that requires SASL (SCRAM users stored in its own sqlite file).
+# Clients are told to reconnect to the TLS port (advertised listener).
+start_secure_broker() {
+  if pid=$(running_pid "$SECURE_DIR/tansu.pid") && running_pid "$SECURE_DIR/stunnel.pid" >/dev/null; then
+    say "secure broker already running (pid $pid)"; return
+  fi
+  stop_pid "$SECURE_DIR/stunnel.pid" stunnel
+  stop_pid "$SECURE_DIR/tansu.pid" "secure broker"
+  claim_port "$BROKER_SASL_PORT" "$SECURE_DIR/tansu.pid" "secure broker"
+  claim_port "$BROKER_TLS_PORT" "$SECURE_DIR/stunnel.pid" "secure broker TLS"
+  mkdir -p "$SECURE_DIR"
+  if [ ! -f "$SECURE_DIR/users.done" ]; then
+    # Users are created through the Kafka API, which needs a broker that does not yet
+    # require authentication: once, on a new storage file.
+    local pid; pid=$(tansu_at "$SECURE_DIR" "$BROKER_SASL_PORT" "$BROKER_SASL_PORT")
+    echo "$pid" > "$SECURE_DIR/tansu.pid"
+    wait_for "secure broker set-up on port $BROKER_SASL_PORT" 30 port_open "$BROKER_SASL_PORT"
+    for mechanism in scram256 scram512; do
+      "$TANSU_BIN" user create --broker "tcp://127.0.0.1:$BROKER_SASL_PORT" --mechanism "$mechanism" \
+        "$SECURE_USER" "$(cat "$TLS_DIR/password")" >>"$SECURE_DIR/tansu.log" 2>&1 \
+        || die "could not create the SCRAM user on the secure broker (log $SECURE_DIR/tansu.log)"
+    done
+    stop_pid "$SECURE_DIR/tansu.pid" "secure broker set-up"
+    touch "$SECURE_DIR/users.done"
+  fi
+  tansu_at "$SECURE_DIR" "$BROKER_SASL_PORT" "$BROKER_TLS_PORT" --authentication > "$SECURE_DIR/tansu.pid"
+  wait_for "secure broker on port $BROKER_SASL_PORT" 30 port_open "$BROKER_SASL_PORT"
+  cat > "$SECURE_DIR/stunnel.conf" <<CONF
+foreground = yes
+pid =
+output = $SECURE_DIR/stunnel.log
+debug = warning
+[kafka]
+accept = 127.0.0.1:$BROKER_TLS_PORT
+connect = 127.0.0.1:$BROKER_SASL_PORT
+cert = $TLS_DIR/server.pem
+key = $TLS_DIR/server.key
+sslVersionMin = TLSv1.2
+CONF
+  (exec nohup stunnel "$SECURE_DIR/stunnel.conf" >>"$SECURE_DIR/stunnel.log" 2>&1 </dev/null) &
+  echo $! > "$SECURE_DIR/stunnel.pid"
+  wait_for "secure broker TLS on port $BROKER_TLS_PORT" 30 port_open "$BROKER_TLS_PORT"
+  say "secure broker started (TLS on $BROKER_TLS_PORT, SASL SCRAM; pids $(cat "$SECURE_DIR/tansu.pid") $(cat "$SECURE_DIR/stunnel.pid"))"
+}
+
 write_clickhouse_config() {
   mkdir -p "$CH_DIR"/{data,tmp,user_files,format_schemas,log}
   cat > "$CH_DIR/config.xml" <<XML
@@ -99,6 +196,18 @@ write_clickhouse_config() {
   </logger>
   <listen_host>127.0.0.1</listen_host>
   <http_port>$CLICKHOUSE_HTTP_PORT</http_port>
+  <https_port>$CLICKHOUSE_HTTPS_PORT</https_port>
+  <openSSL>
+    <server>
+      <certificateFile>$TLS_DIR/server.pem</certificateFile>
+      <privateKeyFile>$TLS_DIR/server.key</privateKeyFile>
+      <verificationMode>none</verificationMode>
+      <loadDefaultCAFile>false</loadDefaultCAFile>
+      <cacheSessions>true</cacheSessions>
+      <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>
+      <preferServerCiphers>true</preferServerCiphers>
+    </server>
+  </openSSL>
   <tcp_port>$CLICKHOUSE_TCP_PORT</tcp_port>
   <path>$CH_DIR/data/</path>
   <tmp_path>$CH_DIR/tmp/</tmp_path>
@@ -123,6 +232,12 @@ XML
       <profile>default</profile>
       <quota>default</quota>
     </default>
+    <$SECURE_USER>
+      <password_sha256_hex>$(tr -d '\n' < "$TLS_DIR/password" | sha256sum | cut -d' ' -f1)</password_sha256_hex>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </$SECURE_USER>
   </users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
     <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
@@ -138,6 +253,7 @@ start_clickhouse() {
   fi
   claim_port "$CLICKHOUSE_HTTP_PORT" "$CH_DIR/clickhouse.pid" "ClickHouse HTTP"
   claim_port "$CLICKHOUSE_TCP_PORT" "$CH_DIR/clickhouse.pid" "ClickHouse native"
+  claim_port "$CLICKHOUSE_HTTPS_PORT" "$CH_DIR/clickhouse.pid" "ClickHouse HTTPS"
   [ -x "$CLICKHOUSE_SERVER_BIN" ] || die "ClickHouse is not installed; run deploy/local/install.sh"
   write_clickhouse_config
   (cd "$CH_DIR" && exec nohup "$CLICKHOUSE_SERVER_BIN" --config-file="$CH_DIR/config.xml" \
@@ -165,13 +281,17 @@ case "${1:-}" in
   up)
     "$(dirname "${BASH_SOURCE[0]}")/install.sh"
     mkdir -p "$ATTRIB_STACK_DIR"
+    make_tls
     start_broker
     start_clickhouse
+    start_secure_broker
     print_env | tee "$ATTRIB_STACK_DIR/env"
     ;;
   down)
     stop_pid "$BROKER_DIR/tansu.pid" broker
     stop_pid "$CH_DIR/clickhouse.pid" clickhouse
+    stop_pid "$SECURE_DIR/stunnel.pid" stunnel
+    stop_pid "$SECURE_DIR/tansu.pid" "secure broker"
     ;;
   purge)
     "$0" down
@@ -183,11 +303,15 @@ case "${1:-}" in
     start_broker
     ;;
   status)
-    for entry in "broker:$BROKER_DIR/tansu.pid" "clickhouse:$CH_DIR/clickhouse.pid"; do
+    for entry in "broker:$BROKER_DIR/tansu.pid" "clickhouse:$CH_DIR/clickhouse.pid" \
+                 "secure-broker:$SECURE_DIR/tansu.pid" "secure-broker-tls:$SECURE_DIR/stunnel.pid"; do
       name="${entry%%:*}"; file="${entry#*:}"
       if pid=$(running_pid "$file"); then echo "$name: running (pid $pid)"; else echo "$name: stopped"; fi
     done
     ;;
   env) print_env ;;
-  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  env-secure)
+    [ -f "$TLS_DIR/password" ] || die "the stack has no TLS material yet; run deploy/local/stack.sh up"
+    print_secure_env ;;
+  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -357,7 +357,7 @@ pub async fn run(
     )
     .await?;
     let metrics = LedgerMetrics::register(service.registry())?;
-    let server = crate::store::connect(&config.clickhouse);
+    let server = crate::store::connect(&config.clickhouse)?;
     let applied = migrations::migrate(&server, &config.clickhouse.database).await?;
     tracing::info!(database = %config.clickhouse.database, ?applied, clickhouse = %config.clickhouse.url, "ClickHouse schema is current.");
     let sink = || Sink::new(&server, &config.clickhouse.database, metrics.sink.clone());

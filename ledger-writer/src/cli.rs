@@ -130,7 +130,7 @@ impl From<RuntimeError> for CliError {
 }
 
 fn ch(e: clickhouse::error::Error) -> CliError {
-    CliError(format!("clickhouse: {e}"))
+    CliError(format!("clickhouse: {}", runtime::clickhouse::describe(&e)))
 }
 
 /// Builds the ledger command a command line asks for (no I/O); `words` are the arguments as
@@ -279,7 +279,7 @@ pub async fn run(
     let kafka = &config.common.kafka;
     runtime::service::create_topics(kafka, &crate::app::topics(&config.common.topics)).await?;
     let partitions = runtime::service::partition_count(kafka, &config.common.topics.commissions)?;
-    let server = crate::store::connect(&config.clickhouse);
+    let server = crate::store::connect(&config.clickhouse)?;
     crate::store::migrations::migrate(&server, &config.clickhouse.database).await?;
     let db = server.clone().with_database(&config.clickhouse.database);
     // Route to the partition that owns the partner, refusing what cannot apply.
@@ -409,7 +409,7 @@ pub fn documented_query(name: &str) -> Option<String> {
 /// scheduled job (Kubernetes CronJob) fails visibly and the `LedgerReconciliationFailed`
 /// alert fires.
 pub async fn reconcile(config: &LedgerConfig) -> Result<String, CliError> {
-    let db = crate::store::connect(&config.clickhouse).with_database(&config.clickhouse.database);
+    let db = crate::store::connect(&config.clickhouse)?.with_database(&config.clickhouse.database);
     let totals = documented_query("reconciliation_payout_totals").unwrap_or_default();
     let paid_once = documented_query("reconciliation_paid_once").unwrap_or_default();
     let count = |sql: String| {

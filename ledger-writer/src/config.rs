@@ -6,7 +6,7 @@ use std::time::Duration;
 use runtime::config::{Env, EnvVar};
 use runtime::CommonConfig;
 
-use crate::store::ClickHouseConfig;
+use runtime::clickhouse::ClickHouseConfig;
 
 /// Ledger consumer group.
 pub const LEDGER_GROUP_ID: EnvVar = EnvVar {
@@ -19,36 +19,6 @@ pub const LEDGER_ANALYTICS_GROUP_ID: EnvVar = EnvVar {
     name: "LEDGER_ANALYTICS_GROUP_ID",
     default: Some("attrib-ledger-analytics"),
     doc: "Consumer group of the analytics writer (enriched touchpoints, attributions, risk scores and levels into ClickHouse).",
-};
-/// ClickHouse URL.
-pub const CLICKHOUSE_URL: EnvVar = EnvVar {
-    name: "CLICKHOUSE_URL",
-    default: Some("http://127.0.0.1:18123"),
-    doc: "ClickHouse HTTP endpoint.",
-};
-/// ClickHouse database.
-pub const CLICKHOUSE_DATABASE: EnvVar = EnvVar {
-    name: "CLICKHOUSE_DATABASE",
-    default: Some("attrib"),
-    doc: "Database for every table; created and migrated on start.",
-};
-/// ClickHouse user.
-pub const CLICKHOUSE_USER: EnvVar = EnvVar {
-    name: "CLICKHOUSE_USER",
-    default: Some("default"),
-    doc: "ClickHouse user.",
-};
-/// ClickHouse password.
-pub const CLICKHOUSE_PASSWORD: EnvVar = EnvVar {
-    name: "CLICKHOUSE_PASSWORD",
-    default: Some(""),
-    doc: "ClickHouse password.",
-};
-/// Row validation.
-pub const CLICKHOUSE_VALIDATION: EnvVar = EnvVar {
-    name: "CLICKHOUSE_VALIDATION",
-    default: Some("false"),
-    doc: "`true` makes the client check rows against the table schema (ClickHouse 24+); must be `false` against 18.16.",
 };
 /// Restore stall timeout.
 pub const LEDGER_RESTORE_TIMEOUT_SECONDS: EnvVar = EnvVar {
@@ -64,14 +34,9 @@ pub const LEDGER_COMMAND_WAIT_SECONDS: EnvVar = EnvVar {
 };
 
 /// The ledger-writer's own variables.
-pub const LEDGER_VARS: [EnvVar; 9] = [
+pub const LEDGER_VARS: [EnvVar; 4] = [
     LEDGER_GROUP_ID,
     LEDGER_ANALYTICS_GROUP_ID,
-    CLICKHOUSE_URL,
-    CLICKHOUSE_DATABASE,
-    CLICKHOUSE_USER,
-    CLICKHOUSE_PASSWORD,
-    CLICKHOUSE_VALIDATION,
     LEDGER_RESTORE_TIMEOUT_SECONDS,
     LEDGER_COMMAND_WAIT_SECONDS,
 ];
@@ -81,7 +46,10 @@ pub const ADMIN_DEFAULT: &str = "127.0.0.1:9105";
 
 /// Every variable the ledger-writer reads, for `ledger-writer env` and the README.
 pub fn all_vars() -> Vec<EnvVar> {
-    runtime::settings::service_vars(ADMIN_DEFAULT, &LEDGER_VARS)
+    let mut own = LEDGER_VARS[..2].to_vec();
+    own.extend(runtime::clickhouse::CLICKHOUSE_VARS);
+    own.extend(&LEDGER_VARS[2..]);
+    runtime::settings::service_vars(ADMIN_DEFAULT, &own)
 }
 
 /// The ledger-writer's configuration.
@@ -105,20 +73,7 @@ impl LedgerConfig {
     /// Reads and checks every variable; the error lists every problem.
     pub fn from_env(env: &mut Env) -> Result<LedgerConfig, runtime::ConfigError> {
         let common = CommonConfig::from_env(env, "ledger-writer", ADMIN_DEFAULT);
-        let url = env.string(&CLICKHOUSE_URL);
-        env.check(
-            url.starts_with("http://") || url.starts_with("https://"),
-            format!("CLICKHOUSE_URL: {url:?} is not an http(s) URL"),
-        );
-        let database = env.string(&CLICKHOUSE_DATABASE);
-        env.check(
-            !database.is_empty()
-                && database
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_'),
-            format!("CLICKHOUSE_DATABASE: {database:?} must be letters, digits and '_'"),
-        );
-        let validation: bool = env.parse(&CLICKHOUSE_VALIDATION);
+        let clickhouse = ClickHouseConfig::from_env(env);
         let restore: u64 = env.parse(&LEDGER_RESTORE_TIMEOUT_SECONDS);
         env.check(
             restore >= 1,
@@ -129,13 +84,7 @@ impl LedgerConfig {
             common,
             group_id: env.string(&LEDGER_GROUP_ID),
             analytics_group_id: env.string(&LEDGER_ANALYTICS_GROUP_ID),
-            clickhouse: ClickHouseConfig {
-                url,
-                database,
-                user: env.string(&CLICKHOUSE_USER),
-                password: runtime::Secret::new(env.string(&CLICKHOUSE_PASSWORD)),
-                validation,
-            },
+            clickhouse,
             restore_timeout: Duration::from_secs(restore.max(1)),
             command_wait: Duration::from_secs(wait),
         })

@@ -58,7 +58,7 @@ fn ledger_command(line: &LedgerCli) -> ExitCode {
     let result = runtime::service::tokio_runtime().block_on(async {
         match line {
             LedgerCli::Migrate => {
-                let server = ledger_writer::store::connect(&config.clickhouse);
+                let server = ledger_writer::store::connect(&config.clickhouse)?;
                 let database = &config.clickhouse.database;
                 let applied = ledger_writer::store::migrations::migrate(&server, database).await?;
                 Ok(format!(

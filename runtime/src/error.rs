@@ -29,6 +29,15 @@ pub enum RuntimeError {
         #[source]
         error: KafkaError,
     },
+    /// The broker answered but this configuration can never connect (credentials, TLS): a
+    /// permanent configuration error, not retried.
+    #[error("Kafka at {servers} refuses this configuration: {reason}")]
+    KafkaRefused {
+        /// Bootstrap servers tried.
+        servers: String,
+        /// What is wrong and what to change.
+        reason: String,
+    },
     /// The broker finally rejected a produced message (after the client's retries).
     #[error("delivery to {topic} failed: {error}")]
     Delivery {
@@ -113,6 +122,7 @@ impl RuntimeError {
             RuntimeError::Kafka(_) => Disposition::Retry,
             RuntimeError::Encode { .. } => Disposition::DeadLetter,
             RuntimeError::Unreachable { .. }
+            | RuntimeError::KafkaRefused { .. }
             | RuntimeError::Delivery { .. }
             | RuntimeError::DeliveryCancelled { .. }
             | RuntimeError::TopicCreation { .. }

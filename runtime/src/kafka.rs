@@ -394,16 +394,8 @@ pub async fn ensure_topics_partitioned(
     Ok(())
 }
 
-/// Fetches cluster metadata: a connectivity check before the service reports ready.
+/// Fetches cluster metadata: a connectivity check before the service reports ready; a
+/// configuration that can never connect is [`RuntimeError::KafkaRefused`] at once.
 pub fn ping(kafka: &KafkaConfig, timeout: Duration) -> Result<usize, RuntimeError> {
-    let probe: BaseConsumer = base_config(kafka, "attrib-ping")
-        .create()
-        .map_err(RuntimeError::Kafka)?;
-    let metadata = probe
-        .fetch_metadata(None, Timeout::After(timeout))
-        .map_err(|e| RuntimeError::Unreachable {
-            servers: kafka.bootstrap_servers.clone(),
-            error: e,
-        })?;
-    Ok(metadata.brokers().len())
+    crate::connection::ping(kafka, timeout)
 }

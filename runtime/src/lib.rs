@@ -4,7 +4,10 @@
 //! writer. Domain logic never lives here.
 
 pub mod admin;
+#[cfg(feature = "clickhouse")]
+pub mod clickhouse;
 pub mod config;
+pub mod connection;
 pub mod consumer_loop;
 pub mod dead_letter;
 pub mod error;

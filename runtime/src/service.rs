@@ -407,6 +407,10 @@ async fn wait_for_kafka(
                 waiting.set(0);
                 return Ok(brokers);
             }
+            Err(error @ RuntimeError::KafkaRefused { .. }) => {
+                tracing::error!(error = %error, "Permanent configuration error: Kafka refuses these settings; not retrying.");
+                return Err(error);
+            }
             Err(error) => error,
         };
         waiting.set(1);

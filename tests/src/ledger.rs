@@ -11,9 +11,16 @@ use clickhouse::Client;
 use schemas::commission::{CommissionKind, Decision};
 use schemas::CommissionDecision;
 
-/// The local stack's ClickHouse (`deploy/local/stack.sh env`).
+/// The ClickHouse every test and tool reaches: the `CLICKHOUSE_*` variables the services read
+/// (`deploy/local/stack.sh env`; the defaults are the local stack's).
+pub fn clickhouse_config() -> runtime::clickhouse::ClickHouseConfig {
+    runtime::clickhouse::ClickHouseConfig::from_process()
+        .unwrap_or_else(|e| panic!("the CLICKHOUSE_* settings: {e}"))
+}
+
+/// The ClickHouse URL (`CLICKHOUSE_URL`).
 pub fn clickhouse_url() -> String {
-    std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:18123".into())
+    clickhouse_config().url
 }
 
 /// A ClickHouse database name for a test namespace.
@@ -25,11 +32,11 @@ pub fn database_for(namespace: &str) -> String {
     format!("db_{cleaned}")
 }
 
-/// A client on `database` (validation off: 18.16).
+/// A client on `database`, with the configured URL, credentials and CA.
 pub fn clickhouse(database: &str) -> Client {
-    Client::default()
-        .with_url(clickhouse_url())
-        .with_validation(false)
+    clickhouse_config()
+        .server()
+        .unwrap_or_else(|e| panic!("{e}"))
         .with_database(database)
 }
 

@@ -237,7 +237,7 @@ fn the_ledger_gives_the_clean_entries_after_a_crash_anywhere() {
             )
         }),
     );
-    let server = ledger_writer::store::connect(&config.clickhouse);
+    let server = ledger_writer::store::connect(&config.clickhouse).expect("a ClickHouse client");
     let make = |sim: &Simulation| {
         let metrics =
             ledger_writer::metrics::LedgerMetrics::register(&Registry::new()).expect("metrics");

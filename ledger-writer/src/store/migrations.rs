@@ -43,7 +43,7 @@ pub fn statements(sql: &str) -> Vec<String> {
 fn sink_error(what: &str, e: clickhouse::error::Error) -> RuntimeError {
     RuntimeError::Sink {
         store: "clickhouse",
-        detail: format!("{what}: {e}"),
+        detail: format!("{what}: {}", runtime::clickhouse::describe(&e)),
     }
 }
 

@@ -4,4 +4,5 @@ pub mod migrations;
 pub mod rows;
 pub mod sink;
 
-pub use sink::{connect, ClickHouseConfig, Sink};
+pub use runtime::clickhouse::ClickHouseConfig;
+pub use sink::{connect, Sink};

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use clickhouse::{Client, Row, RowOwned, RowWrite};
 use prometheus::{HistogramVec, IntCounterVec};
+use runtime::clickhouse::ClickHouseConfig;
 use runtime::RuntimeError;
 use serde::Serialize;
 
@@ -19,28 +20,13 @@ use super::rows::{
 /// Attempts per insert before the loop gives up (and the batch is re-read after a restart).
 const ATTEMPTS: u32 = 4;
 
-/// Where and how to reach ClickHouse.
-#[derive(Debug, Clone)]
-pub struct ClickHouseConfig {
-    /// HTTP URL.
-    pub url: String,
-    /// Database (created on start).
-    pub database: String,
-    /// User.
-    pub user: String,
-    /// Password (never printed).
-    pub password: runtime::Secret,
-    /// Schema validation of inserted rows (needs ClickHouse ≥ 24; off for 18.16).
-    pub validation: bool,
-}
-
-/// A client for the server (no database selected: migrations create it).
-pub fn connect(config: &ClickHouseConfig) -> Client {
-    Client::default()
-        .with_url(&config.url)
-        .with_user(&config.user)
-        .with_password(config.password.expose())
-        .with_validation(config.validation)
+/// A client for the server (no database selected: migrations create it), over HTTP or HTTPS
+/// as `CLICKHOUSE_URL` says.
+pub fn connect(config: &ClickHouseConfig) -> Result<Client, RuntimeError> {
+    config.server().map_err(|e| RuntimeError::Sink {
+        store: "ClickHouse",
+        detail: e.to_string(),
+    })
 }
 
 /// Insert metrics.
@@ -122,12 +108,13 @@ where
                         return Err(RuntimeError::Sink {
                             store: "clickhouse",
                             detail: format!(
-                                "insert into {} failed {attempt} times, last: {e}",
-                                self.name
+                                "insert into {} failed {attempt} times, last: {}",
+                                self.name,
+                                runtime::clickhouse::describe(&e)
                             ),
                         });
                     }
-                    tracing::warn!(table = self.name, attempt, error = %e, "ClickHouse insert failed; retrying.");
+                    tracing::warn!(table = self.name, attempt, error = %runtime::clickhouse::describe(&e), "ClickHouse insert failed; retrying.");
                     tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
                 }
             }

@@ -116,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
                     &[(&state, Cleanup::Compact, 3)],
                 )
                 .await?;
-                let server = ledger_writer::store::connect(&config.clickhouse);
+                let server = ledger_writer::store::connect(&config.clickhouse)?;
                 ledger_writer::store::migrations::migrate(&server, &config.clickhouse.database)
                     .await?;
                 let metrics = ledger_writer::metrics::LedgerMetrics::register(&registry)?;

@@ -9,7 +9,7 @@
 //!      CLICKHOUSE_URL and CLICKHOUSE_DATABASE; DEMO_EVENTS (30000) and DEMO_SEED (7) size it, DEMO_RATE (2500 msg/s, 0: as
 //!      fast as possible) paces the replay)
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -32,34 +32,38 @@ fn setting(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Runs `sql` on ClickHouse over HTTP and returns the body (the demo prints tables as
-/// ClickHouse draws them, so what you see is what the documented queries return).
+/// Runs `sql` on ClickHouse and returns the body (the demo prints tables as ClickHouse draws
+/// them, so what you see is what the documented queries return). Same settings as the
+/// services (`CLICKHOUSE_URL`, `_USER`, `_PASSWORD`, `_CA_FILE`, `_DATABASE`).
 fn clickhouse(sql: &str) -> Result<String> {
-    let url = tests::ledger::clickhouse_url();
-    let host = url.trim_start_matches("http://").trim_end_matches('/');
-    let database = std::env::var("CLICKHOUSE_DATABASE").unwrap_or_else(|_| "attrib".into());
-    let mut stream =
-        std::net::TcpStream::connect(host).with_context(|| format!("ClickHouse at {url}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    write!(
-        stream,
-        "POST /?database={database} HTTP/1.0\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n{sql}",
-        sql.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
-        bail!("ClickHouse: {}", body.trim());
-    }
-    Ok(body.to_string())
+    clickhouse_as(sql, "TabSeparatedRaw")
+}
+
+/// [`clickhouse`], in the given output format.
+fn clickhouse_as(sql: &str, format: &str) -> Result<String> {
+    static QUERIES: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    let runtime = QUERIES.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for the report's queries")
+    });
+    let config = tests::ledger::clickhouse_config();
+    let db = config.database()?;
+    runtime
+        .block_on(async {
+            let mut cursor = db.query(sql).fetch_bytes(format)?;
+            let mut body = Vec::new();
+            while let Some(chunk) = cursor.next().await? {
+                body.extend_from_slice(&chunk);
+            }
+            String::from_utf8(body).context("ClickHouse answered with text that is not UTF-8")
+        })
+        .with_context(|| format!("ClickHouse at {}", config.url))
 }
 
 fn table(sql: &str) -> Result<String> {
-    clickhouse(&format!(
-        "{} FORMAT PrettyCompactNoEscapes",
-        sql.trim().trim_end_matches(';')
-    ))
+    clickhouse_as(sql.trim().trim_end_matches(';'), "PrettyCompactNoEscapes")
 }
 
 fn number(sql: &str) -> u64 {
