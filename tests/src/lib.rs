@@ -10,6 +10,7 @@ pub mod interop;
 pub mod ledger;
 pub mod pipeline;
 pub mod risk;
+pub mod secure;
 pub mod workload;
 
 use std::collections::HashMap;
