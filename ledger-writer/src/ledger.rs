@@ -155,6 +155,11 @@ impl Ledger {
                 }
             }
         }
+        for line in ledger.lines.values_mut() {
+            if line.entries == 0 {
+                line.entries = entries_implied(line);
+            }
+        }
         for line in ledger.lines.values() {
             if let Some(of) = &line.of_commission_id {
                 ledger
@@ -410,6 +415,7 @@ impl Ledger {
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) {
+        line.entries = 1;
         fx.entries.push(entry(
             &line,
             None,
@@ -457,6 +463,7 @@ impl Ledger {
         } else {
             None
         };
+        line.entries += 1;
         fx.entries.push(entry(
             line,
             Some(from),
@@ -924,6 +931,7 @@ fn reapply(line: &mut LedgerLine, payout: &Payout) {
         line.status = LedgerStatus::Approved;
         line.approved_at = Some(line.hold_until);
         line.version += 1;
+        line.entries += 1;
     }
     match payout.status {
         PayoutStatus::Created
@@ -939,6 +947,7 @@ fn reapply(line: &mut LedgerLine, payout: &Payout) {
             line.status = LedgerStatus::Paid;
             line.payout_id = id;
             line.version += 1;
+            line.entries += 1;
         }
         PayoutStatus::Failed if line.payout_id == id && line.status == LedgerStatus::Approved => {
             line.payout_id = None;
@@ -975,6 +984,7 @@ fn line_from(
         approved_at: None,
         payout_id: None,
         version: 0,
+        entries: 0,
     }
 }
 
@@ -1005,6 +1015,31 @@ fn entry(
         payout_id,
         effective_at: cause.at,
         recorded_at: now,
+        sequence: line.entries,
+        amount: amount_text(amount_minor, &line.currency),
+        currency_exponent: schemas::money::Currency::from_code(&line.currency)
+            .map_or(-1, |c| c.minor_units() as i32),
+    }
+}
+
+/// The decimal string of a minor-unit amount, at the currency's exponent ("" for a code the
+/// ledger never accepts: lines carry only ISO 4217 currencies).
+fn amount_text(minor: i64, currency: &str) -> String {
+    schemas::money::Currency::from_code(currency)
+        .map(|c| c.from_minor(minor).to_string())
+        .unwrap_or_default()
+}
+
+/// A line restored from a record written before entries were counted: the entries its
+/// status implies on its usual path (born pending or held; approved after one of them; paid
+/// after approval; reversed from pending or held). Lines born approved or reversed (refunds,
+/// clawbacks) have one entry fewer: their next sequence skips one, and the highest still
+/// holds the current status.
+fn entries_implied(line: &LedgerLine) -> i32 {
+    match line.status {
+        LedgerStatus::Pending | LedgerStatus::Held => 1,
+        LedgerStatus::Approved | LedgerStatus::Reversed => 2,
+        LedgerStatus::Paid => 3,
     }
 }
 
@@ -1188,6 +1223,17 @@ mod tests {
             Some(p.payout_id.as_str())
         );
         assert_eq!(status(&l, "c1"), LedgerStatus::Paid);
+        // pending (1) → approved (2) → paid (3): the highest sequence is the current status;
+        // amounts also travel as decimal strings at the currency's exponent.
+        assert_eq!(
+            (
+                fx.entries[0].sequence,
+                fx.entries[0].amount.as_str(),
+                fx.entries[0].currency_exponent
+            ),
+            (3, "10.00", 2)
+        );
+        assert_eq!(l.line("c1").expect("c1").entries, 3);
         // Completing twice is refused with a reason.
         let fx = order(&mut l, &settle("s2", &p.payout_id, true, 44));
         let o = fx.outcome.expect("o");

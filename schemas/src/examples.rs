@@ -261,6 +261,9 @@ pub fn ledger_entry() -> LedgerEntry {
         payout_id: None,
         effective_at: at(30 * 86_400),
         recorded_at: at(30 * 86_400 + 5),
+        sequence: 2,
+        amount: "6.50".into(),
+        currency_exponent: 2,
     }
 }
 
@@ -304,6 +307,7 @@ pub fn ledger_line() -> LedgerLine {
         approved_at: Some(at(30 * 86_400)),
         payout_id: s("pay-3"),
         version: 2,
+        entries: 2,
     }
 }
 

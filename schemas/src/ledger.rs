@@ -85,6 +85,24 @@ pub struct LedgerEntry {
     /// When recorded.
     #[serde(with = "chrono::serde::ts_milliseconds")]
     pub recorded_at: DateTime<Utc>,
+    /// Per line: 1 for its first entry, one more per entry; the highest is the current
+    /// status (0 on entries written before v2).
+    #[serde(default)]
+    pub sequence: i32,
+    /// `amount_minor` as a decimal string with `currency_exponent` decimals ("" before v2).
+    #[serde(default)]
+    pub amount: String,
+    /// ISO 4217 exponent of `currency` (-1 before v2).
+    #[serde(default = "unknown_exponent")]
+    pub currency_exponent: i32,
 }
 
-avro_message!(LedgerEntry, "attrib.LedgerEntry", ["ledger_entry.v1.avsc"]);
+fn unknown_exponent() -> i32 {
+    -1
+}
+
+avro_message!(
+    LedgerEntry,
+    "attrib.LedgerEntry",
+    ["ledger_entry.v1.avsc", "ledger_entry.v2.avsc"]
+);

@@ -74,8 +74,11 @@ pub struct LedgerLine {
     pub approved_at: Option<DateTime<Utc>>,
     /// The payout holding or having paid it.
     pub payout_id: Option<String>,
-    /// Entries written for it so far.
+    /// Changes of this record (entries and payout assignment); the newer record wins.
     pub version: i32,
+    /// Ledger entries written for it: the sequence of its latest entry (0 before v2).
+    #[serde(default)]
+    pub entries: i32,
 }
 
 /// A payout's life.
@@ -184,4 +187,8 @@ pub struct LedgerState {
     pub clock: Option<DateTime<Utc>>,
 }
 
-avro_message!(LedgerState, "attrib.LedgerState", ["ledger_state.v1.avsc"]);
+avro_message!(
+    LedgerState,
+    "attrib.LedgerState",
+    ["ledger_state.v1.avsc", "ledger_state.v2.avsc"]
+);

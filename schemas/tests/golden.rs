@@ -119,6 +119,24 @@ fn a_v1_program_reads_as_a_v2_program_without_risk_policy() {
 }
 
 #[test]
+fn a_v1_ledger_entry_reads_as_v2_with_sequence_and_amount_unknown() {
+    let decoded: schemas::LedgerEntry = decode(&golden("ledger_entry.v1")).expect("v1 decodes");
+    let mut expected = examples::ledger_entry();
+    expected.sequence = 0;
+    expected.amount = String::new();
+    expected.currency_exponent = -1;
+    assert_eq!(decoded, expected);
+}
+
+#[test]
+fn a_v1_ledger_line_reads_as_v2_with_its_entries_unknown() {
+    let decoded: schemas::LedgerState = decode(&golden("ledger_state.v1")).expect("v1 decodes");
+    let line = decoded.line.expect("the example sets a line");
+    assert_eq!(line.entries, 0);
+    assert_eq!(line.version, examples::ledger_line().version);
+}
+
+#[test]
 fn a_message_of_one_type_is_refused_by_another() {
     let bytes = schemas::encode(&examples::risk_level()).expect("encode");
     let err = decode::<schemas::LedgerEntry>(&bytes).expect_err("wrong type");
