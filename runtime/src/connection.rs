@@ -128,7 +128,13 @@ pub fn ping(kafka: &KafkaConfig, timeout: Duration) -> Result<usize, RuntimeErro
             if let Some(refusal) = failures.iter().find_map(|f| classify(f)) {
                 return Err(refused(kafka, refusal));
             }
-            if !uses_tls(kafka) && failures.iter().any(|f| f.contains("APIVERSION_QUERY")) {
+            // Closed by the peer at the first request, not timed out (a stalled broker).
+            let closed_at_hello = |f: &String| {
+                f.contains("APIVERSION_QUERY")
+                    && f.contains("Disconnected")
+                    && !f.contains("Timed out")
+            };
+            if !uses_tls(kafka) && failures.iter().any(closed_at_hello) {
                 // Closed right after connecting: a TLS listener does that to a plaintext
                 // hello, but so may a broker still starting. Only a TLS handshake that
                 // succeeds on the same address tells them apart.
@@ -136,7 +142,8 @@ pub fn ping(kafka: &KafkaConfig, timeout: Duration) -> Result<usize, RuntimeErro
                     return Err(refused(kafka, Refusal::ExpectsTls));
                 }
             }
-            if uses_tls(kafka) && listener_speaks_plaintext(kafka) {
+            let refused = failures.iter().any(|f| f.contains("Connection refused"));
+            if uses_tls(kafka) && !refused && listener_speaks_plaintext(kafka) {
                 // A plaintext listener reads a TLS hello as the start of a huge request and
                 // waits: the client sees only a timeout.
                 return Err(refused(kafka, Refusal::ExpectsPlaintext));

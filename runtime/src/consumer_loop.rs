@@ -188,8 +188,7 @@ pub async fn run<P: Processor>(
                 processor.idle(&mut batch.outputs)?;
                 if !batch.outputs.is_empty() {
                     for output in std::mem::take(&mut batch.outputs) {
-                        let delivery = producer.enqueue(&output).await?;
-                        batch.deliveries.push((output.topic, delivery));
+                        producer.enqueue_mirrored(output, &mut batch.deliveries).await?;
                     }
                     finish_batch(consumer, processor, producer, &mut batch, &metrics).await?;
                 }
@@ -253,8 +252,7 @@ async fn handle<P: Processor>(
     let input = Input::from_message(message);
     processor.process(&input, &mut batch.outputs)?;
     for output in std::mem::take(&mut batch.outputs) {
-        let delivery = producer.enqueue(&output).await?;
-        batch.deliveries.push((output.topic, delivery));
+        producer.enqueue_mirrored(output, &mut batch.deliveries).await?;
     }
     batch
         .frontier
@@ -283,8 +281,7 @@ async fn finish_batch<P: Processor>(
             break;
         }
         for output in std::mem::take(&mut batch.outputs) {
-            let delivery = producer.enqueue(&output).await?;
-            batch.deliveries.push((output.topic, delivery));
+            producer.enqueue_mirrored(output, &mut batch.deliveries).await?;
         }
         await_all(batch, metrics).await?;
     }

@@ -12,6 +12,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 use rdkafka::statistics::Statistics;
 use rdkafka::util::Timeout;
@@ -241,10 +242,14 @@ pub fn consumer(
     Ok(consumer)
 }
 
-/// A producer whose sends complete only when the broker acknowledged them.
+/// A producer whose sends complete only when the broker acknowledged them. Every Avro
+/// message gets headers naming its writer schema; a topic with a JSON mirror
+/// ([`crate::settings::TopicPolicy`]) gets each message's JSON form there too.
 #[derive(Clone)]
 pub struct Producer {
     inner: FutureProducer<DefaultClientContext>,
+    mirrors: std::sync::Arc<Vec<(String, std::sync::Arc<str>)>>,
+    headers: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, OwnedHeaders>>>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -266,7 +271,79 @@ impl Producer {
             )
             .create()
             .map_err(RuntimeError::Kafka)?;
-        Ok(Producer { inner })
+        let mirrors = kafka
+            .topic_policy
+            .json_mirrors
+            .iter()
+            .map(|(topic, mirror)| (topic.clone(), std::sync::Arc::from(mirror.as_str())))
+            .collect();
+        Ok(Producer {
+            inner,
+            mirrors: std::sync::Arc::new(mirrors),
+            headers: std::sync::Arc::default(),
+        })
+    }
+
+    /// The headers of a single-object Avro payload (cached per writer schema); `None` for
+    /// anything else (raw JSON, tombstones).
+    fn headers_for(&self, payload: &[u8]) -> Option<OwnedHeaders> {
+        let fingerprint = schemas::codec::read_header(payload).ok()?;
+        let mut cache = match self.headers.lock() {
+            Ok(cache) => cache,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(headers) = cache.get(&fingerprint) {
+            return Some(headers.clone());
+        }
+        let writer = schemas::json_view::writer(fingerprint)?;
+        let headers = schemas::json_view::headers(&writer).iter().fold(
+            OwnedHeaders::new(),
+            |headers, (key, value)| {
+                headers.insert(Header {
+                    key,
+                    value: Some(value.as_str()),
+                })
+            },
+        );
+        cache.insert(fingerprint, headers.clone());
+        Some(headers)
+    }
+
+    /// The JSON copy of `output` for its topic's mirror, if it has one.
+    pub fn mirror(&self, output: &Output) -> Result<Option<Output>, RuntimeError> {
+        let Some((_, mirror)) = self.mirrors.iter().find(|(t, _)| **t == *output.topic) else {
+            return Ok(None);
+        };
+        let Some(payload) = &output.payload else {
+            return Ok(None);
+        };
+        let json = schemas::json_view::to_json(payload).map_err(|error| RuntimeError::Encode {
+            what: "JSON mirror",
+            error,
+        })?;
+        Ok(Some(Output {
+            topic: mirror.clone(),
+            key: output.key.clone(),
+            partition: output.partition,
+            payload: Some(json.to_string().into_bytes()),
+        }))
+    }
+
+    /// Enqueues `output` and, for a mirrored topic, its JSON copy; each delivery to await is
+    /// added to `deliveries`.
+    pub async fn enqueue_mirrored(
+        &self,
+        output: Output,
+        deliveries: &mut Vec<(std::sync::Arc<str>, DeliveryFuture)>,
+    ) -> Result<(), RuntimeError> {
+        let mirror = self.mirror(&output)?;
+        let delivery = self.enqueue(&output).await?;
+        deliveries.push((output.topic, delivery));
+        if let Some(mirror) = mirror {
+            let delivery = self.enqueue(&mirror).await?;
+            deliveries.push((mirror.topic, delivery));
+        }
+        Ok(())
     }
 
     /// Hands one message to the client, waiting while its queue is full; the returned future
@@ -277,6 +354,9 @@ impl Producer {
             let mut record: FutureRecord<'_, Vec<u8>, Vec<u8>> = FutureRecord::to(&output.topic);
             if let Some(payload) = &output.payload {
                 record = record.payload(payload);
+                if let Some(headers) = self.headers_for(payload) {
+                    record = record.headers(headers);
+                }
             }
             if let Some(key) = &output.key {
                 record = record.key(key);
@@ -304,7 +384,7 @@ impl Producer {
     pub async fn send_all(&self, outputs: &[Output]) -> Result<(), RuntimeError> {
         let mut pending = Vec::with_capacity(outputs.len());
         for output in outputs {
-            pending.push((output.topic.clone(), self.enqueue(output).await?));
+            self.enqueue_mirrored(output.clone(), &mut pending).await?;
         }
         for (topic, delivery) in pending {
             await_delivery(&topic, delivery).await?;
@@ -364,14 +444,34 @@ pub async fn ensure_topics_partitioned(
     let admin: AdminClient<DefaultClientContext> = base_config(kafka, "attrib-admin")
         .create()
         .map_err(RuntimeError::Kafka)?;
-    let new_topics: Vec<NewTopic<'_>> = topics
+    // A mirrored topic brings its JSON mirror, created alike.
+    let mut specs: Vec<(&str, Cleanup, i32)> = topics.to_vec();
+    for (name, cleanup, partitions) in topics {
+        if let Some(mirror) = kafka.topic_policy.mirror_of(name) {
+            specs.push((mirror, *cleanup, *partitions));
+        }
+    }
+    let retention: Vec<Option<String>> = specs
         .iter()
-        .map(|(name, cleanup, partitions)| {
-            let topic = NewTopic::new(
+        .map(|(name, ..)| {
+            kafka
+                .topic_policy
+                .retention_of(name)
+                .map(|ms| ms.to_string())
+        })
+        .collect();
+    let new_topics: Vec<NewTopic<'_>> = specs
+        .iter()
+        .zip(&retention)
+        .map(|((name, cleanup, partitions), retention)| {
+            let mut topic = NewTopic::new(
                 name,
                 *partitions,
                 TopicReplication::Fixed(kafka.topic_replication),
             );
+            if let Some(ms) = retention {
+                topic = topic.set("retention.ms", ms);
+            }
             match cleanup {
                 Cleanup::Delete => topic,
                 Cleanup::Compact => topic.set("cleanup.policy", "compact"),

@@ -111,9 +111,33 @@ pub const DEAD_LETTER_PAYLOAD_BYTES_MAX: EnvVar = EnvVar {
     default: Some("262144"),
     doc: "Dead letters keep at most this many bytes of the original message (and say when truncated).",
 };
+/// Retention of the finance topics.
+pub const LEDGER_RETENTION_MS: EnvVar = EnvVar {
+    name: "LEDGER_RETENTION_MS",
+    default: Some("-1"),
+    doc: "`retention.ms` of the ledger entries and ledger commands topics (and the entries' JSON mirror) when this service creates them; -1 keeps them forever: a finance consumer down for a week must not lose entries.",
+};
+/// Retention of dead letters.
+pub const DEAD_LETTER_RETENTION_MS: EnvVar = EnvVar {
+    name: "DEAD_LETTER_RETENTION_MS",
+    default: Some("2592000000"),
+    doc: "`retention.ms` of the dead-letter topic (and its JSON mirror) when created: 30 days by default, bounded because dead letters keep rejected raw input.",
+};
+/// JSON mirror of the finance topic.
+pub const JSON_MIRROR_LEDGER_ENTRIES: EnvVar = EnvVar {
+    name: "JSON_MIRROR_LEDGER_ENTRIES",
+    default: Some("false"),
+    doc: "`true` also writes every ledger entry as one JSON object (same key, money as a decimal string) to `<ns>.ledger.entries.json.v1` (`TOPIC_LEDGER_ENTRIES_JSON`), for consumers without Avro.",
+};
+/// JSON mirror of the dead letters.
+pub const JSON_MIRROR_DEAD_LETTERS: EnvVar = EnvVar {
+    name: "JSON_MIRROR_DEAD_LETTERS",
+    default: Some("false"),
+    doc: "`true` also writes every dead letter as one JSON object to `<ns>.touchpoints.dlq.json.v1` (`TOPIC_TOUCHPOINTS_DLQ_JSON`).",
+};
 
 /// Every shared variable, for documentation.
-pub const COMMON_VARS: [EnvVar; 18] = [
+pub const COMMON_VARS: [EnvVar; 22] = [
     KAFKA_BOOTSTRAP_SERVERS,
     KAFKA_CLIENT_PROPERTIES,
     KAFKA_PROP_DOC,
@@ -131,6 +155,10 @@ pub const COMMON_VARS: [EnvVar; 18] = [
     BATCH_LINGER_MS,
     SHUTDOWN_DRAIN_TIMEOUT_MS,
     DEAD_LETTER_PAYLOAD_BYTES_MAX,
+    DEAD_LETTER_RETENTION_MS,
+    LEDGER_RETENTION_MS,
+    JSON_MIRROR_LEDGER_ENTRIES,
+    JSON_MIRROR_DEAD_LETTERS,
     TOPIC_OVERRIDES_DOC,
 ];
 
@@ -151,7 +179,7 @@ pub fn service_vars(admin_default: &'static str, own: &[EnvVar]) -> Vec<EnvVar> 
 pub const TOPIC_OVERRIDES_DOC: EnvVar = EnvVar {
     name: "TOPIC_<NAME>",
     default: Some("<ns>.<name>.v1"),
-    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`, `TOPIC_IDENTITY_BINDINGS`, `TOPIC_ATTRIBUTOR_STATE`, `TOPIC_RISK_SIGNALS`, `TOPIC_RISK_STATE`, `TOPIC_RISK_SCORES`, `TOPIC_LEDGER_COMMANDS`, `TOPIC_LEDGER_STATE`.",
+    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`, `TOPIC_IDENTITY_BINDINGS`, `TOPIC_ATTRIBUTOR_STATE`, `TOPIC_RISK_SIGNALS`, `TOPIC_RISK_STATE`, `TOPIC_RISK_SCORES`, `TOPIC_LEDGER_COMMANDS`, `TOPIC_LEDGER_STATE`, `TOPIC_LEDGER_ENTRIES_JSON`, `TOPIC_TOUCHPOINTS_DLQ_JSON`.",
 };
 
 config_enum!(
@@ -183,6 +211,36 @@ pub struct KafkaConfig {
     pub session_timeout: Duration,
     /// How long start-up waits for the broker to answer.
     pub startup_wait: Duration,
+    /// Retention and JSON mirrors of particular topics.
+    pub topic_policy: TopicPolicy,
+}
+
+/// What some topics get beyond the defaults: a `retention.ms` when created, and a JSON mirror
+/// every producer writes alongside.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicPolicy {
+    /// (topic, `retention.ms`).
+    pub retention_ms: Vec<(String, i64)>,
+    /// (Avro topic, its JSON mirror).
+    pub json_mirrors: Vec<(String, String)>,
+}
+
+impl TopicPolicy {
+    /// The `retention.ms` to create `topic` with, if set.
+    pub fn retention_of(&self, topic: &str) -> Option<i64> {
+        self.retention_ms
+            .iter()
+            .find(|(t, _)| t == topic)
+            .map(|(_, ms)| *ms)
+    }
+
+    /// The JSON mirror of `topic`, if it has one.
+    pub fn mirror_of(&self, topic: &str) -> Option<&str> {
+        self.json_mirrors
+            .iter()
+            .find(|(t, _)| t == topic)
+            .map(|(_, m)| m.as_str())
+    }
 }
 
 /// Names of every topic in the pipeline (DESIGN.md §2), versioned once in the name.
@@ -206,6 +264,10 @@ pub struct Topics {
     pub risk_levels: String,
     /// Ledger entries for finance.
     pub ledger_entries: String,
+    /// The ledger entries' JSON mirror (written when `JSON_MIRROR_LEDGER_ENTRIES`).
+    pub ledger_entries_json: String,
+    /// The dead letters' JSON mirror (written when `JSON_MIRROR_DEAD_LETTERS`).
+    pub touchpoints_dlq_json: String,
     /// Customer → visitor bindings, the enricher's changelog (compacted, co-partitioned with
     /// the valid touchpoints).
     pub identity_bindings: String,
@@ -256,6 +318,8 @@ impl Topics {
             commissions: topic("TOPIC_COMMISSIONS", "commissions"),
             risk_levels: topic("TOPIC_RISK_LEVELS", "risk.levels"),
             ledger_entries: topic("TOPIC_LEDGER_ENTRIES", "ledger.entries"),
+            ledger_entries_json: topic("TOPIC_LEDGER_ENTRIES_JSON", "ledger.entries.json"),
+            touchpoints_dlq_json: topic("TOPIC_TOUCHPOINTS_DLQ_JSON", "touchpoints.dlq.json"),
             identity_bindings: topic("TOPIC_IDENTITY_BINDINGS", "identity.bindings"),
             attributor_state: topic("TOPIC_ATTRIBUTOR_STATE", "attributor.state"),
             risk_signals: topic("TOPIC_RISK_SIGNALS", "risk.signals"),
@@ -299,6 +363,43 @@ pub struct CommonConfig {
     pub dead_letter_payload_bytes_max: usize,
 }
 
+/// Retention and mirrors from their variables.
+fn topic_policy(env: &mut Env, topics: &Topics) -> TopicPolicy {
+    let ledger: i64 = env.parse(&LEDGER_RETENTION_MS);
+    let dead_letters: i64 = env.parse(&DEAD_LETTER_RETENTION_MS);
+    env.check(
+        ledger == -1 || ledger >= 3_600_000,
+        "LEDGER_RETENTION_MS must be -1 (forever) or at least an hour",
+    );
+    env.check(
+        dead_letters == -1 || dead_letters >= 3_600_000,
+        "DEAD_LETTER_RETENTION_MS must be -1 (forever) or at least an hour",
+    );
+    let mut policy = TopicPolicy {
+        retention_ms: vec![
+            (topics.ledger_entries.clone(), ledger),
+            (topics.ledger_entries_json.clone(), ledger),
+            (topics.ledger_commands.clone(), ledger),
+            (topics.touchpoints_dlq.clone(), dead_letters),
+            (topics.touchpoints_dlq_json.clone(), dead_letters),
+        ],
+        json_mirrors: Vec::new(),
+    };
+    if env.parse::<bool>(&JSON_MIRROR_LEDGER_ENTRIES) {
+        policy.json_mirrors.push((
+            topics.ledger_entries.clone(),
+            topics.ledger_entries_json.clone(),
+        ));
+    }
+    if env.parse::<bool>(&JSON_MIRROR_DEAD_LETTERS) {
+        policy.json_mirrors.push((
+            topics.touchpoints_dlq.clone(),
+            topics.touchpoints_dlq_json.clone(),
+        ));
+    }
+    policy
+}
+
 impl CommonConfig {
     /// Reads the shared variables; `admin_default` is the service's own admin address default.
     pub fn from_env(env: &mut Env, service: &'static str, admin_default: &'static str) -> Self {
@@ -330,9 +431,12 @@ impl CommonConfig {
             delivery_timeout: Duration::from_millis(env.parse(&KAFKA_DELIVERY_TIMEOUT_MS)),
             session_timeout: Duration::from_millis(env.parse(&KAFKA_SESSION_TIMEOUT_MS)),
             startup_wait: Duration::from_secs(env.parse(&KAFKA_STARTUP_WAIT_SECONDS)),
+            topic_policy: TopicPolicy::default(),
         };
         let namespace = env.string(&TOPIC_NAMESPACE);
         let topics = Topics::from_env(env, &namespace);
+        let mut kafka = kafka;
+        kafka.topic_policy = topic_policy(env, &topics);
         let admin = EnvVar {
             default: Some(admin_default),
             ..ADMIN_LISTEN_ADDR

@@ -10,6 +10,7 @@ pub mod commission;
 pub mod dead_letter;
 pub mod examples;
 pub mod identity;
+pub mod json_view;
 pub mod ids;
 pub mod ledger;
 pub mod ledger_command;
