@@ -97,9 +97,10 @@ sqlite_file() { # the database file of a sqlite:// storage URL, relative to the 
   esac
 }
 
-add_sqlite_indexes() {
-  local db
-  db=$(sqlite_file) && [ -f "$db" ] && [ "$BROKER_INDEXES" = yes ] || return 0
+add_sqlite_indexes() { # [database file]: the main broker's by default
+  local db="${1:-}"
+  [ -n "$db" ] || db=$(sqlite_file) || return 0
+  [ -f "$db" ] && [ "$BROKER_INDEXES" = yes ] || return 0
   # Waits for the broker's own writes (busy timeout); instant on a new file, seconds on a
   # big one that never had them.
   sqlite3 -cmd ".timeout 60000" "$db" "$BROKER_SQLITE_INDEXES" >/dev/null \
@@ -131,7 +132,7 @@ tansu_at() { # dir, port, advertised port, extra args...: starts tansu in the ba
   (cd "$dir" && exec nohup "$TANSU_BIN" broker \
       --listener-url "tcp://127.0.0.1:$port" \
       --advertised-listener-url "tcp://127.0.0.1:$advertised" \
-      --storage-engine "sqlite://tansu.db" "$@" >>tansu.log 2>&1 </dev/null) &
+      --storage-engine "sqlite://tansu.db?maintenance_interval=1m" "$@" >>tansu.log 2>&1 </dev/null) &
   echo $!
 }
 
@@ -161,6 +162,9 @@ start_secure_broker() {
     stop_pid "$SECURE_DIR/tansu.pid" "secure broker set-up"
     touch "$SECURE_DIR/users.done"
   fi
+  # The same storage indexes as the main broker: without them its compaction stalls it too
+  # (and a stalled storage fails SCRAM logins as "unsupported mechanism").
+  add_sqlite_indexes "$SECURE_DIR/tansu.db"
   tansu_at "$SECURE_DIR" "$BROKER_SASL_PORT" "$BROKER_TLS_PORT" --authentication > "$SECURE_DIR/tansu.pid"
   wait_for "secure broker on port $BROKER_SASL_PORT" 30 port_open "$BROKER_SASL_PORT"
   cat > "$SECURE_DIR/stunnel.conf" <<CONF

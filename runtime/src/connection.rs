@@ -142,8 +142,8 @@ pub fn ping(kafka: &KafkaConfig, timeout: Duration) -> Result<usize, RuntimeErro
                     return Err(refused(kafka, Refusal::ExpectsTls));
                 }
             }
-            let refused = failures.iter().any(|f| f.contains("Connection refused"));
-            if uses_tls(kafka) && !refused && listener_speaks_plaintext(kafka) {
+            let down = failures.iter().any(|f| f.contains("Connection refused"));
+            if uses_tls(kafka) && !down && listener_speaks_plaintext(kafka) {
                 // A plaintext listener reads a TLS hello as the start of a huge request and
                 // waits: the client sees only a timeout.
                 return Err(refused(kafka, Refusal::ExpectsPlaintext));

@@ -188,7 +188,9 @@ pub async fn run<P: Processor>(
                 processor.idle(&mut batch.outputs)?;
                 if !batch.outputs.is_empty() {
                     for output in std::mem::take(&mut batch.outputs) {
-                        producer.enqueue_mirrored(output, &mut batch.deliveries).await?;
+                        producer
+                            .enqueue_mirrored(output, &mut batch.deliveries)
+                            .await?;
                     }
                     finish_batch(consumer, processor, producer, &mut batch, &metrics).await?;
                 }
@@ -252,7 +254,9 @@ async fn handle<P: Processor>(
     let input = Input::from_message(message);
     processor.process(&input, &mut batch.outputs)?;
     for output in std::mem::take(&mut batch.outputs) {
-        producer.enqueue_mirrored(output, &mut batch.deliveries).await?;
+        producer
+            .enqueue_mirrored(output, &mut batch.deliveries)
+            .await?;
     }
     batch
         .frontier
@@ -281,7 +285,9 @@ async fn finish_batch<P: Processor>(
             break;
         }
         for output in std::mem::take(&mut batch.outputs) {
-            producer.enqueue_mirrored(output, &mut batch.deliveries).await?;
+            producer
+                .enqueue_mirrored(output, &mut batch.deliveries)
+                .await?;
         }
         await_all(batch, metrics).await?;
     }

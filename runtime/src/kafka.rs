@@ -356,6 +356,11 @@ impl Producer {
                 record = record.payload(payload);
                 if let Some(headers) = self.headers_for(payload) {
                     record = record.headers(headers);
+                } else if self.mirrors.iter().any(|(_, m)| *m == output.topic) {
+                    record = record.headers(OwnedHeaders::new().insert(Header {
+                        key: "content-type",
+                        value: Some("application/json"),
+                    }));
                 }
             }
             if let Some(key) = &output.key {

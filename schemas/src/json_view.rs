@@ -95,7 +95,8 @@ pub fn headers(writer: &Writer) -> [(&'static str, String); 6] {
 /// A single-object encoded message of any published schema as one JSON object.
 pub fn to_json(bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
     let fingerprint = read_header(bytes)?;
-    let writer = writer(fingerprint).ok_or(CodecError::UnknownFingerprint(fingerprint, "any type"))?;
+    let writer =
+        writer(fingerprint).ok_or(CodecError::UnknownFingerprint(fingerprint, "any type"))?;
     let mut body = &bytes[HEADER_LEN..];
     let value = from_avro_datum(writer.schema, &mut body, None)?;
     Ok(json(value))

@@ -7,7 +7,7 @@
 //! a plaintext client and a wrong ClickHouse password must each stop at once with an error
 //! that names what to change.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,9 @@ fn secure_service_env(ns: &str) -> HashMap<String, String> {
             // The replay's end is the end of the stream: advance the watermark on idle soon,
             // as the chaos test does, so the last journeys are decided.
             ("ATTRIBUTOR_IDLE_ADVANCE_SECONDS", "2"),
+            // What a finance team without Avro, and an operator's tooling, read.
+            ("JSON_MIRROR_LEDGER_ENTRIES", "true"),
+            ("JSON_MIRROR_DEAD_LETTERS", "true"),
         ],
     );
     env.extend(secure_env().expect("the secure stack's settings (deploy/local/stack.sh up)"));
@@ -118,6 +121,180 @@ async fn the_pipeline_runs_end_to_end_over_tls_with_scram_and_https() {
         "secure: {} lines over TLS + SASL SCRAM-SHA-512 and HTTPS equal the oracle",
         lines.len()
     );
+
+    // Finance reads the topic with confluent-kafka over the same TLS + SCRAM settings:
+    // once the Avro with only the .avsc files and the headers, once the JSON mirror.
+    let want = ClickHouseLedger::read(&db).await;
+    let topics = &common.topics;
+    for (format, topic) in [
+        ("avro", topics.ledger_entries.as_str()),
+        ("json", topics.ledger_entries_json.as_str()),
+    ] {
+        let report = read_ledger(format, topic, want.entries, &env);
+        assert_eq!(
+            report["entries"].as_u64(),
+            Some(want.entries),
+            "{format}: distinct entries"
+        );
+        assert_eq!(
+            report["lines_with_sequence_gaps"],
+            serde_json::json!([]),
+            "{format}"
+        );
+        let lines: BTreeMap<String, (String, i64)> = report["lines"]
+            .as_object()
+            .expect("lines")
+            .iter()
+            .map(|(id, l)| {
+                (
+                    id.clone(),
+                    (
+                        l[0].as_str().expect("status").to_string(),
+                        l[1].as_i64().expect("minor"),
+                    ),
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines, want.lines,
+            "{format}: current status (highest sequence) and amount of every line = ClickHouse"
+        );
+        let totals: BTreeMap<String, String> =
+            serde_json::from_value(report["totals"].clone()).expect("totals");
+        assert_eq!(totals, want.totals, "{format}: totals = ClickHouse");
+        if format == "avro" {
+            assert_eq!(
+                report["schema_files"],
+                serde_json::json!(["ledger_entry.v2.avsc"])
+            );
+        }
+    }
+    let letters = read_ledger(
+        "dead-letters",
+        &topics.touchpoints_dlq_json,
+        expected.dead_letters.len() as u64,
+        &env,
+    );
+    let mut planted: BTreeMap<String, u64> = BTreeMap::new();
+    for letter in &expected.dead_letters {
+        *planted
+            .entry(format!("{}/{}", letter.service, letter.reason))
+            .or_insert(0) += 1;
+    }
+    let by_reason: BTreeMap<String, u64> =
+        serde_json::from_value(letters["by_reason"].clone()).expect("by reason");
+    assert_eq!(
+        by_reason, planted,
+        "the JSON dead letters are the planted bad inputs"
+    );
+
+    // Created with the retention finance and privacy need.
+    for (topic, want) in [
+        (&topics.ledger_entries, "-1"),
+        (&topics.ledger_entries_json, "-1"),
+        (&topics.ledger_commands, "-1"),
+        (&topics.touchpoints_dlq, "2592000000"),
+        (&topics.touchpoints_dlq_json, "2592000000"),
+    ] {
+        assert_eq!(
+            retention_ms(&common.kafka, topic).await.as_deref(),
+            Some(want),
+            "retention.ms of {topic}"
+        );
+    }
+}
+
+/// What ClickHouse says the ledger holds.
+struct ClickHouseLedger {
+    entries: u64,
+    /// commission id → (status, amount_minor).
+    lines: BTreeMap<String, (String, i64)>,
+    /// "status/currency" → total as a decimal string.
+    totals: BTreeMap<String, String>,
+}
+
+impl ClickHouseLedger {
+    async fn read(db: &clickhouse::Client) -> ClickHouseLedger {
+        let entries = tests::ledger::count(db, "SELECT count() FROM ledger_entries FINAL")
+            .await
+            .expect("entries");
+        let rows: Vec<(String, String, i64, String)> = db
+            .query("SELECT commission_id, status, amount_minor, currency FROM commissions FINAL")
+            .fetch_all()
+            .await
+            .expect("commissions");
+        let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+        let mut lines = BTreeMap::new();
+        for (id, status, minor, currency) in rows {
+            *totals.entry(format!("{status}/{currency}")).or_insert(0) += minor;
+            lines.insert(id, (status, minor));
+        }
+        let totals = totals
+            .into_iter()
+            .map(|(key, minor)| {
+                let currency = key.rsplit('/').next().unwrap_or_default();
+                let exact = schemas::money::Currency::from_code(currency)
+                    .expect("ISO 4217")
+                    .from_minor(minor);
+                (key, exact.to_string())
+            })
+            .collect();
+        ClickHouseLedger {
+            entries,
+            lines,
+            totals,
+        }
+    }
+}
+
+/// Runs the finance decoder (`ledger-writer/finance/read_ledger.py`) with the services'
+/// own connection variables.
+fn read_ledger(
+    format: &str,
+    topic: &str,
+    want: u64,
+    env: &HashMap<String, String>,
+) -> serde_json::Value {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = Command::new("python3")
+        .arg(root.join("ledger-writer/finance/read_ledger.py"))
+        .args([format, "--topic", topic, "--want", &want.to_string()])
+        .arg("--schemas")
+        .arg(root.join("schemas/avro"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::var("HOME").unwrap_or_default())
+        .envs(env.iter().filter(|(k, _)| k.starts_with("KAFKA_")))
+        .output()
+        .expect("python3 runs (deploy/local/install.sh installs confluent-kafka)");
+    assert!(
+        output.status.success(),
+        "read_ledger.py {format} {topic}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("one JSON report")
+}
+
+/// `retention.ms` of a topic as the broker describes it.
+async fn retention_ms(kafka: &runtime::settings::KafkaConfig, topic: &str) -> Option<String> {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    let mut config = rdkafka::ClientConfig::new();
+    config.set("bootstrap.servers", &kafka.bootstrap_servers);
+    for (k, v) in &kafka.client_properties {
+        config.set(k, v.expose());
+    }
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+        config.create().expect("admin client");
+    let results = admin
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .expect("describe configs");
+    results
+        .into_iter()
+        .flatten()
+        .flat_map(|resource| resource.entries)
+        .find(|entry| entry.name == "retention.ms")
+        .and_then(|entry| entry.value)
 }
 
 /// Runs `ingest run` (or `ledger-writer migrate`) with `env` and returns (exit success,
