@@ -92,6 +92,26 @@ pub fn headers(writer: &Writer) -> [(&'static str, String); 6] {
     ]
 }
 
+/// Every published schema as a Markdown table: name, version, file, the fingerprint as the
+/// `avro.schema.fingerprint` header spells it (the README's table comes from this).
+pub fn fingerprint_table() -> String {
+    let mut out = String::from(
+        "| Schema | Version | File | `avro.schema.fingerprint` |\n|---|---|---|---|\n",
+    );
+    for family in families() {
+        for version in &family.versions {
+            out.push_str(&format!(
+                "| `{}` | {} | `{}` | `{:016x}` |\n",
+                family.name,
+                version_of(version.file),
+                version.file,
+                version.fingerprint
+            ));
+        }
+    }
+    out
+}
+
 /// A single-object encoded message of any published schema as one JSON object.
 pub fn to_json(bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
     let fingerprint = read_header(bytes)?;
@@ -171,6 +191,15 @@ mod tests {
             assert_eq!(headers[5].1.len(), 16);
             assert!(to_json(&example.encoded).expect("json").is_object());
         }
+    }
+
+    #[test]
+    fn the_readme_lists_every_fingerprint() {
+        let table = fingerprint_table();
+        assert!(
+            include_str!("../README.md").contains(&table),
+            "schemas/README.md's fingerprint table is stale; replace it with:\n{table}"
+        );
     }
 
     #[test]
