@@ -11,12 +11,21 @@
 #   6. check the ledger against the generator's oracle and print the report: per program and
 #      partner conversions, commissions by status, Risk % and level; one payout traced to its
 #      commissions and touchpoints; then stop the services and say where to look next.
+# DEMO_SECURE=yes runs it all over TLS + SASL SCRAM and ClickHouse HTTPS (stack.sh env-secure).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO_ROOT"
 
 "$REPO_ROOT/deploy/local/stack.sh" up >/dev/null
-export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$BROKER_PORT"
+if [ "${DEMO_SECURE:-no}" = yes ]; then
+  # The secure side of the stack: TLS (the stack's own CA) + SASL SCRAM to Kafka, HTTPS with a
+  # user to ClickHouse: the variables a managed service needs (deploy/README.md).
+  eval "$("$REPO_ROOT/deploy/local/stack.sh" env-secure)"
+  say "Secure run: Kafka $KAFKA_BOOTSTRAP_SERVERS over TLS + SCRAM, ClickHouse $CLICKHOUSE_URL."
+else
+  export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$BROKER_PORT"
+  export CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT"
+fi
 
 say "Building the services (release)..."
 cargo build --release --quiet -p ingest -p enricher -p attributor -p risk -p ledger-writer -p reference \
@@ -31,7 +40,6 @@ export RISK_GROUP_ID="$TOPIC_NAMESPACE-risk"
 export RISK_ROUTER_GROUP_ID="$TOPIC_NAMESPACE-risk-router"
 export LEDGER_GROUP_ID="$TOPIC_NAMESPACE-ledger"
 export LEDGER_ANALYTICS_GROUP_ID="$TOPIC_NAMESPACE-ledger-analytics"
-export CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT"
 export CLICKHOUSE_DATABASE="attrib_$TOPIC_NAMESPACE"
 # The workload is history: attribute pending conversions once their partition is quiet for 2 s.
 export ATTRIBUTOR_IDLE_ADVANCE_SECONDS="${ATTRIBUTOR_IDLE_ADVANCE_SECONDS:-2}"

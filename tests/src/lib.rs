@@ -31,6 +31,20 @@ pub fn bootstrap_servers() -> String {
     std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
 }
 
+/// A Kafka client configuration with the connection settings the services read from the
+/// process environment: `KAFKA_BOOTSTRAP_SERVERS` and every `KAFKA_PROP_*` (TLS, SASL), so the
+/// tools and the demo reach a secure cluster the same way.
+pub fn client_config() -> ClientConfig {
+    let mut env = runtime::Env::from_process();
+    let common = runtime::CommonConfig::from_env(&mut env, "tests", "127.0.0.1:0");
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &common.kafka.bootstrap_servers);
+    for (name, value) in &common.kafka.client_properties {
+        config.set(name, value.expose());
+    }
+    config
+}
+
 /// Fails with instructions when the stack is not running.
 pub fn require_broker() {
     let servers = bootstrap_servers();
@@ -118,8 +132,7 @@ pub async fn create_topics(names: &[&str]) -> Result<()> {
 
 /// A plain producer for raw test input.
 pub fn producer() -> FutureProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers())
+    client_config()
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
         .create()
@@ -188,8 +201,7 @@ async fn produce_records<'a>(
 
 /// A consumer of `topic` from the beginning, in a group of its own, committing nothing.
 fn reader(topic: &str) -> Result<BaseConsumer> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers())
+    let consumer: BaseConsumer = client_config()
         .set("group.id", unique_namespace("reader"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")

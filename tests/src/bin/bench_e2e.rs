@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use loadgen::replay::{replay, Pace};
 use loadgen::{generate, Settings, Workload};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message};
+use rdkafka::Message;
 use tests::bench::{broker_pid, clickhouse_pid, cpu_seconds};
 use tests::chart::{svg, Panel};
 use tests::ledger::{clickhouse, database_for, wait_for_schema};
@@ -115,8 +115,7 @@ fn broker_baseline(
     payloads: HashMap<String, usize>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<HashMap<usize, SystemTime>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", tests::bootstrap_servers())
+    let consumer: BaseConsumer = tests::client_config()
         .set("group.id", tests::unique_namespace("bench-e2e-baseline"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
