@@ -169,6 +169,17 @@ async fn the_pipeline_runs_end_to_end_over_tls_with_scram_and_https() {
             );
         }
     }
+    // The same in ClickHouse: each line's entry with the highest sequence has its status.
+    let disagree = tests::ledger::count(
+        &db,
+        "SELECT count() FROM (SELECT commission_id, argMax(to_status, sequence) AS last FROM ledger_entries FINAL GROUP BY commission_id) ANY INNER JOIN (SELECT commission_id, status FROM commissions FINAL) USING commission_id WHERE last != status",
+    )
+    .await
+    .expect("ledger_entries.sequence");
+    assert_eq!(
+        disagree, 0,
+        "lines whose last entry by sequence is not their status"
+    );
     let letters = read_ledger(
         "dead-letters",
         &topics.touchpoints_dlq_json,

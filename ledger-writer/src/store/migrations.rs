@@ -1,7 +1,8 @@
 //! Versioned schema migrations, applied on start.
 //!
 //! Each migration is a file of statements that are idempotent on their own (`CREATE … IF NOT
-//! EXISTS`), so several instances starting at once may all apply it: the statements do
+//! EXISTS`; an `ALTER TABLE … ADD COLUMN` whose column already exists counts as applied), so
+//! several instances starting at once may all apply it: the statements do
 //! nothing the second time and the version row they record merges into one. A version is
 //! recorded only after all of its statements ran.
 
@@ -20,11 +21,18 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_initial.sql",
-    sql: include_str!("../../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial.sql",
+        sql: include_str!("../../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_entry_sequence.sql",
+        sql: include_str!("../../migrations/0002_entry_sequence.sql"),
+    },
+];
 
 /// The statements of a migration file: comment lines dropped, split on `;`.
 pub fn statements(sql: &str) -> Vec<String> {
@@ -45,6 +53,11 @@ fn sink_error(what: &str, e: clickhouse::error::Error) -> RuntimeError {
         store: "clickhouse",
         detail: format!("{what}: {}", runtime::clickhouse::describe(&e)),
     }
+}
+
+fn adds_a_column(statement: &str) -> bool {
+    let upper = statement.to_ascii_uppercase();
+    upper.starts_with("ALTER TABLE") && upper.contains("ADD COLUMN")
 }
 
 /// Creates `database` if needed and applies every migration not recorded yet. Returns the
@@ -74,11 +87,13 @@ pub async fn migrate(server: &Client, database: &str) -> Result<Vec<u32>, Runtim
             continue;
         }
         for statement in statements(m.sql) {
-            client
-                .query(&statement)
-                .execute()
-                .await
-                .map_err(|e| sink_error(m.name, e))?;
+            match client.query(&statement).execute().await {
+                Ok(()) => {}
+                // Another instance added it first (18.16 has no ADD COLUMN IF NOT EXISTS).
+                Err(e) if adds_a_column(&statement) && e.to_string().contains("already exists") => {
+                }
+                Err(e) => return Err(sink_error(m.name, e)),
+            }
         }
         client
             .query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())")

@@ -479,6 +479,7 @@ pub struct EntryRow {
     pub effective_at: u32,
     pub effective_at_ms: i64,
     pub recorded_at: u32,
+    pub sequence: u32,
 }
 
 /// An entry's row.
@@ -503,6 +504,7 @@ pub fn entry_row(e: &LedgerEntry) -> EntryRow {
         effective_at: secs(e.effective_at),
         effective_at_ms: e.effective_at.timestamp_millis(),
         recorded_at: secs(e.recorded_at),
+        sequence: u32::try_from(e.sequence).unwrap_or(0),
     }
 }
 
