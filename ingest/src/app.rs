@@ -88,7 +88,8 @@ impl Processor for IngestProcessor {
             self.path,
         ) {
             Ok(touchpoint) => {
-                if self.dedup.first_sighting(&touchpoint.event_id) {
+                let scope = crate::dedup::scope(touchpoint.program_id.as_deref(), input.key);
+                if self.dedup.first_sighting(scope, &touchpoint.event_id) {
                     let payload =
                         schemas::encode(&touchpoint).map_err(|error| RuntimeError::Encode {
                             what: "valid touchpoint",
