@@ -129,7 +129,19 @@ async fn raw_json_becomes_keyed_avro_and_every_bad_input_is_dead_lettered_with_i
         assert_eq!(letter.source_topic, topics.touchpoints_raw);
         assert_eq!(letter.payload_bytes_total as usize, b.bytes.len());
         if !letter.payload_truncated {
-            assert_eq!(letter.payload, b.bytes, "{name}: original bytes kept");
+            // The original bytes, except that no raw IP address survives in a dead letter.
+            assert_eq!(
+                letter.payload,
+                runtime::dead_letter::redact_ips(&b.bytes).as_ref(),
+                "{name}: original bytes kept, IPs redacted"
+            );
+            let text = String::from_utf8_lossy(&letter.payload);
+            for ip in ["203.0.113.", "198.51.100.", "::1"] {
+                assert!(
+                    !text.contains(ip),
+                    "{name}: raw IP in a dead letter: {text}"
+                );
+            }
         }
         assert!(seen.insert(name), "each bad input is dead-lettered once");
     }
