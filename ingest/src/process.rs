@@ -335,15 +335,31 @@ fn landing_url(text: &str) -> Result<String, Rejection> {
     }
 }
 
+/// The referrer reduced to where the visitor came from: scheme and host (and port). Its path,
+/// query and fragment are dropped — they carry search terms, session tokens and e-mail
+/// addresses — and every later stage (channel, coupon-site rules) needs only the host.
 fn referrer_url(text: &str) -> Result<String, Rejection> {
     check_text("referrer", text, URL_CHARS_MAX)?;
     // Referrers may be app links (android-app://...) as well as web pages.
-    parse_url(text).map(String::from).map_err(|e| {
+    let mut url = parse_url(text).map_err(|e| {
         Rejection::new(
             Reason::InvalidReferrer,
             format!("referrer {text:?} does not parse ({e})"),
         )
-    })
+    })?;
+    if url.host_str().is_none() {
+        return Err(Rejection::new(
+            Reason::InvalidReferrer,
+            format!("referrer {text:?} names no host"),
+        ));
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    url.set_path("/");
+    // Credentials in a URL are never anyone's business downstream; a host URL accepts both.
+    let _ignored = url.set_username("");
+    let _ignored = url.set_password(None);
+    Ok(String::from(url))
 }
 
 fn normalise_code(text: &str) -> Result<String, Rejection> {
@@ -624,6 +640,33 @@ mod tests {
         assert_eq!(t.ip, None);
         assert_eq!(t.ip_prefix.as_deref(), Some("203.0.113.0/24"));
         assert!(t.ip_hash.is_some());
+    }
+
+    #[test]
+    fn only_the_referrers_host_is_kept() {
+        let referrer = |r: &str| {
+            check(
+                json!({"kind": "page_view", "event_id": "e", "occurred_at": "2026-06-01T11:00:00Z",
+                "visitor_id": "v", "url": "https://a.example/", "referrer": r}),
+            )
+        };
+        let kept = |r: &str| referrer(r).expect("valid").referrer;
+        assert_eq!(
+            kept("https://www.google.com/search?q=jane.doe%40mail.example+divorce#top").as_deref(),
+            Some("https://www.google.com/")
+        );
+        assert_eq!(
+            kept("https://user:secret@mail.example:8443/inbox/42?token=abc").as_deref(),
+            Some("https://mail.example:8443/")
+        );
+        assert_eq!(
+            kept("android-app://com.google.android.gm/path").as_deref(),
+            Some("android-app://com.google.android.gm/")
+        );
+        assert_eq!(
+            referrer("urn:isbn:0451450523").expect_err("no host").reason,
+            Reason::InvalidReferrer
+        );
     }
 
     #[test]
