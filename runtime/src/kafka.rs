@@ -249,7 +249,8 @@ pub fn consumer(
 pub struct Producer {
     inner: FutureProducer<DefaultClientContext>,
     mirrors: std::sync::Arc<Vec<(String, std::sync::Arc<str>)>>,
-    headers: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, OwnedHeaders>>>,
+    /// The headers of every published writer schema, built once: no lock on the send path.
+    headers: std::sync::Arc<std::collections::HashMap<u64, OwnedHeaders>>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -280,33 +281,30 @@ impl Producer {
         Ok(Producer {
             inner,
             mirrors: std::sync::Arc::new(mirrors),
-            headers: std::sync::Arc::default(),
+            headers: std::sync::Arc::new(
+                schemas::json_view::writers()
+                    .map(|writer| {
+                        let headers = schemas::json_view::headers(&writer).iter().fold(
+                            OwnedHeaders::new(),
+                            |headers, (key, value)| {
+                                headers.insert(Header {
+                                    key,
+                                    value: Some(value.as_str()),
+                                })
+                            },
+                        );
+                        (writer.fingerprint, headers)
+                    })
+                    .collect(),
+            ),
         })
     }
 
-    /// The headers of a single-object Avro payload (cached per writer schema); `None` for
-    /// anything else (raw JSON, tombstones).
+    /// The headers of a single-object Avro payload; `None` for anything else (raw JSON,
+    /// tombstones).
     fn headers_for(&self, payload: &[u8]) -> Option<OwnedHeaders> {
         let fingerprint = schemas::codec::read_header(payload).ok()?;
-        let mut cache = match self.headers.lock() {
-            Ok(cache) => cache,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if let Some(headers) = cache.get(&fingerprint) {
-            return Some(headers.clone());
-        }
-        let writer = schemas::json_view::writer(fingerprint)?;
-        let headers = schemas::json_view::headers(&writer).iter().fold(
-            OwnedHeaders::new(),
-            |headers, (key, value)| {
-                headers.insert(Header {
-                    key,
-                    value: Some(value.as_str()),
-                })
-            },
-        );
-        cache.insert(fingerprint, headers.clone());
-        Some(headers)
+        self.headers.get(&fingerprint).cloned()
     }
 
     /// The JSON copy of `output` for its topic's mirror, if it has one.

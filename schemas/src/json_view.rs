@@ -49,21 +49,22 @@ pub struct Writer {
     schema: &'static Schema,
 }
 
+/// Every published schema version.
+pub fn writers() -> impl Iterator<Item = Writer> {
+    families().into_iter().flat_map(|family| {
+        family.versions.iter().map(move |v| Writer {
+            name: family.name,
+            version: version_of(v.file),
+            file: v.file,
+            fingerprint: v.fingerprint,
+            schema: &v.schema,
+        })
+    })
+}
+
 /// Looks a fingerprint up among every published schema.
 pub fn writer(fingerprint: u64) -> Option<Writer> {
-    families().into_iter().find_map(|family| {
-        family
-            .versions
-            .iter()
-            .find(|v| v.fingerprint == fingerprint)
-            .map(|v| Writer {
-                name: family.name,
-                version: version_of(v.file),
-                file: v.file,
-                fingerprint: v.fingerprint,
-                schema: &v.schema,
-            })
-    })
+    writers().find(|w| w.fingerprint == fingerprint)
 }
 
 fn version_of(file: &str) -> u32 {
@@ -98,16 +99,11 @@ pub fn fingerprint_table() -> String {
     let mut out = String::from(
         "| Schema | Version | File | `avro.schema.fingerprint` |\n|---|---|---|---|\n",
     );
-    for family in families() {
-        for version in &family.versions {
-            out.push_str(&format!(
-                "| `{}` | {} | `{}` | `{:016x}` |\n",
-                family.name,
-                version_of(version.file),
-                version.file,
-                version.fingerprint
-            ));
-        }
+    for w in writers() {
+        out.push_str(&format!(
+            "| `{}` | {} | `{}` | `{:016x}` |\n",
+            w.name, w.version, w.file, w.fingerprint
+        ));
     }
     out
 }
