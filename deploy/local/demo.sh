@@ -43,7 +43,10 @@ export LEDGER_ANALYTICS_GROUP_ID="$TOPIC_NAMESPACE-ledger-analytics"
 export CLICKHOUSE_DATABASE="attrib_$TOPIC_NAMESPACE"
 # The workload is history: attribute pending conversions once their partition is quiet for 2 s.
 export ATTRIBUTOR_IDLE_ADVANCE_SECONDS="${ATTRIBUTOR_IDLE_ADVANCE_SECONDS:-2}"
-export INGEST_IP_HASH_KEY="${INGEST_IP_HASH_KEY:-demo-only-key-do-not-use-in-production}"
+# A random IP-hash key per stack directory, made once (ingest refuses placeholders and raw text).
+IP_HASH_KEY_FILE="$ATTRIB_STACK_DIR/ip-hash.key"
+[ -s "$IP_HASH_KEY_FILE" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$IP_HASH_KEY_FILE")
+export INGEST_IP_HASH_KEY="${INGEST_IP_HASH_KEY:-$(cat "$IP_HASH_KEY_FILE")}"
 export LOG_LEVEL="${LOG_LEVEL:-info,rdkafka=warn}"
 INGEST_ADMIN="${INGEST_ADMIN:-127.0.0.1:9101}"
 ENRICHER_ADMIN="${ENRICHER_ADMIN:-127.0.0.1:9102}"

@@ -51,7 +51,7 @@ impl IngestProcessor {
                 message_bytes_max: config.message_bytes_max,
                 future_skew: chrono::Duration::from_std(config.future_skew)
                     .unwrap_or(chrono::Duration::MAX),
-                ip_policy: IpPolicy::new(config.ip_mode, config.ip_hash_key.expose().as_bytes()),
+                ip_policy: IpPolicy::new(config.ip_mode, config.ip_hash_key.expose()),
             },
             dedup: Dedup::new(config.dedup_capacity, config.dedup_ttl),
             dead_letters: DeadLetterWriter::new(

@@ -47,7 +47,7 @@ pub const INGEST_IP_MODE: EnvVar = EnvVar {
 pub const INGEST_IP_HASH_KEY: EnvVar = EnvVar {
     name: "INGEST_IP_HASH_KEY",
     default: None,
-    doc: "Secret key (16+ characters) for the IP hash; required unless `INGEST_IP_MODE=drop`. Keep it stable: changing it breaks joins across the change.",
+    doc: "Secret key for the IP hash, base64 of at least 32 random bytes (`head -c 32 /dev/urandom | base64`); placeholders are refused. Required unless `INGEST_IP_MODE=drop`. Keep it stable: changing it breaks joins across the change.",
 };
 
 /// Ingest's own variables.
@@ -60,6 +60,10 @@ pub const INGEST_VARS: [EnvVar; 7] = [
     INGEST_IP_MODE,
     INGEST_IP_HASH_KEY,
 ];
+
+/// Shortest IP-hash key accepted, in decoded bytes: with a /24 prefix stored beside the hash, a
+/// guessable key makes the raw IP one of 256 guesses.
+pub const IP_HASH_KEY_BYTES_MIN: usize = 32;
 
 /// Default admin address of ingest.
 pub const ADMIN_DEFAULT: &str = "127.0.0.1:9101";
@@ -86,8 +90,8 @@ pub struct IngestConfig {
     pub dedup_capacity: u64,
     /// IP mode.
     pub ip_mode: IpMode,
-    /// IP hash key (empty in mode `drop`).
-    pub ip_hash_key: runtime::Secret,
+    /// IP hash key, decoded (empty in mode `drop`).
+    pub ip_hash_key: runtime::SecretBytes,
 }
 
 impl IngestConfig {
@@ -95,11 +99,28 @@ impl IngestConfig {
     pub fn from_env(env: &mut Env) -> Result<IngestConfig, runtime::ConfigError> {
         let common = CommonConfig::from_env(env, "ingest", ADMIN_DEFAULT);
         let ip_mode: IpMode = env.parse(&INGEST_IP_MODE);
-        let ip_hash_key = runtime::Secret::new(if ip_mode == IpMode::Drop {
-            String::new()
+        let mut key_problem = None;
+        let ip_hash_key = if ip_mode == IpMode::Drop {
+            runtime::SecretBytes::default()
         } else {
-            env.string(&INGEST_IP_HASH_KEY)
-        });
+            let text = runtime::Secret::new(env.string(&INGEST_IP_HASH_KEY));
+            // An absent key is already reported as required; only judge a given one.
+            if text.expose().is_empty() {
+                runtime::SecretBytes::default()
+            } else {
+                match runtime::secret::decode_key(
+                    INGEST_IP_HASH_KEY.name,
+                    &text,
+                    IP_HASH_KEY_BYTES_MIN,
+                ) {
+                    Ok(bytes) => runtime::SecretBytes::new(bytes),
+                    Err(problem) => {
+                        key_problem = Some(problem);
+                        runtime::SecretBytes::default()
+                    }
+                }
+            }
+        };
         let config = IngestConfig {
             common,
             group_id: env.string(&INGEST_GROUP_ID),
@@ -110,12 +131,9 @@ impl IngestConfig {
             ip_mode,
             ip_hash_key,
         };
-        env.check(
-            ip_mode == IpMode::Drop
-                || config.ip_hash_key.expose().is_empty()
-                || config.ip_hash_key.expose().len() >= 16,
-            "INGEST_IP_HASH_KEY must be at least 16 characters: a short key makes IP hashes guessable",
-        );
+        if let Some(problem) = key_problem {
+            env.check(false, problem);
+        }
         env.check(
             (256..=16 * 1024 * 1024).contains(&config.message_bytes_max),
             "INGEST_MESSAGE_BYTES_MAX must be between 256 and 16777216",
@@ -146,12 +164,13 @@ mod tests {
     #[test]
     fn the_ip_hash_key_is_never_printed() {
         let config = read(&[
-            ("INGEST_IP_HASH_KEY", "a-very-secret-hash-key"),
+            ("INGEST_IP_HASH_KEY", KEY),
             ("KAFKA_PROP_SASL_PASSWORD", "kafka-secret"),
         ])
         .expect("valid");
         let printed = format!("{config:?}");
-        assert!(!printed.contains("a-very-secret-hash-key"), "{printed}");
+        assert!(!printed.contains(KEY), "{printed}");
+        assert!(!printed.contains("171"), "no key byte printed: {printed}");
         assert!(!printed.contains("kafka-secret"), "{printed}");
     }
 
@@ -160,10 +179,28 @@ mod tests {
         let err = read(&[]).expect_err("no key");
         assert!(err.contains("INGEST_IP_HASH_KEY is required"), "{err}");
         assert!(read(&[("INGEST_IP_MODE", "drop")]).is_ok());
-        let err = read(&[("INGEST_IP_HASH_KEY", "short")]).expect_err("short key");
-        assert!(err.contains("at least 16 characters"), "{err}");
-        let ok = read(&[("INGEST_IP_HASH_KEY", "a-long-enough-secret")]).expect("valid");
+        let ok = read(&[("INGEST_IP_HASH_KEY", KEY)]).expect("valid");
         assert_eq!(ok.common.admin_listen_addr.port(), 9101);
+        assert_eq!(ok.ip_hash_key.expose().len(), 32);
+    }
+
+    /// base64 of the 32 bytes 0xab, 0xac, …
+    const KEY: &str = "q6ytrq+wsbKztLW2t7i5uru8vb6/wMHCw8TFxsfIyco=";
+
+    #[test]
+    fn placeholder_raw_text_and_short_keys_are_refused() {
+        for (value, expected) in [
+            // The value secrets.example.yaml ships and the old demo default.
+            ("replace-with-32-random-bytes-base64", "placeholder"),
+            ("demo-only-key-do-not-use-in-production", "placeholder"),
+            // Raw text is not base64: it used to be taken as the key itself.
+            ("a-long-enough-secret", "must be base64"),
+            ("c2hvcnQta2V5", "decodes to 9 bytes; at least 32"),
+        ] {
+            let err = read(&[("INGEST_IP_HASH_KEY", value)]).expect_err(value);
+            assert!(err.contains("INGEST_IP_HASH_KEY"), "{err}");
+            assert!(err.contains(expected), "{value}: {err}");
+        }
     }
 
     #[test]

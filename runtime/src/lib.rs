@@ -28,5 +28,5 @@ pub use dead_letter::DeadLetterWriter;
 pub use error::{encode, Disposition, RuntimeError};
 pub use health::Health;
 pub use kafka::{Output, Producer};
-pub use secret::Secret;
+pub use secret::{Secret, SecretBytes};
 pub use settings::CommonConfig;

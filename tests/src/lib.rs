@@ -79,6 +79,10 @@ pub fn unique_namespace(label: &str) -> String {
     )
 }
 
+/// The IP-hash key every test service uses: base64 of 32 fixed bytes (0xab, 0xac, …), not a
+/// placeholder, so ingest accepts it.
+pub const TEST_IP_HASH_KEY: &str = "q6ytrq+wsbKztLW2t7i5uru8vb6/wMHCw8TFxsfIyco=";
+
 /// Environment for a service under `namespace` on the local broker.
 pub fn service_env(namespace: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
     let mut env: HashMap<String, String> = [
@@ -86,7 +90,7 @@ pub fn service_env(namespace: &str, extra: &[(&str, &str)]) -> HashMap<String, S
         ("TOPIC_NAMESPACE", namespace.to_string()),
         ("KAFKA_TOPIC_PARTITIONS", "3".into()),
         ("ADMIN_LISTEN_ADDR", "127.0.0.1:0".into()),
-        ("INGEST_IP_HASH_KEY", "integration-test-key-0001".into()),
+        ("INGEST_IP_HASH_KEY", TEST_IP_HASH_KEY.into()),
         ("INGEST_GROUP_ID", format!("{namespace}-ingest")),
         ("ENRICHER_GROUP_ID", format!("{namespace}-enricher")),
         ("ATTRIBUTOR_GROUP_ID", format!("{namespace}-attributor")),
