@@ -47,6 +47,12 @@ export ATTRIBUTOR_IDLE_ADVANCE_SECONDS="${ATTRIBUTOR_IDLE_ADVANCE_SECONDS:-2}"
 IP_HASH_KEY_FILE="$ATTRIB_STACK_DIR/ip-hash.key"
 [ -s "$IP_HASH_KEY_FILE" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$IP_HASH_KEY_FILE")
 export INGEST_IP_HASH_KEY="${INGEST_IP_HASH_KEY:-$(cat "$IP_HASH_KEY_FILE")}"
+# The demo pays out as principal `finance`, whose key the ledger knows (commands are signed).
+COMMAND_KEY_FILE="$ATTRIB_STACK_DIR/finance-command.key"
+[ -s "$COMMAND_KEY_FILE" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$COMMAND_KEY_FILE")
+export LEDGER_COMMAND_PRINCIPAL=finance
+export LEDGER_COMMAND_KEY="$(cat "$COMMAND_KEY_FILE")"
+export LEDGER_COMMAND_KEYS="finance:$LEDGER_COMMAND_KEY"
 export LOG_LEVEL="${LOG_LEVEL:-info,rdkafka=warn}"
 INGEST_ADMIN="${INGEST_ADMIN:-127.0.0.1:9101}"
 ENRICHER_ADMIN="${ENRICHER_ADMIN:-127.0.0.1:9102}"

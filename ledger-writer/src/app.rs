@@ -24,6 +24,7 @@ use schemas::{
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::authority::{acting_actor, CommandAuthority};
 use crate::config::LedgerConfig;
 use crate::ledger::{payout_record, status_name, Effects, Ledger};
 use crate::metrics::LedgerMetrics;
@@ -167,6 +168,7 @@ pub struct LedgerLogic {
     changelog_topic: Arc<str>,
     sink: Sink,
     metrics: LedgerMetrics,
+    authority: CommandAuthority,
 }
 
 impl LedgerLogic {
@@ -179,6 +181,7 @@ impl LedgerLogic {
             changelog_topic: Arc::from(t.ledger_state.as_str()),
             sink,
             metrics,
+            authority: config.command_authority.clone(),
         }
     }
 
@@ -288,7 +291,23 @@ impl StatefulLogic for LedgerLogic {
         let result = match &event {
             LedgerInput::Decision(d) => ledger.apply_decision(d, now, &mut fx),
             LedgerInput::Command(c) => {
-                ledger.apply_command(c, now, &mut fx);
+                match self.authority.check(c).map(str::to_string) {
+                    Ok(principal) => {
+                        let mut c = c.clone();
+                        c.actor = acting_actor(&principal, &c.actor);
+                        ledger.apply_command(&c, now, &mut fx);
+                    }
+                    Err(reason) => {
+                        tracing::warn!(
+                            command_id = %c.command_id,
+                            kind = c.kind.as_str(),
+                            principal = c.principal.as_deref().unwrap_or(""),
+                            %reason,
+                            "ledger command refused"
+                        );
+                        ledger.refuse_command(c, reason, &mut fx);
+                    }
+                }
                 Ok(())
             }
         };
@@ -360,6 +379,17 @@ pub async fn run(
     let server = crate::store::connect(&config.clickhouse)?;
     let applied = migrations::migrate(&server, &config.clickhouse.database).await?;
     tracing::info!(database = %config.clickhouse.database, ?applied, clickhouse = %config.clickhouse.url, "ClickHouse schema is current.");
+    let principals = config.command_authority.principals();
+    if principals.is_empty() {
+        tracing::warn!(
+            "No LEDGER_COMMAND_KEYS: every ledger command (payouts, reviews) will be refused."
+        );
+    } else {
+        tracing::info!(
+            ?principals,
+            "Ledger commands are accepted from these principals."
+        );
+    }
     let sink = || Sink::new(&server, &config.clickhouse.database, metrics.sink.clone());
     let mut ledger = service.stateful(
         LedgerLogic::new(&config, sink(), metrics.clone()),

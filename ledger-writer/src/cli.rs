@@ -156,6 +156,8 @@ pub fn parse(
         commission_id: None,
         partner_id: None,
         note: note.clone(),
+        principal: None,
+        signature: None,
     };
     let mut c = match line {
         LedgerCli::Migrate | LedgerCli::Reconcile => {
@@ -276,6 +278,11 @@ pub async fn run(
     words: &[String],
 ) -> Result<String, CliError> {
     let mut command = parse(line, words, Utc::now())?;
+    let Some((principal, key)) = &config.command_signer else {
+        return Err(CliError(
+            "set LEDGER_COMMAND_PRINCIPAL and LEDGER_COMMAND_KEY: the ledger refuses unsigned commands".into(),
+        ));
+    };
     let kafka = &config.common.kafka;
     runtime::service::create_topics(kafka, &crate::app::topics(&config.common.topics)).await?;
     let partitions = runtime::service::partition_count(kafka, &config.common.topics.commissions)?;
@@ -299,6 +306,8 @@ pub async fn run(
             command.partner_id = Some(o.partner_id);
         }
     }
+    // Signed last: the routing partner is part of what the signature covers.
+    crate::authority::sign(&mut command, principal, key.expose());
     let topic: Arc<str> = Arc::from(config.common.topics.ledger_commands.as_str());
     let payload = schemas::encode(&command).map_err(|e| CliError(e.to_string()))?;
     let outputs: Vec<Output> = match &command.partner_id {

@@ -8,6 +8,8 @@ use runtime::CommonConfig;
 
 use runtime::clickhouse::ClickHouseConfig;
 
+use crate::authority::CommandAuthority;
+
 /// Ledger consumer group.
 pub const LEDGER_GROUP_ID: EnvVar = EnvVar {
     name: "LEDGER_GROUP_ID",
@@ -33,12 +35,41 @@ pub const LEDGER_COMMAND_WAIT_SECONDS: EnvVar = EnvVar {
     doc: "`ledger-writer payout|review …` waits this long for the running ledger to record the command's outcome.",
 };
 
+/// Command keys (the ledger's side).
+pub const LEDGER_COMMAND_KEYS: EnvVar = EnvVar {
+    name: "LEDGER_COMMAND_KEYS",
+    default: Some(""),
+    doc: "Secret: `principal:base64key,…`, the key (32+ random bytes) each principal signs its commands with. Without keys every command is refused (and recorded as refused).",
+};
+/// Command grants.
+pub const LEDGER_COMMAND_GRANTS: EnvVar = EnvVar {
+    name: "LEDGER_COMMAND_GRANTS",
+    default: Some("finance=payout_run,payout_complete,payout_fail;reviewer=review_approve,review_reverse,manual_reverse"),
+    doc: "Which command kinds each principal may issue: `principal=kind,kind;…`. Every principal with a key needs a grant and the reverse.",
+};
+/// The command-line tool's principal.
+pub const LEDGER_COMMAND_PRINCIPAL: EnvVar = EnvVar {
+    name: "LEDGER_COMMAND_PRINCIPAL",
+    default: Some(""),
+    doc: "`ledger-writer payout|review …`: the principal the command is signed as.",
+};
+/// The command-line tool's key.
+pub const LEDGER_COMMAND_KEY: EnvVar = EnvVar {
+    name: "LEDGER_COMMAND_KEY",
+    default: Some(""),
+    doc: "Secret, `ledger-writer payout|review …`: that principal's key (base64), the same as its entry in the ledger's `LEDGER_COMMAND_KEYS`.",
+};
+
 /// The ledger-writer's own variables.
-pub const LEDGER_VARS: [EnvVar; 4] = [
+pub const LEDGER_VARS: [EnvVar; 8] = [
     LEDGER_GROUP_ID,
     LEDGER_ANALYTICS_GROUP_ID,
     LEDGER_RESTORE_TIMEOUT_SECONDS,
     LEDGER_COMMAND_WAIT_SECONDS,
+    LEDGER_COMMAND_KEYS,
+    LEDGER_COMMAND_GRANTS,
+    LEDGER_COMMAND_PRINCIPAL,
+    LEDGER_COMMAND_KEY,
 ];
 
 /// Default admin address of the ledger-writer.
@@ -67,6 +98,10 @@ pub struct LedgerConfig {
     pub restore_timeout: Duration,
     /// Command outcome wait.
     pub command_wait: Duration,
+    /// Who may command the ledger.
+    pub command_authority: CommandAuthority,
+    /// The command-line tool's principal and key, when set.
+    pub command_signer: Option<(String, runtime::SecretBytes)>,
 }
 
 impl LedgerConfig {
@@ -80,6 +115,40 @@ impl LedgerConfig {
             "LEDGER_RESTORE_TIMEOUT_SECONDS must be at least 1",
         );
         let wait: u64 = env.parse(&LEDGER_COMMAND_WAIT_SECONDS);
+        let keys = runtime::Secret::new(env.string(&LEDGER_COMMAND_KEYS));
+        let command_authority = CommandAuthority::parse(&keys, &env.string(&LEDGER_COMMAND_GRANTS))
+            .unwrap_or_else(|problem| {
+                env.check(
+                    false,
+                    format!("LEDGER_COMMAND_KEYS/LEDGER_COMMAND_GRANTS: {problem}"),
+                );
+                CommandAuthority::default()
+            });
+        let principal = env.string(&LEDGER_COMMAND_PRINCIPAL);
+        let key = runtime::Secret::new(env.string(&LEDGER_COMMAND_KEY));
+        let command_signer = match (principal.is_empty(), key.expose().is_empty()) {
+            (true, true) => None,
+            (false, false) => {
+                match runtime::secret::decode_key(
+                    LEDGER_COMMAND_KEY.name,
+                    &key,
+                    crate::authority::COMMAND_KEY_BYTES_MIN,
+                ) {
+                    Ok(bytes) => Some((principal, runtime::SecretBytes::new(bytes))),
+                    Err(problem) => {
+                        env.check(false, problem);
+                        None
+                    }
+                }
+            }
+            _ => {
+                env.check(
+                    false,
+                    "LEDGER_COMMAND_PRINCIPAL and LEDGER_COMMAND_KEY are set together or not at all",
+                );
+                None
+            }
+        };
         Ok(LedgerConfig {
             common,
             group_id: env.string(&LEDGER_GROUP_ID),
@@ -87,6 +156,8 @@ impl LedgerConfig {
             clickhouse,
             restore_timeout: Duration::from_secs(restore.max(1)),
             command_wait: Duration::from_secs(wait),
+            command_authority,
+            command_signer,
         })
     }
 }

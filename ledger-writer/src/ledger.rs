@@ -534,6 +534,25 @@ impl Ledger {
             | CommandKind::ManualReverse => self.review(c, now, fx),
         };
         self.finish(fx);
+        self.record_outcome(c, result, fx);
+    }
+
+    /// Records `c` as refused without applying it (its principal may not issue it); like any
+    /// rejection it is an outcome, kept and answered, and a re-read is a duplicate.
+    pub fn refuse_command(&mut self, c: &LedgerCommand, reason: String, fx: &mut Effects) {
+        if self.commands.contains_key(&c.command_id) {
+            fx.duplicates += 1;
+            return;
+        }
+        self.record_outcome(c, Err(reason), fx);
+    }
+
+    fn record_outcome(
+        &mut self,
+        c: &LedgerCommand,
+        result: Result<String, String>,
+        fx: &mut Effects,
+    ) {
         let (accepted, detail) = match result {
             Ok(detail) => (true, detail),
             Err(detail) => (false, detail),
@@ -1110,6 +1129,8 @@ mod tests {
             commission_id: None,
             partner_id: None,
             note: None,
+            principal: None,
+            signature: None,
         }
     }
 
@@ -1384,6 +1405,31 @@ mod tests {
         // A command read twice is applied once.
         let fx = order(&mut l, &review("v1", CommandKind::ReviewApprove, "c1", 101));
         assert_eq!((fx.duplicates, fx.entries.len()), (1, 0));
+    }
+
+    #[test]
+    fn a_refused_command_changes_nothing_and_is_recorded_once() {
+        let mut l = Ledger::default();
+        decide(&mut l, &decision("c1", "pa", 1_000, Decision::Payable, 0));
+        decide(&mut l, &decision("c2", "pa", 500, Decision::Payable, 39));
+        let mut fx = Effects::default();
+        let c = run("r1", 40, "0", 40);
+        l.refuse_command(
+            &c,
+            "refused: principal `reviewer` may not issue payout_run".into(),
+            &mut fx,
+        );
+        let outcome = fx.outcome.expect("recorded");
+        assert!(!outcome.accepted);
+        assert!(outcome.detail.contains("may not issue payout_run"));
+        assert!(fx.entries.is_empty() && fx.payouts.is_empty());
+        assert_eq!(l.payouts(), 0, "nothing was paid");
+        let mut again = Effects::default();
+        l.refuse_command(&c, "refused".into(), &mut again);
+        assert_eq!(again.duplicates, 1);
+        let mut applied = Effects::default();
+        l.apply_command(&c, t(41), &mut applied);
+        assert_eq!(applied.duplicates, 1, "a refused command id stays refused");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! reviews as commands, ClickHouse analytics rows and the finance topic.
 
 pub mod app;
+pub mod authority;
 pub mod cli;
 pub mod config;
 pub mod ledger;

@@ -281,6 +281,8 @@ pub fn ledger_command() -> LedgerCommand {
         commission_id: None,
         partner_id: None,
         note: None,
+        principal: s("finance"),
+        signature: s("5d1f0c2b8e7a4c3d9f6b1a0e2d4c6b8a9f7e5d3c1b0a9e8d7c6b5a4f3e2d1c0b"),
     }
 }
 

@@ -37,7 +37,7 @@ impl CommandKind {
     }
 }
 
-/// One command. See `avro/ledger_command.v1.avsc`.
+/// One command. See `avro/ledger_command.v2.avsc`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerCommand {
     /// Unique per invocation.
@@ -64,10 +64,17 @@ pub struct LedgerCommand {
     pub partner_id: Option<String>,
     /// Free text.
     pub note: Option<String>,
+    /// The principal that signed it (v2).
+    #[serde(default)]
+    pub principal: Option<String>,
+    /// Its signature (v2): HMAC-SHA256 hex under the principal's key, over the command
+    /// encoded with `signature: None`.
+    #[serde(default)]
+    pub signature: Option<String>,
 }
 
 avro_message!(
     LedgerCommand,
     "attrib.LedgerCommand",
-    ["ledger_command.v1.avsc"]
+    ["ledger_command.v1.avsc", "ledger_command.v2.avsc"]
 );

@@ -129,6 +129,15 @@ fn a_v1_ledger_entry_reads_as_v2_with_sequence_and_amount_unknown() {
 }
 
 #[test]
+fn a_v1_ledger_command_reads_as_v2_unsigned() {
+    let decoded: schemas::LedgerCommand = decode(&golden("ledger_command.v1")).expect("v1 decodes");
+    let mut expected = examples::ledger_command();
+    expected.principal = None;
+    expected.signature = None;
+    assert_eq!(decoded, expected);
+}
+
+#[test]
 fn a_v1_ledger_line_reads_as_v2_with_its_entries_unknown() {
     let decoded: schemas::LedgerState = decode(&golden("ledger_state.v1")).expect("v1 decodes");
     let line = decoded.line.expect("the example sets a line");

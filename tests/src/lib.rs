@@ -83,6 +83,13 @@ pub fn unique_namespace(label: &str) -> String {
 /// placeholder, so ingest accepts it.
 pub const TEST_IP_HASH_KEY: &str = "q6ytrq+wsbKztLW2t7i5uru8vb6/wMHCw8TFxsfIyco=";
 
+/// The test principal `ops`'s ledger command key: base64 of 32 fixed bytes (1, 2, …).
+pub const TEST_COMMAND_KEY: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+
+/// `ops` may issue every ledger command in tests.
+pub const TEST_COMMAND_GRANTS: &str =
+    "ops=payout_run,payout_complete,payout_fail,review_approve,review_reverse,manual_reverse";
+
 /// Environment for a service under `namespace` on the local broker.
 pub fn service_env(namespace: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
     let mut env: HashMap<String, String> = [
@@ -91,6 +98,11 @@ pub fn service_env(namespace: &str, extra: &[(&str, &str)]) -> HashMap<String, S
         ("KAFKA_TOPIC_PARTITIONS", "3".into()),
         ("ADMIN_LISTEN_ADDR", "127.0.0.1:0".into()),
         ("INGEST_IP_HASH_KEY", TEST_IP_HASH_KEY.into()),
+        // One principal granted every ledger command, which the command-line tool signs as.
+        ("LEDGER_COMMAND_KEYS", format!("ops:{TEST_COMMAND_KEY}")),
+        ("LEDGER_COMMAND_GRANTS", TEST_COMMAND_GRANTS.into()),
+        ("LEDGER_COMMAND_PRINCIPAL", "ops".into()),
+        ("LEDGER_COMMAND_KEY", TEST_COMMAND_KEY.into()),
         ("INGEST_GROUP_ID", format!("{namespace}-ingest")),
         ("ENRICHER_GROUP_ID", format!("{namespace}-enricher")),
         ("ATTRIBUTOR_GROUP_ID", format!("{namespace}-attributor")),

@@ -20,15 +20,40 @@ use tests::{
 
 const WAIT: Duration = Duration::from_secs(90);
 
+/// The reviewer principal's key in these tests (base64 of 32 fixed bytes, 0x40, 0x41, …).
+const REVIEWER_KEY: &str = "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=";
+
 fn env_for(ns: &str) -> std::collections::HashMap<String, String> {
-    service_env(
+    let mut env = service_env(
         ns,
         &[
             ("KAFKA_SESSION_TIMEOUT_MS", "6000"),
             ("BATCH_LINGER_MS", "50"),
             ("LEDGER_COMMAND_WAIT_SECONDS", "90"),
         ],
-    )
+    );
+    // Besides `ops` (everything), a reviewer who may only approve reviews.
+    env.insert(
+        "LEDGER_COMMAND_KEYS".into(),
+        format!("ops:{},reviewer:{REVIEWER_KEY}", tests::TEST_COMMAND_KEY),
+    );
+    env.insert(
+        "LEDGER_COMMAND_GRANTS".into(),
+        format!("{};reviewer=review_approve", tests::TEST_COMMAND_GRANTS),
+    );
+    env
+}
+
+/// `env` with the command-line tool signing as `principal` with `key`.
+fn signing_as(
+    env: &std::collections::HashMap<String, String>,
+    principal: &str,
+    key: &str,
+) -> std::collections::HashMap<String, String> {
+    let mut env = env.clone();
+    env.insert("LEDGER_COMMAND_PRINCIPAL".into(), principal.into());
+    env.insert("LEDGER_COMMAND_KEY".into(), key.into());
+    env
 }
 
 fn iso(d: i64) -> String {
@@ -116,10 +141,62 @@ async fn decisions_become_entries_payouts_clawbacks_and_exact_reconciliation() {
         .fetch_one()
         .await
         .expect("p-a payout");
-    let (ok, out) = ledger_command(&env, &["payout", "complete", "--payout", &pa]).expect("runs");
+    // Only a principal granted payouts, with its own key, completes one; the refusals are
+    // recorded outcomes and the payout stays created.
+    let complete = ["payout", "complete", "--payout", pa.as_str()];
+    let (ok, out) =
+        ledger_command(&signing_as(&env, "reviewer", REVIEWER_KEY), &complete).expect("runs");
+    assert!(
+        !ok && out.contains("principal `reviewer` may not issue payout_complete"),
+        "{out}"
+    );
+    let (ok, out) =
+        ledger_command(&signing_as(&env, "ops", REVIEWER_KEY), &complete).expect("runs");
+    assert!(!ok && out.contains("signature does not match"), "{out}");
+    let (ok, out) =
+        ledger_command(&signing_as(&env, "mallory", REVIEWER_KEY), &complete).expect("runs");
+    assert!(!ok && out.contains("unknown principal `mallory`"), "{out}");
+    let mut unsigned = env.clone();
+    unsigned.remove("LEDGER_COMMAND_PRINCIPAL");
+    unsigned.remove("LEDGER_COMMAND_KEY");
+    let (ok, out) = ledger_command(&unsigned, &complete).expect("runs");
+    assert!(!ok && out.contains("set LEDGER_COMMAND_PRINCIPAL"), "{out}");
+    let refused = count(
+        &db,
+        "SELECT count() FROM ledger_commands FINAL WHERE kind = 'payout_complete' AND accepted = 0 AND detail LIKE 'refused:%'",
+    )
+    .await
+    .expect("n");
+    assert_eq!(refused, 3, "each refusal is on the record");
+    let status: String = db
+        .query("SELECT status FROM payouts FINAL WHERE payout_id = ?")
+        .bind(pa.as_str())
+        .fetch_one()
+        .await
+        .expect("payout");
+    assert_eq!(status, "created", "a refused command changes nothing");
+    // The reviewer may do what it was granted.
+    let (ok, out) = ledger_command(
+        &signing_as(&env, "reviewer", REVIEWER_KEY),
+        &["review", "approve", "--commission", "c3"],
+    )
+    .expect("runs");
+    assert!(!ok && out.contains("only held commissions"), "{out}");
+
+    let (ok, out) = ledger_command(&env, &complete).expect("runs");
     assert!(ok, "{out}");
-    let (ok, out) = ledger_command(&env, &["payout", "complete", "--payout", &pa]).expect("runs");
+    let (ok, out) = ledger_command(&env, &complete).expect("runs");
     assert!(!ok && out.contains("already completed"), "{out}");
+    // Entries carry the authenticated principal, then the person named.
+    let actors: Vec<String> = db
+        .query("SELECT DISTINCT actor FROM ledger_entries FINAL WHERE to_status = 'paid'")
+        .fetch_all()
+        .await
+        .expect("actors");
+    assert!(
+        !actors.is_empty() && actors.iter().all(|a| a.starts_with("ops")),
+        "{actors:?}"
+    );
     let later = vec![
         refund("r1", "c1", "p-a", 1_000, 45),
         decision("c7", "p-a", 1_500, Decision::Payable, 41),
