@@ -292,6 +292,34 @@ async fn decisions_become_entries_payouts_clawbacks_and_exact_reconciliation() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 
+    // The partner-safe database mirrors the money tables, without personal data, reason codes
+    // or internal actors and notes.
+    let partner_db = ledger_writer::store::migrations::partner_database(&database_for(&ns));
+    let forbidden: Vec<(String, String)> = db
+        .query(
+            "SELECT table, name FROM system.columns WHERE database = ? AND name IN \
+             ('customer_id', 'visitor_id', 'click_id', 'ip_hash', 'ip_prefix', 'user_agent', \
+              'referrer', 'url', 'event_id', 'attribution_key', 'decision_reasons', \
+              'reason_codes', 'reason_details', 'actor', 'note', 'cause', 'command_id')",
+        )
+        .bind(partner_db.as_str())
+        .fetch_all()
+        .await
+        .expect("columns");
+    assert!(forbidden.is_empty(), "{forbidden:?}");
+    for table in ["commissions", "ledger_entries", "payouts", "payout_items"] {
+        let source = count(&db, &format!("SELECT count() FROM {table} FINAL"))
+            .await
+            .expect("n");
+        let mirrored = count(
+            &db,
+            &format!("SELECT count() FROM `{partner_db}`.{table} FINAL"),
+        )
+        .await
+        .expect("n");
+        assert_eq!((table, mirrored), (table, source));
+    }
+
     // Finance: every entry is on the topic; de-duplicated on entry_id it equals ClickHouse.
     let entries_in_ch = count(&db, "SELECT count() FROM ledger_entries FINAL")
         .await

@@ -32,7 +32,26 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_entry_sequence.sql",
         sql: include_str!("../../migrations/0002_entry_sequence.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_partner_database.sql",
+        sql: include_str!("../../migrations/0003_partner_database.sql"),
+    },
 ];
+
+/// The partner-safe database beside `database` (migration 0003): partner-facing readers are
+/// granted this one only.
+pub fn partner_database(database: &str) -> String {
+    format!("{database}_partner")
+}
+
+/// `statement` with `{database}` and `{partner_database}` filled in (statements that name
+/// another database than the client's).
+fn bind_databases(statement: &str, database: &str) -> String {
+    statement
+        .replace("{partner_database}", &partner_database(database))
+        .replace("{database}", database)
+}
 
 /// The statements of a migration file: comment lines dropped, split on `;`.
 pub fn statements(sql: &str) -> Vec<String> {
@@ -87,6 +106,7 @@ pub async fn migrate(server: &Client, database: &str) -> Result<Vec<u32>, Runtim
             continue;
         }
         for statement in statements(m.sql) {
+            let statement = bind_databases(&statement, database);
             match client.query(&statement).execute().await {
                 Ok(()) => {}
                 // Another instance added it first (18.16 has no ADD COLUMN IF NOT EXISTS).
@@ -123,5 +143,10 @@ mod tests {
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.version as usize, i + 1, "versions are consecutive");
         }
+        let partner = statements(MIGRATIONS[2].sql);
+        let bound = bind_databases(&partner[1], "attrib");
+        assert!(bound.contains("`attrib_partner`.commissions"), "{bound}");
+        assert!(bound.contains("FROM `attrib`.commissions"), "{bound}");
+        assert!(!bound.contains("decision_reasons"), "{bound}");
     }
 }
