@@ -43,7 +43,17 @@ export CLICKHOUSE_URL=https://127.0.0.1:$CLICKHOUSE_HTTPS_PORT
 export CLICKHOUSE_USER=$SECURE_USER
 export CLICKHOUSE_PASSWORD='$password'
 export CLICKHOUSE_CA_FILE=$TLS_DIR/ca.pem
+export CLICKHOUSE_ANALYST_PASSWORD=$(reader_password analyst)
+export CLICKHOUSE_PARTNER_READER_PASSWORD=$(reader_password partner_reader)
 ENV
+}
+
+# The read-only ClickHouse users' passwords (deploy/README.md#clickhouse-users), one file each,
+# made once per stack directory.
+reader_password() { # user
+  local file="$TLS_DIR/$1.password"
+  [ -s "$file" ] || (umask 077 && openssl rand -hex 16 > "$file")
+  cat "$file"
 }
 
 # A private CA, a certificate for 127.0.0.1/localhost signed by it, and the secure user's
@@ -228,7 +238,11 @@ XML
   cat > "$CH_DIR/users.xml" <<XML
 <?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <profiles>
+    <default><max_memory_usage>4000000000</max_memory_usage></default>
+    <!-- readonly=1: SELECT only, and no changing settings either. -->
+    <readonly><max_memory_usage>4000000000</max_memory_usage><readonly>1</readonly></readonly>
+  </profiles>
   <users>
     <default>
       <password></password>
@@ -242,6 +256,21 @@ XML
       <profile>default</profile>
       <quota>default</quota>
     </$SECURE_USER>
+    <!-- Analysts read every database; they cannot write or change anything. -->
+    <analyst>
+      <password_sha256_hex>$(reader_password analyst | tr -d '\n' | sha256sum | cut -d' ' -f1)</password_sha256_hex>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>readonly</profile>
+      <quota>default</quota>
+    </analyst>
+    <!-- Partner-facing readers (the partner API) see the partner-safe database only. -->
+    <partner_reader>
+      <password_sha256_hex>$(reader_password partner_reader | tr -d '\n' | sha256sum | cut -d' ' -f1)</password_sha256_hex>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>readonly</profile>
+      <quota>default</quota>
+      <allow_databases><database>attrib_partner</database></allow_databases>
+    </partner_reader>
   </users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
     <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
