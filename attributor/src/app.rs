@@ -9,6 +9,7 @@ use chrono::Utc;
 use prometheus::Registry;
 use reference::ReferenceData;
 use runtime::kafka::Cleanup;
+use runtime::privacy::{ErasureTopics, WithErasure};
 use runtime::service::{Service, Topic};
 use runtime::stateful::{payload, Applied, Partitions, StatefulLogic};
 use runtime::{Input, Output, RuntimeError};
@@ -35,6 +36,8 @@ pub struct Attributor {
     last_input: HashMap<i32, Instant>,
     output_topic: Arc<str>,
     metrics: AttributorMetrics,
+    erasure: ErasureTopics,
+    changelog: String,
 }
 
 impl Attributor {
@@ -53,6 +56,8 @@ impl Attributor {
             last_input: HashMap::new(),
             output_topic: Arc::from(config.common.topics.attributions.as_str()),
             metrics,
+            erasure: ErasureTopics::new(&config.common.topics),
+            changelog: config.common.topics.attributor_state.clone(),
         }
     }
 
@@ -94,12 +99,14 @@ impl Attributor {
 
 impl StatefulLogic for Attributor {
     type State = PartitionState;
-    type Event = EnrichedTouchpoint;
+    type Event = WithErasure<EnrichedTouchpoint>;
 
-    fn decode(&mut self, input: &Input<'_>) -> Result<EnrichedTouchpoint, String> {
-        self.metrics.consumed.inc();
-        self.last_input.insert(input.partition, Instant::now());
-        schemas::decode(payload(input)?).map_err(|e| format!("not an enriched touchpoint: {e}"))
+    fn decode(&mut self, input: &Input<'_>) -> Result<WithErasure<EnrichedTouchpoint>, String> {
+        self.erasure.decode(input, |input| {
+            self.metrics.consumed.inc();
+            self.last_input.insert(input.partition, Instant::now());
+            schemas::decode(payload(input)?).map_err(|e| format!("not an enriched touchpoint: {e}"))
+        })
     }
 
     fn restore(&self, _partition: i32, records: Vec<AttributorState>) -> PartitionState {
@@ -110,9 +117,24 @@ impl StatefulLogic for Attributor {
         &mut self,
         state: &mut PartitionState,
         input: &Input<'_>,
-        touchpoint: EnrichedTouchpoint,
+        event: WithErasure<EnrichedTouchpoint>,
         outputs: &mut Vec<Output>,
     ) -> Result<Applied, RuntimeError> {
+        let touchpoint = match event {
+            WithErasure::Event(touchpoint) => touchpoint,
+            WithErasure::Erase(request) => {
+                let removed = state.erase(&request);
+                outputs.push(self.erasure.receipt(
+                    &request,
+                    "attributor",
+                    input.partition,
+                    &self.changelog,
+                    removed,
+                    0,
+                )?);
+                return Ok(Applied::Done);
+            }
+        };
         let mut effects = Effects::default();
         let catalog = self.reference.read();
         let result = state.apply(
@@ -222,9 +244,15 @@ pub async fn run(
             // State partition N holds the keys of input partition N.
             Topic::Like {
                 topic: &t.attributor_state,
-                cleanup: Cleanup::Compact,
+                cleanup: Cleanup::CompactDelete,
                 input: &t.touchpoints_enriched,
             },
+            Topic::Like {
+                topic: &t.privacy_requests,
+                cleanup: Cleanup::Delete,
+                input: &t.touchpoints_enriched,
+            },
+            Topic::Stream(&t.privacy_receipts, Cleanup::Delete),
         ],
     )
     .await?;
@@ -241,6 +269,9 @@ pub async fn run(
         "attributor",
         config.restore_timeout,
     )?;
-    let consumer = service.single_consumer(&config.group_id, &[&t.touchpoints_enriched])?;
+    let consumer = service.single_consumer(
+        &config.group_id,
+        &[&t.touchpoints_enriched, &t.privacy_requests],
+    )?;
     service.run(consumer, &mut processor).await
 }

@@ -535,6 +535,24 @@ impl PartitionState {
         changed.len()
     }
 
+    /// Erases the request's attribution keys from this partition: their touchpoints, pending
+    /// conversions, orders and chains go (tombstones at the next checkpoint). The money is
+    /// the ledger's and stays there; a replayed conversion of an erased order gets the same
+    /// deterministic ids, which the ledger de-duplicates. Returns the keys removed.
+    pub fn erase(&mut self, request: &schemas::ErasureRequest) -> usize {
+        let mut removed = 0;
+        for key in &request.attribution_keys {
+            if let Some(ks) = self.keys.remove(key) {
+                self.touchpoints -= ks.history.touchpoints.len();
+                self.dirty.insert(key.clone());
+                removed += 1;
+            }
+        }
+        self.due
+            .retain(|(_, _, key)| !request.is_attribution_key(key));
+        removed
+    }
+
     /// Changelog records of the keys changed since the last call: the key's state, or `None`
     /// (a tombstone) for a key no longer kept.
     pub fn take_changes(&mut self) -> Vec<(String, Option<AttributorState>)> {
@@ -696,6 +714,11 @@ impl runtime::stateful::PartitionState for PartitionState {
 
     fn take_position(&mut self) -> Option<AttributorState> {
         PartitionState::take_position(self)
+    }
+
+    fn refresh(&mut self) {
+        self.dirty.extend(self.keys.keys().cloned());
+        self.position_dirty = true;
     }
 
     fn entries(&self) -> Vec<usize> {

@@ -7,6 +7,7 @@ use chrono::Utc;
 use prometheus::Registry;
 use reference::ReferenceData;
 use runtime::kafka::Cleanup;
+use runtime::privacy::{ErasureTopics, WithErasure};
 use runtime::service::{Service, Topic};
 use runtime::stateful::{payload, Applied, StatefulLogic};
 use runtime::{Input, Output, RuntimeError};
@@ -29,6 +30,8 @@ pub struct Enricher {
     referral_parameters: Vec<String>,
     metrics: EnricherMetrics,
     source_partitions: i32,
+    erasure: ErasureTopics,
+    changelog: String,
 }
 
 impl Enricher {
@@ -46,6 +49,8 @@ impl Enricher {
             referral_parameters: config.referral_parameters.clone(),
             metrics,
             source_partitions,
+            erasure: ErasureTopics::new(&config.common.topics),
+            changelog: config.common.topics.identity_bindings.clone(),
         }
     }
 
@@ -74,11 +79,13 @@ impl Enricher {
 
 impl StatefulLogic for Enricher {
     type State = EnricherState;
-    type Event = ValidTouchpoint;
+    type Event = WithErasure<ValidTouchpoint>;
 
-    fn decode(&mut self, input: &Input<'_>) -> Result<ValidTouchpoint, String> {
-        self.metrics.consumed.inc();
-        schemas::decode(payload(input)?).map_err(|e| format!("not a valid touchpoint: {e}"))
+    fn decode(&mut self, input: &Input<'_>) -> Result<WithErasure<ValidTouchpoint>, String> {
+        self.erasure.decode(input, |input| {
+            self.metrics.consumed.inc();
+            schemas::decode(payload(input)?).map_err(|e| format!("not a valid touchpoint: {e}"))
+        })
     }
 
     fn restore(&self, _partition: i32, records: Vec<IdentityBinding>) -> EnricherState {
@@ -89,9 +96,24 @@ impl StatefulLogic for Enricher {
         &mut self,
         state: &mut EnricherState,
         input: &Input<'_>,
-        touchpoint: ValidTouchpoint,
+        event: WithErasure<ValidTouchpoint>,
         outputs: &mut Vec<Output>,
     ) -> Result<Applied, RuntimeError> {
+        let touchpoint = match event {
+            WithErasure::Event(touchpoint) => touchpoint,
+            WithErasure::Erase(request) => {
+                let removed = state.erase(&request);
+                outputs.push(self.erasure.receipt(
+                    &request,
+                    "enricher",
+                    input.partition,
+                    &self.changelog,
+                    removed,
+                    0,
+                )?);
+                return Ok(Applied::Done);
+            }
+        };
         let event_id = touchpoint.event_id.clone();
         let at = Position {
             partition: input.partition,
@@ -166,10 +188,16 @@ pub async fn run(
             // Binding partition N holds the bindings of input partition N.
             Topic::Like {
                 topic: &t.identity_bindings,
-                cleanup: Cleanup::Compact,
+                cleanup: Cleanup::CompactDelete,
                 input: &t.touchpoints_valid,
             },
             Topic::Reference(&t.reference_config),
+            Topic::Like {
+                topic: &t.privacy_requests,
+                cleanup: Cleanup::Delete,
+                input: &t.touchpoints_valid,
+            },
+            Topic::Stream(&t.privacy_receipts, Cleanup::Delete),
         ],
     )
     .await?;
@@ -186,6 +214,9 @@ pub async fn run(
         "enricher",
         config.restore_timeout,
     )?;
-    let consumer = service.single_consumer(&config.group_id, &[&t.touchpoints_valid])?;
+    let consumer = service.single_consumer(
+        &config.group_id,
+        &[&t.touchpoints_valid, &t.privacy_requests],
+    )?;
     service.run(consumer, &mut processor).await
 }

@@ -126,17 +126,13 @@ pub fn enrich(
     let (key, key_source, new_binding) = match (tp.visitor_id.as_deref(), tp.customer_id.as_deref())
     {
         (Some(visitor), Some(customer_id)) => {
-            let new = bindings
-                .bind(at.offset, customer_id, &program.program_id, visitor)
-                .map(|b| IdentityBinding {
-                    customer_id: customer_id.to_string(),
-                    program_id: b.program_id,
-                    visitor_id: b.visitor_id,
-                    source_partition: at.partition,
-                    source_offset: at.offset,
-                    event_id: tp.event_id.clone(),
-                    bound_at: tp.occurred_at,
-                });
+            let new = bindings.bind(
+                (at.partition, at.offset),
+                customer_id,
+                &program.program_id,
+                visitor,
+                (&tp.event_id, tp.occurred_at),
+            );
             (
                 attribution_key(&program.program_id, Some(visitor), customer),
                 KeySource::Visitor,

@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use schemas::IdentityBinding;
 
 /// How the attribution key was found.
@@ -37,6 +38,27 @@ pub struct Bound {
     pub visitor_id: String,
     /// Offset of the binding event in its partition.
     pub source_offset: i64,
+    /// Partition of the binding event.
+    pub source_partition: i32,
+    /// The binding event.
+    pub event_id: String,
+    /// Its time.
+    pub bound_at: DateTime<Utc>,
+}
+
+impl Bound {
+    /// The changelog record of this binding of `customer_id`.
+    pub fn record(&self, customer_id: &str) -> IdentityBinding {
+        IdentityBinding {
+            customer_id: customer_id.to_string(),
+            program_id: self.program_id.clone(),
+            visitor_id: self.visitor_id.clone(),
+            source_partition: self.source_partition,
+            source_offset: self.source_offset,
+            event_id: self.event_id.clone(),
+            bound_at: self.bound_at,
+        }
+    }
 }
 
 /// One input partition's bindings.
@@ -56,6 +78,9 @@ impl Bindings {
                     program_id: b.program_id,
                     visitor_id: b.visitor_id,
                     source_offset: b.source_offset,
+                    source_partition: b.source_partition,
+                    event_id: b.event_id,
+                    bound_at: b.bound_at,
                 };
                 (b.customer_id, bound)
             })
@@ -70,15 +95,16 @@ impl Bindings {
             .filter(|b| b.source_offset < offset)
     }
 
-    /// Binds `customer_id` unless it is bound already; returns the new binding to write to
-    /// the changelog.
+    /// Binds `customer_id` to the visitor of `event` (at `partition`/`offset`) unless it is
+    /// bound already; returns the new binding's changelog record.
     pub fn bind(
         &mut self,
-        offset: i64,
+        (partition, offset): (i32, i64),
         customer_id: &str,
         program_id: &str,
         visitor_id: &str,
-    ) -> Option<Bound> {
+        (event_id, bound_at): (&str, DateTime<Utc>),
+    ) -> Option<IdentityBinding> {
         if self.table.contains_key(customer_id) {
             return None;
         }
@@ -86,9 +112,31 @@ impl Bindings {
             program_id: program_id.to_string(),
             visitor_id: visitor_id.to_string(),
             source_offset: offset,
+            source_partition: partition,
+            event_id: event_id.to_string(),
+            bound_at,
         };
-        self.table.insert(customer_id.to_string(), bound.clone());
-        Some(bound)
+        let record = bound.record(customer_id);
+        self.table.insert(customer_id.to_string(), bound);
+        Some(record)
+    }
+
+    /// Every binding's changelog record (a state refresh rewrites them all).
+    pub fn records(&self) -> Vec<IdentityBinding> {
+        self.table
+            .iter()
+            .map(|(customer, bound)| bound.record(customer))
+            .collect()
+    }
+
+    /// Removes the binding of an erased customer (of the request's program); true if there
+    /// was one. A later event with both ids binds them again, as a new person.
+    pub fn erase(&mut self, request: &schemas::ErasureRequest) -> bool {
+        let subject = self
+            .table
+            .get(&request.customer_id)
+            .is_some_and(|b| request.is_customer(&b.program_id, &request.customer_id));
+        subject && self.table.remove(&request.customer_id).is_some()
     }
 
     /// Bindings held.
@@ -105,7 +153,9 @@ impl Bindings {
     pub fn approx_bytes(&self) -> usize {
         self.table
             .iter()
-            .map(|(customer, b)| customer.len() + b.program_id.len() + b.visitor_id.len() + 96)
+            .map(|(customer, b)| {
+                customer.len() + b.program_id.len() + b.visitor_id.len() + b.event_id.len() + 112
+            })
             .sum()
     }
 }
@@ -125,9 +175,12 @@ mod tests {
     #[test]
     fn the_first_binding_wins_and_is_seen_only_by_later_offsets() {
         let mut b = Bindings::default();
-        assert!(b.bind(10, "c1", "acme", "v1").is_some());
+        assert!(b
+            .bind((0, 10), "c1", "acme", "v1", ("e1", Utc::now()))
+            .is_some());
         assert!(
-            b.bind(12, "c1", "acme", "v2").is_none(),
+            b.bind((0, 12), "c1", "acme", "v2", ("e2", Utc::now()))
+                .is_none(),
             "first binding kept"
         );
         assert_eq!(
@@ -144,7 +197,7 @@ mod tests {
         let mut first = Bindings::default();
         let run = |b: &mut Bindings| {
             let at5 = b.lookup(5, "c").map(|x| x.visitor_id.clone());
-            let _bound = b.bind(6, "c", "acme", "v");
+            let _bound = b.bind((0, 6), "c", "acme", "v", ("e", Utc::now()));
             let at7 = b.lookup(7, "c").map(|x| x.visitor_id.clone());
             (at5, at7)
         };

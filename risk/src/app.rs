@@ -6,6 +6,7 @@ use std::sync::Arc;
 use prometheus::Registry;
 use reference::ReferenceData;
 use runtime::kafka::Cleanup;
+use runtime::privacy::{ErasureTopics, WithErasure};
 use runtime::service::{LoopSpec, Service, Topic};
 use runtime::stateful::{payload, Applied, StatefulLogic};
 use runtime::{encode, DeadLetterWriter, Input, Output, Processor, RuntimeError};
@@ -115,6 +116,8 @@ pub struct Scorer {
     decisions_topic: Arc<str>,
     levels_topic: Arc<str>,
     metrics: RiskMetrics,
+    erasure: ErasureTopics,
+    changelog: String,
 }
 
 impl Scorer {
@@ -128,6 +131,8 @@ impl Scorer {
             decisions_topic: Arc::from(topics.commissions.as_str()),
             levels_topic: Arc::from(topics.risk_levels.as_str()),
             metrics,
+            erasure: ErasureTopics::new(topics),
+            changelog: topics.risk_state.clone(),
         }
     }
 
@@ -189,11 +194,13 @@ impl Scorer {
 
 impl StatefulLogic for Scorer {
     type State = ScorerState;
-    type Event = RiskSignal;
+    type Event = WithErasure<RiskSignal>;
 
-    fn decode(&mut self, input: &Input<'_>) -> Result<RiskSignal, String> {
-        self.metrics.signals.inc();
-        schemas::decode(payload(input)?).map_err(|e| format!("not a risk signal: {e}"))
+    fn decode(&mut self, input: &Input<'_>) -> Result<WithErasure<RiskSignal>, String> {
+        self.erasure.decode(input, |input| {
+            self.metrics.signals.inc();
+            schemas::decode(payload(input)?).map_err(|e| format!("not a risk signal: {e}"))
+        })
     }
 
     fn restore(&self, _partition: i32, records: Vec<RiskState>) -> ScorerState {
@@ -204,9 +211,24 @@ impl StatefulLogic for Scorer {
         &mut self,
         state: &mut ScorerState,
         input: &Input<'_>,
-        signal: RiskSignal,
+        event: WithErasure<RiskSignal>,
         outputs: &mut Vec<Output>,
     ) -> Result<Applied, RuntimeError> {
+        let signal = match event {
+            WithErasure::Event(signal) => signal,
+            WithErasure::Erase(request) => {
+                let (removed, redacted) = state.erase(&request);
+                outputs.push(self.erasure.receipt(
+                    &request,
+                    "risk",
+                    input.partition,
+                    &self.changelog,
+                    removed,
+                    redacted,
+                )?);
+                return Ok(Applied::Done);
+            }
+        };
         let mut effects = Effects::default();
         let settings = &self.settings;
         let result = state.apply(
@@ -252,9 +274,15 @@ pub async fn run(
             // State partition N holds the programs of signals partition N.
             Topic::Like {
                 topic: &t.risk_state,
-                cleanup: Cleanup::Compact,
+                cleanup: Cleanup::CompactDelete,
                 input: &t.risk_signals,
             },
+            Topic::Like {
+                topic: &t.privacy_requests,
+                cleanup: Cleanup::Delete,
+                input: &t.risk_signals,
+            },
+            Topic::Stream(&t.privacy_receipts, Cleanup::Delete),
         ],
     )
     .await?;
@@ -283,7 +311,7 @@ pub async fn run(
         name: "scorer",
         client_id: "risk",
         group_id: &config.group_id,
-        topics: &[&t.risk_signals],
+        topics: &[&t.risk_signals, &t.privacy_requests],
         metrics_prefix: "risk",
     })?;
     service

@@ -424,6 +424,9 @@ pub enum Cleanup {
     Delete,
     /// Compacted by key (reference data, state changelogs, risk levels).
     Compact,
+    /// Compacted by key and also retained by time: state changelogs holding personal data,
+    /// whose live entries the harness rewrites every `STATE_REFRESH_SECONDS`.
+    CompactDelete,
 }
 
 /// Creates the topics that do not exist yet with the configured partition count; existing
@@ -475,9 +478,12 @@ pub async fn ensure_topics_partitioned(
             if let Some(ms) = retention {
                 topic = topic.set("retention.ms", ms);
             }
+            // Set even when it is Kafka's default: some brokers (tansu) apply retention only
+            // to topics that say `delete` explicitly.
             match cleanup {
-                Cleanup::Delete => topic,
+                Cleanup::Delete => topic.set("cleanup.policy", "delete"),
                 Cleanup::Compact => topic.set("cleanup.policy", "compact"),
+                Cleanup::CompactDelete => topic.set("cleanup.policy", "compact,delete"),
             }
         })
         .collect();

@@ -14,6 +14,7 @@ pub mod error;
 pub mod health;
 pub mod kafka;
 pub mod metrics;
+pub mod privacy;
 pub mod secret;
 pub mod service;
 pub mod settings;

@@ -275,6 +275,7 @@ impl Service {
                 dead_letters: self.dead_letters(),
                 metrics,
                 health: self.health.clone(),
+                refresh_interval: self.common.state_refresh,
             },
         ))
     }

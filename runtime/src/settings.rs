@@ -123,6 +123,24 @@ pub const DEAD_LETTER_RETENTION_MS: EnvVar = EnvVar {
     default: Some("2592000000"),
     doc: "`retention.ms` of the dead-letter topic (and its JSON mirror) when created: 30 days by default, bounded because dead letters keep rejected raw input.",
 };
+/// Retention of personal event streams.
+pub const PERSONAL_RETENTION_MS: EnvVar = EnvVar {
+    name: "PERSONAL_RETENTION_MS",
+    default: Some("604800000"),
+    doc: "`retention.ms` of the topics that carry personal data in transit (raw, valid and enriched touchpoints, attributions, risk signals and scores, erasure requests) when created: 7 days by default. Erased or expired personal data leaves these logs this long after it was written; keep it longer than any outage the pipeline must ride out.",
+};
+/// Retention of personal state changelogs.
+pub const PERSONAL_STATE_RETENTION_MS: EnvVar = EnvVar {
+    name: "PERSONAL_STATE_RETENTION_MS",
+    default: Some("1209600000"),
+    doc: "`retention.ms` of the state changelogs that hold personal data (identity bindings, attributor and risk state; `cleanup.policy=compact,delete`): 14 days by default. Live state is rewritten every `STATE_REFRESH_SECONDS`, so only erased and expired entries age out; a service down longer than this loses its state.",
+};
+/// Rewrite of live state.
+pub const STATE_REFRESH_SECONDS: EnvVar = EnvVar {
+    name: "STATE_REFRESH_SECONDS",
+    default: Some("86400"),
+    doc: "Stateful services rewrite every live state entry to their changelog this often, so a changelog with retention (which a broker that never compacts still applies) always holds the whole state. At most half of `PERSONAL_STATE_RETENTION_MS`.",
+};
 /// JSON mirror of the finance topic.
 pub const JSON_MIRROR_LEDGER_ENTRIES: EnvVar = EnvVar {
     name: "JSON_MIRROR_LEDGER_ENTRIES",
@@ -137,7 +155,7 @@ pub const JSON_MIRROR_DEAD_LETTERS: EnvVar = EnvVar {
 };
 
 /// Every shared variable, for documentation.
-pub const COMMON_VARS: [EnvVar; 22] = [
+pub const COMMON_VARS: [EnvVar; 25] = [
     KAFKA_BOOTSTRAP_SERVERS,
     KAFKA_CLIENT_PROPERTIES,
     KAFKA_PROP_DOC,
@@ -157,6 +175,9 @@ pub const COMMON_VARS: [EnvVar; 22] = [
     DEAD_LETTER_PAYLOAD_BYTES_MAX,
     DEAD_LETTER_RETENTION_MS,
     LEDGER_RETENTION_MS,
+    PERSONAL_RETENTION_MS,
+    PERSONAL_STATE_RETENTION_MS,
+    STATE_REFRESH_SECONDS,
     JSON_MIRROR_LEDGER_ENTRIES,
     JSON_MIRROR_DEAD_LETTERS,
     TOPIC_OVERRIDES_DOC,
@@ -283,9 +304,36 @@ pub struct Topics {
     pub ledger_commands: String,
     /// The ledger-writer's state changelog (compacted, co-partitioned with commissions).
     pub ledger_state: String,
+    /// Erasure requests, written to every partition (co-partitioned with the stateful inputs).
+    pub privacy_requests: String,
+    /// What each service did with each erasure request.
+    pub privacy_receipts: String,
 }
 
 impl Topics {
+    /// The event streams that carry personal data in transit (retention `PERSONAL_RETENTION_MS`).
+    pub fn personal_streams(&self) -> [&String; 7] {
+        [
+            &self.touchpoints_raw,
+            &self.touchpoints_valid,
+            &self.touchpoints_enriched,
+            &self.attributions,
+            &self.risk_signals,
+            &self.risk_scores,
+            &self.privacy_requests,
+        ]
+    }
+
+    /// The state changelogs that hold personal data (compact + delete,
+    /// `PERSONAL_STATE_RETENTION_MS`, rewritten every `STATE_REFRESH_SECONDS`).
+    pub fn personal_state(&self) -> [&String; 3] {
+        [
+            &self.identity_bindings,
+            &self.attributor_state,
+            &self.risk_state,
+        ]
+    }
+
     /// Topic names under `namespace`, each overridable by its `TOPIC_<NAME>` variable.
     pub fn from_env(env: &mut Env, namespace: &str) -> Topics {
         let mut topic = |var: &'static str, suffix: &str| {
@@ -327,6 +375,8 @@ impl Topics {
             risk_scores: topic("TOPIC_RISK_SCORES", "risk.scores"),
             ledger_commands: topic("TOPIC_LEDGER_COMMANDS", "ledger.commands"),
             ledger_state: topic("TOPIC_LEDGER_STATE", "ledger.state"),
+            privacy_requests: topic("TOPIC_PRIVACY_REQUESTS", "privacy.requests"),
+            privacy_receipts: topic("TOPIC_PRIVACY_RECEIPTS", "privacy.receipts"),
         }
     }
 }
@@ -361,6 +411,8 @@ pub struct CommonConfig {
     pub shutdown_drain_timeout: Duration,
     /// Dead-letter payload cap.
     pub dead_letter_payload_bytes_max: usize,
+    /// How often stateful services rewrite their whole state to the changelog.
+    pub state_refresh: Duration,
 }
 
 /// Retention and mirrors from their variables.
@@ -375,14 +427,34 @@ fn topic_policy(env: &mut Env, topics: &Topics) -> TopicPolicy {
         dead_letters == -1 || dead_letters >= 3_600_000,
         "DEAD_LETTER_RETENTION_MS must be -1 (forever) or at least an hour",
     );
+    let personal: i64 = env.parse(&PERSONAL_RETENTION_MS);
+    let personal_state: i64 = env.parse(&PERSONAL_STATE_RETENTION_MS);
+    let refresh_ms = env
+        .parse::<i64>(&STATE_REFRESH_SECONDS)
+        .saturating_mul(1000);
+    env.check(
+        personal >= 60_000,
+        "PERSONAL_RETENTION_MS must be at least a minute (60000)",
+    );
+    env.check(
+        refresh_ms >= 1000 && personal_state >= refresh_ms.saturating_mul(2),
+        "STATE_REFRESH_SECONDS must be at least 1 and at most half of PERSONAL_STATE_RETENTION_MS",
+    );
+    let mut retention_ms = vec![
+        (topics.ledger_entries.clone(), ledger),
+        (topics.ledger_entries_json.clone(), ledger),
+        (topics.ledger_commands.clone(), ledger),
+        (topics.touchpoints_dlq.clone(), dead_letters),
+        (topics.touchpoints_dlq_json.clone(), dead_letters),
+    ];
+    for topic in topics.personal_streams() {
+        retention_ms.push((topic.clone(), personal));
+    }
+    for topic in topics.personal_state() {
+        retention_ms.push((topic.clone(), personal_state));
+    }
     let mut policy = TopicPolicy {
-        retention_ms: vec![
-            (topics.ledger_entries.clone(), ledger),
-            (topics.ledger_entries_json.clone(), ledger),
-            (topics.ledger_commands.clone(), ledger),
-            (topics.touchpoints_dlq.clone(), dead_letters),
-            (topics.touchpoints_dlq_json.clone(), dead_letters),
-        ],
+        retention_ms,
         json_mirrors: Vec::new(),
     };
     if env.parse::<bool>(&JSON_MIRROR_LEDGER_ENTRIES) {
@@ -457,6 +529,7 @@ impl CommonConfig {
             },
             shutdown_drain_timeout: Duration::from_millis(env.parse(&SHUTDOWN_DRAIN_TIMEOUT_MS)),
             dead_letter_payload_bytes_max: env.parse(&DEAD_LETTER_PAYLOAD_BYTES_MAX),
+            state_refresh: Duration::from_secs(env.parse::<u64>(&STATE_REFRESH_SECONDS).max(1)),
         };
         env.check(
             config.kafka.topic_partitions >= 1 && config.kafka.topic_replication >= 1,

@@ -73,6 +73,13 @@ pub trait PartitionState {
         None
     }
 
+    /// Marks every live entry (and the position) changed, so the next checkpoint rewrites the
+    /// whole state. The harness calls it every `STATE_REFRESH_SECONDS`: a changelog with
+    /// time retention then always holds the whole live state, and what was erased or expired
+    /// ages out of the log even on a broker that never compacts. States whose changelog is
+    /// kept forever (no personal data) need not rewrite anything.
+    fn refresh(&mut self) {}
+
     /// Entries held, one count per [`PartitionState::ENTRY_KINDS`] label.
     fn entries(&self) -> Vec<usize>;
 
@@ -188,6 +195,7 @@ pub struct StateMetrics {
     restore_seconds: Histogram,
     restore_records: IntCounter,
     restoring: IntGauge,
+    refreshes: IntCounter,
 }
 
 impl StateMetrics {
@@ -224,6 +232,10 @@ impl StateMetrics {
                 format!("{prefix}_restoring_partitions"),
                 "Partitions being restored now (readiness waits for them).",
             )?,
+            refreshes: IntCounter::new(
+                format!("{prefix}_state_refreshes_total"),
+                "Times the whole state was rewritten to the changelog (STATE_REFRESH_SECONDS).",
+            )?,
         };
         for kind in kinds {
             m.entries.with_label_values(&[kind]).set(0);
@@ -233,6 +245,7 @@ impl StateMetrics {
         registry.register(Box::new(m.restore_seconds.clone()))?;
         registry.register(Box::new(m.restore_records.clone()))?;
         registry.register(Box::new(m.restoring.clone()))?;
+        registry.register(Box::new(m.refreshes.clone()))?;
         Ok(m)
     }
 
@@ -258,6 +271,8 @@ pub struct StateParts<R> {
     pub metrics: StateMetrics,
     /// Beaten while a restore makes progress.
     pub health: Health,
+    /// How often every partition's whole state is rewritten ([`PartitionState::refresh`]).
+    pub refresh_interval: Duration,
 }
 
 /// The harness: a [`Processor`] over a service's [`StatefulLogic`].
@@ -270,6 +285,7 @@ pub struct Stateful<L: StatefulLogic, R> {
     /// Next checkpoint step: a phase, then `PHASES` for positions, then done.
     step: usize,
     bytes_refreshed: Option<Instant>,
+    last_refresh: Instant,
 }
 
 impl<L, R> Stateful<L, R>
@@ -286,6 +302,7 @@ where
             parts,
             step: 0,
             bytes_refreshed: None,
+            last_refresh: Instant::now(),
         }
     }
 
@@ -467,6 +484,14 @@ where
             let step = self.step;
             if step == 0 {
                 self.logic.before_checkpoint(&mut self.partitions);
+                if self.last_refresh.elapsed() >= self.parts.refresh_interval {
+                    self.last_refresh = Instant::now();
+                    self.partitions
+                        .values_mut()
+                        .for_each(PartitionState::refresh);
+                    self.parts.metrics.refreshes.inc();
+                    tracing::info!(partitions = self.partitions.len(), topic = %self.parts.changelog_topic, "Rewriting the whole state to the changelog (STATE_REFRESH_SECONDS).");
+                }
             }
             if step > phases {
                 self.step = 0;
@@ -671,6 +696,7 @@ mod tests {
                 dead_letters: DeadLetterWriter::new("toy", "dlq", 1024),
                 metrics: StateMetrics::unregistered("toy"),
                 health: Health::default(),
+                refresh_interval: Duration::from_secs(3600),
             },
         )
     }
@@ -833,6 +859,7 @@ mod tests {
                 dead_letters: DeadLetterWriter::new("toy", "dlq", 1024),
                 metrics: metrics.clone(),
                 health: health.clone(),
+                refresh_interval: Duration::from_secs(3600),
             },
         );
         processor

@@ -445,6 +445,36 @@ fn example<T: AvroMessage>(message: &T) -> Result<Example, CodecError> {
     })
 }
 
+/// An erasure request for customer c-7 of acme-eu.
+pub fn erasure_request() -> crate::ErasureRequest {
+    crate::ErasureRequest {
+        request_id: "era-1".into(),
+        program_id: "acme-eu".into(),
+        customer_id: "c-7".into(),
+        visitor_ids: vec!["v-1".into(), "v-2".into()],
+        attribution_keys: vec![
+            "acme-eu/v-1".into(),
+            "acme-eu/v-2".into(),
+            "acme-eu/customer:c-7".into(),
+        ],
+        actor: "dpo@acme".into(),
+        requested_at: at(50 * 86_400),
+    }
+}
+
+/// The attributor's receipt for it in partition 2.
+pub fn erasure_receipt() -> crate::ErasureReceipt {
+    crate::ErasureReceipt {
+        request_id: "era-1".into(),
+        service: "attributor".into(),
+        partition: 2,
+        store: "attrib.attributor.state.v1".into(),
+        records_removed: 2,
+        records_redacted: 0,
+        applied_at: at(50 * 86_400 + 3),
+    }
+}
+
 /// Every example, encoded with its current schema.
 pub fn all() -> Result<Vec<Example>, CodecError> {
     Ok(vec![
@@ -463,6 +493,8 @@ pub fn all() -> Result<Vec<Example>, CodecError> {
         example(&risk_score())?,
         example(&ledger_command())?,
         example(&ledger_state())?,
+        example(&erasure_request())?,
+        example(&erasure_receipt())?,
     ])
 }
 

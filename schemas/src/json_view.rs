@@ -15,7 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::codec::{read_header, AvroMessage, CodecError, SchemaFamily, HEADER_LEN};
 
 /// Every message type that travels on a topic, with all its published versions.
-pub fn families() -> [&'static SchemaFamily; 15] {
+pub fn families() -> [&'static SchemaFamily; 17] {
     [
         crate::ValidTouchpoint::family(),
         crate::EnrichedTouchpoint::family(),
@@ -32,6 +32,8 @@ pub fn families() -> [&'static SchemaFamily; 15] {
         crate::RiskScore::family(),
         crate::LedgerCommand::family(),
         crate::LedgerState::family(),
+        crate::ErasureRequest::family(),
+        crate::ErasureReceipt::family(),
     ]
 }
 

@@ -90,6 +90,8 @@ fn every_published_version_still_decodes_with_the_current_types() {
     assert_golden_decodes("risk_score", &examples::risk_score());
     assert_golden_decodes("ledger_command", &examples::ledger_command());
     assert_golden_decodes("ledger_state", &examples::ledger_state());
+    assert_golden_decodes("erasure_request", &examples::erasure_request());
+    assert_golden_decodes("erasure_receipt", &examples::erasure_receipt());
 }
 
 #[test]

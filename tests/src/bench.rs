@@ -44,6 +44,7 @@ pub fn stateful<L: runtime::stateful::StatefulLogic>(
                 registry,
             )?,
             health: Health::default(),
+            refresh_interval: common.state_refresh,
         },
     ))
 }

@@ -29,6 +29,7 @@ fn harness<L: StatefulLogic>(
             dead_letters: DeadLetterWriter::new("test", "dlq", 1024),
             metrics: StateMetrics::unregistered("test"),
             health: Health::default(),
+            refresh_interval: std::time::Duration::from_secs(3600),
         },
     )
 }

@@ -203,6 +203,20 @@ impl runtime::stateful::PartitionState for ScorerState {
         ScorerState::take_position(self)
     }
 
+    fn refresh(&mut self) {
+        fn tagged<V>(kind: Kind, map: &HashMap<String, V>) -> Vec<(Kind, String)> {
+            map.keys().map(|k| (kind, k.clone())).collect()
+        }
+        let mut all = tagged(Kind::Program, &self.programs);
+        all.extend(tagged(Kind::Subject, &self.subjects));
+        all.extend(tagged(Kind::Fingerprint, &self.fingerprints));
+        all.extend(tagged(Kind::Context, &self.contexts));
+        all.extend(tagged(Kind::Waiting, &self.waiting));
+        self.dirty.extend(all);
+        self.dirty_actions.extend(self.actions.keys().cloned());
+        self.position_dirty = true;
+    }
+
     fn entries(&self) -> Vec<usize> {
         vec![
             self.actions(),

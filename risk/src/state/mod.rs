@@ -41,8 +41,10 @@ use runtime::stateful::POSITION_KEY;
 
 mod changelog;
 mod days;
+mod erasure;
 mod scoring;
 
+pub use erasure::ERASED;
 pub use scoring::risk_level_record;
 use scoring::{pass_through, publish_if_changed};
 /// Distinct customers kept per fingerprint (the count is "at least" beyond it).
