@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_partner_database.sql",
         sql: include_str!("../../migrations/0003_partner_database.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_privacy_requests.sql",
+        sql: include_str!("../../migrations/0004_privacy_requests.sql"),
+    },
 ];
 
 /// The partner-safe database beside `database` (migration 0003): partner-facing readers are
