@@ -67,6 +67,53 @@ def metric_names(expr):
     return found
 
 
+def pod_specs(doc):
+    """The pod specs a workload makes (Deployment, CronJob, Job)."""
+    kind = doc.get("kind")
+    if kind in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+        return [doc["spec"]["template"]["spec"]]
+    if kind == "CronJob":
+        return [doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]]
+    return []
+
+
+def restricted_problems(pod):
+    """What keeps a pod spec from the Kubernetes "restricted" Pod Security Standard
+    (https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted)."""
+    found = []
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(field):
+            found.append(f"{field} is set")
+    pod_sc = pod.get("securityContext", {})
+    allowed_volumes = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+    for volume in pod.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if not kinds <= allowed_volumes:
+            found.append(f"volume {volume['name']} is of a kind restricted pods may not use: {kinds - allowed_volumes}")
+    for c in pod.get("containers", []) + pod.get("initContainers", []):
+        sc = c.get("securityContext", {})
+        name = c["name"]
+        if sc.get("privileged"):
+            found.append(f"{name}: privileged")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            found.append(f"{name}: allowPrivilegeEscalation must be false")
+        caps = sc.get("capabilities", {})
+        if caps.get("drop") != ["ALL"]:
+            found.append(f"{name}: capabilities must drop ALL")
+        if set(caps.get("add", [])) - {"NET_BIND_SERVICE"}:
+            found.append(f"{name}: adds capabilities")
+        if not (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")):
+            found.append(f"{name}: runAsNonRoot is not set")
+        if sc.get("runAsUser", pod_sc.get("runAsUser")) == 0:
+            found.append(f"{name}: runs as user 0")
+        seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {})).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            found.append(f"{name}: seccompProfile must be RuntimeDefault or Localhost")
+        if any("hostPort" in p for p in c.get("ports", [])):
+            found.append(f"{name}: hostPort")
+    return found
+
+
 def main(bin_dir):
     docs = {}
     for path in sorted(glob.glob(os.path.join(ROOT, "deploy/kubernetes/*.yaml"))):
@@ -119,11 +166,42 @@ def main(bin_dir):
     common = next(d for d in docs.get("common.yaml", []) if d["kind"] == "ConfigMap")["data"]
     for key in common:
         check(key in shared, f"common.yaml sets {key}, which not every service reads")
-    secret = next(d for d in docs.get("secrets.example.yaml", []) if d["kind"] == "Secret")
-    for key in secret["stringData"]:
-        # KAFKA_PROP_<NAME> is a family (documented as one row): any property name is read.
-        known = key in all_vars or (key.startswith("KAFKA_PROP_") and "KAFKA_PROP_<NAME>" in all_vars)
-        check(known, f"secrets.example.yaml sets {key}, which no service reads")
+    # One Secret per service, required, holding only variables that service reads.
+    secrets = {d["metadata"]["name"]: d for d in docs.get("secrets.example.yaml", []) if d["kind"] == "Secret"}
+    for service in SERVICES:
+        table = env_table(os.path.join(bin_dir, service))
+        name = f"attrib-{service}-secrets"
+        check(name in secrets, f"secrets.example.yaml has no Secret {name}")
+        for key in secrets.get(name, {}).get("stringData", {}):
+            known = key in table or (key.startswith("KAFKA_PROP_") and "KAFKA_PROP_<NAME>" in table)
+            check(known, f"{name} sets {key}, which `{service} env` does not read")
+        for doc in docs.get(f"{service}.yaml", []):
+            for pod in pod_specs(doc):
+                for c in pod.get("containers", []) + pod.get("initContainers", []):
+                    refs = [e["secretRef"] for e in c.get("envFrom", []) if "secretRef" in e]
+                    check(refs == [{"name": name}], f"{service}.yaml: {c['name']} must read exactly its own required Secret {name}, not {refs}")
+        pdbs = [d for d in docs.get(f"{service}.yaml", []) if d["kind"] == "PodDisruptionBudget"]
+        check(len(pdbs) == 1 and pdbs[0]["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": service},
+              f"{service}.yaml: needs one PodDisruptionBudget selecting its pods")
+
+    # The "restricted" Pod Security Standard, for every pod the manifests make.
+    namespace = next((d for d in docs.get("namespace.yaml", []) if d["kind"] == "Namespace"), None)
+    check(namespace and namespace["metadata"]["labels"].get("pod-security.kubernetes.io/enforce") == "restricted",
+          "namespace.yaml must enforce the restricted Pod Security Standard")
+    for file, file_docs in docs.items():
+        for doc in file_docs:
+            for pod in pod_specs(doc):
+                for problem in restricted_problems(pod):
+                    problems.append(f"{file}: {doc['kind']} {doc['metadata']['name']}: {problem}")
+
+    # Network: deny by default, then only what the services need.
+    policies = {d["metadata"]["name"]: d for d in docs.get("network-policies.yaml", []) if d["kind"] == "NetworkPolicy"}
+    deny = policies.get("default-deny", {}).get("spec", {})
+    check(deny.get("podSelector") == {} and set(deny.get("policyTypes", [])) == {"Ingress", "Egress"},
+          "network-policies.yaml: no default-deny of ingress and egress for every pod")
+    for needed in ("allow-dns", "allow-kafka", "ledger-writer-to-clickhouse", "allow-metrics-scrape"):
+        check(needed in policies, f"network-policies.yaml has no {needed}")
+
     kustomization = docs["kustomization.yaml"][0]
     for resource in kustomization["resources"]:
         check(os.path.exists(os.path.join(ROOT, "deploy/kubernetes", resource)), f"kustomization lists missing {resource}")
