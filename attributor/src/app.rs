@@ -47,6 +47,9 @@ impl Attributor {
         reference: Arc<ReferenceData>,
         metrics: AttributorMetrics,
     ) -> Attributor {
+        metrics
+            .keys_cap
+            .set(i64::try_from(config.limits.keys_max).unwrap_or(i64::MAX));
         Attributor {
             reference,
             limits: config.limits,
@@ -183,6 +186,18 @@ impl StatefulLogic for Attributor {
     }
 
     fn before_checkpoint(&mut self, partitions: &mut Partitions<PartitionState>) {
+        let evicted: usize = partitions
+            .values_mut()
+            .map(|state| state.enforce_key_cap(&self.limits))
+            .sum();
+        if evicted > 0 {
+            self.metrics.evicted_keys.inc_by(evicted as u64);
+            tracing::warn!(
+                evicted,
+                cap = self.limits.keys_max,
+                "Key cap reached (ATTRIBUTOR_KEYS_PER_PARTITION_MAX): evicted the keys holding only the oldest touchpoints."
+            );
+        }
         if self.last_sweep.elapsed() < self.sweep_interval {
             return;
         }

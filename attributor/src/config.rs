@@ -43,6 +43,12 @@ pub const ATTRIBUTOR_SWEEP_INTERVAL_SECONDS: EnvVar = EnvVar {
     default: Some("60"),
     doc: "How often every key is checked for expired touchpoints, orders and bindings (keys that receive input are expired as they are touched).",
 };
+/// Key cap.
+pub const ATTRIBUTOR_KEYS_PER_PARTITION_MAX: EnvVar = EnvVar {
+    name: "ATTRIBUTOR_KEYS_PER_PARTITION_MAX",
+    default: Some("1000000"),
+    doc: "Most attribution keys one input partition keeps. Beyond it, keys holding only touchpoints (no pending conversion, order or chain) are evicted, oldest newest-touchpoint first, down to 90 %: a flood of forged clicks cannot grow state until the pod runs out of memory. Size memory as partitions per pod × this × bytes per key (`attributor_state_bytes` / keys); `attributor_evicted_keys_total` counts evictions.",
+};
 /// Restore stall timeout.
 pub const ATTRIBUTOR_RESTORE_TIMEOUT_SECONDS: EnvVar = EnvVar {
     name: "ATTRIBUTOR_RESTORE_TIMEOUT_SECONDS",
@@ -51,13 +57,14 @@ pub const ATTRIBUTOR_RESTORE_TIMEOUT_SECONDS: EnvVar = EnvVar {
 };
 
 /// The attributor's own variables.
-pub const ATTRIBUTOR_VARS: [EnvVar; 7] = [
+pub const ATTRIBUTOR_VARS: [EnvVar; 8] = [
     ATTRIBUTOR_GROUP_ID,
     ATTRIBUTOR_TOUCHPOINTS_PER_KEY,
     ATTRIBUTOR_RETENTION_DAYS,
     ATTRIBUTOR_IDLE_ADVANCE_SECONDS,
     ATTRIBUTOR_SOURCE_IDLE_INPUTS,
     ATTRIBUTOR_SWEEP_INTERVAL_SECONDS,
+    ATTRIBUTOR_KEYS_PER_PARTITION_MAX,
     ATTRIBUTOR_RESTORE_TIMEOUT_SECONDS,
 ];
 
@@ -111,6 +118,11 @@ impl AttributorConfig {
             sweep >= 1,
             "ATTRIBUTOR_SWEEP_INTERVAL_SECONDS must be at least 1",
         );
+        let keys_max: usize = env.parse(&ATTRIBUTOR_KEYS_PER_PARTITION_MAX);
+        env.check(
+            keys_max >= 100,
+            "ATTRIBUTOR_KEYS_PER_PARTITION_MAX must be at least 100",
+        );
         let restore_seconds: u64 = env.parse(&ATTRIBUTOR_RESTORE_TIMEOUT_SECONDS);
         env.check(
             restore_seconds >= 1,
@@ -123,6 +135,7 @@ impl AttributorConfig {
                 touchpoints_per_key: per_key,
                 retention: chrono::Duration::days(retention_days.clamp(1, 36_500)),
                 source_idle_inputs: source_idle.max(1),
+                keys_max: keys_max.max(100),
             },
             idle_advance: (idle > 0).then(|| Duration::from_secs(idle)),
             sweep_interval: Duration::from_secs(sweep.max(1)),

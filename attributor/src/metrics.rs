@@ -20,6 +20,10 @@ pub const DUPLICATE_TOUCHPOINTS_TOTAL: &str = "attributor_duplicate_touchpoints_
 pub const LATE_TOUCHPOINTS_TOTAL: &str = "attributor_late_touchpoints_total";
 /// Touchpoints dropped by the per-key cap.
 pub const EVICTED_TOTAL: &str = "attributor_evicted_touchpoints_total";
+/// Keys evicted by the per-partition cap.
+pub const EVICTED_KEYS_TOTAL: &str = "attributor_evicted_keys_total";
+/// The per-partition key cap.
+pub const KEYS_CAP: &str = "attributor_state_keys_cap";
 /// Inputs already reflected in restored state (re-read after a crash).
 pub const REPLAYED_TOTAL: &str = "attributor_replayed_total";
 /// Inputs dead-lettered, by reason.
@@ -52,6 +56,10 @@ pub struct AttributorMetrics {
     pub late_touchpoints: IntCounter,
     /// See [`EVICTED_TOTAL`].
     pub evicted: IntCounter,
+    /// See [`EVICTED_KEYS_TOTAL`].
+    pub evicted_keys: IntCounter,
+    /// See [`KEYS_CAP`].
+    pub keys_cap: IntGauge,
     /// See [`REPLAYED_TOTAL`].
     pub replayed: IntCounter,
     /// See [`DEAD_LETTERED_TOTAL`].
@@ -98,6 +106,11 @@ impl AttributorMetrics {
                 "Touchpoints that arrived after a conversion they would have claimed was attributed.",
             )?,
             evicted: counter(EVICTED_TOTAL, "Touchpoints dropped by the per-key cap.")?,
+            evicted_keys: counter(
+                EVICTED_KEYS_TOTAL,
+                "Keys holding only touchpoints evicted by the per-partition key cap (a click flood).",
+            )?,
+            keys_cap: gauge(KEYS_CAP, "ATTRIBUTOR_KEYS_PER_PARTITION_MAX: the per-partition key cap.")?,
             replayed: counter(
                 REPLAYED_TOTAL,
                 "Inputs already reflected in restored state (re-read after a crash).",

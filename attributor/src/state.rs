@@ -41,6 +41,8 @@ pub struct Limits {
     pub retention: Duration,
     /// A source not heard from for this many inputs no longer holds the watermark back.
     pub source_idle_inputs: i64,
+    /// Most keys one partition holds ([`PartitionState::enforce_key_cap`]).
+    pub keys_max: usize,
 }
 
 /// Everything kept for one attribution key.
@@ -533,6 +535,54 @@ impl PartitionState {
             self.dirty.insert(key.clone());
         }
         changed.len()
+    }
+
+    /// Bounds the partition's keys under a flood of untrusted input (forged clicks on a
+    /// public link each make a key). Over `limits.keys_max`, keys that hold only touchpoints
+    /// — no pending conversion, order or chain, so nothing money depends on — are evicted,
+    /// the one whose newest touchpoint is oldest first, down to 90 % of the cap (the headroom
+    /// keeps this from running at every input). A conversion that later arrives for an evicted
+    /// key is unattributed as if its clicks had expired. Returns the keys evicted.
+    pub fn enforce_key_cap(&mut self, limits: &Limits) -> usize {
+        if self.keys.len() <= limits.keys_max {
+            return 0;
+        }
+        let target = limits.keys_max - limits.keys_max / 10;
+        let excess = self.keys.len() - target;
+        let mut candidates: Vec<(i64, &String)> = self
+            .keys
+            .iter()
+            .filter(|(_, ks)| {
+                ks.pending.is_empty()
+                    && ks.history.orders.is_empty()
+                    && ks.history.chains.is_empty()
+            })
+            .map(|(key, ks)| {
+                let newest = ks
+                    .history
+                    .touchpoints
+                    .iter()
+                    .map(|t| ms(t.occurred_at))
+                    .max()
+                    .unwrap_or(i64::MIN);
+                (newest, key)
+            })
+            .collect();
+        let n = excess.min(candidates.len());
+        if n == 0 {
+            return 0;
+        }
+        if n < candidates.len() {
+            candidates.select_nth_unstable(n - 1);
+        }
+        let evicted: Vec<String> = candidates[..n].iter().map(|(_, k)| (*k).clone()).collect();
+        for key in evicted {
+            if let Some(ks) = self.keys.remove(&key) {
+                self.touchpoints -= ks.history.touchpoints.len();
+            }
+            self.dirty.insert(key);
+        }
+        n
     }
 
     /// Erases the request's attribution keys from this partition: their touchpoints, pending

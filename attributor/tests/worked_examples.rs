@@ -501,6 +501,7 @@ fn the_per_key_cap_keeps_the_first_and_the_latest_touchpoints() {
         touchpoints_per_key: 3,
         retention: Duration::days(400),
         source_idle_inputs: 100_000,
+        keys_max: usize::MAX,
     };
     let partners = ["p-anna", "p-bob", "p-cara", "p-dan", "p-bob"];
     for (i, p) in partners.iter().enumerate() {

@@ -429,6 +429,28 @@ pub enum Cleanup {
     CompactDelete,
 }
 
+/// The settings a new topic is created with. `cleanup.policy=delete` is written out only for
+/// a finite retention: some brokers (tansu) apply retention only to topics that say `delete`
+/// explicitly, and tansu reads `retention.ms=-1` as "older than -1 ms", which would empty a
+/// topic meant to be kept forever.
+pub fn topic_configs(cleanup: Cleanup, retention_ms: Option<i64>) -> Vec<(&'static str, String)> {
+    let mut configs = Vec::new();
+    if let Some(ms) = retention_ms {
+        configs.push(("retention.ms", ms.to_string()));
+    }
+    let finite = retention_ms.is_some_and(|ms| ms > 0);
+    match cleanup {
+        Cleanup::Delete if finite => configs.push(("cleanup.policy", "delete".into())),
+        Cleanup::Delete => {}
+        Cleanup::Compact => configs.push(("cleanup.policy", "compact".into())),
+        Cleanup::CompactDelete if finite => {
+            configs.push(("cleanup.policy", "compact,delete".into()));
+        }
+        Cleanup::CompactDelete => configs.push(("cleanup.policy", "compact".into())),
+    }
+    configs
+}
+
 /// Creates the topics that do not exist yet with the configured partition count; existing
 /// topics are left as they are.
 pub async fn ensure_topics(
@@ -457,34 +479,22 @@ pub async fn ensure_topics_partitioned(
             specs.push((mirror, *cleanup, *partitions));
         }
     }
-    let retention: Vec<Option<String>> = specs
+    let configs: Vec<Vec<(&'static str, String)>> = specs
         .iter()
-        .map(|(name, ..)| {
-            kafka
-                .topic_policy
-                .retention_of(name)
-                .map(|ms| ms.to_string())
-        })
+        .map(|(name, cleanup, _)| topic_configs(*cleanup, kafka.topic_policy.retention_of(name)))
         .collect();
     let new_topics: Vec<NewTopic<'_>> = specs
         .iter()
-        .zip(&retention)
-        .map(|((name, cleanup, partitions), retention)| {
-            let mut topic = NewTopic::new(
-                name,
-                *partitions,
-                TopicReplication::Fixed(kafka.topic_replication),
-            );
-            if let Some(ms) = retention {
-                topic = topic.set("retention.ms", ms);
-            }
-            // Set even when it is Kafka's default: some brokers (tansu) apply retention only
-            // to topics that say `delete` explicitly.
-            match cleanup {
-                Cleanup::Delete => topic.set("cleanup.policy", "delete"),
-                Cleanup::Compact => topic.set("cleanup.policy", "compact"),
-                Cleanup::CompactDelete => topic.set("cleanup.policy", "compact,delete"),
-            }
+        .zip(&configs)
+        .map(|((name, _, partitions), configs)| {
+            configs.iter().fold(
+                NewTopic::new(
+                    name,
+                    *partitions,
+                    TopicReplication::Fixed(kafka.topic_replication),
+                ),
+                |topic, (key, value)| topic.set(key, value),
+            )
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
@@ -512,6 +522,42 @@ pub fn ping(kafka: &KafkaConfig, timeout: Duration) -> Result<usize, RuntimeErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_is_explicit_and_forever_is_never_a_delete_policy() {
+        let s = |v: &[(&str, &str)]| -> Vec<(&'static str, String)> {
+            v.iter()
+                .map(|(k, v)| {
+                    let k: &'static str = match *k {
+                        "retention.ms" => "retention.ms",
+                        _ => "cleanup.policy",
+                    };
+                    (k, v.to_string())
+                })
+                .collect()
+        };
+        assert_eq!(topic_configs(Cleanup::Delete, None), s(&[]));
+        assert_eq!(
+            topic_configs(Cleanup::Delete, Some(-1)),
+            s(&[("retention.ms", "-1")]),
+            "kept forever: no explicit delete policy (tansu would empty the topic)"
+        );
+        assert_eq!(
+            topic_configs(Cleanup::Delete, Some(60_000)),
+            s(&[("retention.ms", "60000"), ("cleanup.policy", "delete")])
+        );
+        assert_eq!(
+            topic_configs(Cleanup::Compact, None),
+            s(&[("cleanup.policy", "compact")])
+        );
+        assert_eq!(
+            topic_configs(Cleanup::CompactDelete, Some(60_000)),
+            s(&[
+                ("retention.ms", "60000"),
+                ("cleanup.policy", "compact,delete")
+            ])
+        );
+    }
     use rdkafka::producer::BaseProducer;
 
     fn client_with(properties: &[(&str, &str)]) -> Result<BaseProducer, KafkaError> {

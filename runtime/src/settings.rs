@@ -424,8 +424,8 @@ fn topic_policy(env: &mut Env, topics: &Topics) -> TopicPolicy {
         "LEDGER_RETENTION_MS must be -1 (forever) or at least an hour",
     );
     env.check(
-        dead_letters == -1 || dead_letters >= 3_600_000,
-        "DEAD_LETTER_RETENTION_MS must be -1 (forever) or at least an hour",
+        dead_letters == -1 || dead_letters >= 60_000,
+        "DEAD_LETTER_RETENTION_MS must be -1 (forever) or at least a minute (60000)",
     );
     let personal: i64 = env.parse(&PERSONAL_RETENTION_MS);
     let personal_state: i64 = env.parse(&PERSONAL_STATE_RETENTION_MS);

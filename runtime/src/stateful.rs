@@ -358,6 +358,21 @@ where
         Ok(())
     }
 
+    /// Marks every partition's whole state changed when `refresh_interval` has passed since
+    /// the last time; true if it did.
+    fn refresh_if_due(&mut self) -> bool {
+        if self.last_refresh.elapsed() < self.parts.refresh_interval {
+            return false;
+        }
+        self.last_refresh = Instant::now();
+        self.partitions
+            .values_mut()
+            .for_each(PartitionState::refresh);
+        self.parts.metrics.refreshes.inc();
+        tracing::info!(partitions = self.partitions.len(), topic = %self.parts.changelog_topic, "Rewriting the whole state to the changelog (STATE_REFRESH_SECONDS).");
+        true
+    }
+
     fn update_gauges(&mut self) {
         let kinds = <L::State as PartitionState>::ENTRY_KINDS;
         let mut totals = vec![0usize; kinds.len()];
@@ -484,14 +499,7 @@ where
             let step = self.step;
             if step == 0 {
                 self.logic.before_checkpoint(&mut self.partitions);
-                if self.last_refresh.elapsed() >= self.parts.refresh_interval {
-                    self.last_refresh = Instant::now();
-                    self.partitions
-                        .values_mut()
-                        .for_each(PartitionState::refresh);
-                    self.parts.metrics.refreshes.inc();
-                    tracing::info!(partitions = self.partitions.len(), topic = %self.parts.changelog_topic, "Rewriting the whole state to the changelog (STATE_REFRESH_SECONDS).");
-                }
+                self.refresh_if_due();
             }
             if step > phases {
                 self.step = 0;
@@ -511,7 +519,13 @@ where
     }
 
     fn idle(&mut self, outputs: &mut Vec<Output>) -> Result<(), RuntimeError> {
-        self.logic.idle(&mut self.partitions, outputs)
+        self.logic.idle(&mut self.partitions, outputs)?;
+        // A quiet service must still rewrite its state before the changelog's retention
+        // drops it: start the checkpoint that writes it (the loop finishes it).
+        if outputs.is_empty() && self.step == 0 && self.refresh_if_due() {
+            self.checkpoint(outputs)?;
+        }
+        Ok(())
     }
 
     fn partitions_revoked(&mut self, partitions: &[(String, i32)]) {

@@ -217,6 +217,7 @@ pub fn limits() -> Limits {
         touchpoints_per_key: 50,
         retention: Duration::days(400),
         source_idle_inputs: 100_000,
+        keys_max: usize::MAX,
     }
 }
 

@@ -89,6 +89,15 @@ impl Pipeline {
         }
     }
 
+    /// SIGTERM one service (it drains and commits), then starts it again: it restores its
+    /// state from the changelog.
+    pub fn restart(&mut self, name: &'static str) -> Result<()> {
+        if let Some(mut process) = self.running.remove(name) {
+            process.terminate(Duration::from_secs(60))?;
+        }
+        self.start_service(name)
+    }
+
     /// `kill -9` one service: no drain, no commit.
     pub fn kill_hard(&mut self, name: &'static str) {
         if let Some(mut process) = self.running.remove(name) {

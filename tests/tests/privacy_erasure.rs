@@ -1,0 +1,491 @@
+//! Erasure end to end on the real broker and ClickHouse: five services run a generated
+//! workload, finance pays a payout, then `privacy erase` removes a customer with renewals,
+//! refunds and paid commissions. Afterwards — the stateful services restarted from their
+//! changelogs and the personal topics past their (test-short) retention — no topic read from
+//! the beginning and no ClickHouse table holds that customer's ids, while ledger totals per
+//! partner, payouts and the reconciliation queries are unchanged to the cent. A second
+//! erasure of the same subject changes nothing.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use clickhouse::Client;
+use loadgen::replay::{replay, Pace};
+use loadgen::{generate, Settings};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use runtime::topic_reader::TopicReader;
+use tests::ledger::{clickhouse, database_for, documented_query, ledger_command, wait_for_schema};
+use tests::pipeline::{wait_for_lines, Pipeline, REFERENCE};
+use tests::{
+    binary, client_config, publish_reference, require_broker, service_env, unique_namespace,
+};
+
+/// base64 of 32 fixed bytes (0x20, 0x21, …): the tests' subject-hash key.
+const SUBJECT_KEY: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+
+async fn rows(db: &Client, sql: &str) -> Vec<String> {
+    let mut cursor = db.query(sql).fetch_bytes("TabSeparated").expect("query");
+    let mut body = Vec::new();
+    while let Some(chunk) = cursor.next().await.expect("rows") {
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8_lossy(&body)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Everything money: lines by partner, status and currency; payouts; the reconciliation
+/// queries; ledger entries.
+async fn money(db: &Client) -> Vec<Vec<String>> {
+    vec![
+        rows(db, "SELECT partner_id, status, line_kind, currency, count(), toString(sum(amount)) FROM commissions FINAL GROUP BY partner_id, status, line_kind, currency ORDER BY partner_id, status, line_kind, currency").await,
+        rows(db, "SELECT payout_id, partner_id, currency, amount_minor, item_count, status FROM payouts FINAL ORDER BY payout_id").await,
+        rows(db, &format!("SELECT * FROM ({}) ORDER BY 1", documented_query("reconciliation_payout_totals"))).await,
+        rows(db, &format!("SELECT * FROM ({})", documented_query("reconciliation_paid_once"))).await,
+        rows(db, "SELECT partner_id, currency, count(), sum(amount_minor) FROM ledger_entries FINAL GROUP BY partner_id, currency ORDER BY partner_id, currency").await,
+    ]
+}
+
+/// The subject: a customer with a renewal, a refund and a paid commission whose ids no other
+/// id contains (so a byte search finds exactly theirs). Returns (program, customer).
+async fn pick_subject(db: &Client) -> (String, String) {
+    let candidates = rows(
+        db,
+        "SELECT program_id, assumeNotNull(customer_id) FROM conversions \
+         WHERE customer_id IS NOT NULL GROUP BY program_id, customer_id \
+         HAVING countIf(chain_seq > 1) > 0 AND countIf(kind = 'refund') > 0 ORDER BY customer_id",
+    )
+    .await;
+    let every_id: BTreeSet<String> = rows(
+        db,
+        "SELECT assumeNotNull(customer_id) FROM touchpoints WHERE customer_id IS NOT NULL \
+         UNION ALL SELECT assumeNotNull(visitor_id) FROM touchpoints WHERE visitor_id IS NOT NULL \
+         UNION ALL SELECT assumeNotNull(click_id) FROM touchpoints WHERE click_id IS NOT NULL \
+         UNION ALL SELECT event_id FROM touchpoints UNION ALL SELECT order_id FROM conversions",
+    )
+    .await
+    .into_iter()
+    .collect();
+    for line in candidates {
+        let (program, customer) = line.split_once('\t').expect("two columns");
+        let paid = rows(
+            db,
+            &format!(
+                "SELECT count() FROM commissions FINAL WHERE status = 'paid' AND attribution_id IN \
+                 (SELECT attribution_id FROM attributions WHERE customer_id = '{customer}')"
+            ),
+        )
+        .await;
+        let unique = !every_id
+            .iter()
+            .any(|id| id != customer && id.contains(customer));
+        if paid.first().is_some_and(|n| n != "0") && unique {
+            return (program.to_string(), customer.to_string());
+        }
+    }
+    panic!("the workload has no customer with a renewal, a refund and a paid commission");
+}
+
+/// The subject's identifiers: the customer id, their visitor ids and click ids.
+async fn identifiers(db: &Client, program: &str, customer: &str) -> Vec<String> {
+    let visitors = rows(
+        db,
+        &format!(
+            "SELECT DISTINCT assumeNotNull(visitor_id) FROM touchpoints WHERE program_id = '{program}' AND customer_id = '{customer}' AND visitor_id IS NOT NULL"
+        ),
+    )
+    .await;
+    assert!(!visitors.is_empty(), "the subject has visitor ids");
+    let list: Vec<String> = visitors.iter().map(|v| format!("'{v}'")).collect();
+    let clicks = rows(
+        db,
+        &format!(
+            "SELECT DISTINCT assumeNotNull(click_id) FROM touchpoints WHERE program_id = '{program}' AND visitor_id IN ({}) AND click_id IS NOT NULL",
+            list.join(", ")
+        ),
+    )
+    .await;
+    let mut ids = vec![customer.to_string()];
+    ids.extend(visitors);
+    ids.extend(clicks);
+    ids
+}
+
+/// Every (topic, identifier) found reading every topic of `namespace` from the beginning.
+fn found_in_topics(
+    env: &HashMap<String, String>,
+    namespace: &str,
+    ids: &[String],
+) -> BTreeSet<(String, String)> {
+    let mut reader_env = runtime::Env::from_map(env.clone());
+    let common = runtime::CommonConfig::from_env(&mut reader_env, "scan", "127.0.0.1:0");
+    let consumer: BaseConsumer = client_config()
+        .set("group.id", "privacy-scan-unused")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    let topics: Vec<String> = metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_string())
+        .filter(|name| name.starts_with(&format!("{namespace}.")))
+        .collect();
+    assert!(topics.len() >= 15, "every topic of the run: {topics:?}");
+    let mut found = BTreeSet::new();
+    for topic in topics {
+        let reader = TopicReader::new(
+            &common.kafka,
+            "privacy-scan",
+            &topic,
+            Duration::from_secs(30),
+        )
+        .expect("reader");
+        let partitions: Vec<i32> = (0..reader.partition_count().expect("partitions")).collect();
+        reader.start(&partitions).expect("start");
+        // Read until the topic stays quiet: after retention and compaction the reported end
+        // offsets can name records that are gone, so "until the end offset" may never come.
+        while reader
+            .follow(Duration::from_secs(2), |record| {
+                for bytes in [record.key, record.payload].into_iter().flatten() {
+                    for id in ids {
+                        if bytes.windows(id.len()).any(|w| w == id.as_bytes()) {
+                            found.insert((topic.clone(), id.clone()));
+                        }
+                    }
+                }
+            })
+            .expect("read")
+        {}
+    }
+    found
+}
+
+/// Every (table, identifier) found in every table of the analytics and partner databases.
+async fn found_in_tables(
+    db: &Client,
+    database: &str,
+    ids: &[String],
+) -> BTreeSet<(String, String)> {
+    let mut found = BTreeSet::new();
+    let partner = ledger_writer::store::migrations::partner_database(database);
+    for name in [database.to_string(), partner] {
+        let tables = rows(db, &format!("SELECT name FROM system.tables WHERE database = '{name}' AND engine NOT IN ('View', 'MaterializedView')")).await;
+        assert!(!tables.is_empty(), "{name} has tables");
+        for table in tables {
+            let text = rows(db, &format!("SELECT * FROM `{name}`.`{table}`"))
+                .await
+                .join("\n");
+            for id in ids {
+                if text.contains(id.as_str()) {
+                    found.insert((format!("{name}.{table}"), id.clone()));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn privacy(env: &HashMap<String, String>, args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(binary("privacy"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .env("PRIVACY_SUBJECT_KEY", SUBJECT_KEY)
+        .output()
+        .expect("privacy runs");
+    assert!(
+        out.status.success(),
+        "privacy {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON document")
+}
+
+fn sum(receipt: &serde_json::Value, section: &str, field: &str) -> u64 {
+    receipt[section]
+        .as_array()
+        .expect("section")
+        .iter()
+        .map(|e| e[field].as_u64().unwrap_or(0))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_customer_leaves_every_topic_table_and_state_while_the_money_stays() {
+    require_broker();
+    let ns = unique_namespace("erasure");
+    let env = service_env(
+        &ns,
+        &[
+            ("KAFKA_SESSION_TIMEOUT_MS", "6000"),
+            ("ATTRIBUTOR_IDLE_ADVANCE_SECONDS", "2"),
+            // Test-short retention: personal data leaves every log a minute after it was
+            // written (tansu's storage maintenance runs every minute), and live state is
+            // rewritten every 20 s so it stays.
+            ("PERSONAL_RETENTION_MS", "60000"),
+            ("PERSONAL_STATE_RETENTION_MS", "60000"),
+            ("DEAD_LETTER_RETENTION_MS", "60000"),
+            ("STATE_REFRESH_SECONDS", "20"),
+            (
+                "LOG_LEVEL",
+                "warn,runtime=info,rdkafka=error,librdkafka=error",
+            ),
+        ],
+    );
+    publish_reference(&env, REFERENCE)
+        .await
+        .expect("reference published");
+    let database = database_for(&ns);
+    let db = clickhouse(&database);
+    let logs = std::env::temp_dir().join(format!("attrib-{ns}"));
+    let mut pipeline = Pipeline::start(&env, &logs).expect("services start");
+    wait_for_schema(&db, Duration::from_secs(120))
+        .await
+        .expect("migrated");
+    pipeline
+        .wait_ready(Duration::from_secs(120))
+        .expect("ready");
+
+    let set = reference::parse(REFERENCE).expect("valid reference");
+    let start = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+        .expect("date")
+        .to_utc();
+    let workload = generate(
+        &set,
+        &Settings {
+            seed: 19,
+            events: 4_000,
+            start,
+            days: 60,
+        },
+    )
+    .expect("generated");
+    let mut reader = runtime::Env::from_map(env.clone());
+    let common = runtime::CommonConfig::from_env(&mut reader, "erasure", "127.0.0.1:0");
+    replay(
+        &common.kafka,
+        "erasure-replay",
+        &common.topics.touchpoints_raw,
+        &workload.messages,
+        Pace {
+            rate: None,
+            progress: false,
+        },
+    )
+    .await
+    .expect("replayed");
+    let want = workload.expected.lines.len() as u64;
+    let lines = wait_for_lines(&db, want, Duration::from_secs(300), || {})
+        .await
+        .expect("lines");
+    assert_eq!(
+        lines,
+        want,
+        "the pipeline produced the oracle's lines (logs: {})",
+        logs.display()
+    );
+
+    // Finance pays everything due, and completes every payout.
+    let period_end = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (ok, out) = ledger_command(
+        &env,
+        &[
+            "payout",
+            "run",
+            "--program",
+            "sandals-eu",
+            "--period-end",
+            &period_end,
+        ],
+    )
+    .expect("runs");
+    assert!(ok, "{out}");
+    let (ok, out) = ledger_command(
+        &env,
+        &[
+            "payout",
+            "run",
+            "--program",
+            "bolt-us",
+            "--period-end",
+            &period_end,
+        ],
+    )
+    .expect("runs");
+    assert!(ok, "{out}");
+    // Completed eight at a time: each command waits for its outcome.
+    let created = rows(
+        &db,
+        "SELECT payout_id FROM payouts FINAL WHERE status = 'created' ORDER BY payout_id",
+    )
+    .await;
+    assert!(!created.is_empty(), "the run created payouts");
+    for chunk in created.chunks(8) {
+        std::thread::scope(|s| {
+            for payout in chunk {
+                let env = &env;
+                s.spawn(move || {
+                    let (ok, out) =
+                        ledger_command(env, &["payout", "complete", "--payout", payout])
+                            .expect("runs");
+                    assert!(ok, "{out}");
+                });
+            }
+        });
+    }
+
+    let (program, customer) = pick_subject(&db).await;
+    let ids = identifiers(&db, &program, &customer).await;
+    eprintln!(
+        "erasure: subject {customer} of {program}: {} identifiers",
+        ids.len()
+    );
+    assert!(
+        !found_in_tables(&db, &database, &ids).await.is_empty(),
+        "the subject is in ClickHouse before"
+    );
+    let exported = privacy(
+        &env,
+        &["export", "--program", &program, "--customer", &customer],
+    );
+    assert!(
+        !exported["tables"]["touchpoints"]
+            .as_array()
+            .expect("rows")
+            .is_empty(),
+        "{exported}"
+    );
+    assert!(!exported["tables"]["conversions"]
+        .as_array()
+        .expect("rows")
+        .is_empty());
+    let before = money(&db).await;
+
+    // Erase.
+    let receipt = privacy(
+        &env,
+        &[
+            "erase",
+            "--program",
+            &program,
+            "--customer",
+            &customer,
+            "--actor",
+            "dpo@test",
+            "--request-id",
+            "era-1",
+        ],
+    );
+    eprintln!("erasure: receipt {receipt:#}");
+    assert!(
+        !receipt.to_string().contains(&customer),
+        "the receipt names no subject"
+    );
+    assert_eq!(
+        receipt["earlier_requests"].as_array().map(Vec::len),
+        Some(0)
+    );
+    assert!(
+        sum(&receipt, "state", "entries_removed") > 0,
+        "state held the subject"
+    );
+    assert!(
+        sum(&receipt, "clickhouse", "rows") > 0,
+        "ClickHouse held the subject"
+    );
+    assert_eq!(
+        receipt["state"].as_array().map(Vec::len),
+        Some(3),
+        "enricher, attributor, risk"
+    );
+    let recorded = rows(
+        &db,
+        "SELECT subject_hash, actor FROM privacy_requests FINAL WHERE request_id = 'era-1'",
+    )
+    .await;
+    assert_eq!(recorded.len(), 1);
+    assert!(
+        !recorded[0].contains(&customer) && recorded[0].ends_with("dpo@test"),
+        "{recorded:?}"
+    );
+    assert!(
+        found_in_tables(&db, &database, &ids).await.is_empty(),
+        "ClickHouse holds none of the subject's ids at once"
+    );
+    assert_eq!(money(&db).await, before, "money unchanged by the erasure");
+
+    // A second erasure of the same subject: nothing left to change.
+    let again = privacy(
+        &env,
+        &[
+            "erase",
+            "--program",
+            &program,
+            "--customer",
+            &customer,
+            "--actor",
+            "dpo@test",
+            "--request-id",
+            "era-2",
+        ],
+    );
+    assert_eq!(
+        again["earlier_requests"][0]["request_id"], "era-1",
+        "{again:#}"
+    );
+    assert_eq!(sum(&again, "state", "entries_removed"), 0, "{again:#}");
+    assert_eq!(sum(&again, "state", "entries_redacted"), 0, "{again:#}");
+    assert_eq!(sum(&again, "clickhouse", "rows"), 0, "{again:#}");
+
+    // The stateful services restore from their changelogs; then every log, read from the
+    // beginning, must be free of the subject once retention has run.
+    for service in ["enricher", "attributor", "risk", "ledger-writer"] {
+        pipeline.restart(service).expect("restarts");
+    }
+    pipeline
+        .wait_ready(Duration::from_secs(120))
+        .expect("ready after restart");
+    let started = Instant::now();
+    let left = loop {
+        let left = found_in_topics(&env, &ns, &ids);
+        if left.is_empty() || started.elapsed() > Duration::from_secs(300) {
+            break left;
+        }
+        eprintln!(
+            "erasure: {:>4}s still on the logs: {left:?}",
+            started.elapsed().as_secs()
+        );
+        tokio::time::sleep(Duration::from_secs(15)).await;
+    };
+    assert!(left.is_empty(), "the subject is still on: {left:?}");
+    eprintln!(
+        "erasure: every log clean after {}s",
+        started.elapsed().as_secs()
+    );
+    assert!(
+        found_in_tables(&db, &database, &ids).await.is_empty(),
+        "ClickHouse stays clean"
+    );
+    assert_eq!(
+        money(&db).await,
+        before,
+        "money unchanged after restarts and retention"
+    );
+    let exported = privacy(
+        &env,
+        &["export", "--program", &program, "--customer", &customer],
+    );
+    assert!(
+        exported["tables"]["touchpoints"]
+            .as_array()
+            .expect("rows")
+            .is_empty(),
+        "{exported}"
+    );
+    pipeline.stop().expect("clean stop");
+}
