@@ -36,8 +36,9 @@ def main():
         from chdb import session
 
         s = session.Session()
-        s.query("CREATE DATABASE IF NOT EXISTS attrib_check")
-        s.query("USE attrib_check")
+        db = "attrib_check"
+        s.query(f"CREATE DATABASE IF NOT EXISTS {db}")
+        s.query(f"USE {db}")
 
         def run(sql):
             s.query(sql, "CSV")
@@ -62,6 +63,9 @@ def main():
     failed = 0
     for migration in sorted((ROOT / "migrations").glob("*.sql")):
         for st in statements(migration):
+            # As the ledger-writer's runner does (store/migrations.rs): statements may name
+            # the database and its partner-safe twin.
+            st = st.replace("{partner_database}", f"{db}_partner").replace("{database}", db)
             try:
                 run(st)
             except Exception as e:  # noqa: BLE001 - report and go on
