@@ -72,6 +72,16 @@ def main():
                 failed += 1
                 print(f"FAIL {migration.name}: {st[:60]}…: {e}")
         print(f"ok   {migration.name} on {engine}")
+    # Retention of personal analytics data: TTLs on current servers, mutations on 18.16.
+    retention = ROOT / "retention" / ("ttl.sql" if sys.argv[1] == "chdb" else "scheduled.sql")
+    for st in statements(retention):
+        st = st.replace("{days}", "395")
+        try:
+            run(st)
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            print(f"FAIL {retention.name}: {st[:60]}…: {e}")
+    print(f"ok   {retention.name} on {engine}")
     for name, sql in queries(ROOT / "queries" / "ledger.sql"):
         try:
             run(sql)

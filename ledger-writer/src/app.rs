@@ -360,6 +360,39 @@ pub fn topics(t: &Topics) -> Vec<Topic<'_>> {
     ]
 }
 
+/// Applies ClickHouse retention of personal analytics data now and then every `interval`
+/// (TTLs on current servers make the repeats no-ops) until `stop`. A failure is logged and
+/// tried again next time: retention is late, never wrong.
+fn spawn_retention(
+    db: clickhouse::Client,
+    days: u32,
+    interval: std::time::Duration,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        loop {
+            match crate::store::retention::apply(&db, days).await {
+                Ok(changed) => {
+                    let rows: u64 = changed.iter().map(|(_, n)| n).sum();
+                    tracing::info!(
+                        days,
+                        rows,
+                        ?changed,
+                        "Personal analytics retention applied."
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Personal analytics retention failed; retrying next interval.")
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    });
+}
+
 /// Runs the ledger and the analytics writer until `shutdown`, then drains and commits both.
 pub async fn run(
     config: LedgerConfig,
@@ -367,6 +400,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), RuntimeError> {
     let t = &config.common.topics;
+    let retention_stop = shutdown.clone();
     let service = Service::start(
         "ledger-writer",
         &config.common,
@@ -390,6 +424,12 @@ pub async fn run(
             "Ledger commands are accepted from these principals."
         );
     }
+    spawn_retention(
+        server.clone().with_database(&config.clickhouse.database),
+        config.personal_retention_days,
+        config.retention_interval,
+        retention_stop.clone(),
+    );
     let sink = || Sink::new(&server, &config.clickhouse.database, metrics.sink.clone());
     let mut ledger = service.stateful(
         LedgerLogic::new(&config, sink(), metrics.clone()),

@@ -60,8 +60,21 @@ pub const LEDGER_COMMAND_KEY: EnvVar = EnvVar {
     doc: "Secret, `ledger-writer payout|review …`: that principal's key (base64), the same as its entry in the ledger's `LEDGER_COMMAND_KEYS`.",
 };
 
+/// Retention of personal analytics rows.
+pub const CLICKHOUSE_PERSONAL_RETENTION_DAYS: EnvVar = EnvVar {
+    name: "CLICKHOUSE_PERSONAL_RETENTION_DAYS",
+    default: Some("395"),
+    doc: "Personal analytics data in ClickHouse is kept this many days after its event (13 months by default): touchpoints are deleted, conversions and attributions keep their money and lose customer, visitor and key, evidence loses click ids. TTLs on current servers, hourly mutations on 18.16. Ledger and payout tables are kept (finance: 7+ years).",
+};
+/// How often retention runs on 18.16.
+pub const CLICKHOUSE_RETENTION_INTERVAL_SECONDS: EnvVar = EnvVar {
+    name: "CLICKHOUSE_RETENTION_INTERVAL_SECONDS",
+    default: Some("3600"),
+    doc: "How often the ledger-writer applies `CLICKHOUSE_PERSONAL_RETENTION_DAYS` on a server without TTLs (18.16); on current servers the TTLs are set once at start.",
+};
+
 /// The ledger-writer's own variables.
-pub const LEDGER_VARS: [EnvVar; 8] = [
+pub const LEDGER_VARS: [EnvVar; 10] = [
     LEDGER_GROUP_ID,
     LEDGER_ANALYTICS_GROUP_ID,
     LEDGER_RESTORE_TIMEOUT_SECONDS,
@@ -70,6 +83,8 @@ pub const LEDGER_VARS: [EnvVar; 8] = [
     LEDGER_COMMAND_GRANTS,
     LEDGER_COMMAND_PRINCIPAL,
     LEDGER_COMMAND_KEY,
+    CLICKHOUSE_PERSONAL_RETENTION_DAYS,
+    CLICKHOUSE_RETENTION_INTERVAL_SECONDS,
 ];
 
 /// Default admin address of the ledger-writer.
@@ -102,6 +117,10 @@ pub struct LedgerConfig {
     pub command_authority: CommandAuthority,
     /// The command-line tool's principal and key, when set.
     pub command_signer: Option<(String, runtime::SecretBytes)>,
+    /// Days personal analytics rows are kept.
+    pub personal_retention_days: u32,
+    /// How often retention runs where the server has no TTL.
+    pub retention_interval: Duration,
 }
 
 impl LedgerConfig {
@@ -149,6 +168,12 @@ impl LedgerConfig {
                 None
             }
         };
+        let retention_days: u32 = env.parse(&CLICKHOUSE_PERSONAL_RETENTION_DAYS);
+        env.check(
+            retention_days >= 1,
+            "CLICKHOUSE_PERSONAL_RETENTION_DAYS must be at least 1",
+        );
+        let retention_interval: u64 = env.parse(&CLICKHOUSE_RETENTION_INTERVAL_SECONDS);
         Ok(LedgerConfig {
             common,
             group_id: env.string(&LEDGER_GROUP_ID),
@@ -158,6 +183,8 @@ impl LedgerConfig {
             command_wait: Duration::from_secs(wait),
             command_authority,
             command_signer,
+            personal_retention_days: retention_days.max(1),
+            retention_interval: Duration::from_secs(retention_interval.max(60)),
         })
     }
 }

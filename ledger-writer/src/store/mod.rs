@@ -1,6 +1,7 @@
 //! ClickHouse: versioned migrations, row types and the batched writer.
 
 pub mod migrations;
+pub mod retention;
 pub mod rows;
 pub mod sink;
 
