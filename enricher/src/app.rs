@@ -32,6 +32,7 @@ pub struct Enricher {
     source_partitions: i32,
     erasure: ErasureTopics,
     changelog: String,
+    bindings_max: usize,
 }
 
 impl Enricher {
@@ -51,6 +52,7 @@ impl Enricher {
             source_partitions,
             erasure: ErasureTopics::new(&config.common.topics),
             changelog: config.common.topics.identity_bindings.clone(),
+            bindings_max: config.bindings_max,
         }
     }
 
@@ -159,6 +161,17 @@ impl StatefulLogic for Enricher {
         ));
         self.count(record, enriched.key_source);
         Ok(Applied::Done)
+    }
+
+    fn before_checkpoint(&mut self, partitions: &mut runtime::stateful::Partitions<EnricherState>) {
+        let evicted: usize = partitions
+            .values_mut()
+            .map(|state| state.enforce_cap(self.bindings_max))
+            .sum();
+        if evicted > 0 {
+            self.metrics.evicted_bindings.inc_by(evicted as u64);
+            tracing::warn!(evicted, cap = self.bindings_max, "Binding cap reached (ENRICHER_BINDINGS_PER_PARTITION_MAX): evicted the oldest bindings.");
+        }
     }
 
     fn dead_lettered(&self, reason: &str) {

@@ -25,11 +25,19 @@ pub const ENRICHER_RESTORE_TIMEOUT_SECONDS: EnvVar = EnvVar {
 };
 
 /// The enricher's own variables.
-pub const ENRICHER_VARS: [EnvVar; 3] = [
+pub const ENRICHER_VARS: [EnvVar; 4] = [
     ENRICHER_GROUP_ID,
     ENRICHER_REFERRAL_PARAMETERS,
+    ENRICHER_BINDINGS_PER_PARTITION_MAX,
     ENRICHER_RESTORE_TIMEOUT_SECONDS,
 ];
+
+/// Binding cap.
+pub const ENRICHER_BINDINGS_PER_PARTITION_MAX: EnvVar = EnvVar {
+    name: "ENRICHER_BINDINGS_PER_PARTITION_MAX",
+    default: Some("2000000"),
+    doc: "Most customer → visitor bindings one input partition keeps (~200 bytes each). Beyond it the bindings made longest ago are evicted down to 90 %, so a flood of forged leads cannot grow state until the pod runs out of memory; a later customer-only event of an evicted customer is keyed by the customer alone. `enricher_evicted_bindings_total` counts evictions.",
+};
 
 /// Default admin address of the enricher.
 pub const ADMIN_DEFAULT: &str = "127.0.0.1:9102";
@@ -50,6 +58,8 @@ pub struct EnricherConfig {
     pub referral_parameters: Vec<String>,
     /// Restore stall timeout.
     pub restore_timeout: Duration,
+    /// Binding cap per partition.
+    pub bindings_max: usize,
 }
 
 impl EnricherConfig {
@@ -67,7 +77,13 @@ impl EnricherConfig {
             restore_seconds >= 1,
             "ENRICHER_RESTORE_TIMEOUT_SECONDS must be at least 1",
         );
+        let bindings_max: usize = env.parse(&ENRICHER_BINDINGS_PER_PARTITION_MAX);
+        env.check(
+            bindings_max >= 100,
+            "ENRICHER_BINDINGS_PER_PARTITION_MAX must be at least 100",
+        );
         Ok(EnricherConfig {
+            bindings_max: bindings_max.max(100),
             common,
             group_id: env.string(&ENRICHER_GROUP_ID),
             referral_parameters,

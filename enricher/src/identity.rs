@@ -139,6 +139,28 @@ impl Bindings {
         subject && self.table.remove(&request.customer_id).is_some()
     }
 
+    /// Evicts the `n` bindings made longest ago (by the binding event's time); returns their
+    /// customers, for tombstones.
+    pub fn evict_oldest(&mut self, n: usize) -> Vec<String> {
+        let mut by_age: Vec<(chrono::DateTime<chrono::Utc>, &String)> = self
+            .table
+            .iter()
+            .map(|(customer, b)| (b.bound_at, customer))
+            .collect();
+        let n = n.min(by_age.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        if n < by_age.len() {
+            by_age.select_nth_unstable(n - 1);
+        }
+        let evicted: Vec<String> = by_age[..n].iter().map(|(_, c)| (*c).clone()).collect();
+        for customer in &evicted {
+            self.table.remove(customer);
+        }
+        evicted
+    }
+
     /// Bindings held.
     pub fn len(&self) -> usize {
         self.table.len()

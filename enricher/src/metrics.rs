@@ -17,6 +17,8 @@ pub const DEAD_LETTERED_TOTAL: &str = "enricher_dead_lettered_total";
 pub const IDENTITY_TOTAL: &str = "enricher_identity_total";
 /// Bindings created (and written to the changelog).
 pub const BINDINGS_CREATED_TOTAL: &str = "enricher_bindings_created_total";
+/// Bindings evicted by the per-partition cap.
+pub const EVICTED_BINDINGS_TOTAL: &str = "enricher_evicted_bindings_total";
 // Bindings held, restore time and progress are the harness's `enricher_state_entries{kind="bindings"}`,
 // `enricher_state_bytes`, `enricher_restore_seconds`, `enricher_restore_records_total` and
 // `enricher_restoring_partitions` (runtime::stateful).
@@ -55,6 +57,8 @@ pub struct EnricherMetrics {
     pub identity: IntCounterVec,
     /// See [`BINDINGS_CREATED_TOTAL`].
     pub bindings_created: IntCounter,
+    /// See [`EVICTED_BINDINGS_TOTAL`].
+    pub evicted_bindings: IntCounter,
 }
 
 impl EnricherMetrics {
@@ -79,6 +83,7 @@ impl EnricherMetrics {
                 &["source"],
             )?,
             bindings_created: IntCounter::new(BINDINGS_CREATED_TOTAL, "Bindings created and written to the changelog.")?,
+            evicted_bindings: IntCounter::new(EVICTED_BINDINGS_TOTAL, "Bindings evicted by the per-partition cap (ENRICHER_BINDINGS_PER_PARTITION_MAX).")?,
         };
         for outcome in OUTCOMES {
             m.enriched.with_label_values(&[outcome]);
@@ -98,6 +103,7 @@ impl EnricherMetrics {
         registry.register(Box::new(m.dead_lettered.clone()))?;
         registry.register(Box::new(m.identity.clone()))?;
         registry.register(Box::new(m.bindings_created.clone()))?;
+        registry.register(Box::new(m.evicted_bindings.clone()))?;
         Ok(m)
     }
 }

@@ -50,6 +50,24 @@ impl EnricherState {
     }
 }
 
+impl EnricherState {
+    /// Bounds the bindings under untrusted input (each event with a new customer and visitor
+    /// pair makes one): over `max`, the bindings made longest ago go (tombstones), down to
+    /// 90 % of `max`. A later customer-only event (renewal, refund) of an evicted customer is
+    /// keyed by the customer alone, as if it had never been bound. Returns the evictions.
+    pub fn enforce_cap(&mut self, max: usize) -> usize {
+        if self.bindings.len() <= max {
+            return 0;
+        }
+        let excess = self.bindings.len() - (max - max / 10);
+        let evicted = self.bindings.evict_oldest(excess);
+        let n = evicted.len();
+        self.written.retain(|b| !evicted.contains(&b.customer_id));
+        self.erased.extend(evicted);
+        n
+    }
+}
+
 impl PartitionState for EnricherState {
     type Record = IdentityBinding;
     const PHASES: usize = 1;
@@ -77,5 +95,68 @@ impl PartitionState for EnricherState {
 
     fn approx_bytes(&self) -> usize {
         self.bindings.approx_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn bind(state: &mut EnricherState, n: i64) {
+        let at = Utc.timestamp_opt(1_800_000_000 + n, 0).unwrap();
+        let customer = format!("c-{n}");
+        let record = state
+            .bindings
+            .bind(
+                (0, n),
+                &customer,
+                "acme",
+                &format!("v-{n}"),
+                (&format!("e-{n}"), at),
+            )
+            .expect("new");
+        state.written.push(record);
+    }
+
+    #[test]
+    fn a_flood_of_bindings_is_cut_to_the_cap_oldest_first_with_tombstones() {
+        let mut state = EnricherState::default();
+        for n in 0..5_000 {
+            bind(&mut state, n);
+        }
+        drop(state.take_changes(0));
+        assert_eq!(state.enforce_cap(1_000), 4_100);
+        assert_eq!(state.bindings.len(), 900);
+        // The newest stay; the evicted get tombstones.
+        assert!(state.bindings.lookup(i64::MAX, "c-4999").is_some());
+        assert!(state.bindings.lookup(i64::MAX, "c-0").is_none());
+        let changes = state.take_changes(0);
+        assert_eq!(changes.len(), 4_100);
+        assert!(changes.iter().all(|(_, record)| record.is_none()));
+        assert_eq!(state.enforce_cap(1_000), 0, "under the cap nothing goes");
+    }
+
+    #[test]
+    fn an_erased_customer_leaves_with_a_tombstone_and_a_refresh_rewrites_the_rest() {
+        let mut state = EnricherState::default();
+        bind(&mut state, 1);
+        bind(&mut state, 2);
+        drop(state.take_changes(0));
+        let request = schemas::examples::erasure_request();
+        let request = schemas::ErasureRequest {
+            program_id: "acme".into(),
+            customer_id: "c-1".into(),
+            ..request
+        };
+        assert_eq!(state.erase(&request), 1);
+        assert_eq!(state.erase(&request), 0, "a second erasure finds nothing");
+        state.refresh();
+        let changes = state.take_changes(0);
+        assert!(changes.contains(&("c-1".to_string(), None)));
+        assert!(changes
+            .iter()
+            .any(|(k, r)| k == "c-2" && r.as_ref().is_some_and(|b| b.visitor_id == "v-2")));
+        assert!(!changes.iter().any(|(k, r)| k == "c-1" && r.is_some()));
     }
 }

@@ -118,6 +118,7 @@ pub struct Scorer {
     metrics: RiskMetrics,
     erasure: ErasureTopics,
     changelog: String,
+    subjects_max: usize,
 }
 
 impl Scorer {
@@ -133,6 +134,7 @@ impl Scorer {
             metrics,
             erasure: ErasureTopics::new(topics),
             changelog: topics.risk_state.clone(),
+            subjects_max: config.subjects_max,
         }
     }
 
@@ -240,6 +242,17 @@ impl StatefulLogic for Scorer {
         );
         self.emit(effects, outputs)?;
         Ok(Applied::of(result, None))
+    }
+
+    fn before_checkpoint(&mut self, partitions: &mut runtime::stateful::Partitions<ScorerState>) {
+        let evicted: usize = partitions
+            .values_mut()
+            .map(|state| state.enforce_subject_cap(self.subjects_max))
+            .sum();
+        if evicted > 0 {
+            self.metrics.evicted_subjects.inc_by(evicted as u64);
+            tracing::warn!(evicted, cap = self.subjects_max, "Subject cap reached (RISK_SUBJECTS_PER_PARTITION_MAX): evicted SharedId subjects with clicks only.");
+        }
     }
 
     fn dead_lettered(&self, reason: &str) {

@@ -53,15 +53,23 @@ pub const RISK_RESTORE_TIMEOUT_SECONDS: EnvVar = EnvVar {
 };
 
 /// The risk service's own variables.
-pub const RISK_VARS: [EnvVar; 7] = [
+pub const RISK_VARS: [EnvVar; 8] = [
     RISK_ROUTER_GROUP_ID,
     RISK_GROUP_ID,
     RISK_JOIN_WAIT_DAYS,
     RISK_BOT_USER_AGENTS,
     RISK_COUPON_DOMAINS,
     RISK_DATACENTRE_NETWORKS,
+    RISK_SUBJECTS_PER_PARTITION_MAX,
     RISK_RESTORE_TIMEOUT_SECONDS,
 ];
+
+/// Subject cap.
+pub const RISK_SUBJECTS_PER_PARTITION_MAX: EnvVar = EnvVar {
+    name: "RISK_SUBJECTS_PER_PARTITION_MAX",
+    default: Some("500000"),
+    doc: "Most (partner) and (partner, SharedId) subjects one signals partition keeps. A click's SharedId is the event's claim, so forged clicks can make subjects without end; beyond the cap, SharedId subjects with clicks only (no scored action, no published level) are evicted, last seen longest ago first, down to 90 %. `risk_evicted_subjects_total` counts them.",
+};
 
 /// Default admin address of the risk service.
 pub const ADMIN_DEFAULT: &str = "127.0.0.1:9104";
@@ -84,6 +92,8 @@ pub struct RiskConfig {
     pub scorer: ScorerSettings,
     /// Restore stall timeout.
     pub restore_timeout: Duration,
+    /// Subject cap per partition.
+    pub subjects_max: usize,
 }
 
 fn list(text: &str) -> Vec<String> {
@@ -109,6 +119,11 @@ impl RiskConfig {
                 Err(e) => env.check(false, format!("RISK_DATACENTRE_NETWORKS: {e}")),
             }
         }
+        let subjects_max: usize = env.parse(&RISK_SUBJECTS_PER_PARTITION_MAX);
+        env.check(
+            subjects_max >= 100,
+            "RISK_SUBJECTS_PER_PARTITION_MAX must be at least 100",
+        );
         let restore_seconds: u64 = env.parse(&RISK_RESTORE_TIMEOUT_SECONDS);
         env.check(
             restore_seconds >= 1,
@@ -127,6 +142,7 @@ impl RiskConfig {
                 join_wait_days: join_wait.clamp(1, 365),
             },
             restore_timeout: Duration::from_secs(restore_seconds),
+            subjects_max: subjects_max.max(100),
         })
     }
 }

@@ -9,6 +9,8 @@ pub const FORWARDED_TOTAL: &str = "risk_router_forwarded_total";
 pub const NOT_NEEDED_TOTAL: &str = "risk_router_not_needed_total";
 /// Signals consumed by the scorer.
 pub const SIGNALS_TOTAL: &str = "risk_signals_total";
+/// Subjects evicted by the per-partition cap.
+pub const EVICTED_SUBJECTS_TOTAL: &str = "risk_evicted_subjects_total";
 /// Actions scored, by kind.
 pub const SCORED_TOTAL: &str = "risk_scored_total";
 /// Reason codes fired, by code.
@@ -44,6 +46,8 @@ pub struct RiskMetrics {
     pub join: IntCounterVec,
     pub passed_through: IntCounterVec,
     pub dead_lettered: IntCounterVec,
+    /// See [`EVICTED_SUBJECTS_TOTAL`].
+    pub evicted_subjects: IntCounter,
 }
 
 impl RiskMetrics {
@@ -89,6 +93,13 @@ impl RiskMetrics {
                 IntCounterVec::new(
                     Opts::new(DEAD_LETTERED_TOTAL, "Inputs dead-lettered, by stage and reason."),
                     &["stage", "reason"],
+                )?,
+            )?,
+            evicted_subjects: add(
+                registry,
+                IntCounter::new(
+                    EVICTED_SUBJECTS_TOTAL,
+                    "SharedId subjects with clicks only evicted by the per-partition cap (RISK_SUBJECTS_PER_PARTITION_MAX).",
                 )?,
             )?,
         };

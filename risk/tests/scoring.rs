@@ -416,3 +416,39 @@ fn partner_facing_levels_never_carry_a_reason_code() {
         }
     }
 }
+
+#[test]
+fn forged_shared_ids_in_a_click_flood_are_bounded_by_the_subject_cap() {
+    let catalog = catalog();
+    let settings = settings();
+    let mut state = ScorerState::default();
+    let mut fx = Effects::default();
+    for n in 0..20_000_i64 {
+        // Each click its own upstream position (the scorer de-duplicates re-read signals).
+        let source = Source {
+            topic: "t",
+            partition: 0,
+            offset: n,
+        };
+        let mut s = signal(source, t0() + Duration::seconds(n));
+        s.click = Some(ClickSignal {
+            event_id: format!("flood-{n}"),
+            partner_id: "p-1".into(),
+            shared_id: Some(format!("forged-{n}")),
+        });
+        state
+            .apply(n, &s, &catalog, &settings, &mut fx)
+            .expect("valid");
+        if n % 1_000 == 999 {
+            state.enforce_subject_cap(500);
+        }
+    }
+    state.enforce_subject_cap(500);
+    assert!(state.subjects() <= 500, "{} subjects", state.subjects());
+    // The partner itself is never evicted: its clicks still count for its Risk %.
+    let key = "s\u{1f}shop\u{1f}p-1";
+    assert!(
+        state.subject_clicks(key).is_some_and(|c| c == 20_000),
+        "the partner-level subject keeps every click"
+    );
+}

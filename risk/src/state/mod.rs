@@ -39,6 +39,7 @@ use crate::rules::{self, ActionFacts, Lists, SelfReferral, Thresholds, WindowCou
 
 use runtime::stateful::POSITION_KEY;
 
+mod bounds;
 mod changelog;
 mod days;
 mod erasure;
