@@ -53,6 +53,12 @@ COMMAND_KEY_FILE="$ATTRIB_STACK_DIR/finance-command.key"
 export LEDGER_COMMAND_PRINCIPAL=finance
 export LEDGER_COMMAND_KEY="$(cat "$COMMAND_KEY_FILE")"
 export LEDGER_COMMAND_KEYS="finance:$LEDGER_COMMAND_KEY"
+# Reference data is signed by `platform`; the services apply only its records.
+PUBLISHER_KEY_FILE="$ATTRIB_STACK_DIR/platform-publisher.key"
+[ -s "$PUBLISHER_KEY_FILE" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$PUBLISHER_KEY_FILE")
+export REFERENCE_PUBLISH_PRINCIPAL=platform
+export REFERENCE_PUBLISH_KEY="$(cat "$PUBLISHER_KEY_FILE")"
+export REFERENCE_PUBLISHER_KEYS="platform:$REFERENCE_PUBLISH_KEY"
 export LOG_LEVEL="${LOG_LEVEL:-info,rdkafka=warn}"
 INGEST_ADMIN="${INGEST_ADMIN:-127.0.0.1:9101}"
 ENRICHER_ADMIN="${ENRICHER_ADMIN:-127.0.0.1:9102}"

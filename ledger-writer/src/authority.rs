@@ -10,10 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use hmac::{Hmac, Mac};
+use runtime::secret::PrincipalKeys;
 use runtime::{Secret, SecretBytes};
 use schemas::ledger_command::{CommandKind, LedgerCommand};
-use sha2::Sha256;
 
 /// Shortest command key accepted, in decoded bytes.
 pub const COMMAND_KEY_BYTES_MIN: usize = 32;
@@ -65,23 +64,15 @@ impl CommandAuthority {
             }
             kinds_of.insert(principal.trim().to_string(), kinds);
         }
+        let keys = PrincipalKeys::parse("LEDGER_COMMAND_KEYS", keys)?;
         let mut principals = BTreeMap::new();
-        for part in keys
-            .expose()
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
-            let (principal, key) = part
-                .split_once(':')
-                .ok_or_else(|| "each command key is `principal:base64key`".to_string())?;
-            let name = format!("command key of `{}`", principal.trim());
-            let key = runtime::secret::decode_key(&name, &Secret::new(key), COMMAND_KEY_BYTES_MIN)?;
-            let kinds = kinds_of.remove(principal.trim()).ok_or_else(|| {
-                format!("principal `{}` has a key but no grant", principal.trim())
-            })?;
+        for principal in keys.principals() {
+            let kinds = kinds_of
+                .remove(principal)
+                .ok_or_else(|| format!("principal `{principal}` has a key but no grant"))?;
+            let key = keys.key(principal).unwrap_or_default().to_vec();
             principals.insert(
-                principal.trim().to_string(),
+                principal.to_string(),
                 Grant {
                     key: SecretBytes::new(key),
                     kinds,
@@ -112,7 +103,7 @@ impl CommandAuthority {
             .ok_or_else(|| format!("refused: unknown principal `{principal}`"))?;
         let expected = signature_of(command, grant.key.expose());
         // Compare in constant time: the signature is a MAC.
-        if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
+        if !runtime::secret::constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
             return Err(format!(
                 "refused: the signature does not match principal `{principal}`'s key"
             ));
@@ -150,17 +141,7 @@ fn signature_of(command: &LedgerCommand, key: &[u8]) -> String {
     unsigned.signature = None;
     // Encoding a valid command cannot fail; an empty body would still never verify.
     let body = schemas::encode(&unsigned).unwrap_or_default();
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(&body);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    runtime::secret::hmac_hex(key, &body)
 }
 
 #[cfg(test)]

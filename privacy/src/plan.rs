@@ -5,9 +5,6 @@
 //! replaced by [`ERASED`], so revenue, commissions, payouts and reconciliation are unchanged.
 //! The ledger tables and the partner-safe database hold no personal data and are not touched.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 /// What an erased id becomes where a row must stay (the same marker risk uses in its state).
 pub const ERASED: &str = "erased";
 
@@ -24,15 +21,10 @@ impl Subject {
     /// The keyed hash the audit trail records instead of the id: HMAC-SHA256 (hex) of program
     /// and customer id. Without the key it cannot be reversed or recomputed from a guess.
     pub fn hash(&self, key: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-        mac.update(self.program_id.as_bytes());
-        mac.update(&[0x1f]);
-        mac.update(self.customer_id.as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        let mut message = self.program_id.as_bytes().to_vec();
+        message.push(0x1f);
+        message.extend_from_slice(self.customer_id.as_bytes());
+        runtime::secret::hmac_hex(key, &message)
     }
 
     /// The attribution keys of the customer and of `visitors` (`program/visitor`,

@@ -77,6 +77,9 @@ impl ReferenceSet {
             commission_rule: None,
             published_at,
             source_revision: revision.to_string(),
+            deleted: false,
+            principal: None,
+            signature: None,
         };
         let mut out = Vec::new();
         for p in &self.programs {

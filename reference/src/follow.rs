@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use prometheus::{IntCounter, IntGaugeVec, Opts, Registry};
 use runtime::health::Heartbeat;
+use runtime::secret::PrincipalKeys;
 use runtime::settings::KafkaConfig;
 use runtime::topic_reader::{Record, TopicReader};
 use runtime::RuntimeError;
@@ -80,6 +81,8 @@ pub struct ReferenceData {
     catalog: RwLock<Catalog>,
     loaded: AtomicBool,
     failed: AtomicBool,
+    /// When set, only records signed by one of these principals apply.
+    publishers: PrincipalKeys,
 }
 
 impl ReferenceData {
@@ -89,6 +92,7 @@ impl ReferenceData {
             catalog: RwLock::new(catalog),
             loaded: AtomicBool::new(true),
             failed: AtomicBool::new(false),
+            publishers: PrincipalKeys::default(),
         })
     }
 
@@ -126,12 +130,27 @@ impl ReferenceData {
     fn apply(&self, record: Record<'_>, metrics: &ReferenceMetrics, topic: &str) {
         let key = record.key.map(String::from_utf8_lossy);
         let decoded = record.payload.map(schemas::decode::<ReferenceRecord>);
+        let checked = !self.publishers.is_empty();
         let result = match (key, decoded) {
             (None, _) => Err("record without key".to_string()),
             (Some(_), Some(Err(e))) => Err(e.to_string()),
             (Some(key), Some(Ok(r))) => {
-                self.write().apply(&key, Some(r)).map_err(|e| e.to_string())
+                let verified = if checked {
+                    crate::signing::verify(&r, &self.publishers).map(|_| ())
+                } else {
+                    Ok(())
+                };
+                verified.and_then(|()| {
+                    let record = (!r.deleted).then_some(r);
+                    self.write()
+                        .apply(&key, record)
+                        .map_err(|e| e.to_string())
+                })
             }
+            (Some(_), None) if checked => Err(
+                "tombstone ignored: REFERENCE_PUBLISHER_KEYS is set, and removals are signed `deleted` records"
+                    .to_string(),
+            ),
             (Some(key), None) => self.write().apply(&key, None).map_err(|e| e.to_string()),
         };
         match result {
@@ -168,10 +187,19 @@ pub fn spawn_follower(
     topic: &str,
     metrics: ReferenceMetrics,
     heartbeat: Heartbeat,
+    publishers: PrincipalKeys,
     shutdown: CancellationToken,
 ) -> Result<(Arc<ReferenceData>, Follower), RuntimeError> {
     let reader = TopicReader::new(kafka, client_id, topic, kafka.delivery_timeout)?;
-    let data = Arc::new(ReferenceData::default());
+    if publishers.is_empty() {
+        tracing::warn!(topic, "REFERENCE_PUBLISHER_KEYS is not set: reference records are applied unsigned; anyone who can write the topic can change commission rules.");
+    } else {
+        tracing::info!(topic, publishers = ?publishers.principals(), "Only reference records signed by these publishers apply.");
+    }
+    let data = Arc::new(ReferenceData {
+        publishers,
+        ..ReferenceData::default()
+    });
     let shared = Arc::clone(&data);
     let topic = topic.to_string();
     let handle = std::thread::Builder::new()
@@ -240,6 +268,7 @@ pub async fn follow(
         service
             .health()
             .register("reference", Duration::from_secs(30)),
+        service.common().reference_publishers.clone(),
         service.shutdown(),
     )
     .await
@@ -254,6 +283,7 @@ pub async fn follow_until_loaded(
     topic: &str,
     metrics: ReferenceMetrics,
     heartbeat: Heartbeat,
+    publishers: PrincipalKeys,
     shutdown: &CancellationToken,
 ) -> Result<Option<Arc<ReferenceData>>, RuntimeError> {
     let (reference, follower) = spawn_follower(
@@ -262,6 +292,7 @@ pub async fn follow_until_loaded(
         topic,
         metrics,
         heartbeat,
+        publishers,
         shutdown.clone(),
     )?;
     if !reference.wait_loaded(shutdown).await {

@@ -12,6 +12,7 @@ pub mod file;
 pub mod follow;
 pub mod host;
 pub mod publish;
+pub mod signing;
 
 pub use catalog::Catalog;
 pub use file::{parse, FileError, ReferenceSet};
@@ -24,4 +25,41 @@ pub fn revision_of(text: &str) -> String {
     let digest = Sha256::digest(text.as_bytes());
     let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
+}
+
+/// The publisher's principal.
+pub const REFERENCE_PUBLISH_PRINCIPAL: runtime::EnvVar = runtime::EnvVar {
+    name: "REFERENCE_PUBLISH_PRINCIPAL",
+    default: Some(""),
+    doc: "`reference publish`: the principal records are signed as (with `REFERENCE_PUBLISH_KEY`, its entry in the services' `REFERENCE_PUBLISHER_KEYS`).",
+};
+/// The publisher's key.
+pub const REFERENCE_PUBLISH_KEY: runtime::EnvVar = runtime::EnvVar {
+    name: "REFERENCE_PUBLISH_KEY",
+    default: Some(""),
+    doc: "Secret, `reference publish`: that principal's key (base64, 32+ random bytes).",
+};
+
+/// The signer `reference publish` uses, when `REFERENCE_PUBLISH_PRINCIPAL` and
+/// `REFERENCE_PUBLISH_KEY` are set (problems are recorded in `env`).
+pub fn publisher_signer(env: &mut runtime::Env) -> Option<(String, runtime::SecretBytes)> {
+    let principal = env.string(&REFERENCE_PUBLISH_PRINCIPAL);
+    let key = runtime::Secret::new(env.string(&REFERENCE_PUBLISH_KEY));
+    match (principal.is_empty(), key.expose().is_empty()) {
+        (true, true) => None,
+        (false, false) => match runtime::secret::decode_key(REFERENCE_PUBLISH_KEY.name, &key, 32) {
+            Ok(bytes) => Some((principal, runtime::SecretBytes::new(bytes))),
+            Err(problem) => {
+                env.check(false, problem);
+                None
+            }
+        },
+        _ => {
+            env.check(
+                false,
+                "REFERENCE_PUBLISH_PRINCIPAL and REFERENCE_PUBLISH_KEY are set together or not at all",
+            );
+            None
+        }
+    }
 }

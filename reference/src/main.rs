@@ -73,6 +73,7 @@ fn main() -> ExitCode {
     }
     let mut env = Env::from_process();
     let config = CommonConfig::from_env(&mut env, "reference", "127.0.0.1:0");
+    let signer = reference::publisher_signer(&mut env);
     if let Err(e) = env.finish() {
         eprintln!("reference: {e}");
         return ExitCode::from(78);
@@ -90,6 +91,9 @@ fn main() -> ExitCode {
         &set,
         &revision,
         chrono::Utc::now(),
+        signer
+            .as_ref()
+            .map(|(principal, key)| (principal.as_str(), key.expose())),
     )) {
         Ok(summary) => {
             println!("published {revision} to {topic}: {summary}");

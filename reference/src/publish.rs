@@ -103,6 +103,9 @@ pub fn read_current(
             None => {
                 current.remove(&key);
             }
+            Some(Ok(r)) if r.deleted => {
+                current.remove(&key);
+            }
             Some(Ok(r)) => {
                 current.insert(key, r);
             }
@@ -124,12 +127,16 @@ pub fn read_current(
 
 /// Publishes `set` to `topic` (created compacted with one partition, so every reader sees
 /// changes in publishing order) and waits until the broker acknowledged every record.
+///
+/// With a `signer` (principal, key) every record is signed, and a removal is a signed
+/// `deleted` record rather than a tombstone (which cannot carry a signature).
 pub async fn publish(
     kafka: &KafkaConfig,
     topic: &str,
     set: &ReferenceSet,
     revision: &str,
     now: DateTime<Utc>,
+    signer: Option<(&str, &[u8])>,
 ) -> Result<PublishSummary, RuntimeError> {
     ensure_topics_partitioned(kafka, &[(topic, Cleanup::Compact, 1)]).await?;
     let current = {
@@ -146,6 +153,23 @@ pub async fn publish(
     let topic: Arc<str> = Arc::from(topic);
     let mut outputs = Vec::with_capacity(messages.len());
     for (key, record) in messages {
+        let record = match (record, signer) {
+            (Some(r), _) => Some(r),
+            // A signed removal: the entity as last published, marked deleted.
+            (None, Some(_)) => current.get(&key).map(|last| ReferenceRecord {
+                deleted: true,
+                published_at: now,
+                source_revision: revision.to_string(),
+                ..last.clone()
+            }),
+            (None, None) => None,
+        };
+        let record = record.map(|mut r| {
+            if let Some((principal, key)) = signer {
+                crate::signing::sign(&mut r, principal, key);
+            }
+            r
+        });
         let payload = match record {
             Some(r) => Some(schemas::encode(&r).map_err(|error| RuntimeError::Encode {
                 what: "reference record",

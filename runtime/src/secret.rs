@@ -51,6 +51,75 @@ impl std::fmt::Debug for SecretBytes {
     }
 }
 
+/// HMAC-SHA256 of `message` under `key`, lowercase hex: the signature of ledger commands and
+/// reference records, and the keyed hash of erasure subjects.
+pub fn hmac_hex(key: &[u8], message: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(message);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Equality that takes as long for every pair of the same length: for comparing MACs.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Principals and their keys, from a secret `principal:base64key,…` (each key 32+ random
+/// bytes). Names only are printed.
+#[derive(Clone, Default)]
+pub struct PrincipalKeys(Vec<(String, SecretBytes)>);
+
+impl PrincipalKeys {
+    /// Parses `value` (`name` is the variable, for errors).
+    pub fn parse(name: &str, value: &Secret) -> Result<PrincipalKeys, String> {
+        let mut keys = Vec::new();
+        for part in value
+            .expose()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let (principal, key) = part
+                .split_once(':')
+                .ok_or_else(|| format!("{name}: each entry is `principal:base64key`"))?;
+            let what = format!("{name} (key of `{}`)", principal.trim());
+            let key = decode_key(&what, &Secret::new(key), 32)?;
+            keys.push((principal.trim().to_string(), SecretBytes::new(key)));
+        }
+        Ok(PrincipalKeys(keys))
+    }
+
+    /// The key of `principal`.
+    pub fn key(&self, principal: &str) -> Option<&[u8]> {
+        self.0
+            .iter()
+            .find(|(p, _)| p == principal)
+            .map(|(_, k)| k.expose())
+    }
+
+    /// The principals' names.
+    pub fn principals(&self) -> Vec<&str> {
+        self.0.iter().map(|(p, _)| p.as_str()).collect()
+    }
+
+    /// True when no principal is configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for PrincipalKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.principals()).finish()
+    }
+}
+
 /// Words that mark a value copied from an example or a demo rather than generated.
 const PLACEHOLDER_MARKS: [&str; 8] = [
     "replace",

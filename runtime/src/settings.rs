@@ -141,6 +141,12 @@ pub const STATE_REFRESH_SECONDS: EnvVar = EnvVar {
     default: Some("86400"),
     doc: "Stateful services rewrite every live state entry to their changelog this often, so a changelog with retention (which a broker that never compacts still applies) always holds the whole state. At most half of `PERSONAL_STATE_RETENTION_MS`.",
 };
+/// Reference publishers.
+pub const REFERENCE_PUBLISHER_KEYS: EnvVar = EnvVar {
+    name: "REFERENCE_PUBLISHER_KEYS",
+    default: Some(""),
+    doc: "Secret: `principal:base64key,…` of who may publish reference data (each key 32+ random bytes). When set, only reference records signed by one of them apply (`reference publish` signs with `REFERENCE_PUBLISH_PRINCIPAL` + `REFERENCE_PUBLISH_KEY`); unsigned records, forged ones and tombstones are skipped and counted. Unset: every record applies, with a warning at start.",
+};
 /// JSON mirror of the finance topic.
 pub const JSON_MIRROR_LEDGER_ENTRIES: EnvVar = EnvVar {
     name: "JSON_MIRROR_LEDGER_ENTRIES",
@@ -155,7 +161,7 @@ pub const JSON_MIRROR_DEAD_LETTERS: EnvVar = EnvVar {
 };
 
 /// Every shared variable, for documentation.
-pub const COMMON_VARS: [EnvVar; 25] = [
+pub const COMMON_VARS: [EnvVar; 26] = [
     KAFKA_BOOTSTRAP_SERVERS,
     KAFKA_CLIENT_PROPERTIES,
     KAFKA_PROP_DOC,
@@ -178,6 +184,7 @@ pub const COMMON_VARS: [EnvVar; 25] = [
     PERSONAL_RETENTION_MS,
     PERSONAL_STATE_RETENTION_MS,
     STATE_REFRESH_SECONDS,
+    REFERENCE_PUBLISHER_KEYS,
     JSON_MIRROR_LEDGER_ENTRIES,
     JSON_MIRROR_DEAD_LETTERS,
     TOPIC_OVERRIDES_DOC,
@@ -413,6 +420,8 @@ pub struct CommonConfig {
     pub dead_letter_payload_bytes_max: usize,
     /// How often stateful services rewrite their whole state to the changelog.
     pub state_refresh: Duration,
+    /// Who may publish reference data (empty: unchecked).
+    pub reference_publishers: crate::secret::PrincipalKeys,
 }
 
 /// Retention and mirrors from their variables.
@@ -530,6 +539,14 @@ impl CommonConfig {
             shutdown_drain_timeout: Duration::from_millis(env.parse(&SHUTDOWN_DRAIN_TIMEOUT_MS)),
             dead_letter_payload_bytes_max: env.parse(&DEAD_LETTER_PAYLOAD_BYTES_MAX),
             state_refresh: Duration::from_secs(env.parse::<u64>(&STATE_REFRESH_SECONDS).max(1)),
+            reference_publishers: {
+                let keys = crate::Secret::new(env.string(&REFERENCE_PUBLISHER_KEYS));
+                crate::secret::PrincipalKeys::parse(REFERENCE_PUBLISHER_KEYS.name, &keys)
+                    .unwrap_or_else(|problem| {
+                        env.check(false, problem);
+                        crate::secret::PrincipalKeys::default()
+                    })
+            },
         };
         env.check(
             config.kafka.topic_partitions >= 1 && config.kafka.topic_replication >= 1,

@@ -387,6 +387,9 @@ pub fn reference_record() -> ReferenceRecord {
         commission_rule: None,
         published_at: at(-86_400),
         source_revision: "sha256:0f1e".into(),
+        deleted: false,
+        principal: s("platform-team"),
+        signature: s("9e0b1c2d3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c"),
     }
 }
 

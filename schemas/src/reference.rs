@@ -223,12 +223,25 @@ pub struct ReferenceRecord {
     pub published_at: DateTime<Utc>,
     /// Digest of the source file.
     pub source_revision: String,
+    /// v3: a signed removal of the entity.
+    #[serde(default)]
+    pub deleted: bool,
+    /// v3: who published it.
+    #[serde(default)]
+    pub principal: Option<String>,
+    /// v3: HMAC-SHA256 hex under the principal's key, over the record with `signature: None`.
+    #[serde(default)]
+    pub signature: Option<String>,
 }
 
 avro_message!(
     ReferenceRecord,
     "attrib.ReferenceRecord",
-    ["reference_record.v1.avsc", "reference_record.v2.avsc"]
+    [
+        "reference_record.v1.avsc",
+        "reference_record.v2.avsc",
+        "reference_record.v3.avsc"
+    ]
 );
 
 impl ReferenceRecord {

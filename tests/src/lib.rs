@@ -86,6 +86,9 @@ pub const TEST_IP_HASH_KEY: &str = "q6ytrq+wsbKztLW2t7i5uru8vb6/wMHCw8TFxsfIyco=
 /// The test principal `ops`'s ledger command key: base64 of 32 fixed bytes (1, 2, …).
 pub const TEST_COMMAND_KEY: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
 
+/// The test reference publisher `platform`'s key: base64 of 32 fixed bytes (0x60, 0x61, …).
+pub const TEST_PUBLISHER_KEY: &str = "YGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn8=";
+
 /// `ops` may issue every ledger command in tests.
 pub const TEST_COMMAND_GRANTS: &str =
     "ops=payout_run,payout_complete,payout_fail,review_approve,review_reverse,manual_reverse";
@@ -98,6 +101,13 @@ pub fn service_env(namespace: &str, extra: &[(&str, &str)]) -> HashMap<String, S
         ("KAFKA_TOPIC_PARTITIONS", "3".into()),
         ("ADMIN_LISTEN_ADDR", "127.0.0.1:0".into()),
         ("INGEST_IP_HASH_KEY", TEST_IP_HASH_KEY.into()),
+        // Reference data is signed by `platform`, and the services accept only its records.
+        (
+            "REFERENCE_PUBLISHER_KEYS",
+            format!("platform:{TEST_PUBLISHER_KEY}"),
+        ),
+        ("REFERENCE_PUBLISH_PRINCIPAL", "platform".into()),
+        ("REFERENCE_PUBLISH_KEY", TEST_PUBLISHER_KEY.into()),
         // One principal granted every ledger command, which the command-line tool signs as.
         ("LEDGER_COMMAND_KEYS", format!("ops:{TEST_COMMAND_KEY}")),
         ("LEDGER_COMMAND_GRANTS", TEST_COMMAND_GRANTS.into()),
@@ -161,6 +171,17 @@ pub async fn produce(topic: &str, messages: &[(Option<Vec<u8>>, Vec<u8>)]) -> Re
         .iter()
         .map(|(key, payload)| (None, key.as_deref(), payload.as_slice()));
     produce_records(topic, records).await
+}
+
+/// Produces a tombstone (a key with no payload) to `topic` and waits for its acknowledgement.
+pub async fn produce_tombstone(topic: &str, key: &str) -> Result<()> {
+    let producer = producer();
+    let record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).key(key);
+    producer
+        .send(record, Duration::from_secs(30))
+        .await
+        .map_err(|(e, _)| anyhow::anyhow!("tombstone to {topic} failed: {e}"))?;
+    Ok(())
 }
 
 /// Produces `(partition, key, payload)` messages to `topic` and waits for every
@@ -492,12 +513,14 @@ pub async fn publish_reference(
     })?;
     let mut reader = runtime::Env::from_map(env.clone());
     let common = runtime::CommonConfig::from_env(&mut reader, "test", "127.0.0.1:0");
+    let signer = reference::publisher_signer(&mut reader);
     Ok(reference::publish::publish(
         &common.kafka,
         &common.topics.reference_config,
         &set,
         &reference::revision_of(text),
         chrono::Utc::now(),
+        signer.as_ref().map(|(p, k)| (p.as_str(), k.expose())),
     )
     .await?)
 }

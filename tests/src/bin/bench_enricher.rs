@@ -47,6 +47,9 @@ fn record(entity_type: EntityType) -> ReferenceRecord {
         commission_rule: None,
         published_at: Utc::now(),
         source_revision: "bench".into(),
+        deleted: false,
+        principal: None,
+        signature: None,
     }
 }
 

@@ -1,0 +1,100 @@
+//! Who published a reference record: signatures over records, checked by every follower that
+//! is given the publishers' keys (pure).
+//!
+//! Commission rules, partners and links decide who is paid what, and anyone able to write the
+//! reference topic could change them. `reference publish` signs each record as
+//! `REFERENCE_PUBLISH_PRINCIPAL` with its key (HMAC-SHA256 over the record's encoding with the
+//! signature left out); services given `REFERENCE_PUBLISHER_KEYS` apply only records signed by
+//! one of those principals. A tombstone carries no signature, so a signing publisher removes
+//! an entity with a signed `deleted` record instead, and a checking follower ignores
+//! tombstones.
+
+use runtime::secret::{constant_time_eq, hmac_hex, PrincipalKeys};
+use schemas::ReferenceRecord;
+
+/// Signs `record` as `principal` with `key`.
+pub fn sign(record: &mut ReferenceRecord, principal: &str, key: &[u8]) {
+    record.principal = Some(principal.to_string());
+    record.signature = None;
+    record.signature = Some(signature_of(record, key));
+}
+
+/// `Ok(principal)` when `record` is signed by one of `publishers`; else why it is refused.
+pub fn verify<'r>(
+    record: &'r ReferenceRecord,
+    publishers: &PrincipalKeys,
+) -> Result<&'r str, String> {
+    let (Some(principal), Some(signature)) = (&record.principal, &record.signature) else {
+        return Err(
+            "unsigned record (REFERENCE_PUBLISHER_KEYS is set: only signed records apply)".into(),
+        );
+    };
+    let key = publishers.key(principal).ok_or_else(|| {
+        format!("signed by `{principal}`, who is not in REFERENCE_PUBLISHER_KEYS")
+    })?;
+    if !constant_time_eq(signature_of(record, key).as_bytes(), signature.as_bytes()) {
+        return Err(format!("the signature does not match `{principal}`'s key"));
+    }
+    Ok(principal)
+}
+
+fn signature_of(record: &ReferenceRecord, key: &[u8]) -> String {
+    let mut unsigned = record.clone();
+    unsigned.signature = None;
+    hmac_hex(key, &schemas::encode(&unsigned).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runtime::Secret;
+
+    const KEY: &str = "q6ytrq+wsbKztLW2t7i5uru8vb6/wMHCw8TFxsfIyco=";
+    const OTHER: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+
+    fn publishers() -> PrincipalKeys {
+        PrincipalKeys::parse(
+            "REFERENCE_PUBLISHER_KEYS",
+            &Secret::new(format!("platform:{KEY}")),
+        )
+        .expect("valid")
+    }
+
+    fn key(b64: &str) -> Vec<u8> {
+        runtime::secret::decode_base64(b64).unwrap()
+    }
+
+    #[test]
+    fn a_record_signed_by_a_publisher_verifies_and_anything_else_is_refused() {
+        let mut record = schemas::examples::reference_record();
+        sign(&mut record, "platform", &key(KEY));
+        assert_eq!(verify(&record, &publishers()), Ok("platform"));
+
+        let mut raised = record.clone();
+        if let Some(p) = raised.program.as_mut() {
+            p.hold_seconds = 0; // paid at once: what a forger would want
+        }
+        assert!(verify(&raised, &publishers())
+            .unwrap_err()
+            .contains("does not match"));
+
+        let mut forged = schemas::examples::reference_record();
+        sign(&mut forged, "platform", &key(OTHER));
+        assert!(verify(&forged, &publishers())
+            .unwrap_err()
+            .contains("does not match"));
+
+        let mut stranger = schemas::examples::reference_record();
+        sign(&mut stranger, "mallory", &key(OTHER));
+        assert!(verify(&stranger, &publishers())
+            .unwrap_err()
+            .contains("not in REFERENCE_PUBLISHER_KEYS"));
+
+        let mut unsigned = schemas::examples::reference_record();
+        unsigned.principal = None;
+        unsigned.signature = None;
+        assert!(verify(&unsigned, &publishers())
+            .unwrap_err()
+            .contains("unsigned"));
+    }
+}
