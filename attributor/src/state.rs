@@ -544,12 +544,11 @@ impl PartitionState {
     /// keeps this from running at every input). A conversion that later arrives for an evicted
     /// key is unattributed as if its clicks had expired. Returns the keys evicted.
     pub fn enforce_key_cap(&mut self, limits: &Limits) -> usize {
-        if self.keys.len() <= limits.keys_max {
+        let excess = runtime::stateful::over_cap(self.keys.len(), limits.keys_max);
+        if excess == 0 {
             return 0;
         }
-        let target = limits.keys_max - limits.keys_max / 10;
-        let excess = self.keys.len() - target;
-        let mut candidates: Vec<(i64, &String)> = self
+        let candidates: Vec<(i64, &String)> = self
             .keys
             .iter()
             .filter(|(_, ks)| {
@@ -568,14 +567,8 @@ impl PartitionState {
                 (newest, key)
             })
             .collect();
-        let n = excess.min(candidates.len());
-        if n == 0 {
-            return 0;
-        }
-        if n < candidates.len() {
-            candidates.select_nth_unstable(n - 1);
-        }
-        let evicted: Vec<String> = candidates[..n].iter().map(|(_, k)| (*k).clone()).collect();
+        let evicted = runtime::stateful::oldest_keys(candidates, excess);
+        let n = evicted.len();
         for key in evicted {
             if let Some(ks) = self.keys.remove(&key) {
                 self.touchpoints -= ks.history.touchpoints.len();

@@ -142,19 +142,12 @@ impl Bindings {
     /// Evicts the `n` bindings made longest ago (by the binding event's time); returns their
     /// customers, for tombstones.
     pub fn evict_oldest(&mut self, n: usize) -> Vec<String> {
-        let mut by_age: Vec<(chrono::DateTime<chrono::Utc>, &String)> = self
+        let by_age: Vec<(chrono::DateTime<chrono::Utc>, &String)> = self
             .table
             .iter()
             .map(|(customer, b)| (b.bound_at, customer))
             .collect();
-        let n = n.min(by_age.len());
-        if n == 0 {
-            return Vec::new();
-        }
-        if n < by_age.len() {
-            by_age.select_nth_unstable(n - 1);
-        }
-        let evicted: Vec<String> = by_age[..n].iter().map(|(_, c)| (*c).clone()).collect();
+        let evicted = runtime::stateful::oldest_keys(by_age, n);
         for customer in &evicted {
             self.table.remove(customer);
         }

@@ -56,10 +56,10 @@ impl EnricherState {
     /// 90 % of `max`. A later customer-only event (renewal, refund) of an evicted customer is
     /// keyed by the customer alone, as if it had never been bound. Returns the evictions.
     pub fn enforce_cap(&mut self, max: usize) -> usize {
-        if self.bindings.len() <= max {
+        let excess = runtime::stateful::over_cap(self.bindings.len(), max);
+        if excess == 0 {
             return 0;
         }
-        let excess = self.bindings.len() - (max - max / 10);
         let evicted = self.bindings.evict_oldest(excess);
         let n = evicted.len();
         self.written.retain(|b| !evicted.contains(&b.customer_id));

@@ -14,9 +14,6 @@ use runtime::secret::PrincipalKeys;
 use runtime::{Secret, SecretBytes};
 use schemas::ledger_command::{CommandKind, LedgerCommand};
 
-/// Shortest command key accepted, in decoded bytes.
-pub const COMMAND_KEY_BYTES_MIN: usize = 32;
-
 /// Every command kind, for parsing grants.
 const KINDS: [CommandKind; 6] = [
     CommandKind::PayoutRun,

@@ -143,31 +143,8 @@ impl LedgerConfig {
                 );
                 CommandAuthority::default()
             });
-        let principal = env.string(&LEDGER_COMMAND_PRINCIPAL);
-        let key = runtime::Secret::new(env.string(&LEDGER_COMMAND_KEY));
-        let command_signer = match (principal.is_empty(), key.expose().is_empty()) {
-            (true, true) => None,
-            (false, false) => {
-                match runtime::secret::decode_key(
-                    LEDGER_COMMAND_KEY.name,
-                    &key,
-                    crate::authority::COMMAND_KEY_BYTES_MIN,
-                ) {
-                    Ok(bytes) => Some((principal, runtime::SecretBytes::new(bytes))),
-                    Err(problem) => {
-                        env.check(false, problem);
-                        None
-                    }
-                }
-            }
-            _ => {
-                env.check(
-                    false,
-                    "LEDGER_COMMAND_PRINCIPAL and LEDGER_COMMAND_KEY are set together or not at all",
-                );
-                None
-            }
-        };
+        let command_signer =
+            runtime::secret::signer_from_env(env, &LEDGER_COMMAND_PRINCIPAL, &LEDGER_COMMAND_KEY);
         let retention_days: u32 = env.parse(&CLICKHOUSE_PERSONAL_RETENTION_DAYS);
         env.check(
             retention_days >= 1,

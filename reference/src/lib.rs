@@ -43,23 +43,5 @@ pub const REFERENCE_PUBLISH_KEY: runtime::EnvVar = runtime::EnvVar {
 /// The signer `reference publish` uses, when `REFERENCE_PUBLISH_PRINCIPAL` and
 /// `REFERENCE_PUBLISH_KEY` are set (problems are recorded in `env`).
 pub fn publisher_signer(env: &mut runtime::Env) -> Option<(String, runtime::SecretBytes)> {
-    let principal = env.string(&REFERENCE_PUBLISH_PRINCIPAL);
-    let key = runtime::Secret::new(env.string(&REFERENCE_PUBLISH_KEY));
-    match (principal.is_empty(), key.expose().is_empty()) {
-        (true, true) => None,
-        (false, false) => match runtime::secret::decode_key(REFERENCE_PUBLISH_KEY.name, &key, 32) {
-            Ok(bytes) => Some((principal, runtime::SecretBytes::new(bytes))),
-            Err(problem) => {
-                env.check(false, problem);
-                None
-            }
-        },
-        _ => {
-            env.check(
-                false,
-                "REFERENCE_PUBLISH_PRINCIPAL and REFERENCE_PUBLISH_KEY are set together or not at all",
-            );
-            None
-        }
-    }
+    runtime::secret::signer_from_env(env, &REFERENCE_PUBLISH_PRINCIPAL, &REFERENCE_PUBLISH_KEY)
 }

@@ -120,6 +120,37 @@ impl std::fmt::Debug for PrincipalKeys {
     }
 }
 
+/// A command-line tool's signing identity: the principal in `principal_var` and its base64 key
+/// in `key_var`, both set or neither (`None`). Problems are recorded in `env`.
+pub fn signer_from_env(
+    env: &mut crate::Env,
+    principal_var: &crate::EnvVar,
+    key_var: &crate::EnvVar,
+) -> Option<(String, SecretBytes)> {
+    let principal = env.string(principal_var);
+    let key = Secret::new(env.string(key_var));
+    match (principal.is_empty(), key.expose().is_empty()) {
+        (true, true) => None,
+        (false, false) => match decode_key(key_var.name, &key, 32) {
+            Ok(bytes) => Some((principal, SecretBytes::new(bytes))),
+            Err(problem) => {
+                env.check(false, problem);
+                None
+            }
+        },
+        _ => {
+            env.check(
+                false,
+                format!(
+                    "{} and {} are set together or not at all",
+                    principal_var.name, key_var.name
+                ),
+            );
+            None
+        }
+    }
+}
+
 /// Words that mark a value copied from an example or a demo rather than generated.
 const PLACEHOLDER_MARKS: [&str; 8] = [
     "replace",

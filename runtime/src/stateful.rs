@@ -456,6 +456,29 @@ fn gauge(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// How many entries to evict when `held` is over `cap`: down to 90 % of it, so the eviction
+/// (a scan of the state) does not run again at the next input. 0 when within the cap.
+pub fn over_cap(held: usize, cap: usize) -> usize {
+    if held <= cap {
+        0
+    } else {
+        held - (cap - cap / 10)
+    }
+}
+
+/// The keys of the `n` smallest `candidates` by their order value (the oldest, when it is a
+/// time): the eviction rule of every state cap.
+pub fn oldest_keys<O: Ord>(mut candidates: Vec<(O, &String)>, n: usize) -> Vec<String> {
+    let n = n.min(candidates.len());
+    if n == 0 {
+        return Vec::new();
+    }
+    if n < candidates.len() {
+        candidates.select_nth_unstable(n - 1);
+    }
+    candidates[..n].iter().map(|(_, k)| (*k).clone()).collect()
+}
+
 /// An input's payload, or the detail of why there is none.
 pub fn payload<'a>(input: &Input<'a>) -> Result<&'a [u8], String> {
     input.payload.ok_or_else(|| "empty message".to_string())

@@ -18,11 +18,11 @@ impl ScorerState {
 
     /// Applies the subject cap; returns the subjects evicted.
     pub fn enforce_subject_cap(&mut self, max: usize) -> usize {
-        if self.subjects.len() <= max {
+        let excess = runtime::stateful::over_cap(self.subjects.len(), max);
+        if excess == 0 {
             return 0;
         }
-        let excess = self.subjects.len() - (max - max / 10);
-        let mut candidates: Vec<(i32, &String)> = self
+        let candidates: Vec<(i32, &String)> = self
             .subjects
             .iter()
             .filter(|(_, e)| {
@@ -37,14 +37,8 @@ impl ScorerState {
                 )
             })
             .collect();
-        let n = excess.min(candidates.len());
-        if n == 0 {
-            return 0;
-        }
-        if n < candidates.len() {
-            candidates.select_nth_unstable(n - 1);
-        }
-        let evicted: Vec<String> = candidates[..n].iter().map(|(_, k)| (*k).clone()).collect();
+        let evicted = runtime::stateful::oldest_keys(candidates, excess);
+        let n = evicted.len();
         for k in evicted {
             self.subjects.remove(&k);
             self.dirty.insert((Kind::Subject, k));
