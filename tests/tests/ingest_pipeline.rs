@@ -22,7 +22,20 @@ async fn raw_json_becomes_keyed_avro_and_every_bad_input_is_dead_lettered_with_i
     let topics = config.common.topics.clone();
     let registry = prometheus::Registry::new();
     let shutdown = CancellationToken::new();
+    let kafka = config.common.kafka.clone();
     let service = tokio::spawn(ingest::app::run(config, registry.clone(), shutdown.clone()));
+    // A consumer that subscribes before ingest has created its output topics sees them only at
+    // its next metadata refresh (minutes): on a freshly started broker ingest can take a while.
+    let started = std::time::Instant::now();
+    for topic in [&topics.touchpoints_valid, &topics.touchpoints_dlq] {
+        while runtime::service::partition_count(&kafka, topic).unwrap_or(0) < 1 {
+            assert!(
+                started.elapsed() < Duration::from_secs(180),
+                "ingest did not create {topic}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
 
     let now = Utc::now();
     let valid = examples::valid_events(now, &ns);
