@@ -50,6 +50,10 @@ def known_metrics():
     harness = re.findall(r'format!\("\{prefix\}(_[a-z_]+)"', open(os.path.join(ROOT, "runtime/src/stateful.rs")).read())
     for prefix in STATEFUL_PREFIXES:
         names |= {prefix + suffix for suffix in harness}
+    # The reference follower's metrics are named after the service that follows the topic.
+    follower = re.findall(r'name\("([a-z_]+)"\)', open(os.path.join(ROOT, "reference/src/follow.rs")).read())
+    for service in ("enricher", "attributor", "risk"):
+        names |= {f"{service}_{n}" for n in follower}
     # Start-up metrics are named after the service itself: `ledger_writer_kafka_waiting`, ...
     startup = re.findall(r'metric\(\s*"([a-z_]+)"', open(os.path.join(ROOT, "runtime/src/service.rs")).read())
     for service in SERVICES:
@@ -193,6 +197,26 @@ def main(bin_dir):
             for pod in pod_specs(doc):
                 for problem in restricted_problems(pod):
                     problems.append(f"{file}: {doc['kind']} {doc['metadata']['name']}: {problem}")
+
+    # Every pod carries the label the network policies select (DNS, Kafka, scrapes): a pod
+    # without it is cut off by default-deny; every Secret a pod reads exists.
+    for file, file_docs in docs.items():
+        for doc in file_docs:
+            kind = doc.get("kind")
+            template = (doc["spec"]["template"] if kind in ("Deployment", "StatefulSet", "DaemonSet", "Job")
+                        else doc["spec"]["jobTemplate"]["spec"]["template"] if kind == "CronJob" else None)
+            if template is None:
+                continue
+            labels = template.get("metadata", {}).get("labels", {})
+            check(labels.get("app.kubernetes.io/part-of") == "attrib",
+                  f"{file}: {kind} {doc['metadata']['name']}: pods lack app.kubernetes.io/part-of: attrib (the network policies would cut them off)")
+            for c in template["spec"].get("containers", []) + template["spec"].get("initContainers", []):
+                for e in c.get("envFrom", []):
+                    if "secretRef" in e:
+                        check(e["secretRef"]["name"] in secrets, f"{file}: {c['name']} reads Secret {e['secretRef']['name']}, which secrets.example.yaml does not define")
+    refresh = next((d for d in docs.get("reference.yaml", []) if d.get("kind") == "CronJob"), None)
+    check(refresh and refresh["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][0] == "refresh",
+          "reference.yaml: no CronJob running `reference refresh` (the reference topic's retention would take the catalogue)")
 
     # Network: deny by default, then only what the services need.
     policies = {d["metadata"]["name"]: d for d in docs.get("network-policies.yaml", []) if d["kind"] == "NetworkPolicy"}

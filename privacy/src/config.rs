@@ -27,6 +27,10 @@ pub const PRIVACY_VARS: [EnvVar; 2] = [PRIVACY_SUBJECT_KEY, PRIVACY_RECEIPT_WAIT
 pub fn all_vars() -> Vec<EnvVar> {
     let mut own = runtime::clickhouse::CLICKHOUSE_VARS.to_vec();
     own.extend(PRIVACY_VARS);
+    own.extend([
+        reference::REFERENCE_PUBLISH_PRINCIPAL,
+        reference::REFERENCE_PUBLISH_KEY,
+    ]);
     runtime::settings::service_vars("127.0.0.1:0", &own)
 }
 
@@ -41,6 +45,8 @@ pub struct PrivacyConfig {
     pub subject_key: SecretBytes,
     /// Receipt wait.
     pub receipt_wait: Duration,
+    /// How `erase-partner` signs the redacted partner record (principal, key), when set.
+    pub reference_signer: Option<(String, SecretBytes)>,
 }
 
 impl PrivacyConfig {
@@ -60,7 +66,9 @@ impl PrivacyConfig {
                 }
             }
         };
+        let reference_signer = reference::publisher_signer(env);
         Ok(PrivacyConfig {
+            reference_signer,
             common,
             clickhouse,
             subject_key,

@@ -5,8 +5,10 @@
 //! replaced by [`ERASED`], so revenue, commissions, payouts and reconciliation are unchanged.
 //! The ledger tables and the partner-safe database hold no personal data and are not touched.
 
-/// What an erased id becomes where a row must stay (the same marker risk uses in its state).
-pub const ERASED: &str = "erased";
+use chrono::{DateTime, Utc};
+pub use runtime::privacy::ERASED;
+use schemas::reference::Partner;
+use schemas::ReferenceRecord;
 
 /// The person an erasure or export is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +180,118 @@ pub fn export_queries(subject: &Subject, found: &Found) -> Vec<(&'static str, St
     ]
 }
 
+/// A partner whose personal profile is erased or exported. Partner ids are the program's
+/// pseudonymous account ids: finance keeps them on ledger lines and payouts (legal retention),
+/// so the profile goes and the id stays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerSubject {
+    /// The partner id.
+    pub partner_id: String,
+}
+
+impl PartnerSubject {
+    /// The keyed hash the audit trail records: HMAC-SHA256 (hex) of `partner`, a separator no
+    /// customer subject uses, and the id.
+    pub fn hash(&self, key: &[u8]) -> String {
+        let mut message = b"partner\x1e".to_vec();
+        message.extend_from_slice(self.partner_id.as_bytes());
+        runtime::secret::hmac_hex(key, &message)
+    }
+
+    /// The reference key of the partner's record.
+    pub fn reference_key(&self) -> String {
+        format!("partner/{}", self.partner_id)
+    }
+}
+
+/// The partner's record with its personal profile removed — name replaced by [`ERASED`],
+/// self-referral ids (the partner's own accounts) emptied; kind, status and tier, which
+/// decide commissions, stay — and the names of the fields that changed. `None` when there is
+/// nothing left to remove (a second erasure).
+pub fn redact_partner(
+    record: &ReferenceRecord,
+    request_id: &str,
+    now: DateTime<Utc>,
+) -> Option<(ReferenceRecord, Vec<&'static str>)> {
+    let partner = record.partner.as_ref()?;
+    let mut changed = Vec::new();
+    if partner.name != ERASED {
+        changed.push("name");
+    }
+    if !partner.self_referral_ids.is_empty() {
+        changed.push("self_referral_ids");
+    }
+    if changed.is_empty() {
+        return None;
+    }
+    let redacted = ReferenceRecord {
+        partner: Some(Partner {
+            name: ERASED.to_string(),
+            self_referral_ids: Vec::new(),
+            ..partner.clone()
+        }),
+        published_at: now,
+        source_revision: format!("erasure:{request_id}"),
+        principal: None,
+        signature: None,
+        ..record.clone()
+    };
+    Some((redacted, changed))
+}
+
+/// The partner-safe tables (`{partner_database}`) a partner export reads: the partner's money,
+/// evidence and risk levels without anyone else's personal data.
+pub fn partner_export_queries(
+    subject: &PartnerSubject,
+    partner_database: &str,
+) -> Vec<(&'static str, String)> {
+    let partner = literal(&subject.partner_id);
+    let db = format!("`{partner_database}`");
+    let mut queries: Vec<(&'static str, String)> = [
+        ("commissions", "program_id, occurred_at, commission_id"),
+        (
+            "ledger_entries",
+            "program_id, effective_at_ms, sequence, entry_id",
+        ),
+        ("payouts", "program_id, created_at, payout_id"),
+        (
+            "attribution_credits",
+            "program_id, attribution_id, commission_id",
+        ),
+        ("attribution_evidence", "attribution_id, touchpoint_id"),
+        ("attribution_losing_claims", "attribution_id, touchpoint_id"),
+        ("risk_levels", "program_id, subject_id"),
+    ]
+    .into_iter()
+    .map(|(table, order)| {
+        (
+            table,
+            format!(
+                "SELECT * FROM {db}.{table} FINAL WHERE partner_id = {partner} ORDER BY {order}"
+            ),
+        )
+    })
+    .collect();
+    queries.insert(
+        3,
+        (
+            "payout_items",
+            format!("SELECT * FROM {db}.payout_items FINAL WHERE payout_id IN (SELECT payout_id FROM {db}.payouts WHERE partner_id = {partner}) ORDER BY payout_id, commission_id"),
+        ),
+    );
+    queries
+}
+
+/// Counts, per program, the analytics rows in which the partner's own accounts (their
+/// self-referral ids) appear as customers: those are erased as customers, with `privacy erase`.
+pub fn as_customer_query(self_referral_ids: &[String]) -> String {
+    format!(
+        "SELECT program_id, assumeNotNull(customer_id) AS customer, count() AS rows FROM conversions WHERE customer_id IN {} AND customer_id != {} GROUP BY program_id, customer ORDER BY program_id, customer",
+        list(self_referral_ids),
+        literal(ERASED)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +300,96 @@ mod tests {
         Subject {
             program_id: "acme".into(),
             customer_id: "c-1".into(),
+        }
+    }
+
+    fn partner_record() -> ReferenceRecord {
+        let set = reference_sample();
+        set.into_iter()
+            .find(|r| {
+                r.partner
+                    .as_ref()
+                    .is_some_and(|p| p.partner_id == "p-dealshub")
+            })
+            .expect("the sample has p-dealshub")
+    }
+
+    fn reference_sample() -> Vec<ReferenceRecord> {
+        let text = include_str!("../../deploy/local/sample/reference.toml");
+        reference::parse(text)
+            .expect("the sample parses")
+            .records(Utc::now(), "test")
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect()
+    }
+
+    #[test]
+    fn a_partner_loses_name_and_own_accounts_and_keeps_what_decides_money() {
+        let record = partner_record();
+        let now = Utc::now();
+        let (redacted, changed) =
+            redact_partner(&record, "era-9", now).expect("something to erase");
+        assert_eq!(changed, vec!["name", "self_referral_ids"]);
+        let (before, after) = (record.partner.unwrap(), redacted.partner.clone().unwrap());
+        assert_eq!(after.name, ERASED);
+        assert!(after.self_referral_ids.is_empty());
+        assert_eq!(
+            (
+                after.partner_id,
+                after.partner_kind,
+                after.status,
+                after.tier
+            ),
+            (
+                before.partner_id,
+                before.partner_kind,
+                before.status,
+                before.tier
+            )
+        );
+        assert_eq!(redacted.source_revision, "erasure:era-9");
+        assert_eq!(redacted.published_at, now);
+        assert!(
+            redacted.signature.is_none(),
+            "signed by the store, not here"
+        );
+        assert!(
+            redact_partner(&redacted, "era-10", now).is_none(),
+            "a second erasure is a no-op"
+        );
+    }
+
+    #[test]
+    fn the_partner_hash_is_keyed_and_apart_from_customer_hashes() {
+        let p = PartnerSubject {
+            partner_id: "p-1".into(),
+        };
+        assert_eq!(p.hash(b"k").len(), 64);
+        assert_ne!(p.hash(b"k"), p.hash(b"other"));
+        let customer = Subject {
+            program_id: "partner".into(),
+            customer_id: "p-1".into(),
+        };
+        assert_ne!(p.hash(b"k"), customer.hash(b"k"));
+        assert_eq!(p.reference_key(), "partner/p-1");
+    }
+
+    #[test]
+    fn a_partner_export_reads_only_partner_safe_tables_of_that_partner() {
+        let q = partner_export_queries(
+            &PartnerSubject {
+                partner_id: "p'1".into(),
+            },
+            "db_partner",
+        );
+        assert_eq!(q.len(), 8);
+        for (table, sql) in &q {
+            assert!(
+                sql.starts_with(&format!("SELECT * FROM `db_partner`.{table} FINAL WHERE ")),
+                "{sql}"
+            );
+            assert!(sql.contains(r"partner_id = 'p\'1'"), "{sql}");
         }
     }
 

@@ -228,20 +228,78 @@ pub fn await_receipts(
 /// Records the request and its receipt in `privacy_requests`.
 pub async fn record(
     db: &Client,
-    request: &ErasureRequest,
-    subject_hash: &str,
+    audit: &Audit<'_>,
     receipt: &serde_json::Value,
 ) -> Result<(), PrivacyError> {
     db.query("INSERT INTO privacy_requests (request_id, program_id, subject_hash, actor, requested_at, completed_at, receipt) VALUES (?, ?, ?, ?, toDateTime(?), now(), ?)")
-        .bind(request.request_id.as_str())
-        .bind(request.program_id.as_str())
-        .bind(subject_hash)
-        .bind(request.actor.as_str())
-        .bind(request.requested_at.timestamp())
+        .bind(audit.request_id)
+        .bind(audit.program_id)
+        .bind(audit.subject_hash)
+        .bind(audit.actor)
+        .bind(audit.requested_at.timestamp())
         .bind(receipt.to_string())
         .execute()
         .await
         .map_err(ch)
+}
+
+/// What the audit trail records of a request (never the subject's id).
+#[derive(Debug)]
+pub struct Audit<'a> {
+    /// The request.
+    pub request_id: &'a str,
+    /// The program; empty for a partner, whose profile spans programs.
+    pub program_id: &'a str,
+    /// Keyed hash of the subject.
+    pub subject_hash: &'a str,
+    /// Who asked.
+    pub actor: &'a str,
+    /// When.
+    pub requested_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The reference topic's live records (read as the services read it).
+pub async fn reference_live(
+    config: &PrivacyConfig,
+) -> Result<reference::publish::Live, PrivacyError> {
+    let kafka = config.common.kafka.clone();
+    let topic = config.common.topics.reference_config.clone();
+    tokio::task::spawn_blocking(move || reference::publish::read_live(&kafka, &topic))
+        .await
+        .map_err(|e| PrivacyError(format!("reference reader: {e}")))?
+        .map_err(PrivacyError::from)
+}
+
+/// Signs `record` (when the tool has a publisher key) and writes it to the reference topic.
+/// Refused when the services check signatures and the tool cannot sign: they would skip it.
+pub async fn publish_reference(
+    config: &PrivacyConfig,
+    key: &str,
+    mut record: schemas::ReferenceRecord,
+) -> Result<(), PrivacyError> {
+    match &config.reference_signer {
+        Some((principal, secret)) => {
+            reference::signing::sign(&mut record, principal, secret.expose());
+        }
+        None if !config.common.reference_publishers.is_empty() => {
+            return Err(PrivacyError(
+                "REFERENCE_PUBLISHER_KEYS is set, so the services apply only signed reference records: set REFERENCE_PUBLISH_PRINCIPAL and REFERENCE_PUBLISH_KEY (a publisher's key) for erase-partner".into(),
+            ));
+        }
+        None => {}
+    }
+    let payload = runtime::encode("reference record", &record)?;
+    let producer = Producer::new(&config.common.kafka, "privacy")?;
+    producer
+        .send_all(&[Output {
+            topic: Arc::from(config.common.topics.reference_config.as_str()),
+            key: Some(key.as_bytes().to_vec()),
+            partition: None,
+            payload: Some(payload),
+        }])
+        .await?;
+    producer.flush(Duration::from_secs(10))?;
+    Ok(())
 }
 
 /// The rows of `sql` as JSON objects.

@@ -355,6 +355,12 @@ fn program(fields: &mut Fields<'_>) -> (Program, Vec<String>) {
 fn partner(fields: &mut Fields<'_>) -> Partner {
     let partner_id = fields.string("id");
     check_id(fields, "id", &partner_id);
+    // The partner id stays on ledger lines and payouts for years, after the profile is erased.
+    if partner_id.contains('@') {
+        fields.problems.push(format!(
+            "id {partner_id:?} looks like an email address: partner ids are kept with the money for years, after the profile is erased; use an opaque id"
+        ));
+    }
     Partner {
         name: fields.string("name"),
         partner_kind: enum_field(fields, "kind", Some(PartnerKind::Affiliate), &KINDS)

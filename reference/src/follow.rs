@@ -5,11 +5,11 @@
 //! applied as they arrive, so a new code or a suspended partner takes effect without restart.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use prometheus::{IntCounter, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
 use runtime::health::Heartbeat;
 use runtime::secret::PrincipalKeys;
 use runtime::settings::KafkaConfig;
@@ -19,6 +19,7 @@ use schemas::ReferenceRecord;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
+use crate::copies::Copies;
 
 /// How long a follower waits for one poll before looking at the shutdown token.
 const POLL: Duration = Duration::from_millis(250);
@@ -29,11 +30,13 @@ pub struct ReferenceMetrics {
     entities: IntGaugeVec,
     applied: IntCounter,
     rejected: IntCounter,
+    oldest_copy: IntGauge,
 }
 
 impl ReferenceMetrics {
     /// `<service>_reference_entities{entity}`, `<service>_reference_records_applied_total`,
-    /// `<service>_reference_records_rejected_total`.
+    /// `<service>_reference_records_rejected_total`,
+    /// `<service>_reference_oldest_copy_timestamp_seconds`.
     pub fn register(service: &str, registry: &Registry) -> prometheus::Result<ReferenceMetrics> {
         let name = |suffix: &str| format!("{}_{suffix}", service.replace('-', "_"));
         let metrics = ReferenceMetrics {
@@ -52,14 +55,22 @@ impl ReferenceMetrics {
                 name("reference_records_rejected_total"),
                 "Reference records that could not be decoded or applied (logged, skipped).",
             )?,
+            oldest_copy: IntGauge::new(
+                name("reference_oldest_copy_timestamp_seconds"),
+                "When the oldest live reference record was last written to the topic (Unix seconds); the catalogue starts to age out REFERENCE_RETENTION_MS later unless `reference refresh` re-sends it.",
+            )?,
         };
+        registry.register(Box::new(metrics.oldest_copy.clone()))?;
         registry.register(Box::new(metrics.entities.clone()))?;
         registry.register(Box::new(metrics.applied.clone()))?;
         registry.register(Box::new(metrics.rejected.clone()))?;
         Ok(metrics)
     }
 
-    fn observe(&self, catalog: &Catalog) {
+    fn observe(&self, catalog: &Catalog, copies: &Copies) {
+        if let Some(ms) = copies.oldest_live_copy_ms() {
+            self.oldest_copy.set(ms.div_euclid(1000));
+        }
         let c = catalog.counts();
         for (entity, n) in [
             ("program", c.programs),
@@ -83,6 +94,8 @@ pub struct ReferenceData {
     failed: AtomicBool,
     /// When set, only records signed by one of these principals apply.
     publishers: PrincipalKeys,
+    /// The newest record per key, to skip stale copies and date the oldest live one.
+    copies: Mutex<Copies>,
 }
 
 impl ReferenceData {
@@ -93,6 +106,7 @@ impl ReferenceData {
             loaded: AtomicBool::new(true),
             failed: AtomicBool::new(false),
             publishers: PrincipalKeys::default(),
+            copies: Mutex::default(),
         })
     }
 
@@ -141,6 +155,15 @@ impl ReferenceData {
                     Ok(())
                 };
                 verified.and_then(|()| {
+                    if !self.copies().admit(
+                        &key,
+                        Some(r.published_at),
+                        !r.deleted,
+                        record.timestamp_ms,
+                    ) {
+                        tracing::info!(%key, published_at = %r.published_at, "Stale reference copy skipped: a newer record for this key was already applied.");
+                        return Ok(());
+                    }
                     let record = (!r.deleted).then_some(r);
                     self.write()
                         .apply(&key, record)
@@ -151,7 +174,10 @@ impl ReferenceData {
                 "tombstone ignored: REFERENCE_PUBLISHER_KEYS is set, and removals are signed `deleted` records"
                     .to_string(),
             ),
-            (Some(key), None) => self.write().apply(&key, None).map_err(|e| e.to_string()),
+            (Some(key), None) => {
+                self.copies().admit(&key, None, false, record.timestamp_ms);
+                self.write().apply(&key, None).map_err(|e| e.to_string())
+            }
         };
         match result {
             Ok(()) => metrics.applied.inc(),
@@ -166,6 +192,17 @@ impl ReferenceData {
                 );
             }
         }
+    }
+
+    fn copies(&self) -> std::sync::MutexGuard<'_, Copies> {
+        match self.copies.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn observe(&self, metrics: &ReferenceMetrics) {
+        metrics.observe(&self.read(), &self.copies());
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Catalog> {
@@ -236,7 +273,7 @@ fn follow_topic(
     }
     let ends = reader.start(&partitions)?;
     let read = reader.read_to(&ends, |record| data.apply(record, metrics, topic))?;
-    metrics.observe(&data.read());
+    data.observe(metrics);
     let counts = data.read().counts();
     tracing::info!(records = read, ?counts, "Reference topic loaded.");
     let mut announced = false;
@@ -247,7 +284,7 @@ fn follow_topic(
             announced = true;
         }
         if reader.follow(POLL, |record| data.apply(record, metrics, topic))? {
-            metrics.observe(&data.read());
+            data.observe(metrics);
         }
     }
     reader.stop()

@@ -2,11 +2,13 @@
 //!
 //! - `file` — the human-edited TOML file and its validation (every problem, with its line);
 //! - `catalog` — the in-memory index services look things up in (pure);
-//! - `publish` — file → compacted topic, with tombstones for removed entities;
+//! - `publish` — file → compacted topic, with tombstones for removed entities; `refresh`
+//!   re-sends live records before the topic's retention would take them (`copies`);
 //! - `follow` — topic → catalogue at start (readiness waits for it) and on every change.
 #![deny(missing_docs)]
 
 pub mod catalog;
+pub mod copies;
 mod fields;
 pub mod file;
 pub mod follow;

@@ -13,6 +13,9 @@ use runtime::topic_reader::TopicReader;
 use runtime::RuntimeError;
 use schemas::ReferenceRecord;
 
+use runtime::privacy::ERASED;
+
+use crate::copies::Copies;
 use crate::file::ReferenceSet;
 
 /// What a publish changed.
@@ -80,11 +83,18 @@ pub fn plan(
     (messages, summary)
 }
 
-/// Reads the live entities on the topic.
-pub fn read_current(
-    kafka: &KafkaConfig,
-    topic: &str,
-) -> Result<BTreeMap<String, ReferenceRecord>, RuntimeError> {
+/// The reference topic as a reader sees it: the live record per key with the bytes it was
+/// last written as, and when each key's newest copy was written.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Live records by key.
+    pub records: BTreeMap<String, (ReferenceRecord, Vec<u8>)>,
+    /// Newest copy per key.
+    pub copies: Copies,
+}
+
+/// Reads the live entities on the topic (stale copies skipped, as a follower does).
+pub fn read_live(kafka: &KafkaConfig, topic: &str) -> Result<Live, RuntimeError> {
     let reader = TopicReader::new(
         kafka,
         "attrib-reference-publish",
@@ -93,23 +103,35 @@ pub fn read_current(
     )?;
     let partitions: Vec<i32> = (0..reader.partition_count()?).collect();
     let ends = reader.start(&partitions)?;
-    let mut current = BTreeMap::new();
+    let mut live = Live::default();
     let mut undecodable = Vec::new();
     reader.read_to(&ends, |record| {
         let Some(key) = record.key.map(|k| String::from_utf8_lossy(k).into_owned()) else {
             return;
         };
-        match record.payload.map(schemas::decode::<ReferenceRecord>) {
+        match record
+            .payload
+            .map(|p| (p, schemas::decode::<ReferenceRecord>(p)))
+        {
             None => {
-                current.remove(&key);
+                live.copies.admit(&key, None, false, record.timestamp_ms);
+                live.records.remove(&key);
             }
-            Some(Ok(r)) if r.deleted => {
-                current.remove(&key);
+            Some((payload, Ok(r))) => {
+                if live
+                    .copies
+                    .admit(&key, Some(r.published_at), !r.deleted, record.timestamp_ms)
+                {
+                    if r.deleted {
+                        live.records.remove(&key);
+                    } else {
+                        live.records.insert(key, (r, payload.to_vec()));
+                    }
+                }
             }
-            Some(Ok(r)) => {
-                current.insert(key, r);
+            Some((_, Err(e))) => {
+                undecodable.push(format!("{key} at offset {}: {e}", record.offset));
             }
-            Some(Err(e)) => undecodable.push(format!("{key} at offset {}: {e}", record.offset)),
         }
     })?;
     reader.stop()?;
@@ -122,7 +144,82 @@ pub fn read_current(
             ),
         });
     }
-    Ok(current)
+    Ok(live)
+}
+
+/// [`read_live`] on a blocking thread.
+async fn read_live_async(kafka: &KafkaConfig, topic: &str) -> Result<Live, RuntimeError> {
+    let kafka = kafka.clone();
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || read_live(&kafka, &topic))
+        .await
+        .map_err(|e| RuntimeError::State {
+            topic: "reference".into(),
+            detail: format!("reader task failed: {e}"),
+        })?
+}
+
+/// Partners whose profile was erased (`privacy erase-partner`) but whom `set` would give a
+/// profile again: the file still holds the personal data and must be edited first.
+pub fn erased_profiles_in(
+    current: &BTreeMap<String, ReferenceRecord>,
+    set: &ReferenceSet,
+) -> Vec<String> {
+    set.partners
+        .iter()
+        .filter(|wanted| {
+            current
+                .get(&format!("partner/{}", wanted.partner_id))
+                .and_then(|r| r.partner.as_ref())
+                .is_some_and(|held| held.name == ERASED)
+                && (wanted.name != ERASED || !wanted.self_referral_ids.is_empty())
+        })
+        .map(|p| p.partner_id.clone())
+        .collect()
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RefreshSummary {
+    /// Live records re-sent (their newest copy was older than the threshold).
+    pub resent: usize,
+    /// Live records whose newest copy is recent enough.
+    pub fresh: usize,
+}
+
+/// Re-sends, byte for byte (signatures stay valid), every live record whose newest copy on
+/// `topic` was written more than `older_than` before `now`, so retention never takes the live
+/// catalogue; superseded and erased copies are left to age out.
+pub async fn refresh(
+    kafka: &KafkaConfig,
+    topic: &str,
+    older_than: Duration,
+    now: DateTime<Utc>,
+) -> Result<RefreshSummary, RuntimeError> {
+    let live = read_live_async(kafka, topic).await?;
+    let cutoff = now.timestamp_millis() - i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
+    let stale = live.copies.live_written_before(cutoff);
+    let topic: Arc<str> = Arc::from(topic);
+    let outputs: Vec<Output> = stale
+        .iter()
+        .filter_map(|key| live.records.get(*key).map(|(_, bytes)| (key, bytes)))
+        .map(|(key, bytes)| Output {
+            topic: Arc::clone(&topic),
+            key: Some(key.as_bytes().to_vec()),
+            partition: None,
+            payload: Some(bytes.clone()),
+        })
+        .collect();
+    let summary = RefreshSummary {
+        resent: outputs.len(),
+        fresh: live.records.len() - outputs.len(),
+    };
+    if !outputs.is_empty() {
+        let producer = Producer::new(kafka, "attrib-reference-refresh")?;
+        producer.send_all(&outputs).await?;
+        producer.flush(Duration::from_secs(10))?;
+    }
+    Ok(summary)
 }
 
 /// Publishes `set` to `topic` (created compacted with one partition, so every reader sees
@@ -138,17 +235,25 @@ pub async fn publish(
     now: DateTime<Utc>,
     signer: Option<(&str, &[u8])>,
 ) -> Result<PublishSummary, RuntimeError> {
-    ensure_topics_partitioned(kafka, &[(topic, Cleanup::Compact, 1)]).await?;
-    let current = {
-        let kafka = kafka.clone();
-        let topic = topic.to_string();
-        tokio::task::spawn_blocking(move || read_current(&kafka, &topic))
-            .await
-            .map_err(|e| RuntimeError::State {
-                topic: "reference".into(),
-                detail: format!("reader task failed: {e}"),
-            })??
-    };
+    ensure_topics_partitioned(kafka, &[(topic, Cleanup::CompactDelete, 1)]).await?;
+    let current: BTreeMap<String, ReferenceRecord> = read_live_async(kafka, topic)
+        .await?
+        .records
+        .into_iter()
+        .map(|(key, (record, _))| (key, record))
+        .collect();
+    let erased = erased_profiles_in(&current, set);
+    if !erased.is_empty() {
+        return Err(RuntimeError::State {
+            topic: topic.to_string(),
+            detail: format!(
+                "nothing published: the profile of partner(s) {} was erased (`privacy erase-partner`), \
+                 and the file still holds it; set their name to \"{ERASED}\" and remove their \
+                 self_referral_ids (or remove the partner) first",
+                erased.join(", ")
+            ),
+        });
+    }
     let (messages, summary) = plan(&current, set, now, revision);
     let topic: Arc<str> = Arc::from(topic);
     let mut outputs = Vec::with_capacity(messages.len());

@@ -82,6 +82,7 @@ fn every_problem_of_a_bad_file_is_reported_with_its_line() {
     assert!(has(18, "not an RFC 3339 date-time with an offset"));
     assert!(has(23, "code \"A\" is used twice"));
     assert!(has(27, "is a float; write exact decimals as strings"));
+    assert!(has(31, "looks like an email address"));
     assert!(errors.len() >= 14, "{errors:#?}");
 }
 
@@ -232,4 +233,35 @@ fn the_demo_reference_data_is_valid_and_realistic() {
     assert!(percent >= 2 && flat >= 2, "percentage and flat rules");
     assert!(set.rules.iter().any(|r| r.recurring_renewals.is_some()));
     assert!(set.rules.iter().any(|r| r.cap_minor.is_some()));
+}
+
+#[test]
+fn a_file_that_would_restore_an_erased_profile_is_named() {
+    let set = parse(EXAMPLE).expect("valid");
+    let now = Utc::now();
+    let mut current: BTreeMap<_, _> = set.records(now, "r1").into_iter().collect();
+    let partner = set.partners[0].partner_id.clone();
+    let key = format!("partner/{partner}");
+    assert!(
+        reference::publish::erased_profiles_in(&current, &set).is_empty(),
+        "nothing erased yet"
+    );
+    // `privacy erase-partner` left the record with the marker and no own accounts.
+    let record = current.get_mut(&key).expect("the partner is on the topic");
+    let held = record.partner.as_mut().expect("a partner record");
+    held.name = "erased".into();
+    held.self_referral_ids.clear();
+    assert_eq!(
+        reference::publish::erased_profiles_in(&current, &set),
+        vec![partner.clone()],
+        "the file still has the name"
+    );
+    // The operator edits the file the same way: publishing is allowed, and sends nothing new
+    // for that partner.
+    let mut edited = set.clone();
+    edited.partners[0].name = "erased".into();
+    edited.partners[0].self_referral_ids.clear();
+    assert!(reference::publish::erased_profiles_in(&current, &edited).is_empty());
+    let (messages, _) = plan(&current, &edited, now, "r2");
+    assert!(!messages.iter().any(|(k, _)| *k == key), "{messages:?}");
 }

@@ -422,10 +422,11 @@ pub async fn await_delivery(topic: &str, delivery: DeliveryFuture) -> Result<(),
 pub enum Cleanup {
     /// Retained by time (event streams).
     Delete,
-    /// Compacted by key (reference data, state changelogs, risk levels).
+    /// Compacted by key (state changelogs without personal data, risk levels).
     Compact,
     /// Compacted by key and also retained by time: state changelogs holding personal data,
-    /// whose live entries the harness rewrites every `STATE_REFRESH_SECONDS`.
+    /// whose live entries the harness rewrites every `STATE_REFRESH_SECONDS`, and the
+    /// reference topic, whose live records `reference refresh` re-sends.
     CompactDelete,
 }
 

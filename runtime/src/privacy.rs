@@ -14,6 +14,10 @@ use schemas::{ErasureReceipt, ErasureRequest};
 
 use crate::{Input, Output, RuntimeError};
 
+/// What an erased id (or an erased partner's name) becomes where a record must stay: state,
+/// analytics rows and the reference topic use the same marker.
+pub const ERASED: &str = "erased";
+
 /// A stateful service's input: its own event, or an erasure request.
 #[derive(Debug)]
 pub enum WithErasure<E> {

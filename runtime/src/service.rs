@@ -66,7 +66,8 @@ pub async fn create_topics(kafka: &KafkaConfig, topics: &[Topic<'_>]) -> Result<
                 kafka::ensure_topics(kafka, &[(name, cleanup)]).await?;
             }
             Topic::Reference(name) if kafka.create_topics => {
-                kafka::ensure_topics_partitioned(kafka, &[(name, Cleanup::Compact, 1)]).await?;
+                kafka::ensure_topics_partitioned(kafka, &[(name, Cleanup::CompactDelete, 1)])
+                    .await?;
             }
             Topic::Stream(..) | Topic::Reference(_) => {}
             Topic::Like {

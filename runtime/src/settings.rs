@@ -141,6 +141,12 @@ pub const STATE_REFRESH_SECONDS: EnvVar = EnvVar {
     default: Some("86400"),
     doc: "Stateful services rewrite every live state entry to their changelog this often, so a changelog with retention (which a broker that never compacts still applies) always holds the whole state. At most half of `PERSONAL_STATE_RETENTION_MS`.",
 };
+/// Retention of the reference topic.
+pub const REFERENCE_RETENTION_MS: EnvVar = EnvVar {
+    name: "REFERENCE_RETENTION_MS",
+    default: Some("2592000000"),
+    doc: "`retention.ms` of the reference topic (`cleanup.policy=compact,delete`) when created: 30 days by default, so an erased partner's old profile leaves the log on a broker that never compacts. `reference refresh` (daily, a CronJob in deploy/) re-sends the live records, so the catalogue never ages out; -1 keeps every copy forever.",
+};
 /// Reference publishers.
 pub const REFERENCE_PUBLISHER_KEYS: EnvVar = EnvVar {
     name: "REFERENCE_PUBLISHER_KEYS",
@@ -161,7 +167,7 @@ pub const JSON_MIRROR_DEAD_LETTERS: EnvVar = EnvVar {
 };
 
 /// Every shared variable, for documentation.
-pub const COMMON_VARS: [EnvVar; 26] = [
+pub const COMMON_VARS: [EnvVar; 27] = [
     KAFKA_BOOTSTRAP_SERVERS,
     KAFKA_CLIENT_PROPERTIES,
     KAFKA_PROP_DOC,
@@ -184,6 +190,7 @@ pub const COMMON_VARS: [EnvVar; 26] = [
     PERSONAL_RETENTION_MS,
     PERSONAL_STATE_RETENTION_MS,
     STATE_REFRESH_SECONDS,
+    REFERENCE_RETENTION_MS,
     REFERENCE_PUBLISHER_KEYS,
     JSON_MIRROR_LEDGER_ENTRIES,
     JSON_MIRROR_DEAD_LETTERS,
@@ -436,6 +443,11 @@ fn topic_policy(env: &mut Env, topics: &Topics) -> TopicPolicy {
         dead_letters == -1 || dead_letters >= 60_000,
         "DEAD_LETTER_RETENTION_MS must be -1 (forever) or at least a minute (60000)",
     );
+    let reference: i64 = env.parse(&REFERENCE_RETENTION_MS);
+    env.check(
+        reference == -1 || reference >= 60_000,
+        "REFERENCE_RETENTION_MS must be -1 (forever) or at least a minute (60000)",
+    );
     let personal: i64 = env.parse(&PERSONAL_RETENTION_MS);
     let personal_state: i64 = env.parse(&PERSONAL_STATE_RETENTION_MS);
     let refresh_ms = env
@@ -455,6 +467,7 @@ fn topic_policy(env: &mut Env, topics: &Topics) -> TopicPolicy {
         (topics.ledger_commands.clone(), ledger),
         (topics.touchpoints_dlq.clone(), dead_letters),
         (topics.touchpoints_dlq_json.clone(), dead_letters),
+        (topics.reference_config.clone(), reference),
     ];
     for topic in topics.personal_streams() {
         retention_ms.push((topic.clone(), personal));

@@ -36,6 +36,20 @@ pub struct Record<'a> {
     pub key: Option<&'a [u8]>,
     /// Payload; `None` is a tombstone.
     pub payload: Option<&'a [u8]>,
+    /// The broker's (or producer's) timestamp, ms since the epoch, when the message has one.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl<'a> Record<'a> {
+    fn of(message: &'a rdkafka::message::BorrowedMessage<'a>) -> Record<'a> {
+        Record {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key(),
+            payload: message.payload(),
+            timestamp_ms: message.timestamp().to_millis(),
+        }
+    }
 }
 
 /// A group-less reader of one topic.
@@ -118,12 +132,7 @@ impl TopicReader {
             match polled {
                 Ok(message) => {
                     read += 1;
-                    apply(Record {
-                        partition: message.partition(),
-                        offset: message.offset(),
-                        key: message.key(),
-                        payload: message.payload(),
-                    });
+                    apply(Record::of(&message));
                 }
                 Err(e) => {
                     tracing::warn!(topic = %self.topic, error = %e, "Error while reading a compacted topic; retrying.");
@@ -162,12 +171,7 @@ impl TopicReader {
                     last_progress = Instant::now();
                     read += 1;
                     let (partition, offset) = (message.partition(), message.offset());
-                    apply(Record {
-                        partition,
-                        offset,
-                        key: message.key(),
-                        payload: message.payload(),
-                    });
+                    apply(Record::of(&message));
                     remaining.retain(|(p, end)| !(*p == partition && offset + 1 >= *end));
                 }
             }
@@ -191,12 +195,7 @@ impl TopicReader {
                 Ok(false)
             }
             Some(Ok(message)) => {
-                apply(Record {
-                    partition: message.partition(),
-                    offset: message.offset(),
-                    key: message.key(),
-                    payload: message.payload(),
-                });
+                apply(Record::of(&message));
                 Ok(true)
             }
         }

@@ -87,6 +87,26 @@ async fn pick_subject(db: &Client) -> (String, String) {
     panic!("the workload has no customer with a renewal, a refund and a paid commission");
 }
 
+/// A partner with a completed payout, preferring one with self-referral ids; returns the id and
+/// the profile's personal values (name first, then self-referral ids), each unique in the run.
+async fn pick_partner(db: &Client, set: &reference::ReferenceSet) -> (String, Vec<String>) {
+    let paid = rows(
+        db,
+        "SELECT DISTINCT partner_id FROM payouts FINAL WHERE status = 'completed'",
+    )
+    .await;
+    let mut candidates: Vec<&schemas::reference::Partner> = set
+        .partners
+        .iter()
+        .filter(|p| paid.contains(&p.partner_id))
+        .collect();
+    candidates.sort_by_key(|p| std::cmp::Reverse(p.self_referral_ids.len()));
+    let partner = candidates.first().expect("a partner was paid");
+    let mut personal = vec![partner.name.clone()];
+    personal.extend(partner.self_referral_ids.iter().cloned());
+    (partner.partner_id.clone(), personal)
+}
+
 /// The subject's identifiers: the customer id, their visitor ids and click ids.
 async fn identifiers(db: &Client, program: &str, customer: &str) -> Vec<String> {
     let visitors = rows(
@@ -112,11 +132,13 @@ async fn identifiers(db: &Client, program: &str, customer: &str) -> Vec<String> 
     ids
 }
 
-/// Every (topic, identifier) found reading every topic of `namespace` from the beginning.
+/// Every (topic, identifier) found reading every topic of `namespace` (or `only` that one)
+/// from the beginning.
 fn found_in_topics(
     env: &HashMap<String, String>,
     namespace: &str,
     ids: &[String],
+    only: Option<&str>,
 ) -> BTreeSet<(String, String)> {
     let mut reader_env = runtime::Env::from_map(env.clone());
     let common = runtime::CommonConfig::from_env(&mut reader_env, "scan", "127.0.0.1:0");
@@ -134,6 +156,7 @@ fn found_in_topics(
         .filter(|name| name.starts_with(&format!("{namespace}.")))
         .collect();
     assert!(topics.len() >= 15, "every topic of the run: {topics:?}");
+    let topics = topics.into_iter().filter(|t| only.is_none_or(|o| o == t));
     let mut found = BTreeSet::new();
     for topic in topics {
         let reader = TopicReader::new(
@@ -206,6 +229,21 @@ fn privacy(env: &HashMap<String, String>, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("a JSON document")
 }
 
+fn erase_partner(env: &HashMap<String, String>, partner: &str, request: &str) -> serde_json::Value {
+    privacy(
+        env,
+        &[
+            "erase-partner",
+            "--partner",
+            partner,
+            "--actor",
+            "dpo@test",
+            "--request-id",
+            request,
+        ],
+    )
+}
+
 fn sum(receipt: &serde_json::Value, section: &str, field: &str) -> u64 {
     receipt[section]
         .as_array()
@@ -231,6 +269,7 @@ async fn an_erased_customer_leaves_every_topic_table_and_state_while_the_money_s
             ("PERSONAL_STATE_RETENTION_MS", "60000"),
             ("DEAD_LETTER_RETENTION_MS", "60000"),
             ("STATE_REFRESH_SECONDS", "20"),
+            ("REFERENCE_RETENTION_MS", "60000"),
             (
                 "LOG_LEVEL",
                 "warn,runtime=info,rdkafka=error,librdkafka=error",
@@ -240,6 +279,25 @@ async fn an_erased_customer_leaves_every_topic_table_and_state_while_the_money_s
     publish_reference(&env, REFERENCE)
         .await
         .expect("reference published");
+    // What the deploy/ CronJob does daily, at test pace: the reference topic keeps a minute
+    // of history, so its live records are re-sent every few seconds.
+    let refresher = {
+        let mut reader = runtime::Env::from_map(env.clone());
+        let common = runtime::CommonConfig::from_env(&mut reader, "refresh", "127.0.0.1:0");
+        tokio::spawn(async move {
+            loop {
+                reference::publish::refresh(
+                    &common.kafka,
+                    &common.topics.reference_config,
+                    Duration::from_secs(15),
+                    chrono::Utc::now(),
+                )
+                .await
+                .expect("refreshed");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        })
+    };
     let database = database_for(&ns);
     let db = clickhouse(&database);
     let logs = std::env::temp_dir().join(format!("attrib-{ns}"));
@@ -338,6 +396,38 @@ async fn an_erased_customer_leaves_every_topic_table_and_state_while_the_money_s
             }
         });
     }
+
+    let (partner, partner_ids) = pick_partner(&db, &set).await;
+    let exported = privacy(&env, &["export-partner", "--partner", &partner]);
+    assert_eq!(
+        exported["profile"]["name"],
+        partner_ids[0].as_str(),
+        "{exported:#}"
+    );
+    let partner_db = ledger_writer::store::migrations::partner_database(&database);
+    let lines = rows(
+        &db,
+        &format!(
+            "SELECT count() FROM `{partner_db}`.commissions FINAL WHERE partner_id = '{partner}'"
+        ),
+    )
+    .await;
+    assert_eq!(
+        exported["tables"]["commissions"]
+            .as_array()
+            .map(Vec::len)
+            .map(|n| n.to_string()),
+        lines.first().cloned(),
+        "every commission line of the partner"
+    );
+    assert!(!exported["tables"]["payouts"]
+        .as_array()
+        .expect("rows")
+        .is_empty());
+    assert!(
+        !exported["links"].as_array().expect("links").is_empty()
+            || !exported["codes"].as_array().expect("codes").is_empty()
+    );
 
     let (program, customer) = pick_subject(&db).await;
     let ids = identifiers(&db, &program, &customer).await;
@@ -442,6 +532,93 @@ async fn an_erased_customer_leaves_every_topic_table_and_state_while_the_money_s
     assert_eq!(sum(&again, "state", "entries_redacted"), 0, "{again:#}");
     assert_eq!(sum(&again, "clickhouse", "rows"), 0, "{again:#}");
 
+    // The partner's profile: erased from the reference topic; money keeps the partner id.
+    let receipt = erase_partner(&env, &partner, "era-p1");
+    eprintln!("erasure: partner receipt {receipt:#}");
+    assert_eq!(
+        receipt["reference"]["fields_erased"][0], "name",
+        "{receipt:#}"
+    );
+    let recorded = rows(
+        &db,
+        "SELECT receipt FROM privacy_requests FINAL WHERE request_id = 'era-p1'",
+    )
+    .await;
+    assert_eq!(recorded.len(), 1);
+    for id in &partner_ids {
+        assert!(
+            !recorded[0].contains(id.as_str()),
+            "the recorded receipt names no {id}"
+        );
+    }
+    let again = erase_partner(&env, &partner, "era-p2");
+    assert_eq!(
+        again["earlier_requests"][0]["request_id"], "era-p1",
+        "{again:#}"
+    );
+    assert_eq!(
+        again["reference"]["fields_erased"].as_array().map(Vec::len),
+        Some(0)
+    );
+    let exported = privacy(&env, &["export-partner", "--partner", &partner]);
+    assert_eq!(exported["profile"]["name"], "erased", "{exported:#}");
+    assert_eq!(
+        money(&db).await,
+        before,
+        "money unchanged by the partner's erasure"
+    );
+    // A partner with own accounts (self-referral ids): those leave the profile too, and the
+    // ones seen as customers are listed for `privacy erase` but not recorded.
+    let own = set
+        .partners
+        .iter()
+        .find(|p| p.partner_id != partner && !p.self_referral_ids.is_empty())
+        .expect("the sample has a partner with self-referral ids");
+    let receipt = erase_partner(&env, &own.partner_id, "era-p3");
+    assert_eq!(
+        receipt["reference"]["fields_erased"],
+        serde_json::json!(["name", "self_referral_ids"]),
+        "{receipt:#}"
+    );
+    for account in receipt["own_accounts_to_erase"]["accounts"]
+        .as_array()
+        .expect("list")
+    {
+        let id = account["customer_id"].as_str().expect("id").to_string();
+        assert!(own.self_referral_ids.contains(&id), "{account}");
+    }
+    let recorded = rows(
+        &db,
+        "SELECT receipt FROM privacy_requests FINAL WHERE request_id = 'era-p3'",
+    )
+    .await;
+    for id in &own.self_referral_ids {
+        assert!(
+            !recorded[0].contains(id.as_str()),
+            "the recorded receipt names no {id}"
+        );
+    }
+    let mut partner_names = vec![partner_ids[0].clone(), own.name.clone()];
+    let mut partner_ids = partner_ids.clone();
+    partner_ids.push(own.name.clone());
+    partner_ids.extend(own.self_referral_ids.iter().cloned());
+
+    // Publishing the old file again would restore the profiles: refused, nothing sent.
+    let file = logs.join("reference.toml");
+    std::fs::write(&file, REFERENCE).expect("file written");
+    let out = std::process::Command::new(binary("reference"))
+        .arg("publish")
+        .arg(&file)
+        .env_clear()
+        .envs(&env)
+        .output()
+        .expect("reference runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("was erased") && stderr.contains(&partner),
+        "{stderr}"
+    );
+
     // The stateful services restore from their changelogs; then every log, read from the
     // beginning, must be free of the subject once retention has run.
     for service in ["enricher", "attributor", "risk", "ledger-writer"] {
@@ -451,8 +628,18 @@ async fn an_erased_customer_leaves_every_topic_table_and_state_while_the_money_s
         .wait_ready(Duration::from_secs(120))
         .expect("ready after restart");
     let started = Instant::now();
+    // The partner's name must leave every log; their own-account ids (which may also be
+    // customers of the run, not erased here) the reference topic.
+    let mut every_id = ids.clone();
+    every_id.append(&mut partner_names);
     let left = loop {
-        let left = found_in_topics(&env, &ns, &ids);
+        let mut left = found_in_topics(&env, &ns, &every_id, None);
+        left.extend(found_in_topics(
+            &env,
+            &ns,
+            &partner_ids,
+            Some(&common.topics.reference_config),
+        ));
         if left.is_empty() || started.elapsed() > Duration::from_secs(300) {
             break left;
         }
@@ -462,13 +649,13 @@ async fn an_erased_customer_leaves_every_topic_table_and_state_while_the_money_s
         );
         tokio::time::sleep(Duration::from_secs(15)).await;
     };
-    assert!(left.is_empty(), "the subject is still on: {left:?}");
+    assert!(left.is_empty(), "the subjects are still on: {left:?}");
     eprintln!(
         "erasure: every log clean after {}s",
         started.elapsed().as_secs()
     );
     assert!(
-        found_in_tables(&db, &database, &ids).await.is_empty(),
+        found_in_tables(&db, &database, &every_id).await.is_empty(),
         "ClickHouse stays clean"
     );
     assert_eq!(
@@ -476,6 +663,31 @@ async fn an_erased_customer_leaves_every_topic_table_and_state_while_the_money_s
         before,
         "money unchanged after restarts and retention"
     );
+    // Retention took the old copies, not the catalogue: every entity is live, the erased
+    // profile among them, and a restarted service loads it.
+    let live = {
+        let (kafka, topic) = (common.kafka.clone(), common.topics.reference_config.clone());
+        tokio::task::spawn_blocking(move || reference::publish::read_live(&kafka, &topic))
+            .await
+            .expect("reader")
+            .expect("read")
+    };
+    let wanted = set.records(chrono::Utc::now(), "x");
+    assert_eq!(live.records.len(), wanted.len(), "every entity is live");
+    let held = live.records[&format!("partner/{partner}")]
+        .0
+        .partner
+        .clone()
+        .expect("partner");
+    assert_eq!(
+        (held.name.as_str(), held.self_referral_ids.len()),
+        ("erased", 0)
+    );
+    pipeline.restart("attributor").expect("restarts");
+    pipeline
+        .wait_ready(Duration::from_secs(120))
+        .expect("the catalogue loads after retention");
+    refresher.abort();
     let exported = privacy(
         &env,
         &["export", "--program", &program, "--customer", &customer],

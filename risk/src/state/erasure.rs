@@ -12,8 +12,7 @@ use schemas::ErasureRequest;
 
 use super::*;
 
-/// What an erased customer's id becomes where a record must stay.
-pub const ERASED: &str = "erased";
+pub use runtime::privacy::ERASED;
 
 impl ScorerState {
     /// Applies `request`; returns (entries removed, entries redacted).
