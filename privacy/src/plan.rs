@@ -43,30 +43,7 @@ impl Subject {
     }
 }
 
-/// A ClickHouse string literal: backslash and quote escaped. The server of the CI (18.16)
-/// has no query parameters, so mutations carry literals.
-pub fn literal(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('\'');
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
-            _ => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
-}
-
-/// `(a, b, c)` of literals; never empty (an empty `IN ()` is a syntax error on 18.16).
-pub fn list(values: &[String]) -> String {
-    if values.is_empty() {
-        return "('')".into();
-    }
-    let items: Vec<String> = values.iter().map(|v| literal(v)).collect();
-    format!("({})", items.join(", "))
-}
+pub use runtime::clickhouse::{list, literal};
 
 /// Everything found about the subject in the analytics tables.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

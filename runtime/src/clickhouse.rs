@@ -217,6 +217,31 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// A ClickHouse string literal: backslash and quote escaped. The server of the CI (18.16)
+/// has no query parameters, so statements carry literals (mutations, `IN` lists).
+pub fn literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            _ => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// `(a, b, c)` of literals; never empty (an empty `IN ()` is a syntax error on 18.16).
+pub fn list(values: &[String]) -> String {
+    if values.is_empty() {
+        return "('')".into();
+    }
+    let items: Vec<String> = values.iter().map(|v| literal(v)).collect();
+    format!("({})", items.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

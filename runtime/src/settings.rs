@@ -540,7 +540,7 @@ impl CommonConfig {
             kafka,
             topics,
             admin_listen_addr: env
-                .parse::<AdminAddr>(&admin)
+                .parse::<ListenAddr>(&admin)
                 .0
                 .unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
             log_format: env.parse(&LOG_FORMAT),
@@ -616,12 +616,12 @@ fn merge_properties(
 
 /// `SocketAddr` wrapper with a `Default`, so [`Env::parse`] can report a bad address.
 #[derive(Debug, Default)]
-struct AdminAddr(Option<SocketAddr>);
+pub struct ListenAddr(pub Option<SocketAddr>);
 
-impl std::str::FromStr for AdminAddr {
+impl std::str::FromStr for ListenAddr {
     type Err = std::net::AddrParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.parse().map(|a| AdminAddr(Some(a)))
+        s.parse().map(|a| ListenAddr(Some(a)))
     }
 }
 

@@ -6,6 +6,7 @@ pub mod attribution;
 pub mod bench;
 pub mod broker_health;
 pub mod chart;
+pub mod http;
 pub mod interop;
 pub mod ledger;
 pub mod pipeline;

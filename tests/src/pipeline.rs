@@ -219,6 +219,97 @@ pub fn compare(expected: &Expected, actual: &[LedgerLine]) -> Vec<String> {
     problems
 }
 
+/// Replays a generated workload (`seed`, `events` over 60 days from 2026-06-01) through a
+/// running pipeline, waits until ClickHouse holds exactly the oracle's lines, then pays: a
+/// payout run per sample program and every created payout completed (eight commands at a
+/// time, each waiting for its outcome). Returns the oracle's line count.
+pub async fn run_paid_workload(
+    env: &HashMap<String, String>,
+    db: &Client,
+    seed: u64,
+    events: usize,
+) -> Result<u64> {
+    let set = reference::parse(REFERENCE)
+        .map_err(|e| anyhow::anyhow!("invalid reference: {}", e.len()))?;
+    let start = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")?.to_utc();
+    let workload = loadgen::generate(
+        &set,
+        &loadgen::Settings {
+            seed,
+            events,
+            start,
+            days: 60,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("workload: {e}"))?;
+    let mut reader = runtime::Env::from_map(env.clone());
+    let common = runtime::CommonConfig::from_env(&mut reader, "workload", "127.0.0.1:0");
+    loadgen::replay::replay(
+        &common.kafka,
+        "workload-replay",
+        &common.topics.touchpoints_raw,
+        &workload.messages,
+        loadgen::replay::Pace {
+            rate: None,
+            progress: false,
+        },
+    )
+    .await?;
+    let want = workload.expected.lines.len() as u64;
+    let lines = wait_for_lines(db, want, Duration::from_secs(300), || {}).await?;
+    if lines != want {
+        bail!("the pipeline produced {lines} lines, the oracle expects {want}");
+    }
+    let period_end = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for program in ["sandals-eu", "bolt-us"] {
+        let (ok, out) = crate::ledger::ledger_command(
+            env,
+            &[
+                "payout",
+                "run",
+                "--program",
+                program,
+                "--period-end",
+                &period_end,
+            ],
+        )?;
+        if !ok {
+            bail!("payout run for {program}: {out}");
+        }
+    }
+    let created: Vec<String> = db
+        .query("SELECT payout_id FROM payouts FINAL WHERE status = 'created' ORDER BY payout_id")
+        .fetch_all()
+        .await?;
+    if created.is_empty() {
+        bail!("the payout runs created no payouts");
+    }
+    for chunk in created.chunks(8) {
+        let failed: Vec<String> = std::thread::scope(|s| {
+            let running: Vec<_> = chunk
+                .iter()
+                .map(|payout| {
+                    s.spawn(move || {
+                        crate::ledger::ledger_command(
+                            env,
+                            &["payout", "complete", "--payout", payout],
+                        )
+                        .map_or_else(|e| Some(e.to_string()), |(ok, out)| (!ok).then_some(out))
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .filter_map(|h| h.join().unwrap_or_else(|_| Some("panicked".into())))
+                .collect()
+        });
+        if !failed.is_empty() {
+            bail!("payout complete failed: {failed:?}");
+        }
+    }
+    Ok(want)
+}
+
 /// Polls until ClickHouse holds at least `want` commission lines, `deadline` passes or the
 /// count stops moving for three minutes, calling `tick` on every poll; returns how many it holds.
 pub async fn wait_for_lines(

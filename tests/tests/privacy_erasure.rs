@@ -10,12 +10,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use clickhouse::Client;
-use loadgen::replay::{replay, Pace};
-use loadgen::{generate, Settings};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use runtime::topic_reader::TopicReader;
-use tests::ledger::{clickhouse, database_for, documented_query, ledger_command, wait_for_schema};
-use tests::pipeline::{wait_for_lines, Pipeline, REFERENCE};
+use tests::ledger::{clickhouse, database_for, documented_query, wait_for_schema};
+use tests::pipeline::{run_paid_workload, Pipeline, REFERENCE};
 use tests::{
     binary, client_config, publish_reference, require_broker, service_env, unique_namespace,
 };
@@ -310,92 +308,11 @@ async fn an_erased_customer_leaves_every_topic_table_and_state_while_the_money_s
         .expect("ready");
 
     let set = reference::parse(REFERENCE).expect("valid reference");
-    let start = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
-        .expect("date")
-        .to_utc();
-    let workload = generate(
-        &set,
-        &Settings {
-            seed: 19,
-            events: 4_000,
-            start,
-            days: 60,
-        },
-    )
-    .expect("generated");
+    run_paid_workload(&env, &db, 19, 4_000)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#} (logs: {})", logs.display()));
     let mut reader = runtime::Env::from_map(env.clone());
     let common = runtime::CommonConfig::from_env(&mut reader, "erasure", "127.0.0.1:0");
-    replay(
-        &common.kafka,
-        "erasure-replay",
-        &common.topics.touchpoints_raw,
-        &workload.messages,
-        Pace {
-            rate: None,
-            progress: false,
-        },
-    )
-    .await
-    .expect("replayed");
-    let want = workload.expected.lines.len() as u64;
-    let lines = wait_for_lines(&db, want, Duration::from_secs(300), || {})
-        .await
-        .expect("lines");
-    assert_eq!(
-        lines,
-        want,
-        "the pipeline produced the oracle's lines (logs: {})",
-        logs.display()
-    );
-
-    // Finance pays everything due, and completes every payout.
-    let period_end = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let (ok, out) = ledger_command(
-        &env,
-        &[
-            "payout",
-            "run",
-            "--program",
-            "sandals-eu",
-            "--period-end",
-            &period_end,
-        ],
-    )
-    .expect("runs");
-    assert!(ok, "{out}");
-    let (ok, out) = ledger_command(
-        &env,
-        &[
-            "payout",
-            "run",
-            "--program",
-            "bolt-us",
-            "--period-end",
-            &period_end,
-        ],
-    )
-    .expect("runs");
-    assert!(ok, "{out}");
-    // Completed eight at a time: each command waits for its outcome.
-    let created = rows(
-        &db,
-        "SELECT payout_id FROM payouts FINAL WHERE status = 'created' ORDER BY payout_id",
-    )
-    .await;
-    assert!(!created.is_empty(), "the run created payouts");
-    for chunk in created.chunks(8) {
-        std::thread::scope(|s| {
-            for payout in chunk {
-                let env = &env;
-                s.spawn(move || {
-                    let (ok, out) =
-                        ledger_command(env, &["payout", "complete", "--payout", payout])
-                            .expect("runs");
-                    assert!(ok, "{out}");
-                });
-            }
-        });
-    }
 
     let (partner, partner_ids) = pick_partner(&db, &set).await;
     let exported = privacy(&env, &["export-partner", "--partner", &partner]);

@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_privacy_requests.sql",
         sql: include_str!("../../migrations/0004_privacy_requests.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_api_tokens.sql",
+        sql: include_str!("../../migrations/0005_api_tokens.sql"),
+    },
 ];
 
 /// The partner-safe database beside `database` (migration 0003): partner-facing readers are

@@ -1,0 +1,326 @@
+//! The HTTP edge: routes, authentication, parameters, errors. Every partner route checks the
+//! bearer token against the program and partner in its path before any read, and the reads
+//! filter on the same ids.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::store::{parse_cursor, Page, Store};
+use crate::token::{Presented, Scope};
+
+/// Request metrics.
+#[derive(Clone, Debug)]
+pub struct ApiMetrics {
+    requests: IntCounterVec,
+    seconds: HistogramVec,
+}
+
+impl ApiMetrics {
+    /// `partner_api_requests_total{route,status}`, `partner_api_request_seconds{route}`.
+    pub fn register(registry: &Registry) -> prometheus::Result<ApiMetrics> {
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "partner_api_requests_total",
+                "Requests by route and status code.",
+            ),
+            &["route", "status"],
+        )?;
+        let seconds = HistogramVec::new(
+            HistogramOpts::new("partner_api_request_seconds", "Time to answer, by route.")
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5]),
+            &["route"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(seconds.clone()))?;
+        Ok(ApiMetrics { requests, seconds })
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+#[allow(missing_debug_implementations)]
+pub struct AppState {
+    /// Reads.
+    pub store: Store,
+    /// Largest page.
+    pub page_max: u32,
+    /// Metrics.
+    pub metrics: ApiMetrics,
+}
+
+/// An error answer: status, a stable code, and what is wrong.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        if self.status == StatusCode::UNAUTHORIZED {
+            return (
+                self.status,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"partner-api\"")],
+                body,
+            )
+                .into_response();
+        }
+        (self.status, body).into_response()
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e.0, "ClickHouse read failed.");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the ledger database did not answer; try again",
+        )
+    }
+}
+
+/// The router of the API.
+pub fn router(state: AppState) -> Router {
+    let partner = "/v1/programs/{program}/partners/{partner}";
+    Router::new()
+        .route(&format!("{partner}/statement"), get(statement))
+        .route(&format!("{partner}/payouts"), get(payouts))
+        .route(&format!("{partner}/payouts/{{payout}}"), get(payout))
+        .route(&format!("{partner}/risk"), get(risk))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .with_state(Arc::new(state))
+}
+
+/// The caller's scope, if the bearer token is valid.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Scope, ApiError> {
+    let unauthenticated = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m);
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| unauthenticated("send `Authorization: Bearer <token>`"))?
+        .to_str()
+        .map_err(|_| unauthenticated("the Authorization header is not text"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
+    let presented = Presented::parse(token.trim()).map_err(unauthenticated)?;
+    state
+        .store
+        .scope_of(&presented)
+        .await?
+        .ok_or_else(|| unauthenticated("unknown or revoked token"))
+}
+
+/// Authenticates and checks that the token may read `partner` of `program`.
+async fn partner_access(
+    state: &AppState,
+    headers: &HeaderMap,
+    program: &str,
+    partner: &str,
+) -> Result<(), ApiError> {
+    let scope = authenticate(state, headers).await?;
+    if scope.may_read_partner(program, partner) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        match &scope {
+            Scope::Partner { .. } => "this token reads its own partner's data only",
+            Scope::Operator { .. } => "this token reads its own program's partners only",
+        },
+    ))
+}
+
+fn observe(state: &AppState, route: &str, started: Instant, result: &Result<Response, ApiError>) {
+    let status = match result {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => e.status.as_u16(),
+    };
+    state
+        .metrics
+        .requests
+        .with_label_values(&[route, &status.to_string()])
+        .inc();
+    state
+        .metrics
+        .seconds
+        .with_label_values(&[route])
+        .observe(started.elapsed().as_secs_f64());
+}
+
+/// Query parameters of the statement.
+#[derive(Debug, Deserialize)]
+struct StatementQuery {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn instant(
+    name: &str,
+    value: Option<&String>,
+    default: DateTime<Utc>,
+) -> Result<DateTime<Utc>, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map(|t| t.to_utc())
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_parameter",
+                    format!(
+                        "`{name}` must be an RFC 3339 instant such as 2026-06-01T00:00:00Z ({e})"
+                    ),
+                )
+            }),
+    }
+}
+
+fn limit(state: &AppState, value: Option<&String>) -> Result<u32, ApiError> {
+    let bad = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_parameter",
+            format!(
+                "`limit` must be a whole number from 1 to {}",
+                state.page_max
+            ),
+        )
+    };
+    match value {
+        None => Ok(100.min(state.page_max)),
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=state.page_max).contains(n))
+            .ok_or_else(bad),
+    }
+}
+
+async fn statement(
+    State(state): State<Arc<AppState>>,
+    Path((program, partner)): Path<(String, String)>,
+    Query(q): Query<StatementQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let result = async {
+        partner_access(&state, &headers, &program, &partner).await?;
+        let from = instant("from", q.from.as_ref(), DateTime::<Utc>::UNIX_EPOCH)?;
+        let to = instant("to", q.to.as_ref(), Utc::now() + chrono::Duration::days(1))?;
+        if from >= to {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_parameter",
+                "`from` must be before `to`",
+            ));
+        }
+        let after = match &q.cursor {
+            None => None,
+            Some(c) => Some(parse_cursor(c).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_parameter",
+                    "`cursor` is not one this API gave out",
+                )
+            })?),
+        };
+        let page = Page {
+            from,
+            to,
+            after,
+            limit: limit(&state, q.limit.as_ref())?,
+        };
+        Ok(Json(state.store.statement(&program, &partner, &page).await?).into_response())
+    }
+    .await;
+    observe(&state, "statement", started, &result);
+    result
+}
+
+/// Query parameters of the payout list.
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    limit: Option<String>,
+}
+
+async fn payouts(
+    State(state): State<Arc<AppState>>,
+    Path((program, partner)): Path<(String, String)>,
+    Query(q): Query<ListQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let result = async {
+        partner_access(&state, &headers, &program, &partner).await?;
+        let limit = limit(&state, q.limit.as_ref())?;
+        Ok(Json(state.store.payouts(&program, &partner, limit).await?).into_response())
+    }
+    .await;
+    observe(&state, "payouts", started, &result);
+    result
+}
+
+async fn payout(
+    State(state): State<Arc<AppState>>,
+    Path((program, partner, payout_id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let result = async {
+        partner_access(&state, &headers, &program, &partner).await?;
+        match state.store.payout(&program, &partner, &payout_id).await? {
+            Some(doc) => Ok(Json(doc).into_response()),
+            None => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("partner {partner} has no payout {payout_id} in program {program}"),
+            )),
+        }
+    }
+    .await;
+    observe(&state, "payout", started, &result);
+    result
+}
+
+async fn risk(
+    State(state): State<Arc<AppState>>,
+    Path((program, partner)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let result = async {
+        partner_access(&state, &headers, &program, &partner).await?;
+        Ok(Json(state.store.risk(&program, &partner).await?).into_response())
+    }
+    .await;
+    observe(&state, "risk", started, &result);
+    result
+}

@@ -1,0 +1,19 @@
+//! The partner API (issue 20): partners and operators read the ledger's figures for a partner
+//! over HTTP — statement lines with why each was credited, payouts traced to their lines, risk
+//! levels — through the partner-safe database, with per-partner tokens.
+//!
+//! - `token` — token text, hash and scope rules (pure);
+//! - `queries` — the SQL each endpoint runs, always filtered on program and partner (pure);
+//! - `views` — rows to JSON: money as decimal strings, RFC 3339 times (pure);
+//! - `store` — ClickHouse reads and the token cache; `tokens` — the token commands;
+//! - `http` — routes, authentication, parameters, errors; `app` — the running service.
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod queries;
+pub mod store;
+pub mod token;
+pub mod tokens;
+pub mod views;

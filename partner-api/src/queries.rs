@@ -1,0 +1,349 @@
+//! What each endpoint reads (pure: SQL text and row types, no I/O).
+//!
+//! Every query names the partner-safe database (`<db>_partner`) and filters on the program and
+//! partner the path names — after the token was checked against them — so isolation holds in
+//! the query itself, not only in the handler. Evidence and losing claims are filtered on the
+//! partner too: an attribution's other partners never appear. `?` are bound by the client
+//! (escaped literals: the 18.16 server has no query parameters).
+
+use clickhouse::Row;
+use serde::Deserialize;
+
+/// A statement line (a commission line of the partner).
+#[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
+pub struct LineRow {
+    /// Line id.
+    pub commission_id: String,
+    /// `commission`, `reversal`, `clawback`, ...
+    pub line_kind: String,
+    /// The line it reverses ('' when none).
+    pub of_commission_id: String,
+    /// Attribution.
+    pub attribution_id: String,
+    /// Order.
+    pub order_id: String,
+    /// Amount in minor units.
+    pub amount_minor: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// Rule ('' when none).
+    pub rule_id: String,
+    /// Ledger status.
+    pub status: String,
+    /// When the order happened (Unix seconds).
+    pub occurred_at: u32,
+    /// Held until (Unix seconds).
+    pub hold_until: u32,
+    /// Payout ('' when none).
+    pub payout_id: String,
+}
+
+/// Columns of [`LineRow`] from a `commissions` table.
+const LINE_COLUMNS: &str =
+    "commission_id, line_kind, ifNull(of_commission_id, '') AS of_commission_id, \
+    attribution_id, order_id, amount_minor, currency, ifNull(rule_id, '') AS rule_id, status, \
+    toUInt32(occurred_at) AS occurred_at, toUInt32(hold_until) AS hold_until, \
+    ifNull(payout_id, '') AS payout_id";
+
+/// One page of a partner's lines with `occurred_at` in [from, to), after the cursor
+/// (occurred_at, commission_id); binds: program, partner, from, to, cursor time (twice),
+/// cursor id, limit.
+pub fn statement_lines(db: &str) -> String {
+    format!(
+        "SELECT {LINE_COLUMNS} FROM `{db}`.commissions FINAL \
+         WHERE program_id = ? AND partner_id = ? \
+         AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?) \
+         AND (occurred_at > toDateTime(?) OR (occurred_at = toDateTime(?) AND commission_id > ?)) \
+         ORDER BY occurred_at, commission_id LIMIT ?"
+    )
+}
+
+/// Totals of a partner's lines in [from, to) by currency and status; binds: program, partner,
+/// from, to.
+pub fn statement_totals(db: &str) -> String {
+    format!(
+        "SELECT currency, status, count() AS lines, sum(amount_minor) AS amount_minor \
+         FROM `{db}`.commissions FINAL \
+         WHERE program_id = ? AND partner_id = ? \
+         AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?) \
+         GROUP BY currency, status ORDER BY currency, status"
+    )
+}
+
+/// A total of one currency and status.
+#[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
+pub struct TotalRow {
+    /// ISO 4217.
+    pub currency: String,
+    /// Ledger status.
+    pub status: String,
+    /// Lines.
+    pub lines: u64,
+    /// Sum in minor units.
+    pub amount_minor: i64,
+}
+
+/// The attribution behind a line: model and outcome.
+#[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
+pub struct AttributionRow {
+    /// Attribution.
+    pub attribution_id: String,
+    /// Model.
+    pub model: String,
+    /// Outcome.
+    pub outcome: String,
+}
+
+/// The attributions of `ids` in the program; bind: program.
+pub fn attributions(db: &str, ids: &[String]) -> String {
+    format!(
+        "SELECT attribution_id, model, outcome FROM `{db}`.attributions FINAL \
+         WHERE program_id = ? AND attribution_id IN {}",
+        runtime::clickhouse::list(ids)
+    )
+}
+
+/// The partner's credit in an attribution: share and the touchpoints it came from.
+#[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
+pub struct CreditRow {
+    /// Attribution.
+    pub attribution_id: String,
+    /// Line.
+    pub commission_id: String,
+    /// Share of the order (decimal string).
+    pub share: String,
+    /// Touchpoints credited.
+    pub touchpoint_ids: Vec<String>,
+}
+
+/// The partner's credits in `ids`; binds: program, partner.
+pub fn credits(db: &str, ids: &[String]) -> String {
+    format!(
+        "SELECT attribution_id, commission_id, toString(share) AS share, touchpoint_ids \
+         FROM `{db}`.attribution_credits FINAL \
+         WHERE program_id = ? AND partner_id = ? AND attribution_id IN {}",
+        runtime::clickhouse::list(ids)
+    )
+}
+
+/// One touchpoint of the partner's evidence.
+#[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
+pub struct EvidenceRow {
+    /// Attribution.
+    pub attribution_id: String,
+    /// Touchpoint.
+    pub touchpoint_id: String,
+    /// `click`, `page_view`, `code`, ...
+    pub kind: String,
+    /// When (Unix seconds).
+    pub occurred_at: u32,
+    /// Link ('' when none).
+    pub link_id: String,
+    /// Code ('' when none).
+    pub code: String,
+    /// Landing domain ('' when none).
+    pub landing_domain: String,
+    /// Channel ('' when none).
+    pub channel: String,
+    /// UTM source.
+    pub utm_source: String,
+    /// UTM medium.
+    pub utm_medium: String,
+    /// UTM campaign.
+    pub utm_campaign: String,
+    /// The window the touchpoint was inside of.
+    pub attribution_window: String,
+}
+
+/// The partner's touchpoints in `ids` (never another partner's); bind: partner.
+pub fn evidence(db: &str, ids: &[String]) -> String {
+    format!(
+        "SELECT attribution_id, touchpoint_id, kind, toUInt32(occurred_at) AS occurred_at, \
+         ifNull(link_id, '') AS link_id, ifNull(code, '') AS code, \
+         ifNull(landing_domain, '') AS landing_domain, ifNull(channel, '') AS channel, \
+         ifNull(utm_source, '') AS utm_source, ifNull(utm_medium, '') AS utm_medium, \
+         ifNull(utm_campaign, '') AS utm_campaign, attribution_window \
+         FROM `{db}`.attribution_evidence FINAL \
+         WHERE partner_id = ? AND attribution_id IN {} \
+         ORDER BY attribution_id, occurred_at, touchpoint_id",
+        runtime::clickhouse::list(ids)
+    )
+}
+
+/// A claim of the partner that lost, and why.
+#[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
+pub struct LosingRow {
+    /// Attribution.
+    pub attribution_id: String,
+    /// The partner's touchpoint.
+    pub touchpoint_id: String,
+    /// Why it lost (`outside_window`, `code_beat_link`, `self_referral`, ...).
+    pub reason: String,
+    /// Order.
+    pub order_id: String,
+    /// When the order happened (Unix seconds).
+    pub occurred_at: u32,
+}
+
+/// The partner's losing claims on the program's orders in [from, to), at most `limit`;
+/// binds: partner, program, from, to, limit.
+pub fn losing_claims(db: &str) -> String {
+    format!(
+        "SELECT l.attribution_id AS attribution_id, l.touchpoint_id AS touchpoint_id, l.reason AS reason, \
+         a.order_id AS order_id, toUInt32(a.occurred_at) AS occurred_at \
+         FROM (SELECT attribution_id, touchpoint_id, reason FROM `{db}`.attribution_losing_claims FINAL WHERE partner_id = ?) AS l \
+         ANY INNER JOIN (SELECT attribution_id, order_id, occurred_at FROM `{db}`.attributions FINAL \
+            WHERE program_id = ? AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?)) AS a \
+         USING attribution_id ORDER BY occurred_at, attribution_id, touchpoint_id LIMIT ?"
+    )
+}
+
+/// A payout of the partner.
+#[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
+pub struct PayoutRow {
+    /// Payout.
+    pub payout_id: String,
+    /// ISO 4217.
+    pub currency: String,
+    /// Lines up to this instant (Unix seconds).
+    pub period_end: u32,
+    /// Amount in minor units.
+    pub amount_minor: i64,
+    /// Lines.
+    pub item_count: u32,
+    /// `created`, `completed`, `failed`.
+    pub status: String,
+    /// Created (Unix seconds).
+    pub created_at: u32,
+    /// Settled (Unix seconds, 0 when not yet).
+    pub settled_at: u32,
+}
+
+const PAYOUT_COLUMNS: &str =
+    "payout_id, currency, toUInt32(period_end) AS period_end, amount_minor, \
+    item_count, status, toUInt32(created_at) AS created_at, \
+    toUInt32(ifNull(settled_at, toDateTime(0))) AS settled_at";
+
+/// The partner's payouts, newest first; binds: program, partner, limit.
+pub fn payouts(db: &str) -> String {
+    format!(
+        "SELECT {PAYOUT_COLUMNS} FROM `{db}`.payouts FINAL \
+         WHERE program_id = ? AND partner_id = ? ORDER BY created_at DESC, payout_id LIMIT ?"
+    )
+}
+
+/// One payout of the partner; binds: program, partner, payout.
+pub fn payout(db: &str) -> String {
+    format!(
+        "SELECT {PAYOUT_COLUMNS} FROM `{db}`.payouts FINAL \
+         WHERE program_id = ? AND partner_id = ? AND payout_id = ?"
+    )
+}
+
+/// The lines a payout paid, as the ledger holds them now; binds: program, partner, payout.
+pub fn payout_lines(db: &str) -> String {
+    format!(
+        "SELECT {LINE_COLUMNS} FROM `{db}`.commissions FINAL \
+         WHERE program_id = ? AND partner_id = ? AND commission_id IN \
+         (SELECT commission_id FROM `{db}`.payout_items FINAL WHERE payout_id = ?) \
+         ORDER BY occurred_at, commission_id"
+    )
+}
+
+/// A risk level of the partner or one of its SharedIds.
+#[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
+pub struct RiskRow {
+    /// '' for the partner's own level, else the SharedId.
+    pub shared_id: String,
+    /// `low` … `critical`.
+    pub level: String,
+    /// Risk % (decimal string).
+    pub risk_percent: String,
+    /// Actions scored in the window.
+    pub scored_actions: i64,
+    /// Of which flagged.
+    pub flagged_actions: i64,
+    /// Window.
+    pub window_days: i32,
+    /// Updated (Unix seconds).
+    pub updated_at: u32,
+}
+
+/// The partner's levels (its own and per SharedId); binds: program, partner.
+pub fn risk_levels(db: &str) -> String {
+    format!(
+        "SELECT ifNull(shared_id, '') AS shared_id, level, toString(risk_percent) AS risk_percent, \
+         scored_actions, flagged_actions, window_days, toUInt32(updated_at) AS updated_at \
+         FROM `{db}`.risk_levels FINAL WHERE program_id = ? AND partner_id = ? \
+         ORDER BY shared_id"
+    )
+}
+
+/// A token's stored row.
+#[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
+pub struct TokenRow {
+    /// Id.
+    pub token_id: String,
+    /// SHA-256 of the secret (hex).
+    pub secret_sha256: String,
+    /// `partner` or `operator`.
+    pub scope: String,
+    /// Program.
+    pub program_id: String,
+    /// Partner ('' for operators).
+    pub partner_id: String,
+    /// What it is for.
+    pub label: String,
+    /// Who issued it.
+    pub issued_by: String,
+    /// When (Unix seconds).
+    pub issued_at: u32,
+    /// 1 once revoked.
+    pub revoked: u8,
+}
+
+/// The latest version of a token; bind: token id.
+pub fn token(db: &str) -> String {
+    format!(
+        "SELECT token_id, secret_sha256, scope, program_id, partner_id, label, issued_by, \
+         toUInt32(issued_at) AS issued_at, revoked FROM `{db}`.api_tokens FINAL WHERE token_id = ?"
+    )
+}
+
+/// Every token of a program, newest first; bind: program.
+pub fn tokens(db: &str) -> String {
+    format!(
+        "SELECT token_id, secret_sha256, scope, program_id, partner_id, label, issued_by, \
+         toUInt32(issued_at) AS issued_at, revoked FROM `{db}`.api_tokens FINAL \
+         WHERE program_id = ? ORDER BY issued_at DESC, token_id"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_partner_query_filters_on_the_partner() {
+        let ids = vec!["att-1".to_string(), "o'1".to_string()];
+        for sql in [
+            statement_lines("d_partner"),
+            statement_totals("d_partner"),
+            credits("d_partner", &ids),
+            evidence("d_partner", &ids),
+            losing_claims("d_partner"),
+            payouts("d_partner"),
+            payout("d_partner"),
+            payout_lines("d_partner"),
+            risk_levels("d_partner"),
+        ] {
+            assert!(sql.contains("partner_id = ?"), "{sql}");
+            assert!(sql.contains("`d_partner`."), "{sql}");
+            assert!(
+                !sql.contains("decision_reasons") && !sql.contains("reason_codes"),
+                "{sql}"
+            );
+        }
+        assert!(evidence("d", &ids).contains(r"IN ('att-1', 'o\'1')"));
+    }
+}

@@ -1,0 +1,349 @@
+//! ClickHouse for the API: token look-ups (cached) and the partner-safe reads, each filtered
+//! on the program and partner the caller may read.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clickhouse::Client;
+use moka::sync::Cache;
+use serde_json::{json, Value};
+
+use crate::queries::{self, AttributionRow, CreditRow, EvidenceRow, LineRow, TokenRow};
+use crate::token::{Presented, Scope};
+use crate::views;
+
+/// A failure talking to ClickHouse (the API answers 503 and logs it).
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl From<clickhouse::error::Error> for StoreError {
+    fn from(e: clickhouse::error::Error) -> Self {
+        StoreError(runtime::clickhouse::describe(&e))
+    }
+}
+
+/// A page request: the window and where the last page ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// From (inclusive).
+    pub from: DateTime<Utc>,
+    /// To (exclusive).
+    pub to: DateTime<Utc>,
+    /// After (occurred_at, commission id).
+    pub after: Option<(DateTime<Utc>, String)>,
+    /// Most lines.
+    pub limit: u32,
+}
+
+/// The partner-safe database and a token cache.
+#[derive(Clone)]
+#[allow(missing_debug_implementations)] // the client has no Debug
+pub struct Store {
+    client: Client,
+    db: String,
+    tokens: Cache<String, Option<(String, Scope)>>,
+}
+
+impl Store {
+    /// A store on `database`'s partner-safe database; checked tokens are trusted for `cache`.
+    pub fn new(client: Client, database: &str, cache: Duration) -> Store {
+        Store {
+            client,
+            db: ledger_writer::store::migrations::partner_database(database),
+            tokens: Cache::builder()
+                .time_to_live(cache)
+                .max_capacity(100_000)
+                .build(),
+        }
+    }
+
+    /// Answers when the partner database and its token table are there.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.client
+            .query(&format!("SELECT count() FROM `{}`.api_tokens", self.db))
+            .fetch_one::<u64>()
+            .await?;
+        Ok(())
+    }
+
+    /// The scope of a presented token, `None` when unknown, revoked or not matching.
+    pub async fn scope_of(&self, presented: &Presented) -> Result<Option<Scope>, StoreError> {
+        let cached = match self.tokens.get(&presented.token_id) {
+            Some(entry) => entry,
+            None => {
+                let row: Option<TokenRow> = self
+                    .client
+                    .query(&queries::token(&self.db))
+                    .bind(&presented.token_id)
+                    .fetch_optional()
+                    .await?;
+                let entry = row.filter(|r| r.revoked == 0).and_then(|r| {
+                    Scope::from_columns(&r.scope, &r.program_id, &r.partner_id)
+                        .map(|scope| (r.secret_sha256, scope))
+                });
+                self.tokens
+                    .insert(presented.token_id.clone(), entry.clone());
+                entry
+            }
+        };
+        Ok(cached.and_then(|(hash, scope)| presented.matches(&hash).then_some(scope)))
+    }
+
+    /// A page of the partner's statement: totals of the window, lines with why each was
+    /// credited, the partner's losing claims in the window, and the next cursor.
+    pub async fn statement(
+        &self,
+        program: &str,
+        partner: &str,
+        page: &Page,
+    ) -> Result<Value, StoreError> {
+        let (after_at, after_id) = page
+            .after
+            .clone()
+            .unwrap_or((DateTime::<Utc>::UNIX_EPOCH, String::new()));
+        let lines: Vec<LineRow> = self
+            .client
+            .query(&queries::statement_lines(&self.db))
+            .bind(program)
+            .bind(partner)
+            .bind(page.from.timestamp())
+            .bind(page.to.timestamp())
+            .bind(after_at.timestamp())
+            .bind(after_at.timestamp())
+            .bind(&after_id)
+            .bind(page.limit)
+            .fetch_all()
+            .await?;
+        let totals: Vec<queries::TotalRow> = self
+            .client
+            .query(&queries::statement_totals(&self.db))
+            .bind(program)
+            .bind(partner)
+            .bind(page.from.timestamp())
+            .bind(page.to.timestamp())
+            .fetch_all()
+            .await?;
+        let mut ids: Vec<String> = lines.iter().map(|l| l.attribution_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let (attributions, credits, evidence) = self.why(program, partner, &ids).await?;
+        let losing: Vec<queries::LosingRow> = self
+            .client
+            .query(&queries::losing_claims(&self.db))
+            .bind(partner)
+            .bind(program)
+            .bind(page.from.timestamp())
+            .bind(page.to.timestamp())
+            .bind(page.limit)
+            .fetch_all()
+            .await?;
+        let next = (lines.len() == page.limit as usize)
+            .then(|| {
+                lines
+                    .last()
+                    .map(|l| cursor(l.occurred_at, &l.commission_id))
+            })
+            .flatten();
+        Ok(json!({
+            "program_id": program,
+            "partner_id": partner,
+            "from": page.from.to_rfc3339(),
+            "to": page.to.to_rfc3339(),
+            "totals": views::totals(&totals),
+            "lines": lines.iter().map(|l| views::line(
+                l,
+                attributions.get(&l.attribution_id),
+                credits.get(&(l.attribution_id.clone(), l.commission_id.clone())),
+                &evidence.get(&l.attribution_id).map(|v| v.iter().collect::<Vec<_>>()).unwrap_or_default(),
+            )).collect::<Vec<_>>(),
+            "losing_claims": losing.iter().map(views::losing_claim).collect::<Vec<_>>(),
+            "next_cursor": next,
+        }))
+    }
+
+    /// Attribution, the partner's credit and the partner's touchpoints for each of `ids`.
+    #[allow(clippy::type_complexity)]
+    async fn why(
+        &self,
+        program: &str,
+        partner: &str,
+        ids: &[String],
+    ) -> Result<
+        (
+            HashMap<String, AttributionRow>,
+            HashMap<(String, String), CreditRow>,
+            HashMap<String, Vec<EvidenceRow>>,
+        ),
+        StoreError,
+    > {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let attributions: Vec<AttributionRow> = self
+            .client
+            .query(&queries::attributions(&self.db, ids))
+            .bind(program)
+            .fetch_all()
+            .await?;
+        let credits: Vec<CreditRow> = self
+            .client
+            .query(&queries::credits(&self.db, ids))
+            .bind(program)
+            .bind(partner)
+            .fetch_all()
+            .await?;
+        let evidence: Vec<EvidenceRow> = self
+            .client
+            .query(&queries::evidence(&self.db, ids))
+            .bind(partner)
+            .fetch_all()
+            .await?;
+        let mut by_attribution: HashMap<String, Vec<EvidenceRow>> = HashMap::new();
+        for e in evidence {
+            by_attribution
+                .entry(e.attribution_id.clone())
+                .or_default()
+                .push(e);
+        }
+        Ok((
+            attributions
+                .into_iter()
+                .map(|a| (a.attribution_id.clone(), a))
+                .collect(),
+            credits
+                .into_iter()
+                .map(|c| ((c.attribution_id.clone(), c.commission_id.clone()), c))
+                .collect(),
+            by_attribution,
+        ))
+    }
+
+    /// The partner's payouts, newest first.
+    pub async fn payouts(
+        &self,
+        program: &str,
+        partner: &str,
+        limit: u32,
+    ) -> Result<Value, StoreError> {
+        let rows: Vec<queries::PayoutRow> = self
+            .client
+            .query(&queries::payouts(&self.db))
+            .bind(program)
+            .bind(partner)
+            .bind(limit)
+            .fetch_all()
+            .await?;
+        Ok(json!({
+            "program_id": program,
+            "partner_id": partner,
+            "payouts": rows.iter().map(views::payout).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// One payout traced to its lines and each line's evidence; `None` when the partner has
+    /// no such payout (another partner's payout is not found, not forbidden).
+    pub async fn payout(
+        &self,
+        program: &str,
+        partner: &str,
+        payout_id: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        let payout: Option<queries::PayoutRow> = self
+            .client
+            .query(&queries::payout(&self.db))
+            .bind(program)
+            .bind(partner)
+            .bind(payout_id)
+            .fetch_optional()
+            .await?;
+        let Some(payout) = payout else {
+            return Ok(None);
+        };
+        let lines: Vec<LineRow> = self
+            .client
+            .query(&queries::payout_lines(&self.db))
+            .bind(program)
+            .bind(partner)
+            .bind(payout_id)
+            .fetch_all()
+            .await?;
+        let mut ids: Vec<String> = lines.iter().map(|l| l.attribution_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let (attributions, credits, evidence) = self.why(program, partner, &ids).await?;
+        let mut doc = views::payout(&payout);
+        doc["program_id"] = json!(program);
+        doc["partner_id"] = json!(partner);
+        doc["items"] = json!(lines
+            .iter()
+            .map(|l| views::line(
+                l,
+                attributions.get(&l.attribution_id),
+                credits.get(&(l.attribution_id.clone(), l.commission_id.clone())),
+                &evidence
+                    .get(&l.attribution_id)
+                    .map(|v| v.iter().collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            ))
+            .collect::<Vec<_>>());
+        Ok(Some(doc))
+    }
+
+    /// The partner's risk levels: its own and each SharedId's (levels and counts, never the
+    /// events' reason codes).
+    pub async fn risk(&self, program: &str, partner: &str) -> Result<Value, StoreError> {
+        let rows: Vec<queries::RiskRow> = self
+            .client
+            .query(&queries::risk_levels(&self.db))
+            .bind(program)
+            .bind(partner)
+            .fetch_all()
+            .await?;
+        let own = rows.iter().find(|r| r.shared_id.is_empty());
+        Ok(json!({
+            "program_id": program,
+            "partner_id": partner,
+            "partner": own.map(views::risk),
+            "shared_ids": rows.iter().filter(|r| !r.shared_id.is_empty()).map(views::risk).collect::<Vec<_>>(),
+        }))
+    }
+}
+
+/// The opaque cursor after a line: hex of `<unix seconds>|<commission id>`.
+pub fn cursor(occurred_at: u32, commission_id: &str) -> String {
+    format!("{occurred_at}|{commission_id}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The (time, id) a cursor stands for; `None` when it is not one of ours.
+pub fn parse_cursor(text: &str) -> Option<(DateTime<Utc>, String)> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect();
+    let decoded = String::from_utf8(bytes?).ok()?;
+    let (at, id) = decoded.split_once('|')?;
+    let at = DateTime::<Utc>::from_timestamp(at.parse().ok()?, 0)?;
+    Some((at, id.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_and_garbage_is_refused() {
+        let c = cursor(1_780_000_000, "com|x-1");
+        let (at, id) = parse_cursor(&c).expect("ours");
+        assert_eq!((at.timestamp(), id.as_str()), (1_780_000_000, "com|x-1"));
+        assert_eq!(parse_cursor("zz"), None);
+        assert_eq!(parse_cursor("abc"), None);
+        assert_eq!(parse_cursor(&"41".repeat(3)), None, "no separator");
+    }
+}

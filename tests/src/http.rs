@@ -1,0 +1,39 @@
+//! A real HTTP client for tests of the HTTP edges (hyper's, over TCP).
+
+use anyhow::{Context, Result};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// An answer: status, the body as JSON (`Null` when it is not JSON), the body as text.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// Body as JSON.
+    pub json: serde_json::Value,
+    /// Body as text.
+    pub text: String,
+}
+
+/// `GET url`, with `Authorization: Bearer <token>` when a token is given.
+pub async fn get(url: &str, token: Option<&str>) -> Result<Answer> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let mut request = hyper::Request::get(url);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = client
+        .request(request.body(Empty::new())?)
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    Ok(Answer {
+        status,
+        json: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        text,
+    })
+}

@@ -1,0 +1,486 @@
+//! The partner API on the real stack: a generated workload runs through the five services,
+//! finance pays, then partners and operators read over HTTP with tokens issued by the command.
+//! Every figure a partner reads equals the ledger's (ClickHouse and the finance topic), a
+//! token reads only what its scope allows, and no answer carries an event's risk reason code.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use clickhouse::Client;
+use runtime::topic_reader::TopicReader;
+use schemas::money::Currency;
+use tests::http::{get, Answer};
+use tests::ledger::{clickhouse, database_for, wait_for_schema};
+use tests::pipeline::{run_paid_workload, Pipeline, REFERENCE};
+use tests::{
+    binary, free_port, publish_reference, require_broker, service_env, unique_namespace,
+    ServiceProcess,
+};
+
+async fn rows(db: &Client, sql: &str) -> Vec<Vec<String>> {
+    let mut cursor = db.query(sql).fetch_bytes("TabSeparated").expect("query");
+    let mut body = Vec::new();
+    while let Some(chunk) = cursor.next().await.expect("rows") {
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8_lossy(&body)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+/// `partner-api token issue …`: the token it prints.
+fn issue(env: &HashMap<String, String>, args: &[&str]) -> String {
+    let out = std::process::Command::new(binary("partner-api"))
+        .args(["token", "issue", "--actor", "ops@test"])
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .output()
+        .expect("partner-api runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.lines().last().expect("the token").trim().to_string()
+}
+
+/// Money as the API writes it, from minor units.
+fn money(minor: i64, currency: &str) -> serde_json::Value {
+    let c = Currency::from_code(currency).expect("ISO code");
+    serde_json::json!({"amount": c.from_minor(minor).to_string(), "currency": currency})
+}
+
+/// Every line of a statement, following the cursor.
+async fn statement(base: &str, token: &str, limit: u32) -> (Vec<serde_json::Value>, Vec<Answer>) {
+    let mut lines = Vec::new();
+    let mut pages = Vec::new();
+    let mut url = format!("{base}/statement?limit={limit}");
+    loop {
+        let page = get(&url, Some(token)).await.expect("statement");
+        assert_eq!(page.status, 200, "{}", page.text);
+        lines.extend(
+            page.json["lines"]
+                .as_array()
+                .expect("lines")
+                .iter()
+                .cloned(),
+        );
+        let next = page.json["next_cursor"].as_str().map(str::to_string);
+        pages.push(page);
+        match next {
+            Some(cursor) => url = format!("{base}/statement?limit={limit}&cursor={cursor}"),
+            None => return (lines, pages),
+        }
+    }
+}
+
+/// The finance topic's latest entry per line of `partner`: (status, kind, amount_minor).
+fn finance_view(
+    env: &HashMap<String, String>,
+    partner: &str,
+) -> BTreeMap<String, (String, String, i64)> {
+    let mut reader_env = runtime::Env::from_map(env.clone());
+    let common = runtime::CommonConfig::from_env(&mut reader_env, "finance", "127.0.0.1:0");
+    let reader = TopicReader::new(
+        &common.kafka,
+        "finance-check",
+        &common.topics.ledger_entries,
+        Duration::from_secs(30),
+    )
+    .expect("reader");
+    let partitions: Vec<i32> = (0..reader.partition_count().expect("partitions")).collect();
+    let ends = reader.start(&partitions).expect("start");
+    let mut latest: BTreeMap<String, (i32, String, String, i64)> = BTreeMap::new();
+    reader
+        .read_to(&ends, |record| {
+            let Some(Ok(entry)) = record.payload.map(schemas::decode::<schemas::LedgerEntry>)
+            else {
+                return;
+            };
+            if entry.partner_id != partner {
+                return;
+            }
+            let newer = latest
+                .get(&entry.commission_id)
+                .is_none_or(|(s, ..)| entry.sequence >= *s);
+            if newer {
+                latest.insert(
+                    entry.commission_id.clone(),
+                    (
+                        entry.sequence,
+                        entry.to_status.as_str().to_string(),
+                        format!("{:?}", entry.entry_kind),
+                        entry.amount_minor,
+                    ),
+                );
+            }
+        })
+        .expect("read");
+    reader.stop().expect("stop");
+    latest
+        .into_iter()
+        .map(|(k, (_, status, kind, amount))| (k, (status, kind, amount)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partners_read_exactly_the_ledgers_figures_and_only_their_own() {
+    require_broker();
+    let ns = unique_namespace("partnerapi");
+    let env = service_env(
+        &ns,
+        &[
+            ("KAFKA_SESSION_TIMEOUT_MS", "6000"),
+            ("ATTRIBUTOR_IDLE_ADVANCE_SECONDS", "2"),
+        ],
+    );
+    publish_reference(&env, REFERENCE)
+        .await
+        .expect("reference published");
+    let database = database_for(&ns);
+    let db = clickhouse(&database);
+    let logs = std::env::temp_dir().join(format!("attrib-{ns}"));
+    let mut pipeline = Pipeline::start(&env, &logs).expect("services start");
+    wait_for_schema(&db, Duration::from_secs(120))
+        .await
+        .expect("migrated");
+    pipeline
+        .wait_ready(Duration::from_secs(120))
+        .expect("ready");
+    run_paid_workload(&env, &db, 20, 3_000)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#} (logs: {})", logs.display()));
+
+    // Two paid partners with the most lines; a program neither operator token may read.
+    let paid = rows(
+        &db,
+        "SELECT program_id, partner_id, count() AS n FROM commissions FINAL \
+         WHERE partner_id IN (SELECT partner_id FROM payouts FINAL WHERE status = 'completed') \
+         GROUP BY program_id, partner_id ORDER BY n DESC, partner_id LIMIT 2",
+    )
+    .await;
+    assert_eq!(paid.len(), 2, "two paid partners: {paid:?}");
+    let (program, a) = (paid[0][0].clone(), paid[0][1].clone());
+    let (program_b, b) = (paid[1][0].clone(), paid[1][1].clone());
+    let other_program = if program == "sandals-eu" {
+        "bolt-us"
+    } else {
+        "sandals-eu"
+    };
+    let token_a = issue(
+        &env,
+        &["--program", &program, "--partner", &a, "--label", "A"],
+    );
+    let token_b = issue(&env, &["--program", &program_b, "--partner", &b]);
+    let operator = issue(&env, &["--program", &program, "--operator"]);
+    let foreign_operator = issue(&env, &["--program", other_program, "--operator"]);
+
+    let port = free_port();
+    let mut api_env = env.clone();
+    api_env.insert(
+        "PARTNER_API_LISTEN_ADDR".into(),
+        format!("127.0.0.1:{port}"),
+    );
+    api_env.insert("PARTNER_API_TOKEN_CACHE_SECONDS".into(), "1".into());
+    api_env.insert("ADMIN_LISTEN_ADDR".into(), "127.0.0.1:0".into());
+    let _api = ServiceProcess::start(&binary("partner-api"), &[], &api_env).expect("API starts");
+    let root = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while get(&format!("{root}/"), None).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the API did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let base_a = format!("{root}/v1/programs/{program}/partners/{a}");
+    let base_b = format!("{root}/v1/programs/{program_b}/partners/{b}");
+
+    // The statement: every line of the ledger, exactly, page by page.
+    let (lines, pages) = statement(&base_a, &token_a, 7).await;
+    assert!(pages.len() > 1, "several pages");
+    let ledger: BTreeMap<String, (String, i64, String)> = rows(
+        &db,
+        &format!("SELECT commission_id, status, amount_minor, currency FROM commissions FINAL WHERE program_id = '{program}' AND partner_id = '{a}'"),
+    )
+    .await
+    .into_iter()
+    .map(|r| (r[0].clone(), (r[1].clone(), r[2].parse().expect("minor"), r[3].clone())))
+    .collect();
+    let read: BTreeMap<String, &serde_json::Value> = lines
+        .iter()
+        .map(|l| (l["commission_id"].as_str().expect("id").to_string(), l))
+        .collect();
+    assert_eq!(read.len(), lines.len(), "no line twice across pages");
+    assert_eq!(
+        read.keys().collect::<Vec<_>>(),
+        ledger.keys().collect::<Vec<_>>(),
+        "every line, once"
+    );
+    for (id, (status, minor, currency)) in &ledger {
+        assert_eq!(read[id]["status"], status.as_str(), "{id}");
+        assert_eq!(read[id]["money"], money(*minor, currency), "{id}");
+    }
+    // … and the finance topic agrees with every line's current status and amount.
+    let finance = finance_view(&env, &a);
+    assert_eq!(
+        finance.keys().collect::<Vec<_>>(),
+        ledger.keys().collect::<Vec<_>>(),
+        "the finance topic has the same lines"
+    );
+    for (id, (status, kind, minor)) in &finance {
+        assert_eq!(
+            read[id]["status"],
+            status.as_str(),
+            "{id} on the finance topic"
+        );
+        if kind == "StatusChange" {
+            assert_eq!(
+                read[id]["money"],
+                money(*minor, &ledger[id].2),
+                "{id} on the finance topic"
+            );
+        }
+    }
+    // Totals of the window are the sums of the lines.
+    let mut sums: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (status, minor, currency) in ledger.values() {
+        *sums.entry((currency.clone(), status.clone())).or_default() += minor;
+    }
+    let totals = pages[0].json["totals"].as_array().expect("totals");
+    assert_eq!(totals.len(), sums.len());
+    for t in totals {
+        let currency = t["money"]["currency"]
+            .as_str()
+            .expect("currency")
+            .to_string();
+        let status = t["status"].as_str().expect("status").to_string();
+        assert_eq!(
+            t["money"],
+            money(sums[&(currency.clone(), status)], &currency)
+        );
+    }
+    // Why credited: the partner's own touchpoints only, at least one credited per commission.
+    let own_touchpoints: BTreeSet<String> = rows(
+        &db,
+        &format!("SELECT touchpoint_id FROM attribution_evidence FINAL WHERE partner_id = '{a}'"),
+    )
+    .await
+    .into_iter()
+    .map(|r| r[0].clone())
+    .collect();
+    let mut credited = 0;
+    for line in &lines {
+        let why = &line["why_credited"];
+        for t in why["touchpoints"].as_array().expect("touchpoints") {
+            assert!(
+                own_touchpoints.contains(t["touchpoint_id"].as_str().expect("id")),
+                "{line}"
+            );
+            credited += usize::from(t["credited"] == true);
+        }
+        if line["kind"] == "commission" {
+            assert!(why["model"].is_string(), "{line}");
+        }
+    }
+    assert!(credited > 0, "the evidence names credited touchpoints");
+
+    // Payouts, and one traced to its lines.
+    let payouts = get(&format!("{base_a}/payouts"), Some(&token_a))
+        .await
+        .expect("payouts");
+    assert_eq!(payouts.status, 200, "{}", payouts.text);
+    let ledger_payouts = rows(
+        &db,
+        &format!("SELECT payout_id, status, amount_minor, currency, item_count FROM payouts FINAL WHERE program_id = '{program}' AND partner_id = '{a}' ORDER BY payout_id"),
+    )
+    .await;
+    let listed = payouts.json["payouts"].as_array().expect("payouts");
+    assert_eq!(listed.len(), ledger_payouts.len());
+    for p in &ledger_payouts {
+        let shown = listed
+            .iter()
+            .find(|l| l["payout_id"] == p[0].as_str())
+            .expect("listed");
+        assert_eq!(shown["status"], p[1].as_str());
+        assert_eq!(shown["money"], money(p[2].parse().expect("minor"), &p[3]));
+        let trace = get(&format!("{base_a}/payouts/{}", p[0]), Some(&token_a))
+            .await
+            .expect("trace");
+        assert_eq!(trace.status, 200, "{}", trace.text);
+        let items = trace.json["items"].as_array().expect("items");
+        assert_eq!(items.len().to_string(), p[4], "every line of the payout");
+        let paid: Vec<String> = rows(&db, &format!("SELECT commission_id FROM payout_items FINAL WHERE payout_id = '{}' ORDER BY commission_id", p[0]))
+            .await
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect();
+        let mut traced: Vec<String> = items
+            .iter()
+            .map(|i| i["commission_id"].as_str().expect("id").to_string())
+            .collect();
+        traced.sort();
+        assert_eq!(traced, paid);
+    }
+
+    // Risk: the partner's levels as the risk service published them.
+    let risk = get(&format!("{base_a}/risk"), Some(&token_a))
+        .await
+        .expect("risk");
+    assert_eq!(risk.status, 200, "{}", risk.text);
+    let level = rows(&db, &format!("SELECT level, toString(risk_percent) FROM risk_levels FINAL WHERE program_id = '{program}' AND partner_id = '{a}' AND shared_id IS NULL")).await;
+    if let Some(level) = level.first() {
+        assert_eq!(risk.json["partner"]["level"], level[0].as_str());
+        assert_eq!(risk.json["partner"]["risk_percent"], level[1].as_str());
+    }
+
+    // Isolation: each token reads what its scope allows and nothing else.
+    for path in ["statement", "payouts", "risk", "payouts/x"] {
+        let other = get(&format!("{base_b}/{path}"), Some(&token_a))
+            .await
+            .expect("answer");
+        assert_eq!(other.status, 403, "A's token on B's {path}: {}", other.text);
+        let none = get(&format!("{base_a}/{path}"), None)
+            .await
+            .expect("answer");
+        assert_eq!(none.status, 401, "{path} without a token");
+        let foreign = get(&format!("{base_a}/{path}"), Some(&foreign_operator))
+            .await
+            .expect("answer");
+        assert_eq!(foreign.status, 403, "another program's operator on {path}");
+    }
+    let b_payout = rows(
+        &db,
+        &format!("SELECT payout_id FROM payouts FINAL WHERE partner_id = '{b}' LIMIT 1"),
+    )
+    .await;
+    let smuggled = get(
+        &format!("{base_a}/payouts/{}", b_payout[0][0]),
+        Some(&token_a),
+    )
+    .await
+    .expect("answer");
+    assert_eq!(
+        smuggled.status, 404,
+        "B's payout under A's path is not A's: {}",
+        smuggled.text
+    );
+    assert_eq!(
+        get(&format!("{base_b}/risk"), Some(&token_b))
+            .await
+            .expect("answer")
+            .status,
+        200
+    );
+    let by_operator = get(&format!("{base_a}/payouts"), Some(&operator))
+        .await
+        .expect("answer");
+    assert_eq!(by_operator.status, 200);
+    assert_eq!(
+        by_operator.json, payouts.json,
+        "the operator reads the same figures"
+    );
+    let forged = format!(
+        "{}{}",
+        &token_a[..token_a.len() - 1],
+        if token_a.ends_with('0') { '1' } else { '0' }
+    );
+    assert_eq!(
+        get(&format!("{base_a}/risk"), Some(&forged))
+            .await
+            .expect("answer")
+            .status,
+        401
+    );
+    assert_eq!(
+        get(&format!("{base_a}/risk"), Some("not-a-token"))
+            .await
+            .expect("answer")
+            .status,
+        401
+    );
+
+    // No answer carries an event's risk reason code.
+    let codes: BTreeSet<String> = rows(
+        &db,
+        "SELECT DISTINCT arrayJoin(reason_codes) FROM risk_scores",
+    )
+    .await
+    .into_iter()
+    .map(|r| r[0].clone())
+    .collect();
+    let claim_reasons: BTreeSet<String> =
+        rows(&db, "SELECT DISTINCT reason FROM attribution_losing_claims")
+            .await
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect();
+    assert!(!codes.is_empty(), "the workload has flagged actions");
+    let answers: Vec<&Answer> = pages.iter().chain([&payouts, &risk]).collect();
+    for code in codes.difference(&claim_reasons) {
+        for answer in &answers {
+            assert!(!answer.text.contains(code.as_str()), "{code} in an answer");
+        }
+    }
+
+    // Bad requests say what is wrong.
+    for (query, word) in [
+        ("limit=0", "limit"),
+        ("limit=x", "limit"),
+        ("from=yesterday", "from"),
+        ("cursor=zz", "cursor"),
+    ] {
+        let bad = get(&format!("{base_a}/statement?{query}"), Some(&token_a))
+            .await
+            .expect("answer");
+        assert_eq!(bad.status, 400, "{query}");
+        assert!(
+            bad.json["error"]["message"]
+                .as_str()
+                .expect("message")
+                .contains(word),
+            "{}",
+            bad.text
+        );
+    }
+    assert_eq!(
+        get(&format!("{root}/v1/nothing"), Some(&token_a))
+            .await
+            .expect("answer")
+            .status,
+        404
+    );
+
+    // A revoked token stops working (the cache trusts it for a second here).
+    let token_id = &token_a[4..20];
+    let out = std::process::Command::new(binary("partner-api"))
+        .args([
+            "token",
+            "revoke",
+            "--token-id",
+            token_id,
+            "--actor",
+            "ops@test",
+        ])
+        .env_clear()
+        .envs(&env)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        get(&format!("{base_a}/risk"), Some(&token_a))
+            .await
+            .expect("answer")
+            .status,
+        401
+    );
+    pipeline.stop().expect("clean stop");
+}
