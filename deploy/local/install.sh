@@ -3,6 +3,7 @@
 #   - ClickHouse server + client (Debian's clickhouse-server 18.16, apt); sqlite3 (apt), which
 #     adds indexes to the broker's storage; openssl and stunnel4 (apt) for the secure broker
 #     (TLS + SASL SCRAM) and ClickHouse over HTTPS
+#   - Debian's Chromium, for the partner portal's headless browser test
 #   - the C libraries the Kafka client is built with: OpenSSL (TLS, SCRAM), libcurl (OAUTHBEARER
 #     with OIDC), zlib; pkg-config to find them
 #   - the tansu Kafka-API broker, built once into $ATTRIB_CACHE_DIR (~10 min cold)
@@ -25,6 +26,8 @@ apt_install() {
 
 apt_install clickhouse-server clickhouse-client iproute2 curl sqlite3 openssl stunnel4 \
   libssl-dev libcurl4-openssl-dev zlib1g-dev pkg-config
+# Debian's Chromium (and a font to render text with) for the partner portal's browser test.
+apt_install chromium fonts-dejavu-core
 
 if [ ! -x "$TANSU_BIN" ]; then
   say "Building the tansu broker $TANSU_VERSION into $ATTRIB_CACHE_DIR (about 10 minutes, once)..."

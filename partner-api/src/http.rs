@@ -102,16 +102,51 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+/// The partner routes, as the OpenAPI document lists them.
+pub const PARTNER_ROUTES: [&str; 4] = [
+    "/v1/programs/{program}/partners/{partner}/statement",
+    "/v1/programs/{program}/partners/{partner}/payouts",
+    "/v1/programs/{program}/partners/{partner}/payouts/{payout}",
+    "/v1/programs/{program}/partners/{partner}/risk",
+];
+
+/// The API's description (OpenAPI 3.1), served at `/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// The partner portal: one page, no build step, served at `/portal`.
+pub const PORTAL: &str = include_str!("../portal/index.html");
+
 /// The router of the API.
 pub fn router(state: AppState) -> Router {
-    let partner = "/v1/programs/{program}/partners/{partner}";
+    let [statement_route, payouts_route, payout_route, risk_route] = PARTNER_ROUTES;
     Router::new()
-        .route(&format!("{partner}/statement"), get(statement))
-        .route(&format!("{partner}/payouts"), get(payouts))
-        .route(&format!("{partner}/payouts/{{payout}}"), get(payout))
-        .route(&format!("{partner}/risk"), get(risk))
+        .route(statement_route, get(statement))
+        .route(payouts_route, get(payouts))
+        .route(payout_route, get(payout))
+        .route(risk_route, get(risk))
+        .route(
+            "/v1/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+        .route(
+            "/portal",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                        // The page talks to this origin only; the token never leaves it.
+                        (
+                            header::CONTENT_SECURITY_POLICY,
+                            "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+                        ),
+                        (header::REFERRER_POLICY, "no-referrer"),
+                    ],
+                    PORTAL,
+                )
+            }),
+        )
         .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; the API is described at /v1/openapi.json")
         })
         .with_state(Arc::new(state))
 }
@@ -323,4 +358,59 @@ async fn risk(
     .await;
     observe(&state, "risk", started, &result);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_describes_exactly_the_routes_served() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        let documented: Vec<&str> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut served = PARTNER_ROUTES.to_vec();
+        served.sort_unstable();
+        let mut documented_sorted = documented.clone();
+        documented_sorted.sort_unstable();
+        assert_eq!(documented_sorted, served);
+        for path in documented {
+            let op = &doc["paths"][path]["get"];
+            assert!(op.is_object(), "{path}: GET documented");
+            // Every `{name}` in the path is a documented path parameter.
+            let params: Vec<String> = op["parameters"]
+                .as_array()
+                .expect("parameters")
+                .iter()
+                .map(|p| match p["$ref"].as_str() {
+                    Some(r) => {
+                        doc["components"]["parameters"][r.rsplit('/').next().expect("name")].clone()
+                    }
+                    None => p.clone(),
+                })
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().expect("name").to_string())
+                .collect();
+            for name in path
+                .split('{')
+                .skip(1)
+                .map(|s| s.split('}').next().expect("closed"))
+            {
+                assert!(
+                    params.iter().any(|p| p == name),
+                    "{path}: {{{name}}} undocumented"
+                );
+            }
+            for status in ["401", "403"] {
+                assert!(
+                    op["responses"][status].is_object(),
+                    "{path}: {status} documented"
+                );
+            }
+        }
+    }
 }

@@ -5,10 +5,12 @@
 pub mod attribution;
 pub mod bench;
 pub mod broker_health;
+pub mod browser;
 pub mod chart;
 pub mod http;
 pub mod interop;
 pub mod ledger;
+pub mod openapi;
 pub mod pipeline;
 pub mod risk;
 pub mod secure;

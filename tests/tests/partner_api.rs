@@ -454,6 +454,108 @@ async fn partners_read_exactly_the_ledgers_figures_and_only_their_own() {
         404
     );
 
+    // Every answer is what the served OpenAPI document says it is.
+    let served = get(&format!("{root}/v1/openapi.json"), None)
+        .await
+        .expect("document");
+    assert_eq!(served.status, 200);
+    let doc = served.json;
+    let statement_path = "/v1/programs/{program}/partners/{partner}/statement";
+    let mut documented: Vec<(&str, u16, &Answer)> =
+        pages.iter().map(|p| (statement_path, 200, p)).collect();
+    documented.push((
+        "/v1/programs/{program}/partners/{partner}/payouts",
+        200,
+        &payouts,
+    ));
+    documented.push(("/v1/programs/{program}/partners/{partner}/risk", 200, &risk));
+    let forbidden = get(&format!("{base_b}/risk"), Some(&token_a))
+        .await
+        .expect("answer");
+    documented.push((
+        "/v1/programs/{program}/partners/{partner}/risk",
+        403,
+        &forbidden,
+    ));
+    let trace = get(
+        &format!("{base_a}/payouts/{}", ledger_payouts[0][0]),
+        Some(&token_a),
+    )
+    .await
+    .expect("trace");
+    documented.push((
+        "/v1/programs/{program}/partners/{partner}/payouts/{payout}",
+        200,
+        &trace,
+    ));
+    for (path, status, answer) in documented {
+        assert_eq!(answer.status, status, "{path}");
+        let schema = tests::openapi::response_schema(&doc, path, status)
+            .unwrap_or_else(|| panic!("{path} {status} documented"));
+        let problems = tests::openapi::check(&doc, schema, &answer.json, "$");
+        assert!(
+            problems.is_empty(),
+            "{path} {status} departs from the document: {problems:?}"
+        );
+    }
+
+    // The portal, in a real browser: the statement, the risk level and a payout traced to its
+    // lines, as the API gave them. Screenshots (desktop and phone) are kept as artifacts.
+    let traced = &ledger_payouts[0][0];
+    let portal =
+        format!("{root}/portal#token={token_a}&program={program}&partner={a}&payout={traced}");
+    let dom = tests::browser::dom(&portal).expect("the portal renders");
+    assert!(
+        dom.contains(r#"data-loaded="true""#),
+        "the portal loaded: {dom}"
+    );
+    let first_page: Vec<&str> = lines
+        .iter()
+        .take(100)
+        .map(|l| l["commission_id"].as_str().expect("id"))
+        .collect();
+    for id in &first_page {
+        assert!(
+            dom.contains(&format!(r#"data-commission="{id}""#)),
+            "line {id} shown"
+        );
+    }
+    for p in &ledger_payouts {
+        assert!(
+            dom.contains(&format!(r#"<tr data-payout="{}""#, p[0])),
+            "payout {} listed",
+            p[0]
+        );
+    }
+    assert!(
+        dom.contains(&format!(r#"id="trace" data-payout="{traced}""#)),
+        "the trace of {traced} is open"
+    );
+    let trace_lines = dom
+        .split(r#"id="trace-lines""#)
+        .nth(1)
+        .expect("trace table");
+    for item in trace.json["items"].as_array().expect("items") {
+        let id = item["commission_id"].as_str().expect("id");
+        assert!(
+            trace_lines.contains(&format!(r#"data-commission="{id}""#)),
+            "traced line {id} shown"
+        );
+    }
+    if let Some(level) = level.first() {
+        assert!(
+            dom.contains(&format!(r#"id="risk-level">{}<"#, level[0])),
+            "risk level shown"
+        );
+    }
+    assert!(!dom.contains(&token_a), "the token is not left in the page");
+    let artifacts = tests::browser::artifacts_dir();
+    tests::browser::screenshot(&portal, &artifacts.join("portal-desktop.png"), 1280, 1600)
+        .expect("desktop screenshot");
+    tests::browser::screenshot(&portal, &artifacts.join("portal-phone.png"), 390, 1600)
+        .expect("phone screenshot");
+    eprintln!("partner-api: portal screenshots in {}", artifacts.display());
+
     // A revoked token stops working (the cache trusts it for a second here).
     let token_id = &token_a[4..20];
     let out = std::process::Command::new(binary("partner-api"))
