@@ -65,6 +65,7 @@ ENRICHER_ADMIN="${ENRICHER_ADMIN:-127.0.0.1:9102}"
 ATTRIBUTOR_ADMIN="${ATTRIBUTOR_ADMIN:-127.0.0.1:9103}"
 RISK_ADMIN="${RISK_ADMIN:-127.0.0.1:9104}"
 LEDGER_ADMIN="${LEDGER_ADMIN:-127.0.0.1:9105}"
+PARTNER_API_ADMIN="${PARTNER_API_ADMIN:-127.0.0.1:9106}"
 DEMO_DIR="$ATTRIB_STACK_DIR/demo"
 mkdir -p "$DEMO_DIR"
 REFERENCE_FILE=deploy/local/sample/reference.toml
@@ -97,7 +98,24 @@ start ledger-writer "$LEDGER_ADMIN"
 
 target/release/demo "$REFERENCE_FILE" "$DEMO_DIR/workload-$TOPIC_NAMESPACE"
 
-NAMES=(ingest enricher attributor risk ledger-writer)
+# The partner whose payout was traced, as they see it: a token of theirs and the partner API.
+PORTAL_NOTE="(no completed payout, so no partner to show)"
+if [ -s "$DEMO_DIR/workload-$TOPIC_NAMESPACE/portal-partner" ]; then
+  read -r PORTAL_PROGRAM PORTAL_PARTNER < "$DEMO_DIR/workload-$TOPIC_NAMESPACE/portal-partner" || [ -n "${PORTAL_PARTNER:-}" ]
+  PORTAL_TOKEN=$(target/release/partner-api token issue --program "$PORTAL_PROGRAM" --partner "$PORTAL_PARTNER" \
+    --actor demo --label "demo portal" | tail -1)
+  export PARTNER_API_LISTEN_ADDR="${PARTNER_API_LISTEN_ADDR:-127.0.0.1:8480}"
+  start partner-api "$PARTNER_API_ADMIN"
+  lines=$(curl -fs -H "Authorization: Bearer $PORTAL_TOKEN" \
+    "http://$PARTNER_API_LISTEN_ADDR/v1/programs/$PORTAL_PROGRAM/partners/$PORTAL_PARTNER/statement?limit=500" \
+    | grep -o '"commission_id"' | wc -l) || die "the partner API did not answer the statement"
+  say "partner-api answered $PORTAL_PARTNER's statement with $lines lines."
+  PORTAL_NOTE="start it again with:  CLICKHOUSE_DATABASE=$CLICKHOUSE_DATABASE target/release/partner-api
+                            then open http://$PARTNER_API_LISTEN_ADDR/portal#token=$PORTAL_TOKEN&program=$PORTAL_PROGRAM&partner=$PORTAL_PARTNER
+                            (the API: partner-api/README.md and http://$PARTNER_API_LISTEN_ADDR/v1/openapi.json)"
+fi
+
+NAMES=(ingest enricher attributor risk ledger-writer partner-api)
 for i in "${!PIDS[@]}"; do
   name=${NAMES[$i]}
   kill -TERM "${PIDS[$i]}"
@@ -117,6 +135,7 @@ Where to look next:
   - the services' logs:     $DEMO_DIR/{ingest,enricher,attributor,risk,ledger-writer}-$TOPIC_NAMESPACE.log
   - metrics while running:  http://$INGEST_ADMIN/metrics, http://$ENRICHER_ADMIN/metrics, http://$ATTRIBUTOR_ADMIN/metrics,
                             http://$RISK_ADMIN/metrics, http://$LEDGER_ADMIN/metrics (every service: /_liveness, /_readiness)
+  - the partner portal:     $PORTAL_NOTE
   - the reference data:     $REFERENCE_FILE (every field: reference/example.toml)
   - every setting:          target/release/<service> env
   - run it in production:   deploy/README.md (Kubernetes, Prometheus alerts, Grafana, operations guide)

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -103,11 +104,12 @@ impl From<crate::store::StoreError> for ApiError {
 }
 
 /// The partner routes, as the OpenAPI document lists them.
-pub const PARTNER_ROUTES: [&str; 4] = [
+pub const PARTNER_ROUTES: [&str; 5] = [
     "/v1/programs/{program}/partners/{partner}/statement",
     "/v1/programs/{program}/partners/{partner}/payouts",
     "/v1/programs/{program}/partners/{partner}/payouts/{payout}",
     "/v1/programs/{program}/partners/{partner}/risk",
+    "/v1/programs/{program}/partners/{partner}/claims",
 ];
 
 /// The API's description (OpenAPI 3.1), served at `/v1/openapi.json`.
@@ -118,12 +120,14 @@ pub const PORTAL: &str = include_str!("../portal/index.html");
 
 /// The router of the API.
 pub fn router(state: AppState) -> Router {
-    let [statement_route, payouts_route, payout_route, risk_route] = PARTNER_ROUTES;
+    let [statement_route, payouts_route, payout_route, risk_route, claims_route] = PARTNER_ROUTES;
     Router::new()
         .route(statement_route, get(statement))
         .route(payouts_route, get(payouts))
         .route(payout_route, get(payout))
         .route(risk_route, get(risk))
+        .route(claims_route, get(claims).post(claim))
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .route(
             "/v1/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
@@ -360,6 +364,54 @@ async fn risk(
     result
 }
 
+async fn claim(
+    State(state): State<Arc<AppState>>,
+    Path((program, partner)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Json<crate::claims::ClaimBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let result = async {
+        partner_access(&state, &headers, &program, &partner).await?;
+        let Json(body) = body.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("the claim must be a JSON object: {}", e.body_text()),
+            )
+        })?;
+        let order = crate::claims::parse(&body)
+            .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "bad_parameter", m))?;
+        let row = state.store.claim(&program, &partner, &order).await?;
+        let status = if row.status == "open" {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        };
+        Ok((status, Json(crate::views::claim(&row))).into_response())
+    }
+    .await;
+    observe(&state, "claim", started, &result);
+    result
+}
+
+async fn claims(
+    State(state): State<Arc<AppState>>,
+    Path((program, partner)): Path<(String, String)>,
+    Query(q): Query<ListQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let result = async {
+        partner_access(&state, &headers, &program, &partner).await?;
+        let limit = limit(&state, q.limit.as_ref())?;
+        Ok(Json(state.store.claims(&program, &partner, limit).await?).into_response())
+    }
+    .await;
+    observe(&state, "claims", started, &result);
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +433,12 @@ mod tests {
         for path in documented {
             let op = &doc["paths"][path]["get"];
             assert!(op.is_object(), "{path}: GET documented");
+            if path.ends_with("/claims") {
+                assert!(
+                    doc["paths"][path]["post"].is_object(),
+                    "{path}: POST documented"
+                );
+            }
             // Every `{name}` in the path is a documented path parameter.
             let params: Vec<String> = op["parameters"]
                 .as_array()

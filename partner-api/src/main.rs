@@ -23,6 +23,34 @@ enum Command {
     /// Issue, revoke or list API tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// List or resolve the missing-commission claims the API could not answer
+    #[command(subcommand)]
+    Claims(ClaimsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClaimsCommand {
+    /// List a program's claims with a status (open: waiting for an operator)
+    List {
+        /// The program.
+        #[arg(long)]
+        program: String,
+        /// `open`, `resolved` or `answered`.
+        #[arg(long, default_value = "open")]
+        status: String,
+    },
+    /// Resolve an open claim; the partner reads the resolution
+    Resolve {
+        /// The claim (`clm-…`).
+        #[arg(long)]
+        claim_id: String,
+        /// What was decided, in words the partner reads.
+        #[arg(long)]
+        resolution: String,
+        /// Who decided.
+        #[arg(long)]
+        actor: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,17 +107,43 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         None => service.run(None, partner_api::app::run),
         Some(Command::Service(command)) => service.run(Some(command), partner_api::app::run),
-        Some(Command::Token(command)) => token_command(command),
+        Some(Command::Token(command)) => command_line(Line::Token(command)),
+        Some(Command::Claims(command)) => command_line(Line::Claims(command)),
     }
 }
 
-fn token_command(command: TokenCommand) -> ExitCode {
+/// An operator's command.
+enum Line {
+    Token(TokenCommand),
+    Claims(ClaimsCommand),
+}
+
+fn command_line(line: Line) -> ExitCode {
     let config = match runtime::service::read_config("partner-api", ApiConfig::from_env) {
         Ok(config) => config,
         Err(status) => return status,
     };
     runtime::telemetry::init(config.common.log_format, "warn");
     let result = runtime::service::tokio_runtime().block_on(async {
+        let command = match line {
+            Line::Token(command) => command,
+            Line::Claims(ClaimsCommand::List { program, status }) => {
+                return partner_api::commands::claims_list(&config, &program, &status).await;
+            }
+            Line::Claims(ClaimsCommand::Resolve {
+                claim_id,
+                resolution,
+                actor,
+            }) => {
+                return partner_api::commands::claims_resolve(
+                    &config,
+                    &claim_id,
+                    &resolution,
+                    &actor,
+                )
+                .await;
+            }
+        };
         match command {
             TokenCommand::Issue {
                 program,
@@ -107,12 +161,12 @@ fn token_command(command: TokenCommand) -> ExitCode {
                         program_id: program,
                     },
                 };
-                partner_api::tokens::issue(&config, &scope, &label, &actor).await
+                partner_api::commands::issue(&config, &scope, &label, &actor).await
             }
             TokenCommand::Revoke { token_id, actor } => {
-                partner_api::tokens::revoke(&config, &token_id, &actor).await
+                partner_api::commands::revoke(&config, &token_id, &actor).await
             }
-            TokenCommand::List { program } => partner_api::tokens::list(&config, &program).await,
+            TokenCommand::List { program } => partner_api::commands::list(&config, &program).await,
         }
     });
     match result {

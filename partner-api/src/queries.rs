@@ -279,6 +279,108 @@ pub fn risk_levels(db: &str) -> String {
     )
 }
 
+/// The conversions and renewals of an order named by id; binds: program, order id.
+pub fn orders_by_id(db: &str) -> String {
+    format!(
+        "SELECT DISTINCT attribution_id FROM `{db}`.attributions FINAL \
+         WHERE program_id = ? AND order_id = ? AND kind != 'refund'"
+    )
+}
+
+/// The conversions and renewals on a UTC date with an exact amount; binds: program, date
+/// (`YYYY-MM-DD`), amount in minor units, currency.
+pub fn orders_by_date_amount(db: &str) -> String {
+    format!(
+        "SELECT DISTINCT attribution_id FROM `{db}`.attributions FINAL \
+         WHERE program_id = ? AND toDate(occurred_at) = toDate(?) AND amount_minor = ? \
+         AND currency = ? AND kind != 'refund'"
+    )
+}
+
+/// The partner's lines of `ids`; binds: program, partner.
+pub fn lines_of(db: &str, ids: &[String]) -> String {
+    format!(
+        "SELECT {LINE_COLUMNS} FROM `{db}`.commissions FINAL \
+         WHERE program_id = ? AND partner_id = ? AND attribution_id IN {} \
+         ORDER BY occurred_at, commission_id",
+        runtime::clickhouse::list(ids)
+    )
+}
+
+/// The partner's losing claims on `ids`; bind: partner.
+pub fn losing_of(db: &str, ids: &[String]) -> String {
+    format!(
+        "SELECT l.attribution_id AS attribution_id, l.touchpoint_id AS touchpoint_id, l.reason AS reason, \
+         a.order_id AS order_id, toUInt32(a.occurred_at) AS occurred_at \
+         FROM (SELECT attribution_id, touchpoint_id, reason FROM `{db}`.attribution_losing_claims FINAL \
+            WHERE partner_id = ? AND attribution_id IN {ids}) AS l \
+         ANY INNER JOIN (SELECT attribution_id, order_id, occurred_at FROM `{db}`.attributions FINAL \
+            WHERE attribution_id IN {ids}) AS a \
+         USING attribution_id ORDER BY attribution_id, touchpoint_id",
+        ids = runtime::clickhouse::list(ids)
+    )
+}
+
+/// A claim as stored (latest version).
+#[derive(Debug, Clone, Row, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct ClaimRow {
+    /// Id.
+    pub claim_id: String,
+    /// Program.
+    pub program_id: String,
+    /// Partner.
+    pub partner_id: String,
+    /// The order as the partner named it.
+    pub order_reference: String,
+    /// `credited`, `lost`, `no_touchpoint`, `review`.
+    pub answer: String,
+    /// The answer's detail (JSON).
+    pub detail: String,
+    /// `answered`, `open`, `resolved`.
+    pub status: String,
+    /// An operator's resolution.
+    pub resolution: String,
+    /// Who resolved it.
+    pub resolved_by: String,
+    /// Submitted (Unix seconds).
+    pub submitted_at: u32,
+    /// Last change (Unix seconds).
+    pub updated_at: u32,
+}
+
+const CLAIM_COLUMNS: &str = "claim_id, program_id, partner_id, order_reference, answer, detail, status, \
+    resolution, resolved_by, toUInt32(submitted_at) AS submitted_at, toUInt32(updated_at) AS updated_at";
+
+/// The partner's claims, newest first; binds: program, partner, limit.
+pub fn claims_of(db: &str) -> String {
+    format!(
+        "SELECT {CLAIM_COLUMNS} FROM `{db}`.partner_claims FINAL \
+         WHERE program_id = ? AND partner_id = ? ORDER BY submitted_at DESC, claim_id LIMIT ?"
+    )
+}
+
+/// A program's claims with a status, oldest first; binds: program, status.
+pub fn claims_with_status(db: &str) -> String {
+    format!(
+        "SELECT {CLAIM_COLUMNS} FROM `{db}`.partner_claims FINAL \
+         WHERE program_id = ? AND status = ? ORDER BY submitted_at, claim_id"
+    )
+}
+
+/// One claim; bind: claim id.
+pub fn claim(db: &str) -> String {
+    format!("SELECT {CLAIM_COLUMNS} FROM `{db}`.partner_claims FINAL WHERE claim_id = ?")
+}
+
+/// Writes a claim version; binds in the column order of [`ClaimRow`], then the version.
+pub fn insert_claim(db: &str) -> String {
+    format!(
+        "INSERT INTO `{db}`.partner_claims (claim_id, program_id, partner_id, order_reference, answer, \
+         detail, status, resolution, resolved_by, submitted_at, updated_at, version) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, toDateTime(?), toDateTime(?), ?)"
+    )
+}
+
 /// A token's stored row.
 #[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
 pub struct TokenRow {
@@ -336,6 +438,9 @@ mod tests {
             payout("d_partner"),
             payout_lines("d_partner"),
             risk_levels("d_partner"),
+            lines_of("d_partner", &ids),
+            losing_of("d_partner", &ids),
+            claims_of("d_partner"),
         ] {
             assert!(sql.contains("partner_id = ?"), "{sql}");
             assert!(sql.contains("`d_partner`."), "{sql}");

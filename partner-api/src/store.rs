@@ -9,7 +9,8 @@ use clickhouse::Client;
 use moka::sync::Cache;
 use serde_json::{json, Value};
 
-use crate::queries::{self, AttributionRow, CreditRow, EvidenceRow, LineRow, TokenRow};
+use crate::claims::{Answer, OrderRef};
+use crate::queries::{self, AttributionRow, ClaimRow, CreditRow, EvidenceRow, LineRow, TokenRow};
 use crate::token::{Presented, Scope};
 use crate::views;
 
@@ -290,6 +291,147 @@ impl Store {
         Ok(Some(doc))
     }
 
+    /// Answers a missing-commission claim from the attribution record and records it (an
+    /// order not known yet stays open for operators).
+    pub async fn claim(
+        &self,
+        program: &str,
+        partner: &str,
+        order: &OrderRef,
+    ) -> Result<ClaimRow, StoreError> {
+        let ids: Vec<String> = match order {
+            OrderRef::Id(id) => {
+                self.client
+                    .query(&queries::orders_by_id(&self.db))
+                    .bind(program)
+                    .bind(id)
+                    .fetch_all()
+                    .await?
+            }
+            OrderRef::DateAmount {
+                date,
+                minor,
+                currency,
+            } => {
+                self.client
+                    .query(&queries::orders_by_date_amount(&self.db))
+                    .bind(program)
+                    .bind(date.format("%Y-%m-%d").to_string())
+                    .bind(*minor)
+                    .bind(currency)
+                    .fetch_all()
+                    .await?
+            }
+        };
+        let (lines, losing) = if ids.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let lines: Vec<LineRow> = self
+                .client
+                .query(&queries::lines_of(&self.db, &ids))
+                .bind(program)
+                .bind(partner)
+                .fetch_all()
+                .await?;
+            let losing: Vec<queries::LosingRow> = self
+                .client
+                .query(&queries::losing_of(&self.db, &ids))
+                .bind(partner)
+                .fetch_all()
+                .await?;
+            (lines, losing)
+        };
+        let answer = Answer::of(!ids.is_empty(), lines, losing);
+        let now = u32::try_from(Utc::now().timestamp()).unwrap_or_default();
+        let id: String = random_bytes::<8>()?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let row = ClaimRow {
+            claim_id: format!("clm-{id}"),
+            program_id: program.to_string(),
+            partner_id: partner.to_string(),
+            order_reference: order.describe(),
+            answer: answer.code().to_string(),
+            detail: answer.detail().to_string(),
+            status: answer.status().to_string(),
+            resolution: String::new(),
+            resolved_by: String::new(),
+            submitted_at: now,
+            updated_at: now,
+        };
+        self.write_claim(&row).await?;
+        Ok(row)
+    }
+
+    /// Writes a version of a claim.
+    pub async fn write_claim(&self, row: &ClaimRow) -> Result<(), StoreError> {
+        self.client
+            .query(&queries::insert_claim(&self.db))
+            .bind(&row.claim_id)
+            .bind(&row.program_id)
+            .bind(&row.partner_id)
+            .bind(&row.order_reference)
+            .bind(&row.answer)
+            .bind(&row.detail)
+            .bind(&row.status)
+            .bind(&row.resolution)
+            .bind(&row.resolved_by)
+            .bind(row.submitted_at)
+            .bind(row.updated_at)
+            .bind(u64::try_from(Utc::now().timestamp_micros()).unwrap_or_default())
+            .execute()
+            .await?;
+        Ok(())
+    }
+
+    /// The partner's claims, newest first.
+    pub async fn claims(
+        &self,
+        program: &str,
+        partner: &str,
+        limit: u32,
+    ) -> Result<Value, StoreError> {
+        let rows: Vec<ClaimRow> = self
+            .client
+            .query(&queries::claims_of(&self.db))
+            .bind(program)
+            .bind(partner)
+            .bind(limit)
+            .fetch_all()
+            .await?;
+        Ok(json!({
+            "program_id": program,
+            "partner_id": partner,
+            "claims": rows.iter().map(views::claim).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// A program's claims with `status`, oldest first (operators).
+    pub async fn claims_with_status(
+        &self,
+        program: &str,
+        status: &str,
+    ) -> Result<Vec<ClaimRow>, StoreError> {
+        Ok(self
+            .client
+            .query(&queries::claims_with_status(&self.db))
+            .bind(program)
+            .bind(status)
+            .fetch_all()
+            .await?)
+    }
+
+    /// One claim.
+    pub async fn find_claim(&self, claim_id: &str) -> Result<Option<ClaimRow>, StoreError> {
+        Ok(self
+            .client
+            .query(&queries::claim(&self.db))
+            .bind(claim_id)
+            .fetch_optional()
+            .await?)
+    }
+
     /// The partner's risk levels: its own and each SharedId's (levels and counts, never the
     /// events' reason codes).
     pub async fn risk(&self, program: &str, partner: &str) -> Result<Value, StoreError> {
@@ -308,6 +450,16 @@ impl Store {
             "shared_ids": rows.iter().filter(|r| !r.shared_id.is_empty()).map(views::risk).collect::<Vec<_>>(),
         }))
     }
+}
+
+/// `n` random bytes from the kernel.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
+    use std::io::Read;
+    let mut bytes = [0u8; N];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| StoreError(format!("cannot read /dev/urandom: {e}")))?;
+    Ok(bytes)
 }
 
 /// The opaque cursor after a line: hex of `<unix seconds>|<commission id>`.

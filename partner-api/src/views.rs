@@ -83,6 +83,7 @@ pub fn losing_claim(row: &LosingRow) -> Value {
         "occurred_at": time(row.occurred_at),
         "touchpoint_id": row.touchpoint_id,
         "reason": row.reason,
+        "explanation": crate::claims::explain(&row.reason),
     })
 }
 
@@ -104,6 +105,20 @@ pub fn payout(row: &PayoutRow) -> Value {
         "period_end": time(row.period_end),
         "created_at": time(row.created_at),
         "settled_at": time(row.settled_at),
+    })
+}
+
+/// A claim as the partner reads it.
+pub fn claim(row: &crate::queries::ClaimRow) -> Value {
+    json!({
+        "claim_id": row.claim_id,
+        "order": row.order_reference,
+        "answer": row.answer,
+        "detail": serde_json::from_str::<Value>(&row.detail).unwrap_or(Value::Null),
+        "status": row.status,
+        "resolution": optional(&row.resolution),
+        "submitted_at": time(row.submitted_at),
+        "updated_at": time(row.updated_at),
     })
 }
 

@@ -1,7 +1,7 @@
 //! A real HTTP client for tests of the HTTP edges (hyper's, over TCP).
 
 use anyhow::{Context, Result};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -19,15 +19,33 @@ pub struct Answer {
 
 /// `GET url`, with `Authorization: Bearer <token>` when a token is given.
 pub async fn get(url: &str, token: Option<&str>) -> Result<Answer> {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let mut request = hyper::Request::get(url);
+    send(hyper::Method::GET, url, token, None).await
+}
+
+/// `POST url` with a JSON body.
+pub async fn post(url: &str, token: Option<&str>, body: &str) -> Result<Answer> {
+    send(hyper::Method::POST, url, token, Some(body)).await
+}
+
+async fn send(
+    method: hyper::Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Result<Answer> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut request = hyper::Request::builder().method(method.clone()).uri(url);
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let payload = Full::new(Bytes::from(body.unwrap_or_default().to_string()));
     let response = client
-        .request(request.body(Empty::new())?)
+        .request(request.body(payload)?)
         .await
-        .with_context(|| format!("GET {url}"))?;
+        .with_context(|| format!("{method} {url}"))?;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes();
     let text = String::from_utf8_lossy(&body).into_owned();

@@ -5,9 +5,15 @@
 
 use serde_json::Value;
 
-/// The schema of `status`'s JSON body for `GET path` (a templated path as documented).
-pub fn response_schema<'d>(doc: &'d Value, path: &str, status: u16) -> Option<&'d Value> {
-    let mut response = &doc["paths"][path]["get"]["responses"][status.to_string()];
+/// The schema of `status`'s JSON body for `method` (`get`, `post`) on `path` (a templated
+/// path as documented).
+pub fn response_schema<'d>(
+    doc: &'d Value,
+    method: &str,
+    path: &str,
+    status: u16,
+) -> Option<&'d Value> {
+    let mut response = &doc["paths"][path][method]["responses"][status.to_string()];
     if let Some(r) = response["$ref"].as_str() {
         response = resolve(doc, r)?;
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use clickhouse::Client;
 use runtime::topic_reader::TopicReader;
 use schemas::money::Currency;
-use tests::http::{get, Answer};
+use tests::http::{get, post, Answer};
 use tests::ledger::{clickhouse, database_for, wait_for_schema};
 use tests::pipeline::{run_paid_workload, Pipeline, REFERENCE};
 use tests::{
@@ -490,7 +490,7 @@ async fn partners_read_exactly_the_ledgers_figures_and_only_their_own() {
     ));
     for (path, status, answer) in documented {
         assert_eq!(answer.status, status, "{path}");
-        let schema = tests::openapi::response_schema(&doc, path, status)
+        let schema = tests::openapi::response_schema(&doc, "get", path, status)
             .unwrap_or_else(|| panic!("{path} {status} documented"));
         let problems = tests::openapi::check(&doc, schema, &answer.json, "$");
         assert!(
@@ -498,6 +498,218 @@ async fn partners_read_exactly_the_ledgers_figures_and_only_their_own() {
             "{path} {status} departs from the document: {problems:?}"
         );
     }
+
+    // Missing-commission claims, answered from the attribution record.
+    let claims_path = "/v1/programs/{program}/partners/{partner}/claims";
+    let check_claim = |answer: &Answer, status: u16| {
+        assert_eq!(answer.status, status, "{}", answer.text);
+        let schema =
+            tests::openapi::response_schema(&doc, "post", claims_path, status).expect("documented");
+        let problems = tests::openapi::check(&doc, schema, &answer.json, "$");
+        assert!(
+            problems.is_empty(),
+            "claim answer departs from the document: {problems:?}"
+        );
+    };
+    let credited = &rows(
+        &db,
+        &format!(
+            "SELECT c.order_id, c.commission_id, toString(toDate(a.occurred_at)), toString(a.amount), a.currency \
+             FROM commissions AS c FINAL ANY INNER JOIN (SELECT attribution_id, occurred_at, amount, currency FROM attributions FINAL) AS a USING attribution_id \
+             WHERE c.program_id = '{program}' AND c.partner_id = '{a}' AND c.line_kind = 'commission' ORDER BY c.commission_id LIMIT 1"
+        ),
+    )
+    .await[0];
+    let by_id = post(
+        &format!("{base_a}/claims"),
+        Some(&token_a),
+        &format!(r#"{{"order_id": "{}"}}"#, credited[0]),
+    )
+    .await
+    .expect("claim");
+    check_claim(&by_id, 200);
+    assert_eq!(by_id.json["answer"], "credited", "{}", by_id.text);
+    assert!(
+        by_id.text.contains(&credited[1]),
+        "the credited line is named: {}",
+        by_id.text
+    );
+    let currency = Currency::from_code(&credited[4]).expect("ISO");
+    let amount = currency.from_minor(
+        currency
+            .to_minor(credited[3].parse().expect("decimal"))
+            .expect("exact"),
+    );
+    let by_amount = post(
+        &format!("{base_a}/claims"),
+        Some(&token_a),
+        &format!(
+            r#"{{"date": "{}", "amount": "{amount}", "currency": "{}"}}"#,
+            credited[2], credited[4]
+        ),
+    )
+    .await
+    .expect("claim");
+    check_claim(&by_amount, 200);
+    assert_eq!(by_amount.json["answer"], "credited", "{}", by_amount.text);
+    // Each losing-claim reason of the run, claimed by its partner (an operator's token).
+    let losing = rows(
+        &db,
+        &format!(
+            "SELECT reason, any(partner_id), any(order_id) FROM (SELECT l.reason AS reason, l.partner_id AS partner_id, a.order_id AS order_id \
+             FROM attribution_losing_claims AS l FINAL ANY INNER JOIN (SELECT attribution_id, order_id, program_id, kind FROM attributions FINAL) AS a USING attribution_id \
+             WHERE a.program_id = '{program}' AND a.kind = 'conversion' \
+             AND (l.partner_id, a.order_id) NOT IN (SELECT partner_id, order_id FROM commissions FINAL WHERE program_id = '{program}')) \
+             GROUP BY reason ORDER BY reason"
+        ),
+    )
+    .await;
+    assert!(!losing.is_empty(), "the run has losing claims");
+    for row in &losing {
+        let (reason, partner, order) = (&row[0], &row[1], &row[2]);
+        let answer = post(
+            &format!("{root}/v1/programs/{program}/partners/{partner}/claims"),
+            Some(&operator),
+            &format!(r#"{{"order_id": "{order}"}}"#),
+        )
+        .await
+        .expect("claim");
+        check_claim(&answer, 200);
+        assert_eq!(answer.json["answer"], "lost", "{reason}: {}", answer.text);
+        let reasons: Vec<&str> = answer.json["detail"]["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .filter_map(|r| r["reason"].as_str())
+            .collect();
+        assert!(
+            reasons.contains(&reason.as_str()),
+            "{reason}: {}",
+            answer.text
+        );
+    }
+    eprintln!(
+        "partner-api: claims answered for the losing reasons {:?}",
+        losing.iter().map(|r| r[0].clone()).collect::<Vec<_>>()
+    );
+    // An order someone else earned, where A has nothing: A learns only that.
+    let others = rows(
+        &db,
+        &format!(
+            "SELECT order_id, partner_id FROM commissions FINAL WHERE program_id = '{program}' AND partner_id != '{a}' \
+             AND attribution_id NOT IN (SELECT attribution_id FROM attribution_losing_claims FINAL WHERE partner_id = '{a}') \
+             AND order_id NOT IN (SELECT order_id FROM commissions FINAL WHERE partner_id = '{a}') ORDER BY order_id LIMIT 1"
+        ),
+    )
+    .await;
+    let nothing = post(
+        &format!("{base_a}/claims"),
+        Some(&token_a),
+        &format!(r#"{{"order_id": "{}"}}"#, others[0][0]),
+    )
+    .await
+    .expect("claim");
+    check_claim(&nothing, 200);
+    assert_eq!(nothing.json["answer"], "no_touchpoint", "{}", nothing.text);
+    assert!(
+        !nothing.text.contains(&others[0][1]),
+        "the winner is not revealed: {}",
+        nothing.text
+    );
+    // An order nobody knows: open for an operator, resolved, and the partner reads it.
+    let unknown = post(
+        &format!("{base_a}/claims"),
+        Some(&token_a),
+        r#"{"order_id": "o-never-seen"}"#,
+    )
+    .await
+    .expect("claim");
+    check_claim(&unknown, 202);
+    assert_eq!(
+        (
+            unknown.json["answer"].as_str(),
+            unknown.json["status"].as_str()
+        ),
+        (Some("review"), Some("open"))
+    );
+    let claim_id = unknown.json["claim_id"].as_str().expect("id").to_string();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(binary("partner-api"))
+            .args(args)
+            .env_clear()
+            .envs(&env)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        cli(&["claims", "list", "--program", &program]).contains(&claim_id),
+        "operators see the open claim"
+    );
+    cli(&[
+        "claims",
+        "resolve",
+        "--claim-id",
+        &claim_id,
+        "--resolution",
+        "order arrived late; credited manually",
+        "--actor",
+        "ops@test",
+    ]);
+    let listed = get(&format!("{base_a}/claims"), Some(&token_a))
+        .await
+        .expect("claims");
+    assert_eq!(listed.status, 200);
+    let mine = listed.json["claims"].as_array().expect("claims");
+    let expected = 4 + losing.iter().filter(|r| r[1] == a).count();
+    assert_eq!(
+        mine.len(),
+        expected,
+        "every claim made for A: {}",
+        listed.text
+    );
+    let resolved = mine
+        .iter()
+        .find(|c| c["claim_id"] == claim_id.as_str())
+        .expect("listed");
+    assert_eq!(
+        (resolved["status"].as_str(), resolved["resolution"].as_str()),
+        (
+            Some("resolved"),
+            Some("order arrived late; credited manually")
+        )
+    );
+    for (body, word) in [
+        ("{}", "either"),
+        (r#"{"order_id": 7}"#, "JSON"),
+        ("not json", "JSON"),
+        (
+            r#"{"date": "2026-06-01", "amount": "1.001", "currency": "EUR"}"#,
+            "amount",
+        ),
+    ] {
+        let bad = post(&format!("{base_a}/claims"), Some(&token_a), body)
+            .await
+            .expect("answer");
+        assert_eq!(bad.status, 400, "{body}: {}", bad.text);
+        assert!(bad.text.contains(word), "{body}: {}", bad.text);
+    }
+    assert_eq!(
+        post(
+            &format!("{base_b}/claims"),
+            Some(&token_a),
+            r#"{"order_id": "x"}"#
+        )
+        .await
+        .expect("answer")
+        .status,
+        403
+    );
 
     // The portal, in a real browser: the statement, the risk level and a payout traced to its
     // lines, as the API gave them. Screenshots (desktop and phone) are kept as artifacts.
@@ -549,6 +761,14 @@ async fn partners_read_exactly_the_ledgers_figures_and_only_their_own() {
         );
     }
     assert!(!dom.contains(&token_a), "the token is not left in the page");
+    assert!(
+        dom.contains(&format!(r#"data-claim="{claim_id}""#)),
+        "the claims are listed"
+    );
+    assert!(
+        dom.contains("order arrived late; credited manually"),
+        "with the operator's resolution"
+    );
     let artifacts = tests::browser::artifacts_dir();
     tests::browser::screenshot(&portal, &artifacts.join("portal-desktop.png"), 1280, 1600)
         .expect("desktop screenshot");

@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_api_tokens.sql",
         sql: include_str!("../../migrations/0005_api_tokens.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_partner_claims.sql",
+        sql: include_str!("../../migrations/0006_partner_claims.sql"),
+    },
 ];
 
 /// The partner-safe database beside `database` (migration 0003): partner-facing readers are

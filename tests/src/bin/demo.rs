@@ -312,11 +312,12 @@ fn main() -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    report()?;
+    report(work)?;
     Ok(())
 }
 
-fn report() -> Result<()> {
+/// The report; `work` gets the partner the portal shows.
+fn report(work: &str) -> Result<()> {
     println!(
         "\n== 6. Per program and partner: conversions, commissions by status, Risk % and level"
     );
@@ -349,6 +350,14 @@ fn report() -> Result<()> {
         println!("(no completed payout to trace)");
         return Ok(());
     }
+    // The partner paid by it is the one the demo shows in the partner portal (demo.sh).
+    let owner = clickhouse(&format!(
+        "SELECT program_id, partner_id FROM payouts FINAL WHERE payout_id = '{payout}'"
+    ))?;
+    std::fs::write(
+        Path::new(work).join("portal-partner"),
+        format!("{}\n", owner.trim()),
+    )?;
     println!("== 7. One payout traced to its commissions and the touchpoints that earned them");
     println!("{}", table(&format!(
         "SELECT payout_id, program_id, partner_id, currency, amount, item_count, status, period_end FROM payouts FINAL WHERE payout_id = '{payout}'"

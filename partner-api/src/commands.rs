@@ -1,5 +1,6 @@
-//! `partner-api token issue|revoke|list`: the token commands operators run (with a ClickHouse
-//! user that may write the partner database). The secret is printed once and never stored.
+//! The commands operators run (with a ClickHouse user that may write the partner database):
+//! `token issue|revoke|list` — a token's secret is printed once and never stored — and
+//! `claims list|resolve` for the claims the API could not answer.
 
 use chrono::Utc;
 use clickhouse::Client;
@@ -10,34 +11,34 @@ use crate::token::Scope;
 
 /// A command's failure, worded for the person running it.
 #[derive(Debug)]
-pub struct TokenError(pub String);
+pub struct CommandError(pub String);
 
-fn ch(e: clickhouse::error::Error) -> TokenError {
-    TokenError(format!("clickhouse: {}", runtime::clickhouse::describe(&e)))
+fn ch(e: clickhouse::error::Error) -> CommandError {
+    CommandError(format!("clickhouse: {}", runtime::clickhouse::describe(&e)))
 }
 
 /// The partner database, migrated, and its name.
-async fn database(config: &ApiConfig) -> Result<(Client, String), TokenError> {
-    let server =
-        ledger_writer::store::connect(&config.clickhouse).map_err(|e| TokenError(e.to_string()))?;
+async fn database(config: &ApiConfig) -> Result<(Client, String), CommandError> {
+    let server = ledger_writer::store::connect(&config.clickhouse)
+        .map_err(|e| CommandError(e.to_string()))?;
     let database = &config.clickhouse.database;
     ledger_writer::store::migrations::migrate(&server, database)
         .await
-        .map_err(|e| TokenError(e.to_string()))?;
+        .map_err(|e| CommandError(e.to_string()))?;
     let partner_database = ledger_writer::store::migrations::partner_database(database);
     Ok((server.with_database(database), partner_database))
 }
 
-fn random_40() -> Result<[u8; 40], TokenError> {
-    use std::io::Read;
-    let mut bytes = [0u8; 40];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| TokenError(format!("cannot read /dev/urandom: {e}")))?;
-    Ok(bytes)
+fn random_40() -> Result<[u8; 40], CommandError> {
+    crate::store::random_bytes::<40>().map_err(|e| CommandError(e.0))
 }
 
-async fn write(db: &Client, pdb: &str, row: &TokenRow, revoked_by: &str) -> Result<(), TokenError> {
+async fn write(
+    db: &Client,
+    pdb: &str,
+    row: &TokenRow,
+    revoked_by: &str,
+) -> Result<(), CommandError> {
     db.query(&format!(
         "INSERT INTO `{pdb}`.api_tokens (token_id, secret_sha256, scope, program_id, partner_id, label, issued_by, issued_at, revoked, revoked_by, revoked_at, version) \
          VALUES (?, ?, ?, ?, ?, ?, ?, toDateTime(?), ?, ?, toDateTime(?), ?)"
@@ -65,7 +66,7 @@ pub async fn issue(
     scope: &Scope,
     label: &str,
     actor: &str,
-) -> Result<String, TokenError> {
+) -> Result<String, CommandError> {
     let (db, pdb) = database(config).await?;
     let (text, token_id, hash) = crate::token::issue(&random_40()?);
     let row = TokenRow {
@@ -93,7 +94,11 @@ pub async fn issue(
 }
 
 /// Revokes a token (effective within `PARTNER_API_TOKEN_CACHE_SECONDS`).
-pub async fn revoke(config: &ApiConfig, token_id: &str, actor: &str) -> Result<String, TokenError> {
+pub async fn revoke(
+    config: &ApiConfig,
+    token_id: &str,
+    actor: &str,
+) -> Result<String, CommandError> {
     let (db, pdb) = database(config).await?;
     let row: Option<TokenRow> = db
         .query(&queries::token(&pdb))
@@ -102,7 +107,7 @@ pub async fn revoke(config: &ApiConfig, token_id: &str, actor: &str) -> Result<S
         .await
         .map_err(ch)?;
     let Some(mut row) = row else {
-        return Err(TokenError(format!("no token {token_id}")));
+        return Err(CommandError(format!("no token {token_id}")));
     };
     if row.revoked == 1 {
         return Ok(format!("token {token_id} was already revoked\n"));
@@ -116,7 +121,7 @@ pub async fn revoke(config: &ApiConfig, token_id: &str, actor: &str) -> Result<S
 }
 
 /// The tokens of a program (never their secrets).
-pub async fn list(config: &ApiConfig, program: &str) -> Result<String, TokenError> {
+pub async fn list(config: &ApiConfig, program: &str) -> Result<String, CommandError> {
     let (db, pdb) = database(config).await?;
     let rows: Vec<TokenRow> = db
         .query(&queries::tokens(&pdb))
@@ -138,4 +143,80 @@ pub async fn list(config: &ApiConfig, program: &str) -> Result<String, TokenErro
         ));
     }
     Ok(out)
+}
+
+/// A program's claims with `status` (`open` by default: the ones waiting for an operator).
+pub async fn claims_list(
+    config: &ApiConfig,
+    program: &str,
+    status: &str,
+) -> Result<String, CommandError> {
+    let store = claims_store(config).await?;
+    let rows = store
+        .claims_with_status(program, status)
+        .await
+        .map_err(|e| CommandError(e.0))?;
+    let mut out = String::from("claim_id\tpartner\tsubmitted_at\tanswer\torder\n");
+    for r in rows {
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            r.claim_id,
+            r.partner_id,
+            crate::views::time(r.submitted_at)
+                .as_str()
+                .unwrap_or_default(),
+            r.answer,
+            r.order_reference
+        ));
+    }
+    Ok(out)
+}
+
+/// Resolves an open claim with an operator's answer, which the partner then reads.
+pub async fn claims_resolve(
+    config: &ApiConfig,
+    claim_id: &str,
+    resolution: &str,
+    actor: &str,
+) -> Result<String, CommandError> {
+    if resolution.trim().is_empty() {
+        return Err(CommandError(
+            "--resolution must say what was decided".into(),
+        ));
+    }
+    let store = claims_store(config).await?;
+    let Some(mut row) = store
+        .find_claim(claim_id)
+        .await
+        .map_err(|e| CommandError(e.0))?
+    else {
+        return Err(CommandError(format!("no claim {claim_id}")));
+    };
+    if row.status != "open" {
+        return Err(CommandError(format!(
+            "claim {claim_id} is {} (answered at once or resolved before); only open claims are resolved",
+            row.status
+        )));
+    }
+    row.status = "resolved".into();
+    row.resolution = resolution.trim().to_string();
+    row.resolved_by = actor.to_string();
+    row.updated_at = u32::try_from(Utc::now().timestamp()).unwrap_or_default();
+    store
+        .write_claim(&row)
+        .await
+        .map_err(|e| CommandError(e.0))?;
+    Ok(format!(
+        "claim {claim_id} resolved; partner {} sees the resolution\n",
+        row.partner_id
+    ))
+}
+
+async fn claims_store(config: &ApiConfig) -> Result<crate::store::Store, CommandError> {
+    let (db, _) = database(config).await?;
+    Ok(crate::store::Store::new(
+        db,
+        &config.clickhouse.database,
+        config.token_cache,
+    ))
 }
