@@ -214,6 +214,27 @@ def main(bin_dir):
                 for e in c.get("envFrom", []):
                     if "secretRef" in e:
                         check(e["secretRef"]["name"] in secrets, f"{file}: {c['name']} reads Secret {e['secretRef']['name']}, which secrets.example.yaml does not define")
+    # The partner API: not a consumer (no KEDA), but probes, ports and config like the services.
+    api_table = env_table(os.path.join(bin_dir, "partner-api"))
+    api = {(d["kind"], d["metadata"]["name"]): d for d in docs.get("partner-api.yaml", [])}
+    api_config = api.get(("ConfigMap", "attrib-partner-api"), {}).get("data", {})
+    for key in api_config:
+        check(key in api_table, f"partner-api.yaml: ConfigMap sets {key}, which `partner-api env` does not read")
+    for key in secrets.get("attrib-partner-api-secrets", {}).get("stringData", {}):
+        check(key in api_table, f"attrib-partner-api-secrets sets {key}, which `partner-api env` does not read")
+    api_deployment = api.get(("Deployment", "partner-api"))
+    check(api_deployment, "partner-api.yaml: no Deployment named partner-api")
+    if api_deployment:
+        c = api_deployment["spec"]["template"]["spec"]["containers"][0]
+        api_port = int(api_config.get("PARTNER_API_LISTEN_ADDR", "0:0").rsplit(":", 1)[1])
+        admin_port = int(api_config.get("ADMIN_LISTEN_ADDR", "0:0").rsplit(":", 1)[1])
+        check({"name": "api", "containerPort": api_port} in c["ports"] and {"name": "admin", "containerPort": admin_port} in c["ports"],
+              "partner-api.yaml: container ports must match PARTNER_API_LISTEN_ADDR and ADMIN_LISTEN_ADDR")
+        check(c["livenessProbe"]["httpGet"] == {"path": "/_liveness", "port": "admin"} and c["readinessProbe"]["httpGet"] == {"path": "/_readiness", "port": "admin"},
+              "partner-api.yaml: probes on the admin port")
+        refs = [e.get("secretRef", {}).get("name") for e in c["envFrom"] if "secretRef" in e]
+        check(refs == ["attrib-partner-api-secrets"], "partner-api.yaml: must read exactly its own Secret")
+    check(("PodDisruptionBudget", "partner-api") in api, "partner-api.yaml: no PodDisruptionBudget")
     refresh = next((d for d in docs.get("reference.yaml", []) if d.get("kind") == "CronJob"), None)
     check(refresh and refresh["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][0] == "refresh",
           "reference.yaml: no CronJob running `reference refresh` (the reference topic's retention would take the catalogue)")

@@ -28,8 +28,8 @@ else
 fi
 
 say "Building the services (release)..."
-cargo build --release --quiet -p ingest -p enricher -p attributor -p risk -p ledger-writer -p reference \
-  -p loadgen -p tests --bin ingest --bin enricher --bin attributor --bin risk --bin ledger-writer \
+cargo build --release --quiet -p ingest -p enricher -p attributor -p risk -p ledger-writer -p partner-api -p reference \
+  -p loadgen -p tests --bin ingest --bin enricher --bin attributor --bin risk --bin ledger-writer --bin partner-api \
   --bin reference --bin loadgen --bin demo
 
 export TOPIC_NAMESPACE="demo$(date +%s)"

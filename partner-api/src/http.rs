@@ -112,6 +112,12 @@ pub const PARTNER_ROUTES: [&str; 5] = [
     "/v1/programs/{program}/partners/{partner}/claims",
 ];
 
+/// The operators' routes (an operator token of the program).
+pub const OPERATOR_ROUTES: [&str; 2] = [
+    "/v1/programs/{program}/partners",
+    "/v1/programs/{program}/claims",
+];
+
 /// The API's description (OpenAPI 3.1), served at `/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
@@ -127,6 +133,8 @@ pub fn router(state: AppState) -> Router {
         .route(payout_route, get(payout))
         .route(risk_route, get(risk))
         .route(claims_route, get(claims).post(claim))
+        .route(OPERATOR_ROUTES[0], get(partners_by_risk))
+        .route(OPERATOR_ROUTES[1], get(open_claims))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .route(
             "/v1/openapi.json",
@@ -193,6 +201,18 @@ async fn partner_access(
             Scope::Operator { .. } => "this token reads its own program's partners only",
         },
     ))
+}
+
+/// Runs a handler's body and records its status and time under `route`.
+async fn timed(
+    state: &AppState,
+    route: &str,
+    body: impl std::future::Future<Output = Result<Response, ApiError>>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let result = body.await;
+    observe(state, route, started, &result);
+    result
 }
 
 fn observe(state: &AppState, route: &str, started: Instant, result: &Result<Response, ApiError>) {
@@ -269,8 +289,7 @@ async fn statement(
     Query(q): Query<StatementQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let result = async {
+    timed(&state, "statement", async {
         partner_access(&state, &headers, &program, &partner).await?;
         let from = instant("from", q.from.as_ref(), DateTime::<Utc>::UNIX_EPOCH)?;
         let to = instant("to", q.to.as_ref(), Utc::now() + chrono::Duration::days(1))?;
@@ -298,10 +317,8 @@ async fn statement(
             limit: limit(&state, q.limit.as_ref())?,
         };
         Ok(Json(state.store.statement(&program, &partner, &page).await?).into_response())
-    }
-    .await;
-    observe(&state, "statement", started, &result);
-    result
+    })
+    .await
 }
 
 /// Query parameters of the payout list.
@@ -316,15 +333,12 @@ async fn payouts(
     Query(q): Query<ListQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let result = async {
+    timed(&state, "payouts", async {
         partner_access(&state, &headers, &program, &partner).await?;
         let limit = limit(&state, q.limit.as_ref())?;
         Ok(Json(state.store.payouts(&program, &partner, limit).await?).into_response())
-    }
-    .await;
-    observe(&state, "payouts", started, &result);
-    result
+    })
+    .await
 }
 
 async fn payout(
@@ -332,8 +346,7 @@ async fn payout(
     Path((program, partner, payout_id)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let result = async {
+    timed(&state, "payout", async {
         partner_access(&state, &headers, &program, &partner).await?;
         match state.store.payout(&program, &partner, &payout_id).await? {
             Some(doc) => Ok(Json(doc).into_response()),
@@ -343,10 +356,8 @@ async fn payout(
                 format!("partner {partner} has no payout {payout_id} in program {program}"),
             )),
         }
-    }
-    .await;
-    observe(&state, "payout", started, &result);
-    result
+    })
+    .await
 }
 
 async fn risk(
@@ -354,14 +365,11 @@ async fn risk(
     Path((program, partner)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let result = async {
+    timed(&state, "risk", async {
         partner_access(&state, &headers, &program, &partner).await?;
         Ok(Json(state.store.risk(&program, &partner).await?).into_response())
-    }
-    .await;
-    observe(&state, "risk", started, &result);
-    result
+    })
+    .await
 }
 
 async fn claim(
@@ -370,14 +378,22 @@ async fn claim(
     headers: HeaderMap,
     body: Result<Json<crate::claims::ClaimBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let result = async {
+    timed(&state, "claim", async {
         partner_access(&state, &headers, &program, &partner).await?;
         let Json(body) = body.map_err(|e| {
+            // 413 too large, 415 not sent as JSON; anything else about the body is a 400,
+            // like every other bad parameter of this API.
+            let status = match e.status() {
+                s @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => s,
+                _ => StatusCode::BAD_REQUEST,
+            };
             ApiError::new(
-                StatusCode::BAD_REQUEST,
+                status,
                 "bad_request",
-                format!("the claim must be a JSON object: {}", e.body_text()),
+                format!(
+                    "the claim must be a JSON object of at most 16 KiB: {}",
+                    e.body_text()
+                ),
             )
         })?;
         let order = crate::claims::parse(&body)
@@ -389,10 +405,8 @@ async fn claim(
             StatusCode::OK
         };
         Ok((status, Json(crate::views::claim(&row))).into_response())
-    }
-    .await;
-    observe(&state, "claim", started, &result);
-    result
+    })
+    .await
 }
 
 async fn claims(
@@ -401,15 +415,78 @@ async fn claims(
     Query(q): Query<ListQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let result = async {
+    timed(&state, "claims", async {
         partner_access(&state, &headers, &program, &partner).await?;
         let limit = limit(&state, q.limit.as_ref())?;
         Ok(Json(state.store.claims(&program, &partner, limit).await?).into_response())
+    })
+    .await
+}
+
+/// Authenticates and checks that the token is an operator's of `program`.
+async fn operator_access(
+    state: &AppState,
+    headers: &HeaderMap,
+    program: &str,
+) -> Result<(), ApiError> {
+    if authenticate(state, headers).await?.may_operate(program) {
+        return Ok(());
     }
-    .await;
-    observe(&state, "claims", started, &result);
-    result
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "this needs an operator token of this program",
+    ))
+}
+
+async fn partners_by_risk(
+    State(state): State<Arc<AppState>>,
+    Path(program): Path<String>,
+    Query(q): Query<ListQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    timed(&state, "partners_by_risk", async {
+        operator_access(&state, &headers, &program).await?;
+        let limit = limit(&state, q.limit.as_ref())?;
+        Ok(Json(state.store.partners_by_risk(&program, limit).await?).into_response())
+    })
+    .await
+}
+
+/// Query parameters of the operators' claim list.
+#[derive(Debug, Deserialize)]
+struct ClaimsQuery {
+    status: Option<String>,
+}
+
+async fn open_claims(
+    State(state): State<Arc<AppState>>,
+    Path(program): Path<String>,
+    Query(q): Query<ClaimsQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    timed(&state, "open_claims", async {
+        operator_access(&state, &headers, &program).await?;
+        let status = q.status.as_deref().unwrap_or("open");
+        if !["open", "answered", "resolved"].contains(&status) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_parameter",
+                "`status` must be open, answered or resolved",
+            ));
+        }
+        let rows = state.store.claims_with_status(&program, status).await?;
+        Ok(Json(json!({
+            "program_id": program,
+            "claims": rows.iter().map(|r| {
+                let mut c = crate::views::claim(r);
+                c["partner_id"] = json!(r.partner_id);
+                c
+            }).collect::<Vec<_>>(),
+        }))
+        .into_response())
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -426,6 +503,7 @@ mod tests {
             .map(String::as_str)
             .collect();
         let mut served = PARTNER_ROUTES.to_vec();
+        served.extend(OPERATOR_ROUTES);
         served.sort_unstable();
         let mut documented_sorted = documented.clone();
         documented_sorted.sort_unstable();
@@ -433,7 +511,7 @@ mod tests {
         for path in documented {
             let op = &doc["paths"][path]["get"];
             assert!(op.is_object(), "{path}: GET documented");
-            if path.ends_with("/claims") {
+            if path.ends_with("/partners/{partner}/claims") {
                 assert!(
                     doc["paths"][path]["post"].is_object(),
                     "{path}: POST documented"

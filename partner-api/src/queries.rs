@@ -381,6 +381,35 @@ pub fn insert_claim(db: &str) -> String {
     )
 }
 
+/// A partner's own level, for the operators' list.
+#[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
+pub struct PartnerRiskRow {
+    /// Partner.
+    pub partner_id: String,
+    /// Level.
+    pub level: String,
+    /// Risk % (decimal string).
+    pub risk_percent: String,
+    /// Actions scored in the window.
+    pub scored_actions: i64,
+    /// Of which flagged.
+    pub flagged_actions: i64,
+    /// Updated (Unix seconds).
+    pub updated_at: u32,
+}
+
+/// The program's partners by risk severity (critical first, then by Risk %); binds: program,
+/// limit.
+pub fn partners_by_risk(db: &str) -> String {
+    format!(
+        "SELECT partner_id, level, toString(risk_percent) AS risk_percent, scored_actions, \
+         flagged_actions, toUInt32(updated_at) AS updated_at \
+         FROM `{db}`.risk_levels FINAL WHERE program_id = ? AND shared_id IS NULL \
+         ORDER BY indexOf(['critical', 'high', 'elevated', 'low', 'insufficient_data'], level), \
+         risk_percent DESC, partner_id LIMIT ?"
+    )
+}
+
 /// A token's stored row.
 #[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
 pub struct TokenRow {

@@ -407,6 +407,28 @@ impl Store {
         }))
     }
 
+    /// The program's partners by risk severity (operators).
+    pub async fn partners_by_risk(&self, program: &str, limit: u32) -> Result<Value, StoreError> {
+        let rows: Vec<queries::PartnerRiskRow> = self
+            .client
+            .query(&queries::partners_by_risk(&self.db))
+            .bind(program)
+            .bind(limit)
+            .fetch_all()
+            .await?;
+        Ok(json!({
+            "program_id": program,
+            "partners": rows.iter().map(|r| json!({
+                "partner_id": r.partner_id,
+                "level": r.level,
+                "risk_percent": r.risk_percent,
+                "scored_actions": r.scored_actions,
+                "flagged_actions": r.flagged_actions,
+                "updated_at": views::time(r.updated_at),
+            })).collect::<Vec<_>>(),
+        }))
+    }
+
     /// A program's claims with `status`, oldest first (operators).
     pub async fn claims_with_status(
         &self,

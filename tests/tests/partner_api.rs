@@ -684,6 +684,80 @@ async fn partners_read_exactly_the_ledgers_figures_and_only_their_own() {
             Some("order arrived late; credited manually")
         )
     );
+    // Operators: the open claims and the partners by risk severity.
+    let open = get(
+        &format!("{root}/v1/programs/{program}/claims"),
+        Some(&operator),
+    )
+    .await
+    .expect("claims");
+    assert_eq!(open.status, 200, "{}", open.text);
+    assert!(
+        open.json["claims"].as_array().expect("claims").is_empty(),
+        "the open claim was resolved: {}",
+        open.text
+    );
+    let resolved_list = get(
+        &format!("{root}/v1/programs/{program}/claims?status=resolved"),
+        Some(&operator),
+    )
+    .await
+    .expect("claims");
+    assert!(
+        resolved_list.text.contains(&claim_id),
+        "{}",
+        resolved_list.text
+    );
+    let by_risk = get(
+        &format!("{root}/v1/programs/{program}/partners"),
+        Some(&operator),
+    )
+    .await
+    .expect("partners");
+    assert_eq!(by_risk.status, 200, "{}", by_risk.text);
+    let severity = ["critical", "high", "elevated", "low", "insufficient_data"];
+    let ranks: Vec<usize> = by_risk.json["partners"]
+        .as_array()
+        .expect("partners")
+        .iter()
+        .map(|p| {
+            severity
+                .iter()
+                .position(|l| p["level"] == *l)
+                .expect("a known level")
+        })
+        .collect();
+    assert!(
+        !ranks.is_empty() && ranks.windows(2).all(|w| w[0] <= w[1]),
+        "ordered by severity: {}",
+        by_risk.text
+    );
+    for (path, answer) in [
+        ("/v1/programs/{program}/partners", &by_risk),
+        ("/v1/programs/{program}/claims", &resolved_list),
+    ] {
+        let schema = tests::openapi::response_schema(&doc, "get", path, 200).expect("documented");
+        let problems = tests::openapi::check(&doc, schema, &answer.json, "$");
+        assert!(problems.is_empty(), "{path}: {problems:?}");
+    }
+    for url in [
+        format!("{root}/v1/programs/{program}/partners"),
+        format!("{root}/v1/programs/{program}/claims"),
+    ] {
+        assert_eq!(
+            get(&url, Some(&token_a)).await.expect("answer").status,
+            403,
+            "a partner token on {url}"
+        );
+        assert_eq!(
+            get(&url, Some(&foreign_operator))
+                .await
+                .expect("answer")
+                .status,
+            403,
+            "another program's operator on {url}"
+        );
+    }
     for (body, word) in [
         ("{}", "either"),
         (r#"{"order_id": 7}"#, "JSON"),
@@ -699,6 +773,14 @@ async fn partners_read_exactly_the_ledgers_figures_and_only_their_own() {
         assert_eq!(bad.status, 400, "{body}: {}", bad.text);
         assert!(bad.text.contains(word), "{body}: {}", bad.text);
     }
+    let huge = format!(r#"{{"order_id": "{}"}}"#, "x".repeat(20_000));
+    assert_eq!(
+        post(&format!("{base_a}/claims"), Some(&token_a), &huge)
+            .await
+            .expect("answer")
+            .status,
+        413
+    );
     assert_eq!(
         post(
             &format!("{base_b}/claims"),
