@@ -97,7 +97,7 @@ pub struct AttributionRow {
 /// The attributions of `ids` in the program; bind: program.
 pub fn attributions(db: &str, ids: &[String]) -> String {
     format!(
-        "SELECT attribution_id, model, outcome FROM `{db}`.attributions FINAL \
+        "SELECT attribution_id, model, outcome FROM `{db}`.attributions_by_id FINAL \
          WHERE program_id = ? AND attribution_id IN {}",
         runtime::clickhouse::list(ids)
     )
@@ -163,7 +163,7 @@ pub fn evidence(db: &str, ids: &[String]) -> String {
          ifNull(landing_domain, '') AS landing_domain, ifNull(channel, '') AS channel, \
          ifNull(utm_source, '') AS utm_source, ifNull(utm_medium, '') AS utm_medium, \
          ifNull(utm_campaign, '') AS utm_campaign, attribution_window \
-         FROM `{db}`.attribution_evidence FINAL \
+         FROM `{db}`.evidence_by_partner FINAL \
          WHERE partner_id = ? AND attribution_id IN {} \
          ORDER BY attribution_id, occurred_at, touchpoint_id",
         runtime::clickhouse::list(ids)
@@ -186,14 +186,17 @@ pub struct LosingRow {
 }
 
 /// The partner's losing claims on the program's orders in [from, to), at most `limit`;
-/// binds: partner, program, from, to, limit.
+/// binds: partner, program, partner, from, to, limit. The attributions side reads only the
+/// partner's claimed attributions (its sort key is program, attribution), never the program.
 pub fn losing_claims(db: &str) -> String {
     format!(
         "SELECT l.attribution_id AS attribution_id, l.touchpoint_id AS touchpoint_id, l.reason AS reason, \
          a.order_id AS order_id, toUInt32(a.occurred_at) AS occurred_at \
          FROM (SELECT attribution_id, touchpoint_id, reason FROM `{db}`.attribution_losing_claims FINAL WHERE partner_id = ?) AS l \
-         ANY INNER JOIN (SELECT attribution_id, order_id, occurred_at FROM `{db}`.attributions FINAL \
-            WHERE program_id = ? AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?)) AS a \
+         ANY INNER JOIN (SELECT attribution_id, order_id, occurred_at FROM `{db}`.attributions_by_id FINAL \
+            WHERE program_id = ? AND attribution_id IN \
+              (SELECT attribution_id FROM `{db}`.attribution_losing_claims WHERE partner_id = ?) \
+            AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?)) AS a \
          USING attribution_id ORDER BY occurred_at, attribution_id, touchpoint_id LIMIT ?"
     )
 }
@@ -314,7 +317,7 @@ pub fn losing_of(db: &str, ids: &[String]) -> String {
          a.order_id AS order_id, toUInt32(a.occurred_at) AS occurred_at \
          FROM (SELECT attribution_id, touchpoint_id, reason FROM `{db}`.attribution_losing_claims FINAL \
             WHERE partner_id = ? AND attribution_id IN {ids}) AS l \
-         ANY INNER JOIN (SELECT attribution_id, order_id, occurred_at FROM `{db}`.attributions FINAL \
+         ANY INNER JOIN (SELECT attribution_id, order_id, occurred_at FROM `{db}`.attributions_by_id FINAL \
             WHERE attribution_id IN {ids}) AS a \
          USING attribution_id ORDER BY attribution_id, touchpoint_id",
         ids = runtime::clickhouse::list(ids)

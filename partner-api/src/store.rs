@@ -134,6 +134,7 @@ impl Store {
             .query(&queries::losing_claims(&self.db))
             .bind(partner)
             .bind(program)
+            .bind(partner)
             .bind(page.from.timestamp())
             .bind(page.to.timestamp())
             .bind(page.limit)

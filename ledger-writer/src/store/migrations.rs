@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_partner_claims.sql",
         sql: include_str!("../../migrations/0006_partner_claims.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_partner_read_keys.sql",
+        sql: include_str!("../../migrations/0007_partner_read_keys.sql"),
+    },
 ];
 
 /// The partner-safe database beside `database` (migration 0003): partner-facing readers are
