@@ -104,12 +104,13 @@ impl From<crate::store::StoreError> for ApiError {
 }
 
 /// The partner routes, as the OpenAPI document lists them.
-pub const PARTNER_ROUTES: [&str; 5] = [
+pub const PARTNER_ROUTES: [&str; 6] = [
     "/v1/programs/{program}/partners/{partner}/statement",
     "/v1/programs/{program}/partners/{partner}/payouts",
     "/v1/programs/{program}/partners/{partner}/payouts/{payout}",
     "/v1/programs/{program}/partners/{partner}/risk",
     "/v1/programs/{program}/partners/{partner}/claims",
+    "/v1/programs/{program}/partners/{partner}/performance",
 ];
 
 /// The operators' routes (an operator token of the program).
@@ -126,13 +127,15 @@ pub const PORTAL: &str = include_str!("../portal/index.html");
 
 /// The router of the API.
 pub fn router(state: AppState) -> Router {
-    let [statement_route, payouts_route, payout_route, risk_route, claims_route] = PARTNER_ROUTES;
+    let [statement_route, payouts_route, payout_route, risk_route, claims_route, performance_route] =
+        PARTNER_ROUTES;
     Router::new()
         .route(statement_route, get(statement))
         .route(payouts_route, get(payouts))
         .route(payout_route, get(payout))
         .route(risk_route, get(risk))
         .route(claims_route, get(claims).post(claim))
+        .route(performance_route, get(performance))
         .route(OPERATOR_ROUTES[0], get(partners_by_risk))
         .route(OPERATOR_ROUTES[1], get(open_claims))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
@@ -317,6 +320,42 @@ async fn statement(
             limit: limit(&state, q.limit.as_ref())?,
         };
         Ok(Json(state.store.statement(&program, &partner, &page).await?).into_response())
+    })
+    .await
+}
+
+/// Query parameters of the performance view.
+#[derive(Debug, Deserialize)]
+struct WindowQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn performance(
+    State(state): State<Arc<AppState>>,
+    Path((program, partner)): Path<(String, String)>,
+    Query(q): Query<WindowQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    timed(&state, "performance", async {
+        partner_access(&state, &headers, &program, &partner).await?;
+        // Default: the last 12 months.
+        let to = instant("to", q.to.as_ref(), Utc::now() + chrono::Duration::days(1))?;
+        let from = instant("from", q.from.as_ref(), to - chrono::Duration::days(366))?;
+        if from >= to {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_parameter",
+                "`from` must be before `to`",
+            ));
+        }
+        Ok(Json(
+            state
+                .store
+                .performance(&program, &partner, from, to)
+                .await?,
+        )
+        .into_response())
     })
     .await
 }

@@ -6,6 +6,8 @@
 //!   claim may say and the answer the attribution record gives (pure);
 //! - `queries` — the SQL each endpoint runs, always filtered on program and partner (pure);
 //! - `views` — rows to JSON: money as decimal strings, RFC 3339 times (pure);
+//! - `performance` — clicks, conversions, rates, revenue and commission by month and
+//!   source (pure);
 //! - `store` — ClickHouse reads and writes, the token cache; `commands` — the operators'
 //!   token and claim commands;
 //! - `http` — routes, authentication, parameters, errors; `app` — the running service.
@@ -16,6 +18,7 @@ pub mod claims;
 pub mod commands;
 pub mod config;
 pub mod http;
+pub mod performance;
 pub mod queries;
 pub mod store;
 pub mod token;

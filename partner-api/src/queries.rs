@@ -5,6 +5,11 @@
 //! the query itself, not only in the handler. Evidence and losing claims are filtered on the
 //! partner too: an attribution's other partners never appear. `?` are bound by the client
 //! (escaped literals: the 18.16 server has no query parameters).
+//!
+//! FINAL (merge versions at read time) only where rows change: commissions, payouts, claims,
+//! tokens, risk levels. Attributions, credits, evidence and losing claims never change once
+//! written — a replay writes the same row again — so those reads skip FINAL's merge and the
+//! store drops the repeated copies.
 
 use clickhouse::Row;
 use serde::Deserialize;
@@ -83,21 +88,20 @@ pub struct TotalRow {
     pub amount_minor: i64,
 }
 
-/// The attribution behind a line: model and outcome.
+/// The model of an attribution.
 #[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
-pub struct AttributionRow {
+pub struct ModelRow {
     /// Attribution.
     pub attribution_id: String,
     /// Model.
     pub model: String,
-    /// Outcome.
-    pub outcome: String,
 }
 
-/// The attributions of `ids` in the program; bind: program.
-pub fn attributions(db: &str, ids: &[String]) -> String {
+/// The models of `ids` in the program, for credits written before they carried it (migration
+/// 8); bind: program.
+pub fn models(db: &str, ids: &[String]) -> String {
     format!(
-        "SELECT attribution_id, model, outcome FROM `{db}`.attributions_by_id FINAL \
+        "SELECT attribution_id, model FROM `{db}`.attributions_by_id \
          WHERE program_id = ? AND attribution_id IN {}",
         runtime::clickhouse::list(ids)
     )
@@ -114,14 +118,18 @@ pub struct CreditRow {
     pub share: String,
     /// Touchpoints credited.
     pub touchpoint_ids: Vec<String>,
+    /// The attribution's model ('' on credits written before migration 8).
+    pub model: String,
 }
 
-/// The partner's credits in `ids`; binds: program, partner.
+/// The partner's credits in `ids`, whose orders happened in [from, to] (one narrow range:
+/// sorted by program, partner, time); binds: program, partner, from, to.
 pub fn credits(db: &str, ids: &[String]) -> String {
     format!(
-        "SELECT attribution_id, commission_id, toString(share) AS share, touchpoint_ids \
-         FROM `{db}`.attribution_credits FINAL \
-         WHERE program_id = ? AND partner_id = ? AND attribution_id IN {}",
+        "SELECT attribution_id, commission_id, toString(share) AS share, touchpoint_ids, model \
+         FROM `{db}`.credits_by_partner \
+         WHERE program_id = ? AND partner_id = ? \
+         AND occurred_at >= toDateTime(?) AND occurred_at <= toDateTime(?) AND attribution_id IN {}",
         runtime::clickhouse::list(ids)
     )
 }
@@ -163,7 +171,7 @@ pub fn evidence(db: &str, ids: &[String]) -> String {
          ifNull(landing_domain, '') AS landing_domain, ifNull(channel, '') AS channel, \
          ifNull(utm_source, '') AS utm_source, ifNull(utm_medium, '') AS utm_medium, \
          ifNull(utm_campaign, '') AS utm_campaign, attribution_window \
-         FROM `{db}`.evidence_by_partner FINAL \
+         FROM `{db}`.evidence_by_partner \
          WHERE partner_id = ? AND attribution_id IN {} \
          ORDER BY attribution_id, occurred_at, touchpoint_id",
         runtime::clickhouse::list(ids)
@@ -192,8 +200,8 @@ pub fn losing_claims(db: &str) -> String {
     format!(
         "SELECT l.attribution_id AS attribution_id, l.touchpoint_id AS touchpoint_id, l.reason AS reason, \
          a.order_id AS order_id, toUInt32(a.occurred_at) AS occurred_at \
-         FROM (SELECT attribution_id, touchpoint_id, reason FROM `{db}`.attribution_losing_claims FINAL WHERE partner_id = ?) AS l \
-         ANY INNER JOIN (SELECT attribution_id, order_id, occurred_at FROM `{db}`.attributions_by_id FINAL \
+         FROM (SELECT attribution_id, touchpoint_id, reason FROM `{db}`.attribution_losing_claims WHERE partner_id = ?) AS l \
+         ANY INNER JOIN (SELECT attribution_id, order_id, occurred_at FROM `{db}`.attributions_by_id \
             WHERE program_id = ? AND attribution_id IN \
               (SELECT attribution_id FROM `{db}`.attribution_losing_claims WHERE partner_id = ?) \
             AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?)) AS a \
@@ -248,7 +256,7 @@ pub fn payout_lines(db: &str) -> String {
     format!(
         "SELECT {LINE_COLUMNS} FROM `{db}`.commissions FINAL \
          WHERE program_id = ? AND partner_id = ? AND commission_id IN \
-         (SELECT commission_id FROM `{db}`.payout_items FINAL WHERE payout_id = ?) \
+         (SELECT commission_id FROM `{db}`.payout_items WHERE payout_id = ?) \
          ORDER BY occurred_at, commission_id"
     )
 }
@@ -285,7 +293,7 @@ pub fn risk_levels(db: &str) -> String {
 /// The conversions and renewals of an order named by id; binds: program, order id.
 pub fn orders_by_id(db: &str) -> String {
     format!(
-        "SELECT DISTINCT attribution_id FROM `{db}`.attributions FINAL \
+        "SELECT DISTINCT attribution_id FROM `{db}`.attributions \
          WHERE program_id = ? AND order_id = ? AND kind != 'refund'"
     )
 }
@@ -294,7 +302,7 @@ pub fn orders_by_id(db: &str) -> String {
 /// (`YYYY-MM-DD`), amount in minor units, currency.
 pub fn orders_by_date_amount(db: &str) -> String {
     format!(
-        "SELECT DISTINCT attribution_id FROM `{db}`.attributions FINAL \
+        "SELECT DISTINCT attribution_id FROM `{db}`.attributions \
          WHERE program_id = ? AND toDate(occurred_at) = toDate(?) AND amount_minor = ? \
          AND currency = ? AND kind != 'refund'"
     )
@@ -315,9 +323,9 @@ pub fn losing_of(db: &str, ids: &[String]) -> String {
     format!(
         "SELECT l.attribution_id AS attribution_id, l.touchpoint_id AS touchpoint_id, l.reason AS reason, \
          a.order_id AS order_id, toUInt32(a.occurred_at) AS occurred_at \
-         FROM (SELECT attribution_id, touchpoint_id, reason FROM `{db}`.attribution_losing_claims FINAL \
+         FROM (SELECT attribution_id, touchpoint_id, reason FROM `{db}`.attribution_losing_claims \
             WHERE partner_id = ? AND attribution_id IN {ids}) AS l \
-         ANY INNER JOIN (SELECT attribution_id, order_id, occurred_at FROM `{db}`.attributions_by_id FINAL \
+         ANY INNER JOIN (SELECT attribution_id, order_id, occurred_at FROM `{db}`.attributions_by_id \
             WHERE attribution_id IN {ids}) AS a \
          USING attribution_id ORDER BY attribution_id, touchpoint_id",
         ids = runtime::clickhouse::list(ids)
@@ -483,4 +491,109 @@ mod tests {
         }
         assert!(evidence("d", &ids).contains(r"IN ('att-1', 'o\'1')"));
     }
+}
+
+/// Clicks of a partner in a month from one source.
+#[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
+pub struct ClickGroupRow {
+    /// `YYYYMM`.
+    pub month: u32,
+    /// Channel.
+    pub channel: String,
+    /// UTM source ('' when none).
+    pub utm_source: String,
+    /// UTM medium ('' when none).
+    pub utm_medium: String,
+    /// UTM campaign ('' when none).
+    pub utm_campaign: String,
+    /// Clicks, each once.
+    pub clicks: u64,
+}
+
+/// The partner's clicks in [from, to) by month and source; binds: program, partner, from, to.
+pub fn clicks_by_month_and_source(db: &str) -> String {
+    format!(
+        "SELECT toYYYYMM(occurred_at) AS month, channel, ifNull(utm_source, '') AS utm_source, \
+         ifNull(utm_medium, '') AS utm_medium, ifNull(utm_campaign, '') AS utm_campaign, \
+         uniqExact(touchpoint_id) AS clicks \
+         FROM `{db}`.touchpoints_by_partner \
+         WHERE program_id = ? AND partner_id = ? AND kind = 'click' \
+         AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?) \
+         GROUP BY month, channel, utm_source, utm_medium, utm_campaign"
+    )
+}
+
+/// Credited orders of a partner in a month from one source, in one currency.
+#[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
+pub struct OrderGroupRow {
+    /// `YYYYMM` of the order (of the refund, for refunds).
+    pub month: u32,
+    /// ISO 4217.
+    pub currency: String,
+    /// Channel of the partner's latest touchpoint in the evidence ('' when none).
+    pub channel: String,
+    /// Its UTM source.
+    pub utm_source: String,
+    /// Its UTM medium.
+    pub utm_medium: String,
+    /// Its UTM campaign.
+    pub utm_campaign: String,
+    /// Conversions and renewals (not refunds).
+    pub conversions: u64,
+    /// Credited revenue of those, before refunds (minor units).
+    pub order_revenue_minor: i64,
+    /// Credited revenue net of refunds (minor units).
+    pub revenue_minor: i64,
+    /// Commission decided, net of refunds (minor units).
+    pub commission_minor: i64,
+}
+
+/// The partner's credited orders in [from, to) by month, currency and source; binds:
+/// program, partner, from, to, partner. Credits are read without FINAL (they never change)
+/// and de-duplicated by DISTINCT; the source joins the partner's own evidence only.
+pub fn orders_by_month_and_source(db: &str) -> String {
+    format!(
+        "SELECT toYYYYMM(c.at) AS month, c.cur AS currency, e.ch AS channel, \
+         e.src AS utm_source, e.med AS utm_medium, e.camp AS utm_campaign, \
+         countIf(c.k != 'refund') AS conversions, \
+         sumIf(c.rev, c.k != 'refund') AS order_revenue_minor, \
+         sum(c.rev) AS revenue_minor, sum(c.com) AS commission_minor \
+         FROM (SELECT attribution_id, any(kind) AS k, any(occurred_at) AS at, \
+                any(currency) AS cur, sum(revenue_minor) AS rev, sum(commission_minor) AS com \
+            FROM (SELECT DISTINCT attribution_id, commission_id, kind, occurred_at, currency, \
+                    revenue_minor, commission_minor FROM `{db}`.credits_by_partner \
+                  WHERE program_id = ? AND partner_id = ? \
+                  AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?)) \
+            GROUP BY attribution_id) AS c \
+         ANY LEFT JOIN (SELECT attribution_id, \
+                argMax(ifNull(channel, ''), occurred_at) AS ch, \
+                argMax(ifNull(utm_source, ''), occurred_at) AS src, \
+                argMax(ifNull(utm_medium, ''), occurred_at) AS med, \
+                argMax(ifNull(utm_campaign, ''), occurred_at) AS camp \
+            FROM `{db}`.evidence_by_partner WHERE partner_id = ? GROUP BY attribution_id) AS e \
+         USING attribution_id \
+         GROUP BY month, currency, channel, utm_source, utm_medium, utm_campaign"
+    )
+}
+
+/// Flagged actions per reason code over a window: counts only, never which action.
+#[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
+pub struct ReasonCountRow {
+    /// '' for the partner's own actions, else the SharedId.
+    pub shared_id: String,
+    /// Reason code.
+    pub reason_code: String,
+    /// Flagged actions it fired on.
+    pub actions: u64,
+}
+
+/// The partner's flagged actions per reason code from a day on; binds: program, partner,
+/// first day (`YYYY-MM-DD`).
+pub fn reason_counts(db: &str) -> String {
+    format!(
+        "SELECT shared_id, reason_code, uniqExactMerge(actions) AS actions \
+         FROM `{db}`.risk_reason_days \
+         WHERE program_id = ? AND partner_id = ? AND day >= toDate(?) \
+         GROUP BY shared_id, reason_code ORDER BY shared_id, actions DESC, reason_code"
+    )
 }

@@ -10,7 +10,7 @@ use moka::sync::Cache;
 use serde_json::{json, Value};
 
 use crate::claims::{Answer, OrderRef};
-use crate::queries::{self, AttributionRow, ClaimRow, CreditRow, EvidenceRow, LineRow, TokenRow};
+use crate::queries::{self, ClaimRow, CreditRow, EvidenceRow, LineRow, ModelRow, TokenRow};
 use crate::token::{Presented, Scope};
 use crate::views;
 
@@ -35,6 +35,15 @@ pub struct Page {
     pub after: Option<(DateTime<Utc>, String)>,
     /// Most lines.
     pub limit: u32,
+}
+
+/// What explains a page of lines: each attribution's model, the partner's credits by
+/// (attribution, line) and the partner's touchpoints by attribution.
+#[derive(Default)]
+struct Why {
+    models: HashMap<String, String>,
+    credits: HashMap<(String, String), CreditRow>,
+    evidence: HashMap<String, Vec<EvidenceRow>>,
 }
 
 /// The partner-safe database and a token cache.
@@ -103,43 +112,38 @@ impl Store {
             .after
             .clone()
             .unwrap_or((DateTime::<Utc>::UNIX_EPOCH, String::new()));
-        let lines: Vec<LineRow> = self
-            .client
-            .query(&queries::statement_lines(&self.db))
-            .bind(program)
-            .bind(partner)
-            .bind(page.from.timestamp())
-            .bind(page.to.timestamp())
-            .bind(after_at.timestamp())
-            .bind(after_at.timestamp())
-            .bind(&after_id)
-            .bind(page.limit)
-            .fetch_all()
-            .await?;
-        let totals: Vec<queries::TotalRow> = self
-            .client
-            .query(&queries::statement_totals(&self.db))
-            .bind(program)
-            .bind(partner)
-            .bind(page.from.timestamp())
-            .bind(page.to.timestamp())
-            .fetch_all()
-            .await?;
-        let mut ids: Vec<String> = lines.iter().map(|l| l.attribution_id.clone()).collect();
-        ids.sort();
-        ids.dedup();
-        let (attributions, credits, evidence) = self.why(program, partner, &ids).await?;
-        let losing: Vec<queries::LosingRow> = self
-            .client
-            .query(&queries::losing_claims(&self.db))
-            .bind(partner)
-            .bind(program)
-            .bind(partner)
-            .bind(page.from.timestamp())
-            .bind(page.to.timestamp())
-            .bind(page.limit)
-            .fetch_all()
-            .await?;
+        // Independent reads run at once; the evidence needs the page's attribution ids.
+        let (lines, totals, losing) = tokio::try_join!(
+            self.client
+                .query(&queries::statement_lines(&self.db))
+                .bind(program)
+                .bind(partner)
+                .bind(page.from.timestamp())
+                .bind(page.to.timestamp())
+                .bind(after_at.timestamp())
+                .bind(after_at.timestamp())
+                .bind(&after_id)
+                .bind(page.limit)
+                .fetch_all::<LineRow>(),
+            self.client
+                .query(&queries::statement_totals(&self.db))
+                .bind(program)
+                .bind(partner)
+                .bind(page.from.timestamp())
+                .bind(page.to.timestamp())
+                .fetch_all::<queries::TotalRow>(),
+            self.client
+                .query(&queries::losing_claims(&self.db))
+                .bind(partner)
+                .bind(program)
+                .bind(partner)
+                .bind(page.from.timestamp())
+                .bind(page.to.timestamp())
+                .bind(page.limit)
+                .fetch_all::<queries::LosingRow>(),
+        )?;
+        let losing = distinct(losing);
+        let why = self.why(program, partner, &lines).await?;
         let next = (lines.len() == page.limit as usize)
             .then(|| {
                 lines
@@ -153,72 +157,88 @@ impl Store {
             "from": page.from.to_rfc3339(),
             "to": page.to.to_rfc3339(),
             "totals": views::totals(&totals),
-            "lines": lines.iter().map(|l| views::line(
-                l,
-                attributions.get(&l.attribution_id),
-                credits.get(&(l.attribution_id.clone(), l.commission_id.clone())),
-                &evidence.get(&l.attribution_id).map(|v| v.iter().collect::<Vec<_>>()).unwrap_or_default(),
-            )).collect::<Vec<_>>(),
+            "lines": lines.iter().map(|l| Self::line(&why, l)).collect::<Vec<_>>(),
             "losing_claims": losing.iter().map(views::losing_claim).collect::<Vec<_>>(),
             "next_cursor": next,
         }))
     }
 
-    /// Attribution, the partner's credit and the partner's touchpoints for each of `ids`.
-    #[allow(clippy::type_complexity)]
+    /// Each line's model, the partner's credits and the partner's touchpoints.
     async fn why(
         &self,
         program: &str,
         partner: &str,
-        ids: &[String],
-    ) -> Result<
-        (
-            HashMap<String, AttributionRow>,
-            HashMap<(String, String), CreditRow>,
-            HashMap<String, Vec<EvidenceRow>>,
-        ),
-        StoreError,
-    > {
-        if ids.is_empty() {
-            return Ok(Default::default());
+        lines: &[LineRow],
+    ) -> Result<Why, StoreError> {
+        let mut ids: Vec<String> = lines.iter().map(|l| l.attribution_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let ids = &ids;
+        // A credit's time is its order's, as the line's: the page's time span narrows the read.
+        let (Some(first), Some(last)) = (
+            lines.iter().map(|l| l.occurred_at).min(),
+            lines.iter().map(|l| l.occurred_at).max(),
+        ) else {
+            return Ok(Why::default());
+        };
+        let (credits, evidence) = tokio::try_join!(
+            self.client
+                .query(&queries::credits(&self.db, ids))
+                .bind(program)
+                .bind(partner)
+                .bind(first)
+                .bind(last)
+                .fetch_all::<CreditRow>(),
+            self.client
+                .query(&queries::evidence(&self.db, ids))
+                .bind(partner)
+                .fetch_all::<EvidenceRow>(),
+        )?;
+        let mut why = Why::default();
+        for c in credits {
+            if !c.model.is_empty() {
+                why.models.insert(c.attribution_id.clone(), c.model.clone());
+            }
+            why.credits
+                .insert((c.attribution_id.clone(), c.commission_id.clone()), c);
         }
-        let attributions: Vec<AttributionRow> = self
-            .client
-            .query(&queries::attributions(&self.db, ids))
-            .bind(program)
-            .fetch_all()
-            .await?;
-        let credits: Vec<CreditRow> = self
-            .client
-            .query(&queries::credits(&self.db, ids))
-            .bind(program)
-            .bind(partner)
-            .fetch_all()
-            .await?;
-        let evidence: Vec<EvidenceRow> = self
-            .client
-            .query(&queries::evidence(&self.db, ids))
-            .bind(partner)
-            .fetch_all()
-            .await?;
-        let mut by_attribution: HashMap<String, Vec<EvidenceRow>> = HashMap::new();
-        for e in evidence {
-            by_attribution
+        // Credits written before they carried the model: look those few up by id.
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| !why.models.contains_key(*id))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let rows: Vec<ModelRow> = self
+                .client
+                .query(&queries::models(&self.db, &missing))
+                .bind(program)
+                .fetch_all()
+                .await?;
+            why.models
+                .extend(rows.into_iter().map(|r| (r.attribution_id, r.model)));
+        }
+        for e in distinct(evidence) {
+            why.evidence
                 .entry(e.attribution_id.clone())
                 .or_default()
                 .push(e);
         }
-        Ok((
-            attributions
-                .into_iter()
-                .map(|a| (a.attribution_id.clone(), a))
-                .collect(),
-            credits
-                .into_iter()
-                .map(|c| ((c.attribution_id.clone(), c.commission_id.clone()), c))
-                .collect(),
-            by_attribution,
-        ))
+        Ok(why)
+    }
+
+    /// A line with why it was credited.
+    fn line(why: &Why, l: &LineRow) -> Value {
+        views::line(
+            l,
+            why.models.get(&l.attribution_id).map(String::as_str),
+            why.credits
+                .get(&(l.attribution_id.clone(), l.commission_id.clone())),
+            &why.evidence
+                .get(&l.attribution_id)
+                .map(|v| v.iter().collect::<Vec<_>>())
+                .unwrap_or_default(),
+        )
     }
 
     /// The partner's payouts, newest first.
@@ -270,24 +290,13 @@ impl Store {
             .bind(payout_id)
             .fetch_all()
             .await?;
-        let mut ids: Vec<String> = lines.iter().map(|l| l.attribution_id.clone()).collect();
-        ids.sort();
-        ids.dedup();
-        let (attributions, credits, evidence) = self.why(program, partner, &ids).await?;
+        let why = self.why(program, partner, &lines).await?;
         let mut doc = views::payout(&payout);
         doc["program_id"] = json!(program);
         doc["partner_id"] = json!(partner);
         doc["items"] = json!(lines
             .iter()
-            .map(|l| views::line(
-                l,
-                attributions.get(&l.attribution_id),
-                credits.get(&(l.attribution_id.clone(), l.commission_id.clone())),
-                &evidence
-                    .get(&l.attribution_id)
-                    .map(|v| v.iter().collect::<Vec<_>>())
-                    .unwrap_or_default(),
-            ))
+            .map(|l| Self::line(&why, l))
             .collect::<Vec<_>>());
         Ok(Some(doc))
     }
@@ -340,7 +349,7 @@ impl Store {
                 .bind(partner)
                 .fetch_all()
                 .await?;
-            (lines, losing)
+            (lines, distinct(losing))
         };
         let answer = Answer::of(!ids.is_empty(), lines, losing);
         let now = u32::try_from(Utc::now().timestamp()).unwrap_or_default();
@@ -408,6 +417,39 @@ impl Store {
         }))
     }
 
+    /// The partner's performance in [from, to): by month and by source.
+    pub async fn performance(
+        &self,
+        program: &str,
+        partner: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Value, StoreError> {
+        let (clicks, orders) = tokio::try_join!(
+            self.client
+                .query(&queries::clicks_by_month_and_source(&self.db))
+                .bind(program)
+                .bind(partner)
+                .bind(from.timestamp())
+                .bind(to.timestamp())
+                .fetch_all::<queries::ClickGroupRow>(),
+            self.client
+                .query(&queries::orders_by_month_and_source(&self.db))
+                .bind(program)
+                .bind(partner)
+                .bind(from.timestamp())
+                .bind(to.timestamp())
+                .bind(partner)
+                .fetch_all::<queries::OrderGroupRow>(),
+        )?;
+        let mut doc = crate::performance::report(&clicks, &orders);
+        doc["program_id"] = json!(program);
+        doc["partner_id"] = json!(partner);
+        doc["from"] = json!(from.to_rfc3339());
+        doc["to"] = json!(to.to_rfc3339());
+        Ok(doc)
+    }
+
     /// The program's partners by risk severity (operators).
     pub async fn partners_by_risk(&self, program: &str, limit: u32) -> Result<Value, StoreError> {
         let rows: Vec<queries::PartnerRiskRow> = self
@@ -466,13 +508,42 @@ impl Store {
             .fetch_all()
             .await?;
         let own = rows.iter().find(|r| r.shared_id.is_empty());
+        // The reason-code snapshot covers the levels' window: it ends where they were last
+        // computed (event time) and is as long as the longest.
+        let window_days = rows.iter().map(|r| r.window_days).max().unwrap_or(0);
+        let end = rows.iter().map(|r| r.updated_at).max().unwrap_or(0);
+        let since = DateTime::<Utc>::from_timestamp(i64::from(end), 0)
+            .unwrap_or_default()
+            .checked_sub_signed(chrono::Duration::days(i64::from(window_days)))
+            .unwrap_or_default()
+            .format("%Y-%m-%d")
+            .to_string();
+        let reasons: Vec<queries::ReasonCountRow> = if rows.is_empty() {
+            Vec::new()
+        } else {
+            self.client
+                .query(&queries::reason_counts(&self.db))
+                .bind(program)
+                .bind(partner)
+                .bind(&since)
+                .fetch_all()
+                .await?
+        };
         Ok(json!({
             "program_id": program,
             "partner_id": partner,
             "partner": own.map(views::risk),
             "shared_ids": rows.iter().filter(|r| !r.shared_id.is_empty()).map(views::risk).collect::<Vec<_>>(),
+            "reason_codes": views::reason_counts(&reasons, &since, window_days),
         }))
     }
+}
+
+/// Rows read without FINAL from a table whose rows never change (a replayed insert repeats a
+/// row exactly), ordered by their id, so copies are neighbours: each once.
+fn distinct<T: PartialEq>(mut rows: Vec<T>) -> Vec<T> {
+    rows.dedup();
+    rows
 }
 
 /// `n` random bytes from the kernel.

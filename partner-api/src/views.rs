@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::queries::{
-    AttributionRow, CreditRow, EvidenceRow, LineRow, LosingRow, PayoutRow, RiskRow, TotalRow,
+    CreditRow, EvidenceRow, LineRow, LosingRow, PayoutRow, ReasonCountRow, RiskRow, TotalRow,
 };
 
 /// `12.50` for 1250 EUR minor units; an unknown code keeps the minor units (never guessed).
@@ -36,7 +36,7 @@ fn optional(text: &str) -> Value {
 /// A line, with the evidence of why it was credited when the attribution is known.
 pub fn line(
     row: &LineRow,
-    attribution: Option<&AttributionRow>,
+    model: Option<&str>,
     credit: Option<&CreditRow>,
     evidence: &[&EvidenceRow],
 ) -> Value {
@@ -53,7 +53,7 @@ pub fn line(
         "money": money(row.amount_minor, &row.currency),
         "why_credited": {
             "attribution_id": row.attribution_id,
-            "model": attribution.map(|a| a.model.clone()),
+            "model": model,
             "share": credit.map(|c| c.share.clone()),
             "touchpoints": evidence.iter().map(|e| touchpoint(e, credit)).collect::<Vec<_>>(),
         },
@@ -132,6 +132,20 @@ pub fn risk(row: &RiskRow) -> Value {
         "flagged_actions": row.flagged_actions,
         "window_days": row.window_days,
         "updated_at": time(row.updated_at),
+    })
+}
+
+/// The reason-code snapshot: how many of the partner's flagged actions (its own, and per
+/// SharedId) each code fired on since `since` — counts, never which action.
+pub fn reason_counts(rows: &[ReasonCountRow], since: &str, window_days: i32) -> Value {
+    json!({
+        "since": since,
+        "window_days": window_days,
+        "counts": rows.iter().map(|r| json!({
+            "shared_id": optional(&r.shared_id),
+            "reason_code": r.reason_code,
+            "flagged_actions": r.actions,
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -336,9 +336,139 @@ async fn partners_read_exactly_the_ledgers_figures_and_only_their_own() {
         assert_eq!(risk.json["partner"]["level"], level[0].as_str());
         assert_eq!(risk.json["partner"]["risk_percent"], level[1].as_str());
     }
+    // The reason-code snapshot: per code, the flagged actions it fired on since the window
+    // began, counted from the internal scores — for A and for the program's most flagged
+    // partner (an operator's token), so the check is not vacuous.
+    let flagged = rows(&db, "SELECT program_id, partner_id FROM risk_scores FINAL WHERE flagged = 1 GROUP BY program_id, partner_id ORDER BY count() DESC, partner_id LIMIT 1").await;
+    assert!(!flagged.is_empty(), "the workload flags actions");
+    let mut snapshots = vec![(program.clone(), a.clone(), risk.json.clone())];
+    let (flagged_program, most_flagged) = (flagged[0][0].clone(), flagged[0][1].clone());
+    let flagged_operator = issue(&env, &["--program", &flagged_program, "--operator"]);
+    let answer = get(
+        &format!("{root}/v1/programs/{flagged_program}/partners/{most_flagged}/risk"),
+        Some(&flagged_operator),
+    )
+    .await
+    .expect("risk");
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    snapshots.push((flagged_program, most_flagged, answer.json));
+    for (program, partner, doc) in &snapshots {
+        let since = doc["reason_codes"]["since"].as_str().expect("since");
+        let want: BTreeSet<(String, String, u64)> = rows(
+            &db,
+            &format!(
+                "SELECT ifNull(shared_id, ''), code, uniqExact(action_id) FROM risk_scores FINAL \
+             ARRAY JOIN reason_codes AS code WHERE flagged = 1 AND program_id = '{program}' \
+             AND partner_id = '{partner}' AND toDate(occurred_at) >= toDate('{since}') \
+             GROUP BY shared_id, code"
+            ),
+        )
+        .await
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[2].parse().expect("n")))
+        .collect();
+        let got: BTreeSet<(String, String, u64)> = doc["reason_codes"]["counts"]
+            .as_array()
+            .expect("counts")
+            .iter()
+            .map(|c| {
+                (
+                    c["shared_id"].as_str().unwrap_or_default().to_string(),
+                    c["reason_code"].as_str().expect("code").to_string(),
+                    c["flagged_actions"].as_u64().expect("n"),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{partner}'s reason-code snapshot since {since}");
+    }
+    assert!(
+        !snapshots[1].2["reason_codes"]["counts"]
+            .as_array()
+            .expect("counts")
+            .is_empty(),
+        "the most flagged partner's snapshot has codes"
+    );
+
+    // Performance: clicks from the touchpoints, conversions and commission from the ledger's
+    // lines (and the finance topic), revenue from the attributions' credits — by month.
+    let performance = get(&format!("{base_a}/performance"), Some(&token_a))
+        .await
+        .expect("performance");
+    assert_eq!(performance.status, 200, "{}", performance.text);
+    let months = |sql: String| {
+        let db = db.clone();
+        async move {
+            rows(&db, &sql)
+                .await
+                .into_iter()
+                .map(|r| (r[0].clone(), r[1].parse::<i64>().expect("number")))
+                .collect::<BTreeMap<String, i64>>()
+        }
+    };
+    let month_of = "concat(toString(toYear(occurred_at)), '-', if(toMonth(occurred_at) < 10, '0', ''), toString(toMonth(occurred_at)))";
+    let clicks = months(format!("SELECT {month_of} AS m, toInt64(uniqExact(event_id)) FROM touchpoints WHERE program_id = '{program}' AND partner_id = '{a}' AND kind = 'click' GROUP BY m")).await;
+    let conversions = months(format!("SELECT {month_of} AS m, toInt64(count()) FROM commissions FINAL WHERE program_id = '{program}' AND partner_id = '{a}' AND line_kind = 'commission' GROUP BY m")).await;
+    let commission = months(format!("SELECT {month_of} AS m, sum(amount_minor) FROM commissions FINAL WHERE program_id = '{program}' AND partner_id = '{a}' GROUP BY m")).await;
+    let revenue = months(format!("SELECT {month_of} AS m, sum(revenue_minor) FROM (SELECT attribution_id, revenue_minor FROM attribution_credits FINAL WHERE program_id = '{program}' AND partner_id = '{a}') ALL INNER JOIN (SELECT attribution_id, occurred_at FROM attributions FINAL) USING attribution_id GROUP BY m")).await;
+    assert!(
+        !clicks.is_empty() && !conversions.is_empty(),
+        "A has clicks and conversions"
+    );
+    let currency = &ledger.values().next().expect("a line").2;
+    let by_month = performance.json["by_month"].as_array().expect("months");
+    let mut seen = BTreeSet::new();
+    for m in by_month {
+        let month = m["month"].as_str().expect("month").to_string();
+        let get = |map: &BTreeMap<String, i64>| map.get(&month).copied().unwrap_or(0);
+        assert_eq!(m["clicks"].as_i64(), Some(get(&clicks)), "{month} clicks");
+        assert_eq!(
+            m["conversions"].as_i64(),
+            Some(get(&conversions)),
+            "{month} conversions"
+        );
+        let money_of = m["money"].as_array().expect("money");
+        if get(&conversions) > 0 || get(&commission) != 0 {
+            assert_eq!(money_of.len(), 1, "{month}: one currency");
+            assert_eq!(
+                money_of[0]["commission"],
+                money(get(&commission), currency),
+                "{month} commission"
+            );
+            assert_eq!(
+                money_of[0]["revenue"],
+                money(get(&revenue), currency),
+                "{month} revenue"
+            );
+        }
+        seen.insert(month);
+    }
+    let expected: BTreeSet<String> = clicks
+        .keys()
+        .chain(conversions.keys())
+        .chain(commission.keys())
+        .cloned()
+        .collect();
+    assert_eq!(seen, expected, "every month with activity");
+    let finance_total: i64 = finance.values().map(|(_, _, minor)| minor).sum();
+    assert_eq!(
+        performance.json["total"]["money"][0]["commission"],
+        money(finance_total, currency),
+        "the commission total is the finance topic's"
+    );
+    let by_source_clicks: i64 = performance.json["by_source"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .map(|g| g["clicks"].as_i64().expect("clicks"))
+        .sum();
+    assert_eq!(
+        by_source_clicks,
+        clicks.values().sum::<i64>(),
+        "sources add up"
+    );
 
     // Isolation: each token reads what its scope allows and nothing else.
-    for path in ["statement", "payouts", "risk", "payouts/x"] {
+    for path in ["statement", "payouts", "risk", "performance", "payouts/x"] {
         let other = get(&format!("{base_b}/{path}"), Some(&token_a))
             .await
             .expect("answer");
@@ -419,10 +549,19 @@ async fn partners_read_exactly_the_ledgers_figures_and_only_their_own() {
             .map(|r| r[0].clone())
             .collect();
     assert!(!codes.is_empty(), "the workload has flagged actions");
-    let answers: Vec<&Answer> = pages.iter().chain([&payouts, &risk]).collect();
+    // The risk answer names codes only in its aggregate snapshot (checked above).
+    let mut risk_levels_only = risk.json.clone();
+    risk_levels_only["reason_codes"] = serde_json::Value::Null;
+    let risk_text = risk_levels_only.to_string();
+    let mut texts: Vec<&str> = pages.iter().map(|p| p.text.as_str()).collect();
+    texts.extend([
+        payouts.text.as_str(),
+        performance.text.as_str(),
+        risk_text.as_str(),
+    ]);
     for code in codes.difference(&claim_reasons) {
-        for answer in &answers {
-            assert!(!answer.text.contains(code.as_str()), "{code} in an answer");
+        for text in &texts {
+            assert!(!text.contains(code.as_str()), "{code} in an answer");
         }
     }
 
@@ -469,6 +608,11 @@ async fn partners_read_exactly_the_ledgers_figures_and_only_their_own() {
         &payouts,
     ));
     documented.push(("/v1/programs/{program}/partners/{partner}/risk", 200, &risk));
+    documented.push((
+        "/v1/programs/{program}/partners/{partner}/performance",
+        200,
+        &performance,
+    ));
     let forbidden = get(&format!("{base_b}/risk"), Some(&token_a))
         .await
         .expect("answer");

@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_partner_read_keys.sql",
         sql: include_str!("../../migrations/0007_partner_read_keys.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_partner_facts.sql",
+        sql: include_str!("../../migrations/0008_partner_facts.sql"),
+    },
 ];
 
 /// The partner-safe database beside `database` (migration 0003): partner-facing readers are

@@ -196,6 +196,11 @@ pub struct CreditRow {
     pub revenue_minor: i64,
     pub cap_reduction_minor: i64,
     pub reverses_commission_id: Option<String>,
+    // The attribution's, so a partner's credited orders read from one table (migration 8).
+    pub model: String,
+    pub kind: String,
+    pub order_id: String,
+    pub occurred_at: u32,
 }
 
 /// `attribution_evidence`.
@@ -290,6 +295,10 @@ pub fn attribution_rows(a: &Attribution, out: &mut AttributionRows) {
             revenue_minor: c.revenue_minor,
             cap_reduction_minor: c.cap_reduction_minor,
             reverses_commission_id: c.reverses_commission_id.clone(),
+            model: symbol(&a.model),
+            kind: symbol(&a.kind),
+            order_id: a.order_id.clone(),
+            occurred_at: secs(a.occurred_at),
         });
     }
     for e in &a.evidence {

@@ -9,7 +9,8 @@
 //! items, a risk level per partner. Then starts the `partner-api` binary of this profile and
 //! calls each endpoint for random partners, printing p50/p95/p99 and throughput per endpoint,
 //! next to a baseline in the same run: `GET /v1/openapi.json`, which touches no database.
-//! The API's CPU time and RSS are printed at the end. `BENCH_KEEP=1` keeps the database.
+//! The API's CPU time and RSS are printed at the end. `BENCH_KEEP=1` keeps the database;
+//! `BENCH_DATABASE=<name>` measures a kept one again without filling it.
 
 use std::time::{Duration, Instant};
 
@@ -52,10 +53,11 @@ fn fill(n: u64, p: u64) -> Vec<(&'static str, String)> {
         )),
         ("attribution_credits", format!(
             "INSERT INTO attribution_credits (attribution_id, commission_id, program_id, partner_id, share, commission_minor, \
-             commission, currency, rule_id, touchpoint_ids, revenue_minor, cap_reduction_minor) \
+             commission, currency, rule_id, touchpoint_ids, revenue_minor, cap_reduction_minor, model, kind, order_id, occurred_at) \
              SELECT concat('att-', toString(number)), concat('com-', toString(number)), '{PROGRAM}', \
              concat('p-', toString(number % {p})), toDecimal64(1, 6), toInt64(100 + number % 5000), toDecimal64(0, 4), 'EUR', \
-             'r-default', [concat('tp-', toString(number), '-2')], toInt64(1000 + number % 50000), 0 FROM numbers({n})"
+             'r-default', [concat('tp-', toString(number), '-2')], toInt64(1000 + number % 50000), 0, \
+             'last_touch', 'conversion', concat('o-', toString(number)), toDateTime({START} + number * 30) FROM numbers({n})"
         )),
         ("attribution_evidence", format!(
             "INSERT INTO attribution_evidence (attribution_id, touchpoint_id, kind, occurred_at, partner_id, link_id, \
@@ -116,13 +118,20 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let ns = unique_namespace("benchapi");
-    let database = tests::ledger::database_for(&ns);
+    // BENCH_DATABASE names a database a run kept (BENCH_KEEP=1): measure it again, unfilled.
+    let reuse = std::env::var("BENCH_DATABASE").ok();
+    let database = reuse
+        .clone()
+        .unwrap_or_else(|| tests::ledger::database_for(&unique_namespace("benchapi")));
     let config = tests::ledger::clickhouse_config();
     let server = config.server()?;
     let db = server.clone().with_database(&database);
     runtime.block_on(async {
         ledger_writer::store::migrations::migrate(&server, &database).await?;
+        if reuse.is_some() {
+            println!("bench_partner_api: reusing database {database} (BENCH_DATABASE)");
+            return Ok(());
+        }
         println!(
             "bench_partner_api: {lines} lines over {partners} partners in database {database}"
         );
@@ -247,7 +256,7 @@ fn main() -> Result<()> {
         Ok::<_, anyhow::Error>(())
     })?;
     drop(api);
-    if std::env::var_os("BENCH_KEEP").is_some() {
+    if std::env::var_os("BENCH_KEEP").is_some() || reuse.is_some() {
         println!("kept database {database} (BENCH_KEEP)");
         return Ok(());
     }
