@@ -41,7 +41,7 @@ def main():
         s.query(f"USE {db}")
 
         def run(sql):
-            s.query(sql, "CSV")
+            return str(s.query(sql, "TSV"))
 
         engine = "chdb " + str(s.query("SELECT version()", "CSV")).strip()
     else:
@@ -57,7 +57,7 @@ def main():
         post(f"CREATE DATABASE IF NOT EXISTS {db}", "default")
 
         def run(sql):
-            post(sql, db)
+            return post(sql + " FORMAT TSV" if sql.lstrip().upper().startswith("SELECT") else sql, db)
 
         engine = "server " + post("SELECT version()", "default").strip()
     failed = 0
@@ -82,14 +82,49 @@ def main():
             failed += 1
             print(f"FAIL {retention.name}: {st[:60]}…: {e}")
     print(f"ok   {retention.name} on {engine}")
+    for st in FIXTURE:
+        run(st)
     for name, sql in queries(ROOT / "queries" / "ledger.sql"):
         try:
-            run(sql)
+            out = run(sql)
+            for pattern, present in EXPECT.get(name, []):
+                if bool(re.search(pattern, out, flags=re.M)) != present:
+                    raise RuntimeError(f"{'missing' if present else 'unexpected'} {pattern!r} in:\n{out}")
             print(f"ok   query {name}")
         except Exception as e:  # noqa: BLE001
             failed += 1
             print(f"FAIL query {name}: {e}")
     sys.exit(1 if failed else 0)
+
+
+# A few rows that make the queries' hard cases visible: one partner id in two programs with
+# different flags (and one outside the level's window), and an order sent twice.
+FIXTURE = [
+    "INSERT INTO risk_levels (subject_id, program_id, partner_id, level, risk_percent, "
+    "scored_actions, flagged_actions, window_days, updated_at, updated_at_ms) VALUES "
+    "('a/p-x', 'prog-a', 'p-x', 'high', 50, 2, 1, 30, toDateTime('2026-06-30 00:00:00'), 1), "
+    "('b/p-x', 'prog-b', 'p-x', 'high', 100, 1, 1, 30, toDateTime('2026-06-30 00:00:00'), 1)",
+    "INSERT INTO risk_scores (action_id, attribution_id, program_id, partner_id, order_id, action, "
+    "occurred_at, flagged, reason_codes, reason_measured, reason_thresholds, reason_details, scored_at) VALUES "
+    "('act-1', 'att-1', 'prog-a', 'p-x', 'o-1', 'credit', toDateTime('2026-06-20 00:00:00'), 1, ['bot_traffic'], [], [], [], now()), "
+    "('act-2', 'att-2', 'prog-b', 'p-x', 'o-2', 'credit', toDateTime('2026-06-21 00:00:00'), 1, ['code_leak'], [], [], [], now()), "
+    "('act-0', 'att-0', 'prog-a', 'p-x', 'o-0', 'credit', toDateTime('2026-01-02 00:00:00'), 1, ['stale_window_code'], [], [], [], now())",
+    "INSERT INTO conversions (event_id, program_id, kind, order_id, occurred_at, occurred_at_ms, "
+    "amount_minor, amount, currency, channel) VALUES "
+    "('e-1', 'prog-a', 'conversion', 'o-77', toDateTime('2026-06-20 10:00:00'), 1781949600000, 1234, 12.34, 'EUR', 'referral'), "
+    "('e-1-resent', 'prog-a', 'conversion', 'o-77', toDateTime('2026-06-20 10:05:00'), 1781949900000, 1234, 12.34, 'EUR', 'referral')",
+]
+
+# (pattern, whether a line must match it) in a query's TSV output; decimals print as 50 or
+# 50.00 depending on the server.
+EXPECT = {
+    "risk_summary": [
+        (r"^a/p-x\tprog-a\tp-x\t.*\t\['bot_traffic'\]\t\[1\]$", True),
+        (r"^b/p-x\tprog-b\tp-x\t.*\t\['code_leak'\]\t\[1\]$", True),
+        (r"stale_window_code", False),
+    ],
+    "orders_by_month": [(r"^prog-a\t2026-06-01\tEUR\tconversion\t1\t12\.34(00)?$", True)],
+}
 
 
 if __name__ == "__main__":

@@ -45,10 +45,11 @@ export CLICKHOUSE_PASSWORD='$password'
 export CLICKHOUSE_CA_FILE=$TLS_DIR/ca.pem
 export CLICKHOUSE_ANALYST_PASSWORD=$(reader_password analyst)
 export CLICKHOUSE_PARTNER_READER_PASSWORD=$(reader_password partner_reader)
+export CLICKHOUSE_PARTNER_API_PASSWORD=$(reader_password partner_api)
 ENV
 }
 
-# The read-only ClickHouse users' passwords (deploy/README.md#clickhouse-users), one file each,
+# The restricted ClickHouse users' passwords (deploy/README.md#clickhouse-users), one file each,
 # made once per stack directory.
 reader_password() { # user
   local file="$TLS_DIR/$1.password"
@@ -271,6 +272,15 @@ XML
       <quota>default</quota>
       <allow_databases><database>attrib_partner</database></allow_databases>
     </partner_reader>
+    <!-- The partner API: the partner-safe database only, and it writes there (the claims
+         partners submit). 18.16 has no table grants: see deploy/README.md#clickhouse-users. -->
+    <partner_api>
+      <password_sha256_hex>$(reader_password partner_api | tr -d '\n' | sha256sum | cut -d' ' -f1)</password_sha256_hex>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+      <allow_databases><database>attrib_partner</database></allow_databases>
+    </partner_api>
   </users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
     <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>

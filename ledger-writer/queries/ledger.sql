@@ -1,5 +1,6 @@
 -- Queries for people: analysts and finance. Each starts with `-- name:` and a sentence on
--- what it answers; replace the quoted example values. Every table is a ReplacingMergeTree:
+-- what it answers; the quoted example values are the demo's (deploy/local/demo.sh): program
+-- 'sandals-eu', partner 'p-travelblog' and its first payout — replace them with yours. Every table is a ReplacingMergeTree:
 -- read it with FINAL so each id counts once even before background merges. All of these run
 -- on ClickHouse 18.16 (explicit join strictness, USING) and on current releases
 -- (checked by `tests/tests/clickhouse_queries.rs` and `deploy/local/check_queries.py`).
@@ -16,7 +17,7 @@ FROM (
     SELECT commission_id, line_kind, order_id, status, amount, currency, hold_until,
            approved_at, payout_id, attribution_id, partner_id
     FROM commissions FINAL
-    WHERE partner_id = 'p-01' AND program_id = 'acme-eu'
+    WHERE partner_id = 'p-travelblog' AND program_id = 'sandals-eu'
 ) AS c
 ALL LEFT JOIN (
     SELECT attribution_id, partner_id,
@@ -28,13 +29,14 @@ ALL LEFT JOIN (
            groupArray(ifNull(utm_campaign, '')) AS evidence_utm_campaigns,
            groupArray(ifNull(landing_domain, '')) AS evidence_domains
     FROM (SELECT * FROM attribution_evidence FINAL)
-    WHERE partner_id = 'p-01'
+    WHERE partner_id = 'p-travelblog'
     GROUP BY attribution_id, partner_id
 ) AS e USING (attribution_id, partner_id)
 ORDER BY c.hold_until, c.commission_id;
 
 -- name: payout_trace
--- One payout traced down: each item, the commission's order and attribution, and the
+-- One payout traced down (here the demo partner's first; or name one: payout_id = 'pay-…'):
+-- each item, the commission's order and attribution, and the
 -- touchpoints that earned it (the credit's touchpoint ids; a refund or clawback line points
 -- at the commission it corrects).
 SELECT payout_id, commission_id, line_kind, amount, currency, order_id, attribution_id,
@@ -43,7 +45,8 @@ FROM (
     SELECT i.payout_id, i.commission_id, i.line_kind, i.amount, i.currency,
            c.order_id, c.attribution_id, c.status, c.credited_commission_id
     FROM (SELECT * FROM payout_items FINAL
-          WHERE payout_id = 'pay-00000000000000000000000000000000') AS i
+          WHERE payout_id = (SELECT min(payout_id) FROM payouts FINAL
+                             WHERE program_id = 'sandals-eu' AND partner_id = 'p-travelblog')) AS i
     ALL LEFT JOIN (
         SELECT commission_id, order_id, attribution_id, status,
                ifNull(of_commission_id, commission_id) AS credited_commission_id
@@ -68,7 +71,8 @@ WHERE t.event_id IN (
         SELECT ifNull(of_commission_id, commission_id) FROM commissions FINAL
         WHERE commission_id IN (
             SELECT commission_id FROM payout_items FINAL
-            WHERE payout_id = 'pay-00000000000000000000000000000000')))
+            WHERE payout_id = (SELECT min(payout_id) FROM payouts FINAL
+                               WHERE program_id = 'sandals-eu' AND partner_id = 'p-travelblog'))))
 ORDER BY t.occurred_at, t.event_id;
 
 -- name: reconciliation_payout_totals
@@ -98,16 +102,47 @@ GROUP BY program_id, currency, status, line_kind
 ORDER BY program_id, currency, status, line_kind;
 
 -- name: risk_summary
--- Risk per partner and (partner, SharedId): current level and Risk %, with the reason codes
--- behind the flagged actions (internal: never show the codes to partners).
-SELECT l.subject_id, l.partner_id, l.shared_id, l.level, l.risk_percent, l.scored_actions,
-       l.flagged_actions, r.codes
-FROM (SELECT * FROM risk_levels FINAL) AS l
+-- Risk per partner and (partner, SharedId) in each program: current level and Risk %, with
+-- the reason codes behind its flagged actions in the level's window and how many actions
+-- each fired on (internal: never show the codes to partners). A partner's own level counts
+-- all its flagged actions in the program; a SharedId's only those of that SharedId. Matched
+-- on program, partner, SharedId and window: another program's flags never show up here.
+SELECT l.subject_id, l.program_id, l.partner_id, l.shared_id, l.level, l.risk_percent,
+       l.scored_actions, l.flagged_actions, l.window_days, r.reason_codes, r.reason_actions
+FROM (
+    SELECT subject_id, program_id, partner_id, shared_id, level, risk_percent, scored_actions,
+           flagged_actions, window_days
+    FROM risk_levels FINAL
+) AS l
 ALL LEFT JOIN (
-    SELECT partner_id, groupUniqArray(code) AS codes
-    FROM (SELECT partner_id, arrayJoin(reason_codes) AS code FROM risk_scores FINAL)
-    GROUP BY partner_id
-) AS r USING (partner_id)
+    SELECT subject_id, groupArray(code) AS reason_codes, groupArray(actions) AS reason_actions
+    FROM (
+        SELECT subject_id, code, uniqExact(action_id) AS actions
+        FROM (
+            SELECT s.action_id AS action_id, s.code AS code, s.occurred_at AS occurred_at,
+                   v.subject_id AS subject_id, v.window_start AS window_start
+            FROM (
+                -- Each flagged action under its partner ('') and under its SharedId.
+                SELECT action_id, program_id, partner_id, code, occurred_at, sid
+                FROM (
+                    SELECT action_id, program_id, partner_id, code, occurred_at,
+                           ['', ifNull(shared_id, '')] AS sids
+                    FROM risk_scores FINAL ARRAY JOIN reason_codes AS code
+                    WHERE flagged = 1
+                ) ARRAY JOIN sids AS sid
+            ) AS s
+            ALL INNER JOIN (
+                SELECT subject_id, program_id, partner_id, ifNull(shared_id, '') AS sid,
+                       updated_at - window_days * 86400 AS window_start
+                FROM risk_levels FINAL
+            ) AS v USING (program_id, partner_id, sid)
+        )
+        WHERE occurred_at >= window_start
+        GROUP BY subject_id, code
+        ORDER BY subject_id, actions DESC, code
+    )
+    GROUP BY subject_id
+) AS r USING (subject_id)
 ORDER BY l.program_id, l.partner_id, l.subject_id;
 
 -- name: performance_by_channel
@@ -142,3 +177,13 @@ ALL LEFT JOIN (
     GROUP BY program_id, channel, utm_source, utm_campaign, currency
 ) AS c USING (program_id, channel, utm_source, utm_campaign)
 ORDER BY t.program_id, t.touchpoints DESC, c.currency;
+
+-- name: orders_by_month
+-- Orders and revenue per program, month, currency and kind, each order once: a platform that
+-- re-sends an order under a new event id adds a `conversions` row, and `conversions_current`
+-- keeps the first, as the attributor does.
+SELECT program_id, toStartOfMonth(occurred_at) AS month, currency, kind,
+       count() AS orders, sum(amount) AS amount
+FROM conversions_current
+GROUP BY program_id, month, currency, kind
+ORDER BY program_id, month, currency, kind;

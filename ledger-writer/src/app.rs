@@ -1,6 +1,6 @@
 //! Wiring: the ledger loop (commission decisions and commands → entries, payouts, ClickHouse
 //! rows, the finance topic, the state changelog) and the analytics loop (touchpoints,
-//! attributions, risk → ClickHouse), each its own consumer group in one process.
+//! attributions, risk, dead letters → ClickHouse), each its own consumer group in one process.
 //!
 //! Order of writes in a ledger batch: finance-topic entries and payout records (a payout is
 //! recorded before anything else about it, because which lines it takes depends on what had
@@ -20,7 +20,8 @@ use runtime::stateful::{payload, Applied, StatefulLogic};
 use runtime::{DeadLetterWriter, Input, Output, Processor, RuntimeError};
 use schemas::attribution::Attribution;
 use schemas::{
-    CommissionDecision, EnrichedTouchpoint, LedgerCommand, LedgerState, RiskLevel, RiskScore,
+    CommissionDecision, DeadLetter, EnrichedTouchpoint, LedgerCommand, LedgerState, RiskLevel,
+    RiskScore,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +46,7 @@ pub struct AnalyticsProcessor {
     enriched: String,
     attributions: String,
     scores: String,
+    dlq: String,
     sink: Sink,
     dead_letters: DeadLetterWriter,
     metrics: LedgerMetrics,
@@ -58,6 +60,7 @@ impl AnalyticsProcessor {
             enriched: t.touchpoints_enriched.clone(),
             attributions: t.attributions.clone(),
             scores: t.risk_scores.clone(),
+            dlq: t.touchpoints_dlq.clone(),
             sink,
             dead_letters: dead_letters(config),
             metrics,
@@ -101,6 +104,11 @@ impl AnalyticsProcessor {
                 .into_iter()
                 .for_each(|r| self.sink.shadow_credits.push(r));
             Ok("attribution")
+        } else if input.topic == self.dlq {
+            let d = schemas::decode::<DeadLetter>(payload)
+                .map_err(|e| undecodable("a dead letter", e))?;
+            self.sink.dead_letters.push(rows::dead_letter_row(&d));
+            Ok("dead_letter")
         } else if input.topic == self.scores {
             let s = schemas::decode::<RiskScore>(payload)
                 .map_err(|e| undecodable("a risk score", e))?;
@@ -131,6 +139,15 @@ impl Processor for AnalyticsProcessor {
                 .analytics
                 .with_label_values(&[source, "written"])
                 .inc(),
+            // A dead letter that cannot be read is counted and logged, never dead-lettered
+            // again: that would feed the topic this loop reads.
+            Err((_, detail)) if input.topic == self.dlq => {
+                self.metrics
+                    .analytics
+                    .with_label_values(&["undecodable", "skipped"])
+                    .inc();
+                tracing::warn!(partition = input.partition, offset = input.offset, %detail, "An unreadable record on the dead-letter topic was skipped.");
+            }
             Err((reason, detail)) => {
                 self.metrics
                     .analytics
@@ -455,6 +472,7 @@ pub async fn run(
             &t.attributions,
             &t.risk_scores,
             &t.risk_levels,
+            &t.touchpoints_dlq,
         ],
         metrics_prefix: "ledger_analytics",
     })?;

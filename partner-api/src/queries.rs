@@ -43,7 +43,7 @@ pub struct LineRow {
     pub payout_id: String,
 }
 
-/// Columns of [`LineRow`] from a `commissions` table.
+/// Columns of [`LineRow`] from `statement_lines` (the partner's lines by time).
 const LINE_COLUMNS: &str =
     "commission_id, line_kind, ifNull(of_commission_id, '') AS of_commission_id, \
     attribution_id, order_id, amount_minor, currency, ifNull(rule_id, '') AS rule_id, status, \
@@ -55,7 +55,7 @@ const LINE_COLUMNS: &str =
 /// cursor id, limit.
 pub fn statement_lines(db: &str) -> String {
     format!(
-        "SELECT {LINE_COLUMNS} FROM `{db}`.commissions FINAL \
+        "SELECT {LINE_COLUMNS} FROM `{db}`.statement_lines FINAL \
          WHERE program_id = ? AND partner_id = ? \
          AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?) \
          AND (occurred_at > toDateTime(?) OR (occurred_at = toDateTime(?) AND commission_id > ?)) \
@@ -68,7 +68,7 @@ pub fn statement_lines(db: &str) -> String {
 pub fn statement_totals(db: &str) -> String {
     format!(
         "SELECT currency, status, count() AS lines, sum(amount_minor) AS amount_minor \
-         FROM `{db}`.commissions FINAL \
+         FROM `{db}`.statement_lines FINAL \
          WHERE program_id = ? AND partner_id = ? \
          AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?) \
          GROUP BY currency, status ORDER BY currency, status"
@@ -171,7 +171,7 @@ pub fn evidence(db: &str, ids: &[String]) -> String {
          ifNull(landing_domain, '') AS landing_domain, ifNull(channel, '') AS channel, \
          ifNull(utm_source, '') AS utm_source, ifNull(utm_medium, '') AS utm_medium, \
          ifNull(utm_campaign, '') AS utm_campaign, attribution_window \
-         FROM `{db}`.evidence_by_partner \
+         FROM `{db}`.statement_evidence \
          WHERE partner_id = ? AND attribution_id IN {} \
          ORDER BY attribution_id, occurred_at, touchpoint_id",
         runtime::clickhouse::list(ids)
@@ -194,18 +194,14 @@ pub struct LosingRow {
 }
 
 /// The partner's losing claims on the program's orders in [from, to), at most `limit`;
-/// binds: partner, program, partner, from, to, limit. The attributions side reads only the
-/// partner's claimed attributions (its sort key is program, attribution), never the program.
+/// binds: program, partner, from, to, limit.
 pub fn losing_claims(db: &str) -> String {
     format!(
-        "SELECT l.attribution_id AS attribution_id, l.touchpoint_id AS touchpoint_id, l.reason AS reason, \
-         a.order_id AS order_id, toUInt32(a.occurred_at) AS occurred_at \
-         FROM (SELECT attribution_id, touchpoint_id, reason FROM `{db}`.attribution_losing_claims WHERE partner_id = ?) AS l \
-         ANY INNER JOIN (SELECT attribution_id, order_id, occurred_at FROM `{db}`.attributions_by_id \
-            WHERE program_id = ? AND attribution_id IN \
-              (SELECT attribution_id FROM `{db}`.attribution_losing_claims WHERE partner_id = ?) \
-            AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?)) AS a \
-         USING attribution_id ORDER BY occurred_at, attribution_id, touchpoint_id LIMIT ?"
+        "SELECT DISTINCT attribution_id, touchpoint_id, reason, order_id, \
+         toUInt32(occurred_at) AS occurred_at FROM `{db}`.statement_losing_claims \
+         WHERE program_id = ? AND partner_id = ? \
+         AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?) \
+         ORDER BY occurred_at, attribution_id, touchpoint_id LIMIT ?"
     )
 }
 
@@ -254,7 +250,7 @@ pub fn payout(db: &str) -> String {
 /// The lines a payout paid, as the ledger holds them now; binds: program, partner, payout.
 pub fn payout_lines(db: &str) -> String {
     format!(
-        "SELECT {LINE_COLUMNS} FROM `{db}`.commissions FINAL \
+        "SELECT {LINE_COLUMNS} FROM `{db}`.statement_lines FINAL \
          WHERE program_id = ? AND partner_id = ? AND commission_id IN \
          (SELECT commission_id FROM `{db}`.payout_items WHERE payout_id = ?) \
          ORDER BY occurred_at, commission_id"
@@ -293,17 +289,18 @@ pub fn risk_levels(db: &str) -> String {
 /// The conversions and renewals of an order named by id; binds: program, order id.
 pub fn orders_by_id(db: &str) -> String {
     format!(
-        "SELECT DISTINCT attribution_id FROM `{db}`.attributions \
+        "SELECT DISTINCT attribution_id FROM `{db}`.orders_by_id \
          WHERE program_id = ? AND order_id = ? AND kind != 'refund'"
     )
 }
 
 /// The conversions and renewals on a UTC date with an exact amount; binds: program, date
-/// (`YYYY-MM-DD`), amount in minor units, currency.
+/// (`YYYY-MM-DD`) twice, amount in minor units, currency.
 pub fn orders_by_date_amount(db: &str) -> String {
     format!(
-        "SELECT DISTINCT attribution_id FROM `{db}`.attributions \
-         WHERE program_id = ? AND toDate(occurred_at) = toDate(?) AND amount_minor = ? \
+        "SELECT DISTINCT attribution_id FROM `{db}`.orders_by_id \
+         WHERE program_id = ? AND occurred_at >= toDateTime(toDate(?)) \
+         AND occurred_at < toDateTime(toDate(?)) + 86400 AND amount_minor = ? \
          AND currency = ? AND kind != 'refund'"
     )
 }
@@ -311,24 +308,21 @@ pub fn orders_by_date_amount(db: &str) -> String {
 /// The partner's lines of `ids`; binds: program, partner.
 pub fn lines_of(db: &str, ids: &[String]) -> String {
     format!(
-        "SELECT {LINE_COLUMNS} FROM `{db}`.commissions FINAL \
+        "SELECT {LINE_COLUMNS} FROM `{db}`.statement_lines FINAL \
          WHERE program_id = ? AND partner_id = ? AND attribution_id IN {} \
          ORDER BY occurred_at, commission_id",
         runtime::clickhouse::list(ids)
     )
 }
 
-/// The partner's losing claims on `ids`; bind: partner.
+/// The partner's losing claims on `ids`; binds: program, partner.
 pub fn losing_of(db: &str, ids: &[String]) -> String {
     format!(
-        "SELECT l.attribution_id AS attribution_id, l.touchpoint_id AS touchpoint_id, l.reason AS reason, \
-         a.order_id AS order_id, toUInt32(a.occurred_at) AS occurred_at \
-         FROM (SELECT attribution_id, touchpoint_id, reason FROM `{db}`.attribution_losing_claims \
-            WHERE partner_id = ? AND attribution_id IN {ids}) AS l \
-         ANY INNER JOIN (SELECT attribution_id, order_id, occurred_at FROM `{db}`.attributions_by_id \
-            WHERE attribution_id IN {ids}) AS a \
-         USING attribution_id ORDER BY attribution_id, touchpoint_id",
-        ids = runtime::clickhouse::list(ids)
+        "SELECT DISTINCT attribution_id, touchpoint_id, reason, order_id, \
+         toUInt32(occurred_at) AS occurred_at FROM `{db}`.statement_losing_claims \
+         WHERE program_id = ? AND partner_id = ? AND attribution_id IN {} \
+         ORDER BY attribution_id, touchpoint_id",
+        runtime::clickhouse::list(ids)
     )
 }
 
@@ -570,7 +564,7 @@ pub fn orders_by_month_and_source(db: &str) -> String {
                 argMax(ifNull(utm_source, ''), occurred_at) AS src, \
                 argMax(ifNull(utm_medium, ''), occurred_at) AS med, \
                 argMax(ifNull(utm_campaign, ''), occurred_at) AS camp \
-            FROM `{db}`.evidence_by_partner WHERE partner_id = ? GROUP BY attribution_id) AS e \
+            FROM `{db}`.statement_evidence WHERE partner_id = ? GROUP BY attribution_id) AS e \
          USING attribution_id \
          GROUP BY month, currency, channel, utm_source, utm_medium, utm_campaign"
     )

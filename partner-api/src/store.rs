@@ -134,7 +134,6 @@ impl Store {
                 .fetch_all::<queries::TotalRow>(),
             self.client
                 .query(&queries::losing_claims(&self.db))
-                .bind(partner)
                 .bind(program)
                 .bind(partner)
                 .bind(page.from.timestamp())
@@ -142,7 +141,6 @@ impl Store {
                 .bind(page.limit)
                 .fetch_all::<queries::LosingRow>(),
         )?;
-        let losing = distinct(losing);
         let why = self.why(program, partner, &lines).await?;
         let next = (lines.len() == page.limit as usize)
             .then(|| {
@@ -327,6 +325,7 @@ impl Store {
                     .query(&queries::orders_by_date_amount(&self.db))
                     .bind(program)
                     .bind(date.format("%Y-%m-%d").to_string())
+                    .bind(date.format("%Y-%m-%d").to_string())
                     .bind(*minor)
                     .bind(currency)
                     .fetch_all()
@@ -346,10 +345,11 @@ impl Store {
             let losing: Vec<queries::LosingRow> = self
                 .client
                 .query(&queries::losing_of(&self.db, &ids))
+                .bind(program)
                 .bind(partner)
                 .fetch_all()
                 .await?;
-            (lines, distinct(losing))
+            (lines, losing)
         };
         let answer = Answer::of(!ids.is_empty(), lines, losing);
         let now = u32::try_from(Utc::now().timestamp()).unwrap_or_default();

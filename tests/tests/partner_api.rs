@@ -77,6 +77,31 @@ async fn statement(base: &str, token: &str, limit: u32) -> (Vec<serde_json::Valu
     }
 }
 
+/// The ids of every dead letter on the dead-letter topic.
+fn dead_letter_ids(env: &HashMap<String, String>) -> BTreeSet<String> {
+    let mut reader_env = runtime::Env::from_map(env.clone());
+    let common = runtime::CommonConfig::from_env(&mut reader_env, "dlq-check", "127.0.0.1:0");
+    let reader = TopicReader::new(
+        &common.kafka,
+        "dlq-check",
+        &common.topics.touchpoints_dlq,
+        Duration::from_secs(30),
+    )
+    .expect("reader");
+    let partitions: Vec<i32> = (0..reader.partition_count().expect("partitions")).collect();
+    let ends = reader.start(&partitions).expect("start");
+    let mut ids = BTreeSet::new();
+    reader
+        .read_to(&ends, |record| {
+            if let Some(Ok(d)) = record.payload.map(schemas::decode::<schemas::DeadLetter>) {
+                ids.insert(d.dead_letter_id);
+            }
+        })
+        .expect("read");
+    reader.stop().expect("stop");
+    ids
+}
+
 /// The finance topic's latest entry per line of `partner`: (status, kind, amount_minor).
 fn finance_view(
     env: &HashMap<String, String>,
@@ -153,6 +178,39 @@ async fn partners_read_exactly_the_ledgers_figures_and_only_their_own() {
     run_paid_workload(&env, &db, 20, 3_000)
         .await
         .unwrap_or_else(|e| panic!("{e:#} (logs: {})", logs.display()));
+
+    // Every dead letter of the run is a row of `dead_letters` (the workload has malformed
+    // messages), without the original bytes.
+    let on_topic = dead_letter_ids(&env);
+    assert!(
+        !on_topic.is_empty(),
+        "the workload's malformed messages were dead-lettered"
+    );
+    let started = Instant::now();
+    loop {
+        let in_table: BTreeSet<String> =
+            rows(&db, "SELECT DISTINCT dead_letter_id FROM dead_letters")
+                .await
+                .into_iter()
+                .map(|r| r[0].clone())
+                .collect();
+        if in_table == on_topic {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "dead_letters has {} of the topic's {} dead letters",
+            in_table.len(),
+            on_topic.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let by_reason = rows(
+        &db,
+        "SELECT service, reason, count() FROM dead_letters FINAL GROUP BY service, reason",
+    )
+    .await;
+    assert!(by_reason.iter().all(|r| !r[1].is_empty()), "{by_reason:?}");
 
     // Two paid partners with the most lines; a program neither operator token may read.
     let paid = rows(
@@ -388,6 +446,18 @@ async fn partners_read_exactly_the_ledgers_figures_and_only_their_own() {
             .is_empty(),
         "the most flagged partner's snapshot has codes"
     );
+
+    // The documented example queries name the sample reference's ids: they find rows here.
+    for name in [
+        "partner_statement",
+        "payout_trace",
+        "payout_trace_touchpoints",
+        "risk_summary",
+        "orders_by_month",
+    ] {
+        let found = rows(&db, &tests::ledger::documented_query(name)).await;
+        assert!(!found.is_empty(), "the example query {name} finds rows");
+    }
 
     // Performance: clicks from the touchpoints, conversions and commission from the ledger's
     // lines (and the finance topic), revenue from the attributions' credits — by month.

@@ -9,7 +9,7 @@ use schemas::attribution::Attribution;
 use schemas::ledger_state::{LedgerLine, Payout};
 use schemas::money::Currency;
 use schemas::touchpoint::EnrichedTouchpoint;
-use schemas::{EventKind, LedgerEntry, RiskLevel, RiskScore};
+use schemas::{DeadLetter, EventKind, LedgerEntry, RiskLevel, RiskScore};
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::status_name;
@@ -231,6 +231,10 @@ pub struct LosingClaimRow {
     pub partner_id: String,
     pub touchpoint_id: String,
     pub reason: String,
+    // The attribution's, so a partner's losing claims in a window read from one table.
+    pub program_id: String,
+    pub order_id: String,
+    pub occurred_at: u32,
 }
 
 /// `attribution_shadow_credits`.
@@ -325,6 +329,9 @@ pub fn attribution_rows(a: &Attribution, out: &mut AttributionRows) {
             partner_id: l.partner_id.clone(),
             touchpoint_id: l.touchpoint_id.clone().unwrap_or_default(),
             reason: l.reason.clone(),
+            program_id: a.program_id.clone(),
+            order_id: a.order_id.clone(),
+            occurred_at: secs(a.occurred_at),
         });
     }
     for s in &a.shadow_credits {
@@ -608,5 +615,41 @@ mod tests {
         assert_eq!(amount4(-1_234, "BHD"), -12_340);
         assert_eq!(scaled(Decimal::new(125, 1), 2), 1_250);
         assert_eq!(scaled(Decimal::new(1, 0) / Decimal::new(3, 0), 6), 333_333);
+    }
+}
+
+/// `dead_letters` (no payload: the original bytes stay on the topic).
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct DeadLetterRow {
+    pub dead_letter_id: String,
+    pub service: String,
+    pub reason: String,
+    pub detail: String,
+    pub event_id: Option<String>,
+    pub source_topic: String,
+    pub source_partition: i32,
+    pub source_offset: i64,
+    pub payload_bytes_total: i64,
+    pub payload_truncated: u8,
+    pub failed_at: u32,
+    pub failed_at_ms: i64,
+}
+
+/// A dead letter's row.
+pub fn dead_letter_row(d: &DeadLetter) -> DeadLetterRow {
+    DeadLetterRow {
+        dead_letter_id: d.dead_letter_id.clone(),
+        service: d.service.clone(),
+        reason: d.reason.clone(),
+        detail: d.detail.clone(),
+        event_id: d.event_id.clone(),
+        source_topic: d.source_topic.clone(),
+        source_partition: d.source_partition,
+        source_offset: d.source_offset,
+        payload_bytes_total: d.payload_bytes_total,
+        payload_truncated: u8::from(d.payload_truncated),
+        failed_at: secs(d.failed_at),
+        failed_at_ms: d.failed_at.timestamp_millis(),
     }
 }

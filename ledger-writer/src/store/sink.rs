@@ -12,9 +12,9 @@ use runtime::RuntimeError;
 use serde::Serialize;
 
 use super::rows::{
-    AttributionRow, CommandRow, CommissionRow, ConversionRow, CreditRow, EntryRow, EvidenceRow,
-    LosingClaimRow, PayoutItemRow, PayoutRow, RiskLevelRow, RiskScoreRow, ShadowCreditRow,
-    TouchpointRow,
+    AttributionRow, CommandRow, CommissionRow, ConversionRow, CreditRow, DeadLetterRow, EntryRow,
+    EvidenceRow, LosingClaimRow, PayoutItemRow, PayoutRow, RiskLevelRow, RiskScoreRow,
+    ShadowCreditRow, TouchpointRow,
 };
 
 /// Attempts per insert before the loop gives up (and the batch is re-read after a restart).
@@ -142,6 +142,7 @@ pub struct Sink {
     pub payouts: Table<PayoutRow>,
     pub payout_items: Table<PayoutItemRow>,
     pub commands: Table<CommandRow>,
+    pub dead_letters: Table<DeadLetterRow>,
 }
 
 impl Sink {
@@ -164,6 +165,7 @@ impl Sink {
             payouts: Table::new("payouts"),
             payout_items: Table::new("payout_items"),
             commands: Table::new("ledger_commands"),
+            dead_letters: Table::new("dead_letters"),
         }
     }
 
@@ -183,6 +185,7 @@ impl Sink {
             + self.payouts.len()
             + self.payout_items.len()
             + self.commands.len()
+            + self.dead_letters.len()
     }
 
     /// Inserts every buffered row. Items before their payout and entries before the lines'
@@ -202,6 +205,7 @@ impl Sink {
         self.payout_items.flush(c, m).await?;
         self.payouts.flush(c, m).await?;
         self.commissions.flush(c, m).await?;
+        self.dead_letters.flush(c, m).await?;
         self.commands.flush(c, m).await
     }
 }

@@ -6,7 +6,8 @@
 //! numbers(N)` into the analytics tables; the partner database's materialized views copy them
 //! as in production): lines with attributions, two touchpoints and a credit each, a losing
 //! claim of another partner on every tenth order, 20 completed payouts per partner with their
-//! items, a risk level per partner. Then starts the `partner-api` binary of this profile and
+//! items, a risk level per partner and a score per line (a tenth flagged), the two touchpoints of every line as clicks (for
+//! performance). Then starts the `partner-api` binary of this profile and
 //! calls each endpoint for random partners, printing p50/p95/p99 and throughput per endpoint,
 //! next to a baseline in the same run: `GET /v1/openapi.json`, which touches no database.
 //! The API's CPU time and RSS are printed at the end. `BENCH_KEEP=1` keeps the database;
@@ -70,9 +71,10 @@ fn fill(n: u64, p: u64) -> Vec<(&'static str, String)> {
             n * 2
         )),
         ("attribution_losing_claims", format!(
-            "INSERT INTO attribution_losing_claims (attribution_id, partner_id, touchpoint_id, reason) \
+            "INSERT INTO attribution_losing_claims (attribution_id, partner_id, touchpoint_id, reason, program_id, order_id, occurred_at) \
              SELECT concat('att-', toString(number * 10)), concat('p-', toString((number * 10 + 1) % {p})), \
-             concat('tp-x-', toString(number)), 'outside_window' FROM numbers({})",
+             concat('tp-x-', toString(number)), 'outside_window', '{PROGRAM}', concat('o-', toString(number * 10)), \
+             toDateTime({START} + number * 10 * 30) FROM numbers({})",
             n / 10
         )),
         ("payouts", format!(
@@ -89,12 +91,31 @@ fn fill(n: u64, p: u64) -> Vec<(&'static str, String)> {
              SELECT {paid}, concat('com-', toString(number)), 'commission', toInt64(100 + number % 5000), toDecimal64(0, 4), 'EUR' \
              FROM numbers({n}) WHERE number % 5 = 2"
         )),
+        ("touchpoints", format!(
+            "INSERT INTO touchpoints (event_id, program_id, kind, occurred_at, occurred_at_ms, attribution_key, partner_id, \
+             resolved_by, link_id, channel, landing_domain, utm_source, utm_medium, utm_campaign, enriched_at) \
+             SELECT concat('tp-', toString(intDiv(number, 2)), '-', toString(number % 2 + 1)), '{PROGRAM}', 'click', \
+             toDateTime({START} + intDiv(number, 2) * 30 - 3600 * (2 - number % 2)), \
+             toInt64({START} + intDiv(number, 2) * 30 - 3600 * (2 - number % 2)) * 1000, concat('k-', toString(number)), \
+             concat('p-', toString(intDiv(number, 2) % {p})), 'link', concat('lnk-', toString(intDiv(number, 2) % {p})), \
+             'referral', 'shop.example.com', arrayElement(['news', 'blog', 'video'], (number % 3) + 1), 'cpc', 'spring', \
+             toDateTime({START}) FROM numbers({})",
+            n * 2
+        )),
+        ("risk_scores", format!(
+            "INSERT INTO risk_scores (action_id, attribution_id, program_id, partner_id, order_id, action, occurred_at, flagged, \
+             reason_codes, reason_measured, reason_thresholds, reason_details, scored_at) \
+             SELECT concat('act-', toString(number)), concat('att-', toString(number)), '{PROGRAM}', \
+             concat('p-', toString(number % {p})), concat('o-', toString(number)), 'credit', toDateTime({START} + number * 30), \
+             toUInt8(number % 10 = 0), if(number % 10 = 0, [arrayElement(['click_flooding', 'shared_fingerprint', 'code_leak'], (intDiv(number, 10) % 3) + 1)], emptyArrayString()), \
+             [], [], [], toDateTime({START} + number * 30) FROM numbers({n})"
+        )),
         ("risk_levels", format!(
             "INSERT INTO risk_levels (subject_id, program_id, partner_id, level, risk_percent, scored_actions, flagged_actions, \
              window_days, updated_at, updated_at_ms) \
              SELECT concat('{PROGRAM}/p-', toString(number)), '{PROGRAM}', concat('p-', toString(number)), \
              arrayElement(['insufficient_data', 'low', 'elevated', 'high', 'critical'], (number % 5) + 1), \
-             toDecimal64(number % 100, 2), toInt64(100), toInt64(number % 10), 60, now(), toInt64(1) FROM numbers({p})"
+             toDecimal64(number % 100, 2), toInt64(100), toInt64(number % 10), 60, toDateTime({START} + {n} * 30), toInt64(1) FROM numbers({p})"
         )),
     ]
 }
@@ -199,12 +220,13 @@ fn main() -> Result<()> {
             "\n{concurrency} concurrent clients, {requests} requests per endpoint, a random partner each; ms:\n{:<34} {:>8} {:>8} {:>8} {:>8} {:>9}",
             "endpoint", "p50", "p95", "p99", "max", "req/s"
         );
-        let endpoints: [(&str, PathOf); 5] = [
+        let endpoints: [(&str, PathOf); 6] = [
             ("baseline: GET /v1/openapi.json", |_, _| "/v1/openapi.json".to_string()),
             ("statement (100 lines + evidence)", |p, _| format!("/v1/programs/{PROGRAM}/partners/p-{p}/statement?limit=100")),
             ("payouts", |p, _| format!("/v1/programs/{PROGRAM}/partners/p-{p}/payouts")),
             ("payout trace", |p, k| format!("/v1/programs/{PROGRAM}/partners/p-{p}/payouts/pay-{p}-{k}")),
             ("risk", |p, _| format!("/v1/programs/{PROGRAM}/partners/p-{p}/risk")),
+            ("performance (12 months)", |p, _| format!("/v1/programs/{PROGRAM}/partners/p-{p}/performance?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z")),
         ];
         for (name, path) in endpoints {
             // Warm up (connections, token cache), then measure.
