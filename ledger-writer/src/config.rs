@@ -20,7 +20,7 @@ pub const LEDGER_GROUP_ID: EnvVar = EnvVar {
 pub const LEDGER_ANALYTICS_GROUP_ID: EnvVar = EnvVar {
     name: "LEDGER_ANALYTICS_GROUP_ID",
     default: Some("attrib-ledger-analytics"),
-    doc: "Consumer group of the analytics writer (enriched touchpoints, attributions, risk scores and levels into ClickHouse).",
+    doc: "Consumer group of the analytics writer (enriched touchpoints, attributions, risk scores and levels, dead letters into ClickHouse).",
 };
 /// Restore stall timeout.
 pub const LEDGER_RESTORE_TIMEOUT_SECONDS: EnvVar = EnvVar {
