@@ -129,7 +129,8 @@ Where to look next:
   - ClickHouse:             clickhouse-client --port $CLICKHOUSE_TCP_PORT -d $CLICKHOUSE_DATABASE
                             (or curl 'http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/?database=$CLICKHOUSE_DATABASE' --data-binary 'SELECT ...');
                             the queries for people are in ledger-writer/queries/ledger.sql
-                            (partner statement with evidence, payout trace, reconciliation, risk summary, performance by channel)
+                            (partner statement with evidence, payout trace, reconciliation, risk summary, performance by channel,
+                             orders by month; their example ids are this demo's); dead letters with their reasons: SELECT * FROM dead_letters
   - the workload:           $DEMO_DIR/workload-$TOPIC_NAMESPACE/{workload.ndjson,expected.json}
                             (replay it again: TOPIC_NAMESPACE=... target/release/loadgen replay DIR --rate 2000)
   - the services' logs:     $DEMO_DIR/{ingest,enricher,attributor,risk,ledger-writer}-$TOPIC_NAMESPACE.log
