@@ -1056,6 +1056,19 @@ async fn partners_read_exactly_the_ledgers_figures_and_only_their_own() {
             "risk level shown"
         );
     }
+    for m in performance.json["by_month"].as_array().expect("months") {
+        let month = m["month"].as_str().expect("month");
+        let row = dom
+            .split(&format!(r#"data-month="{month}""#))
+            .nth(1)
+            .and_then(|rest| rest.split("</tr>").next())
+            .unwrap_or_else(|| panic!("month {month} shown"));
+        assert!(
+            row.contains(&format!(r#"data-clicks="{}""#, m["clicks"]))
+                && row.contains(&format!(r#"data-conversions="{}""#, m["conversions"])),
+            "month {month} as the API gave it: {row}"
+        );
+    }
     assert!(!dom.contains(&token_a), "the token is not left in the page");
     assert!(
         dom.contains(&format!(r#"data-claim="{claim_id}""#)),
