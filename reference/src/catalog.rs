@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use schemas::reference::{
-    Code, CommissionRule, EntityType, Link, Partner, Program, ReferenceRecord,
+    Code, CommissionRule, EntityType, Link, Partner, Program, ReferenceRecord, WebhookEndpoint,
+    WriteKey,
 };
 
 use crate::host;
@@ -19,6 +20,8 @@ pub struct Catalog {
     links: HashMap<String, Link>,
     codes: HashMap<String, Code>,
     rules: HashMap<String, CommissionRule>,
+    write_keys: HashMap<String, WriteKey>,
+    webhook_endpoints: HashMap<String, WebhookEndpoint>,
     /// Bumped on every change, so caches of lookups know when to forget.
     revision: u64,
 }
@@ -36,6 +39,10 @@ pub struct Counts {
     pub codes: usize,
     /// Commission rules.
     pub rules: usize,
+    /// Collector write keys.
+    pub write_keys: usize,
+    /// Webhook endpoints.
+    pub webhook_endpoints: usize,
 }
 
 /// Why a topic record could not be applied.
@@ -82,6 +89,8 @@ impl Catalog {
                 "link" => drop(self.links.remove(id)),
                 "code" => drop(self.codes.remove(id)),
                 "commission_rule" => drop(self.rules.remove(id)),
+                "write_key" => drop(self.write_keys.remove(id)),
+                "webhook_endpoint" => drop(self.webhook_endpoints.remove(id)),
                 _ => return Err(ApplyError::BadKey(key.to_string())),
             }
             return Ok(());
@@ -126,6 +135,16 @@ impl Catalog {
             EntityType::CommissionRule => {
                 if let Some(r) = record.commission_rule {
                     self.rules.insert(r.rule_id.clone(), r);
+                }
+            }
+            EntityType::WriteKey => {
+                if let Some(k) = record.write_key {
+                    self.write_keys.insert(k.key_id.clone(), k);
+                }
+            }
+            EntityType::WebhookEndpoint => {
+                if let Some(e) = record.webhook_endpoint {
+                    self.webhook_endpoints.insert(e.endpoint_id.clone(), e);
                 }
             }
         }
@@ -179,6 +198,16 @@ impl Catalog {
         rules
     }
 
+    /// A collector write key by id.
+    pub fn write_key(&self, key_id: &str) -> Option<&WriteKey> {
+        self.write_keys.get(key_id)
+    }
+
+    /// Every webhook endpoint, by id.
+    pub fn webhook_endpoints(&self) -> impl Iterator<Item = &WebhookEndpoint> {
+        self.webhook_endpoints.values()
+    }
+
     /// Every live key, as on the topic.
     pub fn keys(&self) -> Vec<String> {
         let mut keys = Vec::new();
@@ -187,6 +216,12 @@ impl Catalog {
         keys.extend(self.links.keys().map(|k| format!("link/{k}")));
         keys.extend(self.codes.keys().map(|k| format!("code/{k}")));
         keys.extend(self.rules.keys().map(|k| format!("commission_rule/{k}")));
+        keys.extend(self.write_keys.keys().map(|k| format!("write_key/{k}")));
+        keys.extend(
+            self.webhook_endpoints
+                .keys()
+                .map(|k| format!("webhook_endpoint/{k}")),
+        );
         keys.sort();
         keys
     }
@@ -199,6 +234,8 @@ impl Catalog {
             links: self.links.len(),
             codes: self.codes.len(),
             rules: self.rules.len(),
+            write_keys: self.write_keys.len(),
+            webhook_endpoints: self.webhook_endpoints.len(),
         }
     }
 

@@ -122,6 +122,18 @@ impl<'a> Fields<'a> {
         self.optional_int(key, min, max).unwrap_or(default)
     }
 
+    /// A boolean with a default.
+    pub(crate) fn bool_or(&mut self, key: &'static str, default: bool) -> bool {
+        match self.get(key) {
+            None => default,
+            Some(Value::Boolean(b)) => *b,
+            Some(other) => {
+                self.wrong(key, "true or false", other);
+                default
+            }
+        }
+    }
+
     /// An optional exact decimal, written as a string (`"12.5"`) or an integer. Floats are
     /// refused: TOML floats are binary and would not round-trip money or rates exactly.
     pub(crate) fn optional_decimal(&mut self, key: &'static str) -> Option<Decimal> {

@@ -10,7 +10,8 @@ use schemas::attribution::AttributionModel;
 use schemas::money::Currency;
 use schemas::reference::{
     AttributionSettings, CodePrecedence, CommissionRule, EntityType, Link, Partner, PartnerKind,
-    Program, ReferenceRecord, RiskPolicy, RISK_REASON_CODES, RISK_THRESHOLD_NAMES,
+    Program, ReferenceRecord, RiskPolicy, WebhookEndpoint, WriteKey, RISK_REASON_CODES,
+    RISK_THRESHOLD_NAMES, WEBHOOK_EVENT_TYPES,
 };
 use schemas::touchpoint::PartnerStatus;
 use serde::Deserialize;
@@ -58,11 +59,15 @@ pub struct ReferenceSet {
     pub codes: Vec<schemas::reference::Code>,
     /// Commission rules.
     pub rules: Vec<CommissionRule>,
+    /// Collector write keys.
+    pub write_keys: Vec<WriteKey>,
+    /// Webhook endpoints.
+    pub webhooks: Vec<WebhookEndpoint>,
 }
 
 impl ReferenceSet {
     /// One record per entity, keyed as on the topic, in publishing order: programs and
-    /// partners before the links, codes and rules that name them.
+    /// partners before the links, codes, rules, write keys and webhooks that name them.
     pub fn records(
         &self,
         published_at: DateTime<Utc>,
@@ -80,6 +85,8 @@ impl ReferenceSet {
             deleted: false,
             principal: None,
             signature: None,
+            write_key: None,
+            webhook_endpoint: None,
         };
         let mut out = Vec::new();
         for p in &self.programs {
@@ -112,6 +119,18 @@ impl ReferenceSet {
                 ..blank(EntityType::CommissionRule)
             });
         }
+        for k in &self.write_keys {
+            out.push(ReferenceRecord {
+                write_key: Some(k.clone()),
+                ..blank(EntityType::WriteKey)
+            });
+        }
+        for e in &self.webhooks {
+            out.push(ReferenceRecord {
+                webhook_endpoint: Some(e.clone()),
+                ..blank(EntityType::WebhookEndpoint)
+            });
+        }
         out.into_iter()
             .filter_map(|r| r.key().map(|k| (k, r)))
             .collect()
@@ -131,6 +150,10 @@ struct RawFile {
     codes: Vec<Spanned<Table>>,
     #[serde(default)]
     rules: Vec<Spanned<Table>>,
+    #[serde(default)]
+    write_keys: Vec<Spanned<Table>>,
+    #[serde(default)]
+    webhooks: Vec<Spanned<Table>>,
 }
 
 /// Collects problems per entity.
@@ -465,6 +488,63 @@ fn rule(fields: &mut Fields<'_>) -> RawRule {
     RawRule { rule, flat, cap }
 }
 
+fn write_key(fields: &mut Fields<'_>) -> WriteKey {
+    let hex = |s: &str, n: usize| {
+        s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let key_id = fields.string("id");
+    if !key_id.is_empty() && !hex(&key_id, 16) {
+        fields.problems.push(format!(
+            "id {key_id:?} must be 16 lowercase hex digits (the middle of wk_<id>_<secret>; `collector key new` makes one)"
+        ));
+    }
+    let secret_sha256 = fields.string("secret_sha256");
+    if !secret_sha256.is_empty() && !hex(&secret_sha256, 64) {
+        fields
+            .problems
+            .push("`secret_sha256` must be 64 lowercase hex digits (SHA-256 of the secret)".into());
+    }
+    WriteKey {
+        key_id,
+        program_id: fields.string("program"),
+        secret_sha256,
+        label: fields.optional_string("label"),
+    }
+}
+
+fn webhook(fields: &mut Fields<'_>) -> WebhookEndpoint {
+    let endpoint_id = fields.string("id");
+    check_id(fields, "id", &endpoint_id);
+    let url = fields.string("url");
+    if !url.is_empty() {
+        match url::Url::parse(&url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+            _ => fields
+                .problems
+                .push(format!("`url` = {url:?} is not an http(s) URL with a host")),
+        }
+    }
+    let event_types = fields.strings("events");
+    for t in &event_types {
+        if !WEBHOOK_EVENT_TYPES.contains(&t.as_str()) {
+            fields.problems.push(format!(
+                "`events`: {t:?} is not an event type ({})",
+                WEBHOOK_EVENT_TYPES.join(", ")
+            ));
+        }
+    }
+    WebhookEndpoint {
+        endpoint_id,
+        program_id: fields.string("program"),
+        partner_id: fields.optional_string("partner"),
+        url,
+        event_types,
+        secret_version: i32::try_from(fields.int_or("secret_version", 1, 1, 1_000_000))
+            .unwrap_or(1),
+        enabled: fields.bool_or("enabled", true),
+    }
+}
+
 /// Reads and validates a whole reference file.
 pub fn parse(text: &str) -> Result<ReferenceSet, Vec<FileError>> {
     let mut problems = Problems {
@@ -515,6 +595,22 @@ pub fn parse(text: &str) -> Result<ReferenceSet, Vec<FileError>> {
         let at = spanned.span().start;
         problems.add(at, &place("codes", i, &c.code), fields.finish());
         codes.push((at, c));
+    }
+    let mut write_keys = Vec::new();
+    for (i, spanned) in raw.write_keys.iter().enumerate() {
+        let mut fields = Fields::new(spanned.get_ref());
+        let k = write_key(&mut fields);
+        let at = spanned.span().start;
+        problems.add(at, &place("write_keys", i, &k.key_id), fields.finish());
+        write_keys.push((at, k));
+    }
+    let mut webhooks = Vec::new();
+    for (i, spanned) in raw.webhooks.iter().enumerate() {
+        let mut fields = Fields::new(spanned.get_ref());
+        let e = webhook(&mut fields);
+        let at = spanned.span().start;
+        problems.add(at, &place("webhooks", i, &e.endpoint_id), fields.finish());
+        webhooks.push((at, e));
     }
     let mut rules = Vec::new();
     for (i, spanned) in raw.rules.iter().enumerate() {
@@ -583,6 +679,26 @@ pub fn parse(text: &str) -> Result<ReferenceSet, Vec<FileError>> {
         references(&c.partner_id, &c.program_id, &mut messages);
         problems.add(*at, &place("codes", i, &c.code), messages);
     }
+    for (i, (at, k)) in write_keys.iter().enumerate() {
+        let mut messages = Vec::new();
+        if !seen.insert(("write_key", k.key_id.clone())) {
+            messages.push(format!("write key id {:?} is used twice", k.key_id));
+        }
+        references("", &k.program_id, &mut messages);
+        problems.add(*at, &place("write_keys", i, &k.key_id), messages);
+    }
+    for (i, (at, e)) in webhooks.iter().enumerate() {
+        let mut messages = Vec::new();
+        if !seen.insert(("webhook", e.endpoint_id.clone())) {
+            messages.push(format!("webhook id {:?} is used twice", e.endpoint_id));
+        }
+        references(
+            e.partner_id.as_deref().unwrap_or(""),
+            &e.program_id,
+            &mut messages,
+        );
+        problems.add(*at, &place("webhooks", i, &e.endpoint_id), messages);
+    }
     let mut final_rules = Vec::new();
     for (i, (at, raw)) in rules.into_iter().enumerate() {
         let mut messages = Vec::new();
@@ -622,5 +738,7 @@ pub fn parse(text: &str) -> Result<ReferenceSet, Vec<FileError>> {
         links: links.into_iter().map(|(_, l)| l).collect(),
         codes: codes.into_iter().map(|(_, c)| c).collect(),
         rules: final_rules,
+        write_keys: write_keys.into_iter().map(|(_, k)| k).collect(),
+        webhooks: webhooks.into_iter().map(|(_, e)| e).collect(),
     })
 }

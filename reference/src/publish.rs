@@ -45,6 +45,7 @@ impl std::fmt::Display for PublishSummary {
 fn same_entity(a: &ReferenceRecord, b: &ReferenceRecord) -> bool {
     (&a.program, &a.partner, &a.link, &a.code, &a.commission_rule)
         == (&b.program, &b.partner, &b.link, &b.code, &b.commission_rule)
+        && (&a.write_key, &a.webhook_endpoint) == (&b.write_key, &b.webhook_endpoint)
 }
 
 /// The messages that bring a topic holding `current` to `set`: upserts first (programs and
@@ -71,7 +72,15 @@ pub fn plan(
             }
         }
     }
-    let order = ["commission_rule/", "code/", "link/", "partner/", "program/"];
+    let order = [
+        "webhook_endpoint/",
+        "write_key/",
+        "commission_rule/",
+        "code/",
+        "link/",
+        "partner/",
+        "program/",
+    ];
     for prefix in order {
         for key in current.keys().filter(|k| k.starts_with(prefix)) {
             if !wanted.iter().any(|(k, _)| k == key) {

@@ -38,6 +38,10 @@ pub fn verify<'r>(
     Ok(principal)
 }
 
+/// The JSON the v4 fields add when they are unset: the struct's last fields, so they end the
+/// canonical JSON and are cut from it, and a record signed before they existed still verifies.
+const UNSET_V4_FIELDS: &str = r#","write_key":null,"webhook_endpoint":null}"#;
+
 /// HMAC over the record's canonical JSON (fields in order, maps sorted by key, times in
 /// epoch milliseconds) with the signature left out. Not over its Avro bytes: the Avro
 /// encoder writes a map (risk thresholds) in hash order, so a record decoded from the topic
@@ -45,7 +49,12 @@ pub fn verify<'r>(
 fn signature_of(record: &ReferenceRecord, key: &[u8]) -> String {
     let mut unsigned = record.clone();
     unsigned.signature = None;
-    hmac_hex(key, &serde_json::to_vec(&unsigned).unwrap_or_default())
+    let json = serde_json::to_string(&unsigned).unwrap_or_default();
+    let canonical = match json.strip_suffix(UNSET_V4_FIELDS) {
+        Some(v3) => format!("{v3}}}"),
+        None => json,
+    };
+    hmac_hex(key, canonical.as_bytes())
 }
 
 #[cfg(test)]
@@ -100,6 +109,32 @@ mod tests {
         assert!(verify(&unsigned, &publishers())
             .unwrap_err()
             .contains("unsigned"));
+    }
+
+    /// The signature v3 code gave the example record: adding the v4 entity fields must not
+    /// invalidate what publishers signed before them.
+    #[test]
+    fn a_record_signed_before_v4_still_verifies() {
+        let mut record = schemas::examples::reference_record();
+        sign(&mut record, "platform", &key(KEY));
+        assert_eq!(
+            record.signature.as_deref(),
+            Some("ba698e52ede0b2cd157fd29095e21a9d82abfe398b948cffb08097ae35ddd659")
+        );
+        let mut endpoint = record.clone();
+        endpoint.webhook_endpoint = Some(schemas::reference::WebhookEndpoint {
+            endpoint_id: "e".into(),
+            program_id: "acme-eu".into(),
+            partner_id: None,
+            url: "https://hooks.example.com/".into(),
+            event_types: vec![],
+            secret_version: 1,
+            enabled: true,
+        });
+        assert!(
+            verify(&endpoint, &publishers()).is_err(),
+            "a v4 field is signed"
+        );
     }
 }
 

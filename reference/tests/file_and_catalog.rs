@@ -87,6 +87,67 @@ fn every_problem_of_a_bad_file_is_reported_with_its_line() {
 }
 
 #[test]
+fn write_keys_and_webhooks_parse_and_bad_ones_are_named() {
+    let set = parse(EXAMPLE).expect("example is valid");
+    assert_eq!(set.write_keys[0].key_id, "3f2a9c0d1e4b5a68");
+    assert_eq!(set.write_keys[0].program_id, "acme-eu");
+    let finance = &set.webhooks[0];
+    assert_eq!(finance.event_types.len(), 4);
+    assert_eq!((finance.secret_version, finance.enabled), (1, true));
+    assert_eq!(set.webhooks[1].partner_id.as_deref(), Some("p-anna-guide"));
+    assert!(
+        set.webhooks[1].event_types.is_empty(),
+        "default: every event type"
+    );
+    let catalog = Catalog::from_set(&set);
+    assert_eq!(
+        catalog
+            .write_key("3f2a9c0d1e4b5a68")
+            .map(|k| k.program_id.as_str()),
+        Some("acme-eu")
+    );
+    assert_eq!(catalog.webhook_endpoints().count(), 2);
+
+    let bad = r#"
+[[programs]]
+id = "a"
+brand = "A"
+domains = ["a.example"]
+currency = "EUR"
+[[write_keys]]
+id = "XYZ"
+program = "b"
+secret_sha256 = "abc"
+[[webhooks]]
+id = "h"
+program = "a"
+partner = "nobody"
+url = "ftp://a.example/"
+events = ["commission.exploded"]
+enabled = "yes"
+"#;
+    let all: Vec<String> = parse(bad)
+        .expect_err("bad")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for expected in [
+        "write_keys[0] \"XYZ\": id \"XYZ\" must be 16 lowercase hex digits",
+        "`secret_sha256` must be 64 lowercase hex digits",
+        "program \"b\" is not defined",
+        "webhooks[0] \"h\": `url` = \"ftp://a.example/\" is not an http(s) URL",
+        "\"commission.exploded\" is not an event type",
+        "partner \"nobody\" is not defined",
+        "`enabled` must be true or false",
+    ] {
+        assert!(
+            all.iter().any(|e| e.contains(expected)),
+            "{expected}: {all:#?}"
+        );
+    }
+}
+
+#[test]
 fn a_syntax_error_names_its_line() {
     let errors = parse("[[programs]]\nid = \"a\"\nbrand = \n").expect_err("syntax");
     assert_eq!(errors.len(), 1);
@@ -170,7 +231,7 @@ fn publishing_the_same_file_twice_sends_nothing_and_removals_become_tombstones()
     let set = parse(EXAMPLE).unwrap();
     let first = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     let (messages, summary) = plan(&BTreeMap::new(), &set, first, "r1");
-    assert_eq!(summary.added, 8);
+    assert_eq!(summary.added, 11);
     let current: BTreeMap<_, _> = messages
         .into_iter()
         .map(|(k, r)| (k, r.expect("upsert")))
@@ -178,7 +239,7 @@ fn publishing_the_same_file_twice_sends_nothing_and_removals_become_tombstones()
     // Same content, later publish and another revision: nothing to send.
     let (again, summary) = plan(&current, &set, first + chrono::Duration::days(1), "r2");
     assert!(again.is_empty(), "{again:?}");
-    assert_eq!(summary.unchanged, 8);
+    assert_eq!(summary.unchanged, 11);
     // Rename a code (a new one and a tombstone) and suspend a partner (a change).
     let edited = EXAMPLE
         .replace(

@@ -390,6 +390,8 @@ pub fn reference_record() -> ReferenceRecord {
         deleted: false,
         principal: s("platform-team"),
         signature: s("9e0b1c2d3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c"),
+        write_key: None,
+        webhook_endpoint: None,
     }
 }
 

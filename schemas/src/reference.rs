@@ -22,6 +22,10 @@ pub enum EntityType {
     Code,
     /// A commission rule.
     CommissionRule,
+    /// A collector write key (v4).
+    WriteKey,
+    /// A webhook endpoint (v4).
+    WebhookEndpoint,
 }
 
 /// Whether a code at conversion beats link touchpoints.
@@ -203,6 +207,54 @@ pub struct CommissionRule {
     pub cap_period_days: Option<i32>,
 }
 
+/// What the webhooks service notifies, by event type (`<object>.<what happened>`). A risk
+/// notification carries the level only, never reason codes.
+pub const WEBHOOK_EVENT_TYPES: [&str; 9] = [
+    "commission.created",
+    "commission.approved",
+    "commission.held",
+    "commission.reversed",
+    "commission.paid",
+    "payout.created",
+    "payout.completed",
+    "risk_level.changed",
+    "claim.answered",
+];
+
+/// A key the collector accepts one program's events with (v4). The key reads
+/// `wk_<key_id>_<secret>`; only the secret's SHA-256 is published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteKey {
+    /// 16 lowercase hex digits.
+    pub key_id: String,
+    /// The only program the key may send events for.
+    pub program_id: String,
+    /// SHA-256 (lowercase hex) of the secret.
+    pub secret_sha256: String,
+    /// Who holds it.
+    pub label: Option<String>,
+}
+
+/// Where the webhooks service delivers notifications (v4). The signing secret is never
+/// published: the service derives it from its own key, the id and `secret_version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookEndpoint {
+    /// Id.
+    pub endpoint_id: String,
+    /// Program.
+    pub program_id: String,
+    /// A partner's own endpoint (its events only); `None`: the program's (every partner's).
+    pub partner_id: Option<String>,
+    /// http(s) URL.
+    pub url: String,
+    /// Event types delivered; empty: all.
+    pub event_types: Vec<String>,
+    /// Bumped to rotate the signing secret.
+    pub secret_version: i32,
+    /// Off: nothing is delivered (events are not kept for it).
+    pub enabled: bool,
+}
+
 /// One reference entity. Exactly the field named by `entity_type` is set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReferenceRecord {
@@ -232,6 +284,12 @@ pub struct ReferenceRecord {
     /// v3: HMAC-SHA256 hex under the principal's key, over the record with `signature: None`.
     #[serde(default)]
     pub signature: Option<String>,
+    /// v4: collector write key entity.
+    #[serde(default)]
+    pub write_key: Option<WriteKey>,
+    /// v4: webhook endpoint entity.
+    #[serde(default)]
+    pub webhook_endpoint: Option<WebhookEndpoint>,
 }
 
 avro_message!(
@@ -240,7 +298,8 @@ avro_message!(
     [
         "reference_record.v1.avsc",
         "reference_record.v2.avsc",
-        "reference_record.v3.avsc"
+        "reference_record.v3.avsc",
+        "reference_record.v4.avsc"
     ]
 );
 
@@ -254,6 +313,8 @@ impl ReferenceRecord {
             self.link.is_some(),
             self.code.is_some(),
             self.commission_rule.is_some(),
+            self.write_key.is_some(),
+            self.webhook_endpoint.is_some(),
         ];
         if set.iter().filter(|s| **s).count() != 1 {
             return None;
@@ -267,6 +328,11 @@ impl ReferenceRecord {
                 .commission_rule
                 .as_ref()
                 .map(|r| ("commission_rule", &r.rule_id)),
+            EntityType::WriteKey => self.write_key.as_ref().map(|k| ("write_key", &k.key_id)),
+            EntityType::WebhookEndpoint => self
+                .webhook_endpoint
+                .as_ref()
+                .map(|e| ("webhook_endpoint", &e.endpoint_id)),
         }?;
         Some(format!("{}/{}", id.0, id.1))
     }

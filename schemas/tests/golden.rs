@@ -133,6 +133,14 @@ fn a_v2_reference_record_reads_as_v3_unsigned_and_not_deleted() {
 }
 
 #[test]
+fn a_v3_reference_record_reads_as_v4_without_write_key_or_webhook() {
+    let decoded: schemas::ReferenceRecord =
+        decode(&golden("reference_record.v3")).expect("v3 decodes");
+    assert_eq!(decoded, examples::reference_record());
+    assert!(decoded.write_key.is_none() && decoded.webhook_endpoint.is_none());
+}
+
+#[test]
 fn a_v1_ledger_entry_reads_as_v2_with_sequence_and_amount_unknown() {
     let decoded: schemas::LedgerEntry = decode(&golden("ledger_entry.v1")).expect("v1 decodes");
     let mut expected = examples::ledger_entry();

@@ -50,6 +50,8 @@ fn record(entity_type: EntityType) -> ReferenceRecord {
         deleted: false,
         principal: None,
         signature: None,
+        write_key: None,
+        webhook_endpoint: None,
     }
 }
 
