@@ -30,7 +30,8 @@ async fn database(config: &ApiConfig) -> Result<(Client, String), CommandError> 
 }
 
 fn random_40() -> Result<[u8; 40], CommandError> {
-    crate::store::random_bytes::<40>().map_err(|e| CommandError(e.0))
+    runtime::api_key::random_bytes::<40>()
+        .map_err(|e| CommandError(format!("cannot read /dev/urandom: {e}")))
 }
 
 async fn write(

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::store::{parse_cursor, Page, Store};
-use crate::token::{Presented, Scope};
+use crate::token::Scope;
 
 /// Request metrics.
 #[derive(Clone, Debug)]
@@ -177,7 +177,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Scope, Ap
     let token = value
         .strip_prefix("Bearer ")
         .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
-    let presented = Presented::parse(token.trim()).map_err(unauthenticated)?;
+    let presented = crate::token::parse(token.trim()).map_err(unauthenticated)?;
     state
         .store
         .scope_of(&presented)

@@ -79,21 +79,20 @@ impl Store {
 
     /// The scope of a presented token, `None` when unknown, revoked or not matching.
     pub async fn scope_of(&self, presented: &Presented) -> Result<Option<Scope>, StoreError> {
-        let cached = match self.tokens.get(&presented.token_id) {
+        let cached = match self.tokens.get(&presented.id) {
             Some(entry) => entry,
             None => {
                 let row: Option<TokenRow> = self
                     .client
                     .query(&queries::token(&self.db))
-                    .bind(&presented.token_id)
+                    .bind(&presented.id)
                     .fetch_optional()
                     .await?;
                 let entry = row.filter(|r| r.revoked == 0).and_then(|r| {
                     Scope::from_columns(&r.scope, &r.program_id, &r.partner_id)
                         .map(|scope| (r.secret_sha256, scope))
                 });
-                self.tokens
-                    .insert(presented.token_id.clone(), entry.clone());
+                self.tokens.insert(presented.id.clone(), entry.clone());
                 entry
             }
         };
@@ -548,12 +547,8 @@ fn distinct<T: PartialEq>(mut rows: Vec<T>) -> Vec<T> {
 
 /// `n` random bytes from the kernel.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
-    use std::io::Read;
-    let mut bytes = [0u8; N];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| StoreError(format!("cannot read /dev/urandom: {e}")))?;
-    Ok(bytes)
+    runtime::api_key::random_bytes::<N>()
+        .map_err(|e| StoreError(format!("cannot read /dev/urandom: {e}")))
 }
 
 /// The opaque cursor after a line: hex of `<unix seconds>|<commission id>`.

@@ -4,6 +4,7 @@
 //! writer. Domain logic never lives here.
 
 pub mod admin;
+pub mod api_key;
 #[cfg(feature = "clickhouse")]
 pub mod clickhouse;
 pub mod config;
