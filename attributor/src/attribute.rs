@@ -13,8 +13,9 @@
 //! 4. The program's model shares the credit among the winning link touchpoints; shadow
 //!    credits show what every other model would have shared among the same touchpoints.
 //! 5. Each credited partner's first matching rule prices its share; caps limit it.
-//! 6. Renewals (`chain_seq` > 1) credit the partners bound to the chain (else the customer)
-//!    by its first attributed action, while their rule still pays renewals.
+//! 6. Renewals (`chain_seq` > 1, or a chain id without a number: the chain's next renewal,
+//!    counted per binding) credit the partners bound to the chain (else the customer) by its
+//!    first attributed action, while their rule still pays renewals.
 //! 7. Refunds reverse the order's line items in proportion (see [`crate::commission`]).
 
 use chrono::{DateTime, Utc};
@@ -135,7 +136,7 @@ pub fn attribute(
     }
     if conversion.currency != program.currency {
         out.unattributed_reason = Some(reason::CURRENCY.into());
-    } else if conversion.chain_seq.is_some_and(|s| s > 1) {
+    } else if is_renewal(conversion) {
         renewal(conversion, history, catalog, program, &mut out);
     } else {
         first_action(conversion, history, catalog, program, &mut out);
@@ -143,10 +144,19 @@ pub fn attribute(
     remember_order(history, conversion, &out);
     if out.credits.is_empty() {
         out.outcome = AttributionOutcome::Unattributed;
-    } else if conversion.chain_seq.is_none_or(|s| s <= 1) {
+    } else if !is_renewal(conversion) {
         bind_chain(conversion, history, &out);
     }
     out
+}
+
+/// A renewal: a chain action after the first, or a conversion naming its chain without a
+/// number (the chain's next renewal).
+fn is_renewal(c: &PendingConversion) -> bool {
+    match c.chain_seq {
+        Some(seq) => seq > 1,
+        None => c.chain_id.is_some(),
+    }
 }
 
 fn blank(c: &PendingConversion, key: &str, attributed_at: DateTime<Utc>) -> Attribution {
@@ -457,23 +467,30 @@ fn credit(
 
 fn renewal(
     c: &PendingConversion,
-    history: &History,
+    history: &mut History,
     catalog: &Catalog,
     program: &Program,
     out: &mut Attribution,
 ) {
     let by_chain = c.chain_id.as_ref().map(|id| format!("chain:{id}"));
     let by_customer = c.customer_id.as_ref().map(|id| format!("customer:{id}"));
-    let binding = [by_chain, by_customer]
+    let found = [by_chain, by_customer]
         .into_iter()
         .flatten()
-        .find_map(|b| history.chains.iter().find(|x| x.binding == b));
-    let Some(binding) = binding else {
+        .find_map(|b| history.chains.iter().position(|x| x.binding == b));
+    let Some(index) = found else {
         out.unattributed_reason = Some(reason::NO_CHAIN_BINDING.into());
         return;
     };
+    // A renewal without a number is the binding's next one; a numbered one moves the count
+    // along, so the two can mix. Duplicates never get here, so each order counts once.
+    let counted = &mut history.chains[index].renewals;
+    let seq = c.chain_seq.unwrap_or_else(|| counted.saturating_add(2));
+    *counted = (*counted).max(seq - 1);
+    out.chain_seq = Some(seq);
+    let history: &History = history;
+    let binding = &history.chains[index];
     out.bound_attribution_id = Some(binding.attribution_id.clone());
-    let seq = c.chain_seq.unwrap_or(1);
     let rules = catalog.rules_for(&program.program_id);
     let mut credited = Vec::new();
     for bound in &binding.partners {
@@ -642,6 +659,7 @@ fn bind_chain(c: &PendingConversion, history: &mut History, out: &Attribution) {
                 attribution_id: out.attribution_id.clone(),
                 bound_at: c.event.occurred_at,
                 partners: partners.clone(),
+                renewals: 0,
             });
         }
     }

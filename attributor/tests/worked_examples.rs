@@ -379,9 +379,44 @@ fn renewals_follow_the_chain_within_the_rules_recurring_duration() {
 }
 
 #[test]
+fn renewals_without_a_number_are_counted_per_chain_and_a_repeat_counts_once() {
+    let cat = default_catalog();
+    let mut first = conversion("buy", "o-1", 5_000, t(10));
+    first.touchpoint.chain_id = Some("sub-1".into());
+    first.touchpoint.chain_seq = Some(1);
+    let mut events = vec![click("c1", "p-anna", t(0)), first];
+    // Thirteen monthly invoices as a billing system sends them: the chain, never a number.
+    for month in 1..=13 {
+        let mut renewal = conversion(
+            &format!("in-{month}"),
+            &format!("in-{month}"),
+            5_000,
+            t(month * 43_200),
+        );
+        renewal.touchpoint.chain_id = Some("sub-1".into());
+        events.push(renewal.clone());
+        if month == 3 {
+            renewal.touchpoint.event_id = "in-3-resent".into();
+            events.push(renewal); // the same invoice again: a duplicate, not a renewal
+        }
+    }
+    let (out, effects) = run(&cat, &events);
+    assert_eq!(effects.duplicates, 1);
+    let seqs: Vec<Option<i32>> = out.iter().map(|a| a.chain_seq).collect();
+    let expected: Vec<Option<i32>> = (1..=14).map(Some).collect();
+    assert_eq!(seqs, expected, "numbered 2..14 after the first action");
+    // The gold rule pays renewals 2..13 (recurring_renewals = 12); the 14th action does not earn.
+    assert!(out[1..13]
+        .iter()
+        .all(|a| credits(a) == vec![("p-anna".to_string(), 500)]));
+    assert_eq!(out[13].losing_claims[0].reason, "recurring_limit_reached");
+}
+
+#[test]
 fn renewals_of_a_partner_on_a_non_recurring_rule_earn_nothing() {
     let mut first = conversion("buy", "o-1", 5_000, t(10));
     first.touchpoint.chain_id = Some("sub-1".into());
+    first.touchpoint.chain_seq = Some(1);
     let mut second = conversion("r2", "o-2", 5_000, t(50_000));
     second.touchpoint.chain_id = Some("sub-1".into());
     second.touchpoint.chain_seq = Some(2);

@@ -323,12 +323,21 @@ pub fn bad_inputs(now: DateTime<Utc>, id_prefix: &str, message_bytes_max: usize)
             "chain_seq",
         ),
         bad(
-            "chain_id without chain_seq",
+            "chain_seq without chain_id",
             conversion(id(), &|e| {
+                e.insert("chain_seq".into(), json!(2));
+            }),
+            R::InvalidChain,
+            "chain_id",
+        ),
+        bad(
+            "a refund with chain_id but no chain_seq",
+            conversion(id(), &|e| {
+                e.insert("kind".into(), json!("refund"));
                 e.insert("chain_id".into(), json!("s-1"));
             }),
             R::InvalidChain,
-            "chain_seq",
+            "only conversions renew",
         ),
         bad(
             "chain_seq as text",

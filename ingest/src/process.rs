@@ -167,7 +167,7 @@ fn validate_object(
         _ => (fields.identifier("order_id")?, None, None),
     };
 
-    let (chain_id, chain_seq) = chain(fields)?;
+    let (chain_id, chain_seq) = chain(fields, kind)?;
 
     let ip = match fields.optional_str("ip")? {
         Some(raw) => {
@@ -425,7 +425,9 @@ fn amount(
     })
 }
 
-fn chain(fields: &Fields<'_>) -> Result<(Option<String>, Option<i32>), Rejection> {
+/// `chain_id` and `chain_seq`. A conversion may name its chain without a number: a renewal
+/// whose place in the chain the attributor counts (billing systems rarely know it).
+fn chain(fields: &Fields<'_>, kind: EventKind) -> Result<(Option<String>, Option<i32>), Rejection> {
     let chain_id = fields.identifier("chain_id")?;
     let chain_seq = match fields.object.get("chain_seq") {
         None | Some(Value::Null) => None,
@@ -450,11 +452,18 @@ fn chain(fields: &Fields<'_>) -> Result<(Option<String>, Option<i32>), Rejection
             ))
         }
     };
-    if chain_id.is_some() != chain_seq.is_some() {
-        return Err(Rejection::new(
+    match (&chain_id, chain_seq) {
+        (None, Some(_)) => {
+            return Err(Rejection::new(
+                Reason::InvalidChain,
+                "chain_seq needs the chain_id it counts in",
+            ))
+        }
+        (Some(_), None) if kind != EventKind::Conversion => return Err(Rejection::new(
             Reason::InvalidChain,
-            "chain_id and chain_seq come together (a renewal needs both)",
-        ));
+            "chain_id without chain_seq is a renewal, and only conversions renew: give chain_seq",
+        )),
+        _ => {}
     }
     Ok((chain_id, chain_seq))
 }
@@ -555,6 +564,15 @@ mod tests {
             "identifiers are trimmed"
         );
         assert_eq!(t.received_at, now());
+    }
+
+    #[test]
+    fn a_renewal_may_leave_its_number_to_the_attributor() {
+        let t = check(json!({"kind": "conversion", "event_id": "e9",
+            "occurred_at": "2026-06-01T11:30:00Z", "customer_id": "c-1", "order_id": "in_2",
+            "amount": "20.00", "currency": "USD", "chain_id": "sub_5"}))
+        .expect("a counted renewal");
+        assert_eq!((t.chain_id.as_deref(), t.chain_seq), (Some("sub_5"), None));
     }
 
     #[test]

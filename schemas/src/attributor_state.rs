@@ -144,9 +144,13 @@ pub struct ChainBinding {
     pub bound_at: DateTime<Utc>,
     /// Partners and shares.
     pub partners: Vec<ChainPartner>,
+    /// v3: renewals attributed through this binding so far (numbers the renewals that come
+    /// without `chain_seq`).
+    #[serde(default)]
+    pub renewals: i32,
 }
 
-/// One changelog record. See `avro/attributor_state.v2.avsc`.
+/// One changelog record. See `avro/attributor_state.v3.avsc`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttributorState {
     /// Key state or position.
@@ -186,5 +190,9 @@ pub struct SourceClock {
 avro_message!(
     AttributorState,
     "attrib.AttributorState",
-    ["attributor_state.v1.avsc", "attributor_state.v2.avsc"]
+    [
+        "attributor_state.v1.avsc",
+        "attributor_state.v2.avsc",
+        "attributor_state.v3.avsc"
+    ]
 );

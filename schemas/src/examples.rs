@@ -692,6 +692,7 @@ pub fn attributor_state() -> AttributorState {
                 shared_id: s("newsletter"),
                 share: Decimal::ONE,
             }],
+            renewals: 3,
         }],
         sources: Vec::new(),
     }
