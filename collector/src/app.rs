@@ -58,7 +58,9 @@ pub async fn run(
         .map_err(io("the collector's address".into()))?;
     let state = AppState {
         reference: Arc::clone(&reference),
-        producer: service.producer().clone(),
+        // Raw events are de-duplicated by event_id in ingest, so the collector, which must
+        // outlive broker restarts, produces without idempotence (Producer::at_least_once).
+        producer: runtime::Producer::at_least_once(&config.common.kafka, "collector-raw")?,
         raw_topic: Arc::from(t.touchpoints_raw.as_str()),
         limits: Limits {
             events_max: config.events_max,
@@ -86,6 +88,6 @@ pub async fn run(
         })
         .await
         .map_err(io("serving the collector".into()))?;
-    // Every answered request was acknowledged already; nothing is left in the producer.
-    service.producer().flush(std::time::Duration::from_secs(5))
+    // Every answered request was acknowledged already; nothing is left to flush.
+    Ok(())
 }

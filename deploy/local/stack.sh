@@ -11,6 +11,8 @@
 #   deploy/local/stack.sh env-secure   the same for TLS + SCRAM and HTTPS: the variables a
 #                                   managed service needs (deploy/README.md), with local values
 #   deploy/local/stack.sh restart-broker   kill -9 the broker and start it again (chaos tests)
+#   deploy/local/stack.sh stop-broker      kill -9 the broker and leave it down (outage tests)
+#   deploy/local/stack.sh start-broker     start the broker again (data kept)
 #
 # `up` is idempotent: what already runs is left alone. A port held by another program is an
 # error naming that program.
@@ -345,6 +347,12 @@ case "${1:-}" in
     stop_pid "$BROKER_DIR/tansu.pid" broker KILL
     start_broker
     ;;
+  stop-broker)
+    stop_pid "$BROKER_DIR/tansu.pid" broker KILL
+    ;;
+  start-broker)
+    start_broker
+    ;;
   status)
     for entry in "broker:$BROKER_DIR/tansu.pid" "clickhouse:$CH_DIR/clickhouse.pid" \
                  "secure-broker:$SECURE_DIR/tansu.pid" "secure-broker-tls:$SECURE_DIR/stunnel.pid"; do
@@ -356,5 +364,5 @@ case "${1:-}" in
   env-secure)
     [ -f "$TLS_DIR/password" ] || die "the stack has no TLS material yet; run deploy/local/stack.sh up"
     print_secure_env ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -262,8 +262,24 @@ impl std::fmt::Debug for Producer {
 impl Producer {
     /// An idempotent producer (no duplicates from its own retries) with `acks=all`.
     pub fn new(kafka: &KafkaConfig, client_id: &str) -> Result<Producer, RuntimeError> {
+        Producer::with_idempotence(kafka, client_id, true)
+    }
+
+    /// A producer with `acks=all` whose retries may duplicate, for a long-lived edge that must
+    /// ride out broker restarts without exiting: an idempotent producer keeps its producer id
+    /// across a restart, and tansu 0.6 after a `kill -9` panics on that id and stops serving
+    /// every client (LOCAL-STACK.md). Only for outputs whose readers drop repeats by id.
+    pub fn at_least_once(kafka: &KafkaConfig, client_id: &str) -> Result<Producer, RuntimeError> {
+        Producer::with_idempotence(kafka, client_id, false)
+    }
+
+    fn with_idempotence(
+        kafka: &KafkaConfig,
+        client_id: &str,
+        idempotent: bool,
+    ) -> Result<Producer, RuntimeError> {
         let inner = base_config(kafka, client_id)
-            .set("enable.idempotence", "true")
+            .set("enable.idempotence", idempotent.to_string())
             .set("acks", "all")
             .set("linger.ms", "5")
             .set(

@@ -33,15 +33,35 @@ async fn send(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Result<Answer> {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut request = hyper::Request::builder().method(method.clone()).uri(url);
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
+    let mut headers = Vec::new();
+    let authorization = token.map(|t| format!("Bearer {t}"));
+    if let Some(value) = &authorization {
+        headers.push(("authorization", value.as_str()));
     }
     if body.is_some() {
-        request = request.header("content-type", "application/json");
+        headers.push(("content-type", "application/json"));
     }
-    let payload = Full::new(Bytes::from(body.unwrap_or_default().to_string()));
+    let payload = body.unwrap_or_default().as_bytes().to_vec();
+    request(method, url, &headers, payload).await
+}
+
+/// `POST url` with `headers` and raw `body` bytes.
+pub async fn post_raw(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Result<Answer> {
+    request(hyper::Method::POST, url, headers, body).await
+}
+
+async fn request(
+    method: hyper::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Answer> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut request = hyper::Request::builder().method(method.clone()).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let payload = Full::new(Bytes::from(body));
     let response = client
         .request(request.body(payload)?)
         .await

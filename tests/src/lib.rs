@@ -291,13 +291,29 @@ pub fn consume(topic: &str, expected: usize, deadline: Duration) -> Result<Vec<O
 /// `kill -9`s the local stack's broker and starts it again (`deploy/local/stack.sh
 /// restart-broker`, which returns once the port is open).
 pub fn restart_broker() -> Result<()> {
+    stack("restart-broker")
+}
+
+/// `kill -9`s the local stack's broker and leaves it down (`stack.sh stop-broker`); bring it
+/// back with [`start_broker`].
+pub fn stop_broker() -> Result<()> {
+    stack("stop-broker")
+}
+
+/// Starts the local stack's broker again (`stack.sh start-broker`, which returns once the port
+/// is open); its data is kept.
+pub fn start_broker() -> Result<()> {
+    stack("start-broker")
+}
+
+fn stack(command: &str) -> Result<()> {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/stack.sh");
     let status = std::process::Command::new("bash")
         .arg(script)
-        .arg("restart-broker")
+        .arg(command)
         .stdout(std::process::Stdio::null())
         .status()?;
-    anyhow::ensure!(status.success(), "stack.sh restart-broker failed");
+    anyhow::ensure!(status.success(), "stack.sh {command} failed");
     Ok(())
 }
 
