@@ -52,7 +52,7 @@ def known_metrics():
         names |= {prefix + suffix for suffix in harness}
     # The reference follower's metrics are named after the service that follows the topic.
     follower = re.findall(r'name\("([a-z_]+)"\)', open(os.path.join(ROOT, "reference/src/follow.rs")).read())
-    for service in ("enricher", "attributor", "risk"):
+    for service in ("enricher", "attributor", "risk", "collector"):
         names |= {f"{service}_{n}" for n in follower}
     # Start-up metrics are named after the service itself: `ledger_writer_kafka_waiting`, ...
     startup = re.findall(r'metric\(\s*"([a-z_]+)"', open(os.path.join(ROOT, "runtime/src/service.rs")).read())
@@ -214,27 +214,30 @@ def main(bin_dir):
                 for e in c.get("envFrom", []):
                     if "secretRef" in e:
                         check(e["secretRef"]["name"] in secrets, f"{file}: {c['name']} reads Secret {e['secretRef']['name']}, which secrets.example.yaml does not define")
-    # The partner API: not a consumer (no KEDA), but probes, ports and config like the services.
-    api_table = env_table(os.path.join(bin_dir, "partner-api"))
-    api = {(d["kind"], d["metadata"]["name"]): d for d in docs.get("partner-api.yaml", [])}
-    api_config = api.get(("ConfigMap", "attrib-partner-api"), {}).get("data", {})
-    for key in api_config:
-        check(key in api_table, f"partner-api.yaml: ConfigMap sets {key}, which `partner-api env` does not read")
-    for key in secrets.get("attrib-partner-api-secrets", {}).get("stringData", {}):
-        check(key in api_table, f"attrib-partner-api-secrets sets {key}, which `partner-api env` does not read")
-    api_deployment = api.get(("Deployment", "partner-api"))
-    check(api_deployment, "partner-api.yaml: no Deployment named partner-api")
-    if api_deployment:
-        c = api_deployment["spec"]["template"]["spec"]["containers"][0]
-        api_port = int(api_config.get("PARTNER_API_LISTEN_ADDR", "0:0").rsplit(":", 1)[1])
-        admin_port = int(api_config.get("ADMIN_LISTEN_ADDR", "0:0").rsplit(":", 1)[1])
-        check({"name": "api", "containerPort": api_port} in c["ports"] and {"name": "admin", "containerPort": admin_port} in c["ports"],
-              "partner-api.yaml: container ports must match PARTNER_API_LISTEN_ADDR and ADMIN_LISTEN_ADDR")
-        check(c["livenessProbe"]["httpGet"] == {"path": "/_liveness", "port": "admin"} and c["readinessProbe"]["httpGet"] == {"path": "/_readiness", "port": "admin"},
-              "partner-api.yaml: probes on the admin port")
-        refs = [e.get("secretRef", {}).get("name") for e in c["envFrom"] if "secretRef" in e]
-        check(refs == ["attrib-partner-api-secrets"], "partner-api.yaml: must read exactly its own Secret")
-    check(("PodDisruptionBudget", "partner-api") in api, "partner-api.yaml: no PodDisruptionBudget")
+    # The HTTP edges (partner API, collector): not consumers (no KEDA), but probes, ports and
+    # config like the services, each reading exactly its own Secret.
+    for name, listen_var in (("partner-api", "PARTNER_API_LISTEN_ADDR"), ("collector", "COLLECTOR_LISTEN_ADDR")):
+        table = env_table(os.path.join(bin_dir, name))
+        edge = {(d["kind"], d["metadata"]["name"]): d for d in docs.get(f"{name}.yaml", [])}
+        config = edge.get(("ConfigMap", f"attrib-{name}"), {}).get("data", {})
+        for key in config:
+            check(key in table, f"{name}.yaml: ConfigMap sets {key}, which `{name} env` does not read")
+        for key in secrets.get(f"attrib-{name}-secrets", {}).get("stringData", {}):
+            known = key in table or (key.startswith("KAFKA_PROP_") and "KAFKA_PROP_<NAME>" in table)
+            check(known, f"attrib-{name}-secrets sets {key}, which `{name} env` does not read")
+        deployment = edge.get(("Deployment", name))
+        check(deployment, f"{name}.yaml: no Deployment named {name}")
+        if deployment:
+            c = deployment["spec"]["template"]["spec"]["containers"][0]
+            api_port = int(config.get(listen_var, "0:0").rsplit(":", 1)[1])
+            admin_port = int(config.get("ADMIN_LISTEN_ADDR", "0:0").rsplit(":", 1)[1])
+            check({"name": "api", "containerPort": api_port} in c["ports"] and {"name": "admin", "containerPort": admin_port} in c["ports"],
+                  f"{name}.yaml: container ports must match {listen_var} and ADMIN_LISTEN_ADDR")
+            check(c["livenessProbe"]["httpGet"] == {"path": "/_liveness", "port": "admin"} and c["readinessProbe"]["httpGet"] == {"path": "/_readiness", "port": "admin"},
+                  f"{name}.yaml: probes on the admin port")
+            refs = [e.get("secretRef", {}).get("name") for e in c["envFrom"] if "secretRef" in e]
+            check(refs == [f"attrib-{name}-secrets"], f"{name}.yaml: must read exactly its own Secret")
+        check(("PodDisruptionBudget", name) in edge, f"{name}.yaml: no PodDisruptionBudget")
     refresh = next((d for d in docs.get("reference.yaml", []) if d.get("kind") == "CronJob"), None)
     check(refresh and refresh["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][0] == "refresh",
           "reference.yaml: no CronJob running `reference refresh` (the reference topic's retention would take the catalogue)")
