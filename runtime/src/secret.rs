@@ -54,15 +54,39 @@ impl std::fmt::Debug for SecretBytes {
 /// HMAC-SHA256 of `message` under `key`, lowercase hex: the signature of ledger commands and
 /// reference records, and the keyed hash of erasure subjects.
 pub fn hmac_hex(key: &[u8], message: &[u8]) -> String {
+    hmac_bytes(key, message)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// HMAC-SHA256 of `message` under `key`, raw.
+pub fn hmac_bytes(key: &[u8], message: &[u8]) -> [u8; 32] {
     use hmac::{Hmac, Mac};
     let mut mac =
         Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
     mac.update(message);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    mac.finalize().into_bytes().into()
+}
+
+/// Standard-alphabet base64 with padding (RFC 4648 §4).
+pub fn encode_base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Equality that takes as long for every pair of the same length: for comparing MACs.
@@ -228,6 +252,22 @@ pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_round_trips_and_matches_rfc_4648_vectors() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(encode_base64(plain.as_bytes()), encoded);
+            assert_eq!(decode_base64(encoded).as_deref(), Some(plain.as_bytes()));
+        }
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(decode_base64(&encode_base64(&all)), Some(all));
+    }
 
     #[test]
     fn base64_decodes_the_rfc_vectors_and_refuses_other_text() {

@@ -480,6 +480,61 @@ pub fn erasure_receipt() -> crate::ErasureReceipt {
     }
 }
 
+/// A commission approval for a partner's own endpoint.
+pub fn webhook_notification() -> crate::WebhookNotification {
+    crate::WebhookNotification {
+        notification_id: "commission.approved/ent-7f3a".into(),
+        endpoint_id: "acme-eu-finance".into(),
+        program_id: "acme-eu".into(),
+        partner_id: "p-travelblog".into(),
+        event_type: "commission.approved".into(),
+        occurred_at: at(30 * 86_400),
+        data: r#"{"commission_id":"com-1a2b","amount":{"amount":"12.99","currency":"EUR"},"status":"approved"}"#.into(),
+        risk_level: None,
+    }
+}
+
+/// A delivery waiting for its third attempt.
+pub fn webhook_state() -> crate::WebhookState {
+    crate::WebhookState {
+        entry: crate::webhook::WebhookStateEntry::Delivery,
+        endpoint: None,
+        delivery: Some(crate::webhook::PendingDelivery {
+            delivery_id: "msg_5d1f0c2b8e7a4c3d9f6b1a0e".into(),
+            endpoint_id: "acme-eu-finance".into(),
+            program_id: "acme-eu".into(),
+            partner_id: "p-travelblog".into(),
+            event_type: "commission.approved".into(),
+            sequence: 42,
+            body: r#"{"type":"commission.approved","timestamp":"2026-06-01T00:00:00Z","sequence":42,"data":{}}"#.into(),
+            created_at: at(30 * 86_400),
+            attempts: 2,
+            next_attempt_at: at(30 * 86_400 + 20),
+        }),
+        as_of_offset: -1,
+    }
+}
+
+/// A failed second attempt, retried later.
+pub fn webhook_attempt() -> crate::WebhookAttempt {
+    crate::WebhookAttempt {
+        attempt_id: "msg_5d1f0c2b8e7a4c3d9f6b1a0e/2".into(),
+        delivery_id: "msg_5d1f0c2b8e7a4c3d9f6b1a0e".into(),
+        endpoint_id: "acme-eu-finance".into(),
+        program_id: "acme-eu".into(),
+        partner_id: "p-travelblog".into(),
+        event_type: "commission.approved".into(),
+        sequence: 42,
+        attempt: 2,
+        attempted_at: at(30 * 86_400 + 6),
+        outcome: crate::webhook::AttemptOutcome::Failed,
+        status_code: 503,
+        latency_ms: 84,
+        error: s("503 Service Unavailable"),
+        next_attempt_at: Some(at(30 * 86_400 + 20)),
+    }
+}
+
 /// Every example, encoded with its current schema.
 pub fn all() -> Result<Vec<Example>, CodecError> {
     Ok(vec![
@@ -500,6 +555,9 @@ pub fn all() -> Result<Vec<Example>, CodecError> {
         example(&ledger_state())?,
         example(&erasure_request())?,
         example(&erasure_receipt())?,
+        example(&webhook_notification())?,
+        example(&webhook_state())?,
+        example(&webhook_attempt())?,
     ])
 }
 

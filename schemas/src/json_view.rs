@@ -15,7 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::codec::{read_header, AvroMessage, CodecError, SchemaFamily, HEADER_LEN};
 
 /// Every message type that travels on a topic, with all its published versions.
-pub fn families() -> [&'static SchemaFamily; 17] {
+pub fn families() -> [&'static SchemaFamily; 20] {
     [
         crate::ValidTouchpoint::family(),
         crate::EnrichedTouchpoint::family(),
@@ -34,6 +34,9 @@ pub fn families() -> [&'static SchemaFamily; 17] {
         crate::LedgerState::family(),
         crate::ErasureRequest::family(),
         crate::ErasureReceipt::family(),
+        crate::WebhookNotification::family(),
+        crate::WebhookState::family(),
+        crate::WebhookAttempt::family(),
     ]
 }
 

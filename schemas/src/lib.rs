@@ -22,6 +22,7 @@ pub mod risk;
 pub mod risk_signal;
 pub mod risk_state;
 pub mod touchpoint;
+pub mod webhook;
 
 pub use attribution::Attribution;
 pub use attributor_state::AttributorState;
@@ -38,3 +39,4 @@ pub use risk::{RiskLevel, RiskScore};
 pub use risk_signal::RiskSignal;
 pub use risk_state::RiskState;
 pub use touchpoint::{EnrichedTouchpoint, EventKind, ValidTouchpoint};
+pub use webhook::{WebhookAttempt, WebhookNotification, WebhookState};

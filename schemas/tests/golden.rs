@@ -92,6 +92,9 @@ fn every_published_version_still_decodes_with_the_current_types() {
     assert_golden_decodes("ledger_state", &examples::ledger_state());
     assert_golden_decodes("erasure_request", &examples::erasure_request());
     assert_golden_decodes("erasure_receipt", &examples::erasure_receipt());
+    assert_golden_decodes("webhook_notification", &examples::webhook_notification());
+    assert_golden_decodes("webhook_state", &examples::webhook_state());
+    assert_golden_decodes("webhook_attempt", &examples::webhook_attempt());
 }
 
 #[test]
