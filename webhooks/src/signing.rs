@@ -65,9 +65,14 @@ mod tests {
     /// `v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=`.
     #[test]
     fn the_specifications_example_signs_as_published() {
-        let secret = EndpointSecret::from_text("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("secret");
+        let secret =
+            EndpointSecret::from_text("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("secret");
         assert_eq!(
-            secret.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, br#"{"test": 2432232314}"#),
+            secret.sign(
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1_614_265_330,
+                br#"{"test": 2432232314}"#
+            ),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
         assert_eq!(EndpointSecret::from_text("MfKQ9r8G"), None);
@@ -77,7 +82,11 @@ mod tests {
     fn secrets_are_per_endpoint_and_version_and_never_printed() {
         let key = [7u8; 32];
         let a1 = EndpointSecret::derive(&key, "a", 1);
-        assert_eq!(a1, EndpointSecret::derive(&key, "a", 1), "derived, not stored");
+        assert_eq!(
+            a1,
+            EndpointSecret::derive(&key, "a", 1),
+            "derived, not stored"
+        );
         assert_ne!(a1, EndpointSecret::derive(&key, "a", 2), "rotation");
         assert_ne!(a1, EndpointSecret::derive(&key, "b", 1));
         assert!(a1.text().starts_with("whsec_") && a1.text().len() == 6 + 44);
@@ -86,6 +95,10 @@ mod tests {
         let [id, ts, sig] = a1.headers("msg_1", 1_700_000_000, b"{}");
         assert_eq!((id.1.as_str(), ts.1.as_str()), ("msg_1", "1700000000"));
         assert!(sig.1.starts_with("v1,"));
-        assert_ne!(sig.1, a1.sign("msg_1", 1_700_000_001, b"{}"), "the time is signed");
+        assert_ne!(
+            sig.1,
+            a1.sign("msg_1", 1_700_000_001, b"{}"),
+            "the time is signed"
+        );
     }
 }

@@ -70,14 +70,33 @@ mod tests {
     #[test]
     fn private_and_special_addresses_are_refused_unless_allowed() {
         for private in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-            "0.0.0.0", "255.255.255.255", "224.0.0.1", "::1", "fc00::1", "fe80::1", "::ffff:127.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
         ] {
             assert!(!is_public(ip(private)), "{private}");
-            assert!(check("h", &[ip("93.184.216.34"), ip(private)], false).is_err(), "{private}");
+            assert!(
+                check("h", &[ip("93.184.216.34"), ip(private)], false).is_err(),
+                "{private}"
+            );
             assert!(check("h", &[ip(private)], true).is_ok());
         }
-        for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(is_public(ip(public)), "{public}");
         }
         assert!(check("h", &[], true).is_err());
