@@ -7,7 +7,7 @@
 #   - the C libraries the Kafka client is built with: OpenSSL (TLS, SCRAM), libcurl (OAUTHBEARER
 #     with OIDC), zlib; pkg-config to find them
 #   - the tansu Kafka-API broker, built once into $ATTRIB_CACHE_DIR (~10 min cold)
-#   - Python packages for the interoperability tests (fastavro, jsonschema, confluent-kafka: the
+#   - Python packages for the interoperability tests (fastavro, jsonschema, confluent-kafka, standardwebhooks: the
 #     finance consumer's client) and current
 #     ClickHouse embedded (chdb-core) for the query checks
 # Safe to run repeatedly.
@@ -38,9 +38,9 @@ if [ ! -x "$TANSU_BIN" ]; then
   mv "$ATTRIB_CACHE_DIR/tansu-$TANSU_VERSION.partial" "$ATTRIB_CACHE_DIR/tansu-$TANSU_VERSION"
 fi
 
-if ! python3 -c 'import fastavro, jsonschema, yaml, confluent_kafka' 2>/dev/null; then
-  say "Installing fastavro, jsonschema, PyYAML and confluent-kafka with pip..."
-  python3 -m pip install -q --disable-pip-version-check fastavro jsonschema pyyaml confluent-kafka >&2
+if ! python3 -c 'import fastavro, jsonschema, yaml, confluent_kafka, standardwebhooks' 2>/dev/null; then
+  say "Installing fastavro, jsonschema, PyYAML, confluent-kafka and standardwebhooks with pip..."
+  python3 -m pip install -q --disable-pip-version-check fastavro jsonschema pyyaml confluent-kafka standardwebhooks >&2
 fi
 # Current ClickHouse, embedded: the test suite checks the migrations and documented queries
 # on it as well as on Debian's 18.16 server (a ~180 MB wheel).

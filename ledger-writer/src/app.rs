@@ -47,6 +47,7 @@ pub struct AnalyticsProcessor {
     attributions: String,
     scores: String,
     dlq: String,
+    webhook_attempts: String,
     sink: Sink,
     dead_letters: DeadLetterWriter,
     metrics: LedgerMetrics,
@@ -61,6 +62,7 @@ impl AnalyticsProcessor {
             attributions: t.attributions.clone(),
             scores: t.risk_scores.clone(),
             dlq: t.touchpoints_dlq.clone(),
+            webhook_attempts: t.webhooks_attempts.clone(),
             sink,
             dead_letters: dead_letters(config),
             metrics,
@@ -109,6 +111,13 @@ impl AnalyticsProcessor {
                 .map_err(|e| undecodable("a dead letter", e))?;
             self.sink.dead_letters.push(rows::dead_letter_row(&d));
             Ok("dead_letter")
+        } else if input.topic == self.webhook_attempts {
+            let a = schemas::decode::<schemas::WebhookAttempt>(payload)
+                .map_err(|e| undecodable("a webhook attempt", e))?;
+            self.sink
+                .webhook_attempts
+                .push(rows::webhook_attempt_row(&a));
+            Ok("webhook_attempt")
         } else if input.topic == self.scores {
             let s = schemas::decode::<RiskScore>(payload)
                 .map_err(|e| undecodable("a risk score", e))?;
@@ -372,6 +381,7 @@ pub fn topics(t: &Topics) -> Vec<Topic<'_>> {
         Topic::Stream(&t.risk_levels, Cleanup::Compact),
         Topic::Stream(&t.ledger_entries, Cleanup::Delete),
         Topic::Stream(&t.touchpoints_dlq, Cleanup::Delete),
+        Topic::Stream(&t.webhooks_attempts, Cleanup::Delete),
         like(&t.ledger_commands, Cleanup::Delete),
         like(&t.ledger_state, Cleanup::Compact),
     ]
@@ -473,6 +483,7 @@ pub async fn run(
             &t.risk_scores,
             &t.risk_levels,
             &t.touchpoints_dlq,
+            &t.webhooks_attempts,
         ],
         metrics_prefix: "ledger_analytics",
     })?;

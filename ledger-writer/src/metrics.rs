@@ -82,7 +82,14 @@ impl LedgerMetrics {
                 m.inputs.with_label_values(&[k, o]);
             }
         }
-        for s in ["touchpoint", "attribution", "risk_score", "risk_level"] {
+        for s in [
+            "touchpoint",
+            "attribution",
+            "risk_score",
+            "risk_level",
+            "dead_letter",
+            "webhook_attempt",
+        ] {
             for o in ["written", "dead_lettered"] {
                 m.analytics.with_label_values(&[s, o]);
             }

@@ -214,7 +214,7 @@ pub fn service_vars(admin_default: &'static str, own: &[EnvVar]) -> Vec<EnvVar> 
 pub const TOPIC_OVERRIDES_DOC: EnvVar = EnvVar {
     name: "TOPIC_<NAME>",
     default: Some("<ns>.<name>.v1"),
-    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`, `TOPIC_IDENTITY_BINDINGS`, `TOPIC_ATTRIBUTOR_STATE`, `TOPIC_RISK_SIGNALS`, `TOPIC_RISK_STATE`, `TOPIC_RISK_SCORES`, `TOPIC_LEDGER_COMMANDS`, `TOPIC_LEDGER_STATE`, `TOPIC_LEDGER_ENTRIES_JSON`, `TOPIC_TOUCHPOINTS_DLQ_JSON`, `TOPIC_PRIVACY_REQUESTS`, `TOPIC_PRIVACY_RECEIPTS`.",
+    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`, `TOPIC_IDENTITY_BINDINGS`, `TOPIC_ATTRIBUTOR_STATE`, `TOPIC_RISK_SIGNALS`, `TOPIC_RISK_STATE`, `TOPIC_RISK_SCORES`, `TOPIC_LEDGER_COMMANDS`, `TOPIC_LEDGER_STATE`, `TOPIC_LEDGER_ENTRIES_JSON`, `TOPIC_TOUCHPOINTS_DLQ_JSON`, `TOPIC_PRIVACY_REQUESTS`, `TOPIC_PRIVACY_RECEIPTS`, `TOPIC_WEBHOOKS_OUTBOX`, `TOPIC_WEBHOOKS_STATE`, `TOPIC_WEBHOOKS_ATTEMPTS`.",
 };
 
 config_enum!(
@@ -322,6 +322,12 @@ pub struct Topics {
     pub privacy_requests: String,
     /// What each service did with each erasure request.
     pub privacy_receipts: String,
+    /// Webhook notifications, keyed by endpoint (the webhooks router to its dispatcher).
+    pub webhooks_outbox: String,
+    /// The webhook dispatcher's state changelog (compacted, co-partitioned with the outbox).
+    pub webhooks_state: String,
+    /// Every webhook delivery attempt (the delivery log).
+    pub webhooks_attempts: String,
 }
 
 impl Topics {
@@ -391,6 +397,9 @@ impl Topics {
             ledger_state: topic("TOPIC_LEDGER_STATE", "ledger.state"),
             privacy_requests: topic("TOPIC_PRIVACY_REQUESTS", "privacy.requests"),
             privacy_receipts: topic("TOPIC_PRIVACY_RECEIPTS", "privacy.receipts"),
+            webhooks_outbox: topic("TOPIC_WEBHOOKS_OUTBOX", "webhooks.outbox"),
+            webhooks_state: topic("TOPIC_WEBHOOKS_STATE", "webhooks.state"),
+            webhooks_attempts: topic("TOPIC_WEBHOOKS_ATTEMPTS", "webhooks.attempts"),
         }
     }
 }

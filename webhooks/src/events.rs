@@ -59,7 +59,9 @@ pub fn from_ledger_entry(entry: &LedgerEntry) -> Option<Event> {
         event_type,
         program_id: entry.program_id.clone(),
         partner_id: entry.partner_id.clone(),
-        occurred_at: entry.effective_at,
+        // When the ledger recorded it: the moment it happened for receivers (`effective_at`,
+        // the business time, is in `data`).
+        occurred_at: entry.recorded_at,
         data: json!({
             "commission_id": entry.commission_id,
             "entry_id": entry.entry_id,

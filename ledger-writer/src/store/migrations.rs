@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_partner_facts.sql",
         sql: include_str!("../../migrations/0008_partner_facts.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_webhook_attempts.sql",
+        sql: include_str!("../../migrations/0009_webhook_attempts.sql"),
+    },
 ];
 
 /// The partner-safe database beside `database` (migration 0003): partner-facing readers are

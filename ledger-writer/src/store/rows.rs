@@ -653,3 +653,45 @@ pub fn dead_letter_row(d: &DeadLetter) -> DeadLetterRow {
         failed_at_ms: d.failed_at.timestamp_millis(),
     }
 }
+
+/// `webhook_attempts`: the webhooks' delivery log.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct WebhookAttemptRow {
+    pub attempt_id: String,
+    pub delivery_id: String,
+    pub endpoint_id: String,
+    pub program_id: String,
+    pub partner_id: String,
+    pub event_type: String,
+    pub sequence: i64,
+    pub attempt: i32,
+    pub attempted_at: u32,
+    pub attempted_at_ms: i64,
+    pub outcome: String,
+    pub status_code: i32,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    pub next_attempt_at: Option<u32>,
+}
+
+/// An attempt's row.
+pub fn webhook_attempt_row(a: &schemas::WebhookAttempt) -> WebhookAttemptRow {
+    WebhookAttemptRow {
+        attempt_id: a.attempt_id.clone(),
+        delivery_id: a.delivery_id.clone(),
+        endpoint_id: a.endpoint_id.clone(),
+        program_id: a.program_id.clone(),
+        partner_id: a.partner_id.clone(),
+        event_type: a.event_type.clone(),
+        sequence: a.sequence,
+        attempt: a.attempt,
+        attempted_at: secs(a.attempted_at),
+        attempted_at_ms: a.attempted_at.timestamp_millis(),
+        outcome: a.outcome.as_str().to_string(),
+        status_code: a.status_code,
+        latency_ms: a.latency_ms,
+        error: a.error.clone(),
+        next_attempt_at: a.next_attempt_at.map(secs),
+    }
+}

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::rows::{
     AttributionRow, CommandRow, CommissionRow, ConversionRow, CreditRow, DeadLetterRow, EntryRow,
     EvidenceRow, LosingClaimRow, PayoutItemRow, PayoutRow, RiskLevelRow, RiskScoreRow,
-    ShadowCreditRow, TouchpointRow,
+    ShadowCreditRow, TouchpointRow, WebhookAttemptRow,
 };
 
 /// Attempts per insert before the loop gives up (and the batch is re-read after a restart).
@@ -143,6 +143,7 @@ pub struct Sink {
     pub payout_items: Table<PayoutItemRow>,
     pub commands: Table<CommandRow>,
     pub dead_letters: Table<DeadLetterRow>,
+    pub webhook_attempts: Table<WebhookAttemptRow>,
 }
 
 impl Sink {
@@ -166,6 +167,7 @@ impl Sink {
             payout_items: Table::new("payout_items"),
             commands: Table::new("ledger_commands"),
             dead_letters: Table::new("dead_letters"),
+            webhook_attempts: Table::new("webhook_attempts"),
         }
     }
 
@@ -186,6 +188,7 @@ impl Sink {
             + self.payout_items.len()
             + self.commands.len()
             + self.dead_letters.len()
+            + self.webhook_attempts.len()
     }
 
     /// Inserts every buffered row. Items before their payout and entries before the lines'
@@ -206,6 +209,7 @@ impl Sink {
         self.payouts.flush(c, m).await?;
         self.commissions.flush(c, m).await?;
         self.dead_letters.flush(c, m).await?;
+        self.webhook_attempts.flush(c, m).await?;
         self.commands.flush(c, m).await
     }
 }
