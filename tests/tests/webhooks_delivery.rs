@@ -416,6 +416,53 @@ async fn every_ledger_event_reaches_its_endpoints_through_failures_an_outage_and
     );
     println!("webhooks: delivery log in ClickHouse: {rows} attempts, {delivered_rows} delivered");
     drop(ledger_writer);
+    // An owner lost an approval: `webhooks resend` sends it again, same id, a new sequence.
+    let lost = all
+        .iter()
+        .find(|e| e.to_status == LedgerStatus::Approved)
+        .expect("an approval");
+    let first = records
+        .iter()
+        .find(|r| r["endpoint"] == "approvals" && r["entry_id"] == lost.entry_id.as_str())
+        .expect("delivered once")
+        .clone();
+    let out = Command::new(binary("webhooks"))
+        .args([
+            "resend",
+            "--endpoint",
+            "approvals",
+            "--entry",
+            &lost.entry_id,
+        ])
+        .env_clear()
+        .envs(&env)
+        .output()
+        .expect("webhooks resend");
+    assert!(
+        out.status.success()
+            && String::from_utf8_lossy(&out.stdout).contains("1 event(s) queued again"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let approvals = expected.iter().filter(|(e, _)| e == "approvals").count() as i64;
+    let again = {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let found = received(&log).into_iter().find(|r| {
+                r["endpoint"] == "approvals"
+                    && r["entry_id"] == lost.entry_id.as_str()
+                    && r["sequence"].as_i64() == Some(approvals + 1)
+                    && r["answer"] == 200
+            });
+            if found.is_some() || Instant::now() > deadline {
+                break found;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    .expect("the resent event arrives with the endpoint's next sequence");
+    assert_eq!(again["id"], first["id"], "the same webhook-id");
     let status = webhooks.terminate(Duration::from_secs(30)).expect("stops");
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
     let _killed = receiver.kill();

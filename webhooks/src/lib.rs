@@ -4,8 +4,8 @@
 //! endpoints), `dispatch` (one outbox partition's deliveries, sequences and retries as harness
 //! state), `retry` (backoff with jitter over a horizon), `signing` (Standard Webhooks
 //! signatures, derived endpoint secrets), `target` (which addresses deliveries may go to);
-//! edges — `delivery` (the HTTP scheduler), `app` (router and dispatcher wiring), `config`,
-//! `metrics`.
+//! edges — `delivery` (the HTTP scheduler), `app` (router and dispatcher wiring), `resend`
+//! (the operator's command), `config`, `metrics`.
 
 pub mod app;
 pub mod config;
@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod dispatch;
 pub mod events;
 pub mod metrics;
+pub mod resend;
 pub mod retry;
 pub mod signing;
 pub mod target;

@@ -18,6 +18,21 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Service(ServiceCommand),
+    /// Send one endpoint the ledger's events again: named entries, or those recorded in a range
+    Resend {
+        /// The endpoint id.
+        #[arg(long)]
+        endpoint: String,
+        /// A ledger entry id (repeat for several).
+        #[arg(long = "entry")]
+        entries: Vec<String>,
+        /// Entries recorded at or after this instant (RFC 3339).
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// Entries recorded before this instant (RFC 3339).
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Print an endpoint's signing secret (whsec_…) for its owner, from WEBHOOKS_SIGNING_KEY
     Secret {
         /// The endpoint id (reference data `[[webhooks]]`).
@@ -40,6 +55,35 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         None => service.run(None, webhooks::app::run),
         Some(Command::Service(command)) => service.run(Some(command), webhooks::app::run),
+        Some(Command::Resend {
+            endpoint,
+            entries,
+            from,
+            to,
+        }) => {
+            if entries.is_empty() && from.is_none() && to.is_none() {
+                eprintln!("webhooks: give --entry, or --from and/or --to (resending everything is not a default)");
+                return ExitCode::from(2);
+            }
+            let config = match runtime::service::read_config("webhooks", WebhooksConfig::from_env) {
+                Ok(config) => config,
+                Err(status) => return status,
+            };
+            runtime::telemetry::init(config.common.log_format, "warn");
+            let selection = webhooks::resend::Selection { entries, from, to };
+            let sent = runtime::service::tokio_runtime()
+                .block_on(webhooks::resend::resend(&config, &endpoint, &selection));
+            match sent {
+                Ok(n) => {
+                    println!("{n} event(s) queued again for {endpoint}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("webhooks: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some(Command::Secret { endpoint, version }) => {
             let config = match runtime::service::read_config("webhooks", WebhooksConfig::from_env) {
                 Ok(config) => config,
