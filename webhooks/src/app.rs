@@ -99,8 +99,6 @@ pub struct Dispatcher {
     outcomes: mpsc::UnboundedReceiver<Outcome>,
     /// Reported, not yet applied (their partition's state was not at hand).
     unsettled: Vec<Outcome>,
-    /// Records of results applied at a checkpoint, written with the next batch.
-    deferred: Vec<Output>,
     /// One token per held partition: cancelling it drops the partition's scheduled attempts.
     held: Mutex<HashMap<i32, CancellationToken>>,
     attempts_topic: Arc<str>,
@@ -175,12 +173,8 @@ impl Dispatcher {
             (AttemptOutcome::Delivered, None)
         } else {
             match state.failed(&o.delivery_id, o.attempted_at, &self.retry) {
-                AfterFailure::Retry(next) => {
-                    if let Some(d) = state.delivery(&o.delivery_id).cloned() {
-                        self.schedule(o.partition, d);
-                    }
-                    (o.result.outcome, Some(next))
-                }
+                // The scheduler retries on its own; the state keeps up for a restore.
+                AfterFailure::Retry(next) => (o.result.outcome, Some(next)),
                 AfterFailure::DeadLettered(dead) => {
                     outputs.push(self.dead_letter(o.partition, &dead, o)?);
                     (AttemptOutcome::DeadLettered, None)
@@ -293,7 +287,6 @@ impl StatefulLogic for Dispatcher {
         n: WebhookNotification,
         outputs: &mut Vec<Output>,
     ) -> Result<Applied, RuntimeError> {
-        outputs.append(&mut self.deferred);
         if let Some(delivery) = state.notify(&n, input.offset, Utc::now()) {
             self.schedule(input.partition, delivery);
         }
@@ -307,19 +300,7 @@ impl StatefulLogic for Dispatcher {
         partitions: &mut Partitions<DispatchState>,
         outputs: &mut Vec<Output>,
     ) -> Result<(), RuntimeError> {
-        outputs.append(&mut self.deferred);
         self.settle(partitions.iter_mut().map(|(p, s)| (*p, s)), outputs)
-    }
-
-    fn before_checkpoint(&mut self, partitions: &mut Partitions<DispatchState>) {
-        // A busy outbox is never idle: every partition's results are applied here, so their
-        // state goes out with this checkpoint and quiet partitions retry on time.
-        let mut records = Vec::new();
-        let settled = self.settle(partitions.iter_mut().map(|(p, s)| (*p, s)), &mut records);
-        if let Err(e) = settled {
-            tracing::error!(error = %e, "Could not encode a delivery record.");
-        }
-        self.deferred.append(&mut records);
     }
 
     fn partition_dropped(&mut self, partition: i32) {
@@ -396,6 +377,7 @@ pub async fn run(
     let (outcomes_tx, outcomes) = mpsc::unbounded_channel();
     let jobs = spawn_scheduler(
         config.delivery.clone(),
+        config.retry,
         Arc::clone(&reference),
         config.signing_key.clone(),
         outcomes_tx,
@@ -413,7 +395,6 @@ pub async fn run(
         jobs,
         outcomes,
         unsettled: Vec::new(),
-        deferred: Vec::new(),
         held: Mutex::new(HashMap::new()),
         attempts_topic: Arc::from(t.webhooks_attempts.as_str()),
         dead_letters: service.dead_letters(),

@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DeliverySettings;
+use crate::retry::RetryPolicy;
 use crate::signing::EndpointSecret;
 use crate::target;
 
@@ -186,6 +187,39 @@ pub async fn attempt(
     }
 }
 
+/// One attempt of `d` to its endpoint as the reference data has it now.
+async fn send(
+    client: &HttpClient,
+    settings: &DeliverySettings,
+    reference: &ReferenceData,
+    key: &[u8],
+    d: &PendingDelivery,
+) -> (DateTime<Utc>, AttemptResult) {
+    let endpoint = reference
+        .read()
+        .webhook_endpoints()
+        .find(|e| e.endpoint_id == d.endpoint_id)
+        .cloned();
+    let attempted_at = Utc::now();
+    let result = match endpoint {
+        Some(e) if e.enabled => {
+            let secret = EndpointSecret::derive(key, &e.endpoint_id, e.secret_version);
+            let mut headers = secret
+                .headers(&d.delivery_id, attempted_at.timestamp(), d.body.as_bytes())
+                .to_vec();
+            headers.push(("webhook-sequence", d.sequence.to_string()));
+            attempt(client, settings, &e.url, &headers, &d.body).await
+        }
+        _ => AttemptResult {
+            outcome: AttemptOutcome::Failed,
+            status_code: 0,
+            latency_ms: 0,
+            error: Some("the endpoint is no longer configured or is disabled".into()),
+        },
+    };
+    (attempted_at, result)
+}
+
 /// A delivery to attempt when due.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -212,9 +246,13 @@ pub struct Outcome {
     pub result: AttemptResult,
 }
 
-/// Starts the scheduler; jobs go in, outcomes come out.
+/// Starts the scheduler; jobs go in, outcomes come out. A job is attempted when due and, while
+/// it fails within `retry`'s horizon, again on the retry schedule — here, so retries keep time
+/// whatever the dispatcher is busy with; the dispatcher records each outcome in the state
+/// (what a restore resumes from) and dead-letters a delivery whose last attempt failed.
 pub fn spawn_scheduler(
     settings: DeliverySettings,
+    retry: RetryPolicy,
     reference: Arc<ReferenceData>,
     signing_key: SecretBytes,
     outcomes: mpsc::UnboundedSender<Outcome>,
@@ -251,57 +289,48 @@ pub fn spawn_scheduler(
                 shutdown.clone(),
             );
             tokio::spawn(async move {
-                let wait = (job.delivery.next_attempt_at - Utc::now())
-                    .to_std()
-                    .unwrap_or_default();
-                tokio::select! {
-                    () = job.cancelled.cancelled() => return,
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(wait) => {}
-                }
-                let Ok(_endpoint_slot) = endpoint_slots.acquire_owned().await else {
-                    return;
-                };
-                let Ok(_slot) = all.acquire_owned().await else {
-                    return;
-                };
-                if job.cancelled.is_cancelled() {
-                    return;
-                }
-                let d = &job.delivery;
-                let endpoint = reference
-                    .read()
-                    .webhook_endpoints()
-                    .find(|e| e.endpoint_id == d.endpoint_id)
-                    .cloned();
-                let attempted_at = Utc::now();
-                let result = match endpoint {
-                    Some(e) if e.enabled => {
-                        let secret =
-                            EndpointSecret::derive(key.expose(), &e.endpoint_id, e.secret_version);
-                        let headers = secret.headers(
-                            &d.delivery_id,
-                            attempted_at.timestamp(),
-                            d.body.as_bytes(),
-                        );
-                        let mut headers = headers.to_vec();
-                        headers.push(("webhook-sequence", d.sequence.to_string()));
-                        attempt(&client, &settings, &e.url, &headers, &d.body).await
+                let mut d = job.delivery;
+                loop {
+                    let wait = (d.next_attempt_at - Utc::now())
+                        .to_std()
+                        .unwrap_or_default();
+                    tokio::select! {
+                        () = job.cancelled.cancelled() => return,
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(wait) => {}
                     }
-                    _ => AttemptResult {
-                        outcome: AttemptOutcome::Failed,
-                        status_code: 0,
-                        latency_ms: 0,
-                        error: Some("the endpoint is no longer configured or is disabled".into()),
-                    },
-                };
-                let _sent = outcomes.send(Outcome {
-                    partition: job.partition,
-                    delivery_id: d.delivery_id.clone(),
-                    attempt: d.attempts + 1,
-                    attempted_at,
-                    result,
-                });
+                    let result = {
+                        let Ok(_endpoint_slot) = Arc::clone(&endpoint_slots).acquire_owned().await
+                        else {
+                            return;
+                        };
+                        let Ok(_slot) = Arc::clone(&all).acquire_owned().await else {
+                            return;
+                        };
+                        if job.cancelled.is_cancelled() {
+                            return;
+                        }
+                        send(&client, &settings, &reference, key.expose(), &d).await
+                    };
+                    let (attempted_at, result) = result;
+                    let delivered = result.outcome == AttemptOutcome::Delivered;
+                    let sent = outcomes.send(Outcome {
+                        partition: job.partition,
+                        delivery_id: d.delivery_id.clone(),
+                        attempt: d.attempts + 1,
+                        attempted_at,
+                        result,
+                    });
+                    if delivered || sent.is_err() {
+                        return;
+                    }
+                    d.attempts += 1;
+                    let attempts = u32::try_from(d.attempts).unwrap_or(u32::MAX);
+                    match retry.next_attempt(&d.delivery_id, d.created_at, attempts, attempted_at) {
+                        Some(next) => d.next_attempt_at = next,
+                        None => return, // past the horizon: the dispatcher dead-letters it
+                    }
+                }
             });
         }
     });
