@@ -138,12 +138,23 @@ fn main() -> Result<()> {
         std::thread::sleep(Duration::from_millis(200));
     }
     // The baseline reads the same topic with a plain consumer, from the end.
+    // A StreamConsumer is made inside the runtime (it spawns onto it).
+    let _inside = runtime.enter();
     let consumer: rdkafka::consumer::StreamConsumer = tests::client_config()
         .set("group.id", format!("{namespace}-baseline"))
         .set("auto.offset.reset", "latest")
         .create()?;
     consumer.subscribe(&[&topic])?;
-    std::thread::sleep(Duration::from_secs(3));
+    let joined = Instant::now();
+    runtime.block_on(async {
+        // Assigned before the first entry is sent, so the baseline sees every one.
+        while consumer.assignment().map(|a| a.count()).unwrap_or(0) == 0
+            && joined.elapsed() < Duration::from_secs(30)
+        {
+            let _polled = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await;
+        }
+    });
+    std::thread::sleep(Duration::from_secs(1));
     println!(
         "{entries} ledger entries at {rate}/s over 20 partners, {endpoints} program endpoints (each gets every entry); tansu (sqlite), 4 partitions, receiver answers 200 at once\n"
     );
@@ -160,6 +171,8 @@ fn main() -> Result<()> {
         let topic2 = topic.clone();
         let sending = tokio::spawn(async move {
             let tick = Duration::from_secs_f64(1.0 / rate as f64);
+            let paced = Instant::now();
+            let mut pending = Vec::with_capacity(entries);
             for i in 0..entries {
                 let mut e = schemas::examples::ledger_entry();
                 e.entry_id = format!("ent-{i}");
@@ -176,16 +189,20 @@ fn main() -> Result<()> {
                     .expect("lock")
                     .insert(e.entry_id.clone(), now.timestamp_millis());
                 let payload = schemas::encode(&e)?;
-                producer
-                    .send(
+                // Not awaited here: the entries go out at the rate, acknowledged meanwhile.
+                let delivery = producer
+                    .send_result(
                         rdkafka::producer::FutureRecord::to(&topic2)
                             .key(e.partner_id.as_bytes())
                             .payload(&payload),
-                        Duration::from_secs(10),
                     )
-                    .await
                     .map_err(|(e, _)| anyhow::anyhow!("{e}"))?;
-                tokio::time::sleep(tick.saturating_sub(Duration::from_micros(50))).await;
+                pending.push(delivery);
+                let due = paced + tick * (i as u32 + 1);
+                tokio::time::sleep_until(due.into()).await;
+            }
+            for delivery in pending {
+                let _acknowledged = delivery.await;
             }
             Ok::<_, anyhow::Error>(())
         });
