@@ -175,15 +175,7 @@ mod tests {
     use super::*;
 
     fn read(pairs: &[(&str, &str)]) -> Result<CollectorConfig, String> {
-        let mut env = Env::from_map(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        );
-        let config = CollectorConfig::from_env(&mut env).map_err(|e| e.to_string())?;
-        env.finish().map_err(|e| e.to_string())?;
-        Ok(config)
+        runtime::config::read_pairs(pairs, CollectorConfig::from_env)
     }
 
     #[test]

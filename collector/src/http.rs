@@ -206,17 +206,11 @@ async fn accept_events(
 /// Writes `messages` and waits until the broker acknowledged every one.
 async fn produce(state: &AppState, messages: Vec<RawMessage>) -> Result<(), ApiError> {
     let count = messages.len();
-    let send = async {
-        let mut deliveries = Vec::with_capacity(count);
-        for message in messages {
-            let output = Output::keyed(state.raw_topic.clone(), message.key, message.payload);
-            deliveries.push(state.producer.enqueue(&output).await?);
-        }
-        for delivery in deliveries {
-            runtime::kafka::await_delivery(&state.raw_topic, delivery).await?;
-        }
-        Ok::<(), runtime::RuntimeError>(())
-    };
+    let outputs: Vec<Output> = messages
+        .into_iter()
+        .map(|m| Output::keyed(state.raw_topic.clone(), m.key, m.payload))
+        .collect();
+    let send = state.producer.send_all(&outputs);
     // The producer gives up at its own timeout; this backstop covers a client that hangs.
     let result = tokio::time::timeout(state.ack_timeout + Duration::from_secs(5), send).await;
     match result {

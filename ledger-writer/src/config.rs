@@ -171,15 +171,7 @@ mod tests {
     use super::*;
 
     fn read(pairs: &[(&str, &str)]) -> Result<LedgerConfig, String> {
-        let mut env = Env::from_map(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        );
-        let config = LedgerConfig::from_env(&mut env).map_err(|e| e.to_string())?;
-        env.finish().map_err(|e| e.to_string())?;
-        Ok(config)
+        runtime::config::read_pairs(pairs, LedgerConfig::from_env)
     }
 
     #[test]

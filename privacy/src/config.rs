@@ -82,15 +82,7 @@ mod tests {
     use super::*;
 
     fn read(pairs: &[(&str, &str)]) -> Result<PrivacyConfig, String> {
-        let mut env = Env::from_map(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        );
-        let config = PrivacyConfig::from_env(&mut env).map_err(|e| e.to_string())?;
-        env.finish().map_err(|e| e.to_string())?;
-        Ok(config)
+        runtime::config::read_pairs(pairs, PrivacyConfig::from_env)
     }
 
     #[test]

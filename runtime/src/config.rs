@@ -158,6 +158,23 @@ macro_rules! config_enum {
     };
 }
 
+/// Reads a configuration from `pairs` alone and checks nothing is left unread: every problem
+/// in one message (the services' configuration tests).
+pub fn read_pairs<C>(
+    pairs: &[(&str, &str)],
+    read: impl FnOnce(&mut Env) -> Result<C, ConfigError>,
+) -> Result<C, String> {
+    let mut env = Env::from_map(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let config = read(&mut env).map_err(|e| e.to_string())?;
+    env.finish().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -184,15 +184,7 @@ mod tests {
     const KEY: &str = "q6ytrq+wsbKztLW2t7i5uru8vb6/wMHCw8TFxsfIyco=";
 
     fn read(pairs: &[(&str, &str)]) -> Result<WebhooksConfig, String> {
-        let mut env = Env::from_map(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        );
-        let config = WebhooksConfig::from_env(&mut env).map_err(|e| e.to_string())?;
-        env.finish().map_err(|e| e.to_string())?;
-        Ok(config)
+        runtime::config::read_pairs(pairs, WebhooksConfig::from_env)
     }
 
     #[test]

@@ -57,6 +57,41 @@ fn report(name: &str, events: usize, wall: f64, mut took: Vec<Duration>) {
     );
 }
 
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// `concurrency` clients, each on its own kept-alive connection, posting their share of
+/// `bodies` one after another; the wall time and every request's latency.
+async fn clients<F, Fut>(
+    concurrency: usize,
+    bodies: Arc<Vec<String>>,
+    post: F,
+) -> Result<(f64, Vec<Duration>)>
+where
+    F: Fn(HttpClient, String) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let began = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..concurrency {
+        let (bodies, post) = (Arc::clone(&bodies), post.clone());
+        tasks.push(tokio::spawn(async move {
+            let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+            let mut took = Vec::new();
+            for body in bodies.iter().skip(c).step_by(concurrency) {
+                let t = Instant::now();
+                post(client.clone(), body.clone()).await?;
+                took.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(took)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok((began.elapsed().as_secs_f64(), all))
+}
+
 fn main() -> Result<()> {
     let (events, batch, concurrency) = (arg(1, 200_000), arg(2, 100).max(1), arg(3, 8).max(1));
     tests::require_broker();
@@ -153,48 +188,24 @@ fn main() -> Result<()> {
     }
     let url = format!("http://127.0.0.1:{port}/v1/events");
     let authorization = format!("Bearer {}", key.text);
-    let post =
-        move |client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
-              body: String| {
-            let (url, authorization) = (url.clone(), authorization.clone());
-            async move {
-                let request = hyper::Request::post(&url)
-                    .header("content-type", "application/json")
-                    .header("authorization", authorization)
-                    .body(Full::new(Bytes::from(body)))?;
-                let response = client.request(request).await.context("POST /v1/events")?;
-                let status = response.status().as_u16();
-                let text = response.into_body().collect().await?.to_bytes();
-                if status != 202 {
-                    bail!("{status}: {}", String::from_utf8_lossy(&text));
-                }
-                Ok::<_, anyhow::Error>(())
+    let post = move |client: HttpClient, body: String| {
+        let (url, authorization) = (url.clone(), authorization.clone());
+        async move {
+            let request = hyper::Request::post(&url)
+                .header("content-type", "application/json")
+                .header("authorization", authorization)
+                .body(Full::new(Bytes::from(body)))?;
+            let response = client.request(request).await.context("POST /v1/events")?;
+            let status = response.status().as_u16();
+            let text = response.into_body().collect().await?.to_bytes();
+            if status != 202 {
+                bail!("{status}: {}", String::from_utf8_lossy(&text));
             }
-        };
+            Ok::<_, anyhow::Error>(())
+        }
+    };
     let cpu_before = tests::bench::cpu_seconds(&pid).unwrap_or(0.0);
-    let (wall, took) = runtime.block_on(async {
-        let began = Instant::now();
-        let mut tasks = Vec::new();
-        for c in 0..concurrency {
-            let bodies = Arc::clone(&bodies);
-            let post = post.clone();
-            tasks.push(tokio::spawn(async move {
-                let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-                let mut took = Vec::new();
-                for body in bodies.iter().skip(c).step_by(concurrency) {
-                    let t = Instant::now();
-                    post(client.clone(), body.clone()).await?;
-                    took.push(t.elapsed());
-                }
-                Ok::<_, anyhow::Error>(took)
-            }));
-        }
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await??);
-        }
-        Ok::<_, anyhow::Error>((began.elapsed().as_secs_f64(), all))
-    })?;
+    let (wall, took) = runtime.block_on(clients(concurrency, Arc::clone(&bodies), post.clone()))?;
     let cpu = tests::bench::cpu_seconds(&pid).unwrap_or(0.0) - cpu_before;
     report(
         &format!("collector: POST batches of {batch}"),
@@ -205,28 +216,8 @@ fn main() -> Result<()> {
 
     let singles = (events / 20).clamp(200, 5_000);
     let cpu_before_singles = tests::bench::cpu_seconds(&pid).unwrap_or(0.0);
-    let (wall, took) = runtime.block_on(async {
-        let began = Instant::now();
-        let mut tasks = Vec::new();
-        for c in 0..concurrency {
-            let post = post.clone();
-            tasks.push(tokio::spawn(async move {
-                let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-                let mut took = Vec::new();
-                for i in (c..singles).step_by(concurrency) {
-                    let t = Instant::now();
-                    post(client.clone(), click(10_000_000 + i)).await?;
-                    took.push(t.elapsed());
-                }
-                Ok::<_, anyhow::Error>(took)
-            }));
-        }
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await??);
-        }
-        Ok::<_, anyhow::Error>((began.elapsed().as_secs_f64(), all))
-    })?;
+    let single_bodies = Arc::new((0..singles).map(|i| click(10_000_000 + i)).collect());
+    let (wall, took) = runtime.block_on(clients(concurrency, single_bodies, post))?;
     let cpu_singles = tests::bench::cpu_seconds(&pid).unwrap_or(0.0) - cpu_before_singles;
     report("collector: POST one event per request", singles, wall, took);
     println!(
