@@ -48,6 +48,7 @@ pub struct AnalyticsProcessor {
     scores: String,
     dlq: String,
     webhook_attempts: String,
+    claims: String,
     sink: Sink,
     dead_letters: DeadLetterWriter,
     metrics: LedgerMetrics,
@@ -63,6 +64,7 @@ impl AnalyticsProcessor {
             scores: t.risk_scores.clone(),
             dlq: t.touchpoints_dlq.clone(),
             webhook_attempts: t.webhooks_attempts.clone(),
+            claims: t.claims.clone(),
             sink,
             dead_letters: dead_letters(config),
             metrics,
@@ -118,6 +120,11 @@ impl AnalyticsProcessor {
                 .webhook_attempts
                 .push(rows::webhook_attempt_row(&a));
             Ok("webhook_attempt")
+        } else if input.topic == self.claims {
+            let c = schemas::decode::<schemas::ClaimNotice>(payload)
+                .map_err(|e| undecodable("a claim notice", e))?;
+            self.sink.claims.push(rows::claim_row(&c));
+            Ok("claim")
         } else if input.topic == self.scores {
             let s = schemas::decode::<RiskScore>(payload)
                 .map_err(|e| undecodable("a risk score", e))?;
@@ -191,6 +198,7 @@ pub enum LedgerInput {
 pub struct LedgerLogic {
     commissions: String,
     entries_topic: Arc<str>,
+    payouts_topic: Arc<str>,
     changelog_topic: Arc<str>,
     sink: Sink,
     metrics: LedgerMetrics,
@@ -204,6 +212,7 @@ impl LedgerLogic {
         LedgerLogic {
             commissions: t.commissions.clone(),
             entries_topic: Arc::from(t.ledger_entries.as_str()),
+            payouts_topic: Arc::from(t.payouts.as_str()),
             changelog_topic: Arc::from(t.ledger_state.as_str()),
             sink,
             metrics,
@@ -235,6 +244,12 @@ impl LedgerLogic {
                 partition: Some(partition),
                 payload: Some(runtime::encode("ledger state", &record)?),
             });
+            // Then for finance and webhooks, keyed like the partner's entries.
+            outputs.push(Output::keyed(
+                Arc::clone(&self.payouts_topic),
+                Some(p.partner_id.clone().into_bytes()),
+                runtime::encode("payout", p)?,
+            ));
             let (row, items) = rows::payout_rows(p);
             self.metrics
                 .payouts
@@ -382,6 +397,8 @@ pub fn topics(t: &Topics) -> Vec<Topic<'_>> {
         Topic::Stream(&t.ledger_entries, Cleanup::Delete),
         Topic::Stream(&t.touchpoints_dlq, Cleanup::Delete),
         Topic::Stream(&t.webhooks_attempts, Cleanup::Delete),
+        Topic::Stream(&t.payouts, Cleanup::Delete),
+        Topic::Stream(&t.claims, Cleanup::Delete),
         like(&t.ledger_commands, Cleanup::Delete),
         like(&t.ledger_state, Cleanup::Compact),
     ]
@@ -484,6 +501,7 @@ pub async fn run(
             &t.risk_levels,
             &t.touchpoints_dlq,
             &t.webhooks_attempts,
+            &t.claims,
         ],
         metrics_prefix: "ledger_analytics",
     })?;

@@ -214,7 +214,7 @@ pub fn service_vars(admin_default: &'static str, own: &[EnvVar]) -> Vec<EnvVar> 
 pub const TOPIC_OVERRIDES_DOC: EnvVar = EnvVar {
     name: "TOPIC_<NAME>",
     default: Some("<ns>.<name>.v1"),
-    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`, `TOPIC_IDENTITY_BINDINGS`, `TOPIC_ATTRIBUTOR_STATE`, `TOPIC_RISK_SIGNALS`, `TOPIC_RISK_STATE`, `TOPIC_RISK_SCORES`, `TOPIC_LEDGER_COMMANDS`, `TOPIC_LEDGER_STATE`, `TOPIC_LEDGER_ENTRIES_JSON`, `TOPIC_TOUCHPOINTS_DLQ_JSON`, `TOPIC_PRIVACY_REQUESTS`, `TOPIC_PRIVACY_RECEIPTS`, `TOPIC_WEBHOOKS_OUTBOX`, `TOPIC_WEBHOOKS_STATE`, `TOPIC_WEBHOOKS_ATTEMPTS`.",
+    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`, `TOPIC_IDENTITY_BINDINGS`, `TOPIC_ATTRIBUTOR_STATE`, `TOPIC_RISK_SIGNALS`, `TOPIC_RISK_STATE`, `TOPIC_RISK_SCORES`, `TOPIC_LEDGER_COMMANDS`, `TOPIC_LEDGER_STATE`, `TOPIC_LEDGER_ENTRIES_JSON`, `TOPIC_TOUCHPOINTS_DLQ_JSON`, `TOPIC_PRIVACY_REQUESTS`, `TOPIC_PRIVACY_RECEIPTS`, `TOPIC_WEBHOOKS_OUTBOX`, `TOPIC_WEBHOOKS_STATE`, `TOPIC_WEBHOOKS_ATTEMPTS`, `TOPIC_PAYOUTS`, `TOPIC_CLAIMS`.",
 };
 
 config_enum!(
@@ -328,6 +328,10 @@ pub struct Topics {
     pub webhooks_state: String,
     /// Every webhook delivery attempt (the delivery log).
     pub webhooks_attempts: String,
+    /// Each change of a payout (created, completed, failed), keyed by partner.
+    pub payouts: String,
+    /// Missing-commission claims as answered (partner API), keyed by partner.
+    pub claims: String,
 }
 
 impl Topics {
@@ -400,6 +404,8 @@ impl Topics {
             webhooks_outbox: topic("TOPIC_WEBHOOKS_OUTBOX", "webhooks.outbox"),
             webhooks_state: topic("TOPIC_WEBHOOKS_STATE", "webhooks.state"),
             webhooks_attempts: topic("TOPIC_WEBHOOKS_ATTEMPTS", "webhooks.attempts"),
+            payouts: topic("TOPIC_PAYOUTS", "ledger.payouts"),
+            claims: topic("TOPIC_CLAIMS", "partner.claims"),
         }
     }
 }
@@ -474,6 +480,8 @@ fn topic_policy(env: &mut Env, topics: &Topics) -> TopicPolicy {
         (topics.ledger_entries.clone(), ledger),
         (topics.ledger_entries_json.clone(), ledger),
         (topics.ledger_commands.clone(), ledger),
+        (topics.payouts.clone(), ledger),
+        (topics.claims.clone(), ledger),
         (topics.touchpoints_dlq.clone(), dead_letters),
         (topics.touchpoints_dlq_json.clone(), dead_letters),
         (topics.reference_config.clone(), reference),

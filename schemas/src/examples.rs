@@ -535,6 +535,36 @@ pub fn webhook_attempt() -> crate::WebhookAttempt {
     }
 }
 
+/// A payout completed: its lines are paid.
+pub fn payout() -> Payout {
+    let mut payout = ledger_state().payout.expect("the example holds a payout");
+    payout.status = PayoutStatus::Completed;
+    payout.settled_at = Some(at(45 * 86_400));
+    payout.settled_by = s("cmd-12");
+    payout.note = s("SEPA batch 2026-07-15");
+    payout.version = 2;
+    payout
+}
+
+/// A claim an operator resolved.
+pub fn claim_notice() -> crate::ClaimNotice {
+    crate::ClaimNotice {
+        claim_id: "clm-5d1f0c2b8e7a4c3d".into(),
+        program_id: "acme-eu".into(),
+        partner_id: "p-travelblog".into(),
+        order_reference: "order o-1001".into(),
+        answer: "review".into(),
+        detail: r#"{"message":"this order is not known yet; an operator will look into it"}"#
+            .into(),
+        status: "resolved".into(),
+        resolution: "credited by hand: the order came in through the phone shop".into(),
+        resolved_by: "ops@acme".into(),
+        submitted_at: at(20 * 86_400),
+        updated_at: at(21 * 86_400),
+        version: 1_783_000_000_000_000,
+    }
+}
+
 /// Every example, encoded with its current schema.
 pub fn all() -> Result<Vec<Example>, CodecError> {
     Ok(vec![
@@ -558,6 +588,8 @@ pub fn all() -> Result<Vec<Example>, CodecError> {
         example(&webhook_notification())?,
         example(&webhook_state())?,
         example(&webhook_attempt())?,
+        example(&payout())?,
+        example(&claim_notice())?,
     ])
 }
 

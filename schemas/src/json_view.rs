@@ -15,7 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::codec::{read_header, AvroMessage, CodecError, SchemaFamily, HEADER_LEN};
 
 /// Every message type that travels on a topic, with all its published versions.
-pub fn families() -> [&'static SchemaFamily; 20] {
+pub fn families() -> [&'static SchemaFamily; 22] {
     [
         crate::ValidTouchpoint::family(),
         crate::EnrichedTouchpoint::family(),
@@ -37,6 +37,8 @@ pub fn families() -> [&'static SchemaFamily; 20] {
         crate::WebhookNotification::family(),
         crate::WebhookState::family(),
         crate::WebhookAttempt::family(),
+        crate::ledger_state::Payout::family(),
+        crate::ClaimNotice::family(),
     ]
 }
 

@@ -187,6 +187,8 @@ pub struct LedgerState {
     pub clock: Option<DateTime<Utc>>,
 }
 
+// A payout on its own, as the ledger-writer publishes each change of one.
+avro_message!(Payout, "attrib.Payout", ["payout.v1.avsc"]);
 avro_message!(
     LedgerState,
     "attrib.LedgerState",

@@ -5,6 +5,7 @@
 
 pub mod attribution;
 pub mod attributor_state;
+pub mod claim;
 pub mod codec;
 pub mod commission;
 pub mod dead_letter;
@@ -26,6 +27,7 @@ pub mod webhook;
 
 pub use attribution::Attribution;
 pub use attributor_state::AttributorState;
+pub use claim::ClaimNotice;
 pub use codec::{decode, encode, AvroMessage, CodecError};
 pub use commission::CommissionDecision;
 pub use dead_letter::DeadLetter;

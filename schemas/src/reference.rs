@@ -209,7 +209,7 @@ pub struct CommissionRule {
 
 /// What the webhooks service notifies, by event type (`<object>.<what happened>`). A risk
 /// notification carries the level only, never reason codes.
-pub const WEBHOOK_EVENT_TYPES: [&str; 9] = [
+pub const WEBHOOK_EVENT_TYPES: [&str; 10] = [
     "commission.created",
     "commission.approved",
     "commission.held",
@@ -217,6 +217,7 @@ pub const WEBHOOK_EVENT_TYPES: [&str; 9] = [
     "commission.paid",
     "payout.created",
     "payout.completed",
+    "payout.failed",
     "risk_level.changed",
     "claim.answered",
 ];

@@ -95,6 +95,8 @@ fn every_published_version_still_decodes_with_the_current_types() {
     assert_golden_decodes("webhook_notification", &examples::webhook_notification());
     assert_golden_decodes("webhook_state", &examples::webhook_state());
     assert_golden_decodes("webhook_attempt", &examples::webhook_attempt());
+    assert_golden_decodes("payout", &examples::payout());
+    assert_golden_decodes("claim_notice", &examples::claim_notice());
 }
 
 #[test]

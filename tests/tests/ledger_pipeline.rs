@@ -335,6 +335,54 @@ async fn decisions_become_entries_payouts_clawbacks_and_exact_reconciliation() {
         })
         .collect();
     assert_eq!(ids.len() as u64, entries_in_ch);
+
+    // Payouts: each change is on the payouts topic, keyed by partner; the latest of each
+    // equals ClickHouse's, amount and items exact, and the completed one was created first.
+    let in_ch: Vec<(String, String, String, i64, u32)> = db
+        .query("SELECT payout_id, partner_id, status, amount_minor, item_count FROM payouts FINAL ORDER BY payout_id")
+        .fetch_all()
+        .await
+        .expect("payouts");
+    let changes_in_ch = count(&db, "SELECT count() FROM payouts").await.expect("n");
+    let read = consume_until(&format!("{ns}.ledger.payouts.v1"), WAIT, |m| {
+        m.len() as u64 >= changes_in_ch
+    })
+    .expect("read");
+    let mut latest: BTreeMap<String, schemas::ledger_state::Payout> = BTreeMap::new();
+    let mut seen: BTreeSet<(String, &'static str)> = BTreeSet::new();
+    for m in &read {
+        let p: schemas::ledger_state::Payout =
+            schemas::decode(tests::payload(m)).expect("a payout");
+        assert_eq!(
+            rdkafka::Message::key(m),
+            Some(p.partner_id.as_bytes()),
+            "keyed by partner"
+        );
+        seen.insert((p.payout_id.clone(), p.status.as_str()));
+        let newer = latest
+            .get(&p.payout_id)
+            .is_none_or(|known| known.version <= p.version);
+        if newer {
+            latest.insert(p.payout_id.clone(), p);
+        }
+    }
+    let on_topic: Vec<(String, String, String, i64, u32)> = latest
+        .values()
+        .map(|p| {
+            (
+                p.payout_id.clone(),
+                p.partner_id.clone(),
+                p.status.as_str().to_string(),
+                p.items.iter().map(|i| i.amount_minor).sum(),
+                p.items.len() as u32,
+            )
+        })
+        .collect();
+    assert_eq!(on_topic, in_ch, "the payouts topic agrees with ClickHouse");
+    assert!(
+        seen.contains(&(pa.clone(), "created")) && seen.contains(&(pa.clone(), "completed")),
+        "{seen:?}"
+    );
     service.terminate(Duration::from_secs(30)).expect("stops");
 }
 

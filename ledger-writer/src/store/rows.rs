@@ -695,3 +695,40 @@ pub fn webhook_attempt_row(a: &schemas::WebhookAttempt) -> WebhookAttemptRow {
         next_attempt_at: a.next_attempt_at.map(secs),
     }
 }
+
+/// `partner_claims` (partner database): a claim's version as published, the same row the
+/// partner API wrote when it answered (same version: ReplacingMergeTree keeps one).
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct ClaimRow {
+    pub claim_id: String,
+    pub program_id: String,
+    pub partner_id: String,
+    pub order_reference: String,
+    pub answer: String,
+    pub detail: String,
+    pub status: String,
+    pub resolution: String,
+    pub resolved_by: String,
+    pub submitted_at: u32,
+    pub updated_at: u32,
+    pub version: u64,
+}
+
+/// A claim notice's row.
+pub fn claim_row(c: &schemas::ClaimNotice) -> ClaimRow {
+    ClaimRow {
+        claim_id: c.claim_id.clone(),
+        program_id: c.program_id.clone(),
+        partner_id: c.partner_id.clone(),
+        order_reference: c.order_reference.clone(),
+        answer: c.answer.clone(),
+        detail: c.detail.clone(),
+        status: c.status.clone(),
+        resolution: c.resolution.clone(),
+        resolved_by: c.resolved_by.clone(),
+        submitted_at: secs(c.submitted_at),
+        updated_at: secs(c.updated_at),
+        version: u64::try_from(c.version).unwrap_or_default(),
+    }
+}

@@ -12,8 +12,8 @@ use runtime::RuntimeError;
 use serde::Serialize;
 
 use super::rows::{
-    AttributionRow, CommandRow, CommissionRow, ConversionRow, CreditRow, DeadLetterRow, EntryRow,
-    EvidenceRow, LosingClaimRow, PayoutItemRow, PayoutRow, RiskLevelRow, RiskScoreRow,
+    AttributionRow, ClaimRow, CommandRow, CommissionRow, ConversionRow, CreditRow, DeadLetterRow,
+    EntryRow, EvidenceRow, LosingClaimRow, PayoutItemRow, PayoutRow, RiskLevelRow, RiskScoreRow,
     ShadowCreditRow, TouchpointRow, WebhookAttemptRow,
 };
 
@@ -43,7 +43,7 @@ pub struct SinkMetrics {
 /// One table's buffered rows.
 #[derive(Debug)]
 pub struct Table<R> {
-    name: &'static str,
+    name: String,
     rows: Vec<R>,
 }
 
@@ -51,9 +51,9 @@ impl<R> Table<R>
 where
     R: Row + RowOwned + RowWrite + Serialize + Send + Sync,
 {
-    fn new(name: &'static str) -> Table<R> {
+    fn new(name: impl Into<String>) -> Table<R> {
         Table {
-            name,
+            name: name.into(),
             rows: Vec::new(),
         }
     }
@@ -74,7 +74,7 @@ where
     }
 
     async fn insert_once(&self, client: &Client) -> Result<(), clickhouse::error::Error> {
-        let mut insert = client.insert::<R>(self.name).await?;
+        let mut insert = client.insert::<R>(&self.name).await?;
         for row in &self.rows {
             insert.write(row).await?;
         }
@@ -93,17 +93,17 @@ where
                 Ok(()) => {
                     metrics
                         .insert_seconds
-                        .with_label_values(&[self.name])
+                        .with_label_values(&[&self.name])
                         .observe(started.elapsed().as_secs_f64());
                     metrics
                         .rows
-                        .with_label_values(&[self.name])
+                        .with_label_values(&[&self.name])
                         .inc_by(self.rows.len() as u64);
                     self.rows.clear();
                     return Ok(());
                 }
                 Err(e) => {
-                    metrics.insert_errors.with_label_values(&[self.name]).inc();
+                    metrics.insert_errors.with_label_values(&[&self.name]).inc();
                     if attempt >= ATTEMPTS {
                         return Err(RuntimeError::Sink {
                             store: "clickhouse",
@@ -114,7 +114,7 @@ where
                             ),
                         });
                     }
-                    tracing::warn!(table = self.name, attempt, error = %runtime::clickhouse::describe(&e), "ClickHouse insert failed; retrying.");
+                    tracing::warn!(table = %self.name, attempt, error = %runtime::clickhouse::describe(&e), "ClickHouse insert failed; retrying.");
                     tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
                 }
             }
@@ -144,6 +144,7 @@ pub struct Sink {
     pub commands: Table<CommandRow>,
     pub dead_letters: Table<DeadLetterRow>,
     pub webhook_attempts: Table<WebhookAttemptRow>,
+    pub claims: Table<ClaimRow>,
 }
 
 impl Sink {
@@ -168,6 +169,10 @@ impl Sink {
             commands: Table::new("ledger_commands"),
             dead_letters: Table::new("dead_letters"),
             webhook_attempts: Table::new("webhook_attempts"),
+            claims: Table::new(format!(
+                "`{}`.partner_claims",
+                super::migrations::partner_database(database)
+            )),
         }
     }
 
@@ -189,6 +194,7 @@ impl Sink {
             + self.commands.len()
             + self.dead_letters.len()
             + self.webhook_attempts.len()
+            + self.claims.len()
     }
 
     /// Inserts every buffered row. Items before their payout and entries before the lines'
@@ -210,6 +216,7 @@ impl Sink {
         self.commissions.flush(c, m).await?;
         self.dead_letters.flush(c, m).await?;
         self.webhook_attempts.flush(c, m).await?;
+        self.claims.flush(c, m).await?;
         self.commands.flush(c, m).await
     }
 }
