@@ -110,7 +110,7 @@ if [ -s "$DEMO_DIR/workload-$TOPIC_NAMESPACE/portal-partner" ]; then
     "http://$PARTNER_API_LISTEN_ADDR/v1/programs/$PORTAL_PROGRAM/partners/$PORTAL_PARTNER/statement?limit=500" \
     | grep -o '"commission_id"' | wc -l) || die "the partner API did not answer the statement"
   say "partner-api answered $PORTAL_PARTNER's statement with $lines lines."
-  PORTAL_NOTE="start it again with:  CLICKHOUSE_DATABASE=$CLICKHOUSE_DATABASE target/release/partner-api
+  PORTAL_NOTE="start it again with:  CLICKHOUSE_DATABASE=$CLICKHOUSE_DATABASE TOPIC_NAMESPACE=$TOPIC_NAMESPACE target/release/partner-api
                             then open http://$PARTNER_API_LISTEN_ADDR/portal#token=$PORTAL_TOKEN&program=$PORTAL_PROGRAM&partner=$PORTAL_PARTNER
                             (the API: partner-api/README.md and http://$PARTNER_API_LISTEN_ADDR/v1/openapi.json)"
 fi

@@ -7,6 +7,7 @@ use runtime::health::Health;
 use runtime::RuntimeError;
 use tokio_util::sync::CancellationToken;
 
+use crate::claim_log::ClaimLog;
 use crate::config::ApiConfig;
 use crate::http::{router, ApiMetrics, AppState};
 use crate::store::Store;
@@ -43,13 +44,23 @@ pub async fn run(
         store: "metrics",
         detail: e.to_string(),
     })?;
-    // The schema is the ledger-writer's (or `partner-api token issue`'s) to create; wait for it.
+    // The schema is the ledger-writer's (or `partner-api token issue`'s) to create, the
+    // claims topic anyone's who writes to it first; wait for both.
     let mut waited = 0u64;
     loop {
-        match store.ready().await {
+        let ready = match store.ready().await {
+            Ok(()) => ClaimLog::ensure_topic(&config).await.map_err(|e| {
+                format!("the claims topic {} cannot be created: {e}", config.common.topics.claims)
+            }),
+            Err(e) => Err(format!(
+                "the partner database {partner_database} does not answer yet (migrations not applied, or ClickHouse down): {}",
+                e.0
+            )),
+        };
+        match ready {
             Ok(()) => break,
             Err(e) if waited.is_multiple_of(30) => {
-                tracing::warn!(database = %partner_database, error = %e.0, "The partner database does not answer yet (migrations not applied, or ClickHouse down); waiting.")
+                tracing::warn!(error = %e, "Not ready; waiting.")
             }
             Err(_) => {}
         }
@@ -67,6 +78,7 @@ pub async fn run(
     health.set_ready(true);
     tracing::info!(address = %bound, database = %partner_database, "Partner API listening.");
     let app = router(AppState {
+        claims: ClaimLog::new(&config)?,
         store,
         page_max: config.page_max,
         metrics,

@@ -2,11 +2,11 @@
 //! record gives. The answer names only the partner's own lines and claims — never who else
 //! was credited.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::queries::{LineRow, LosingRow};
+use crate::queries::{ClaimRow, LineRow, LosingRow};
 
 /// A claim as sent: an order id, or the order's date and amount.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -166,6 +166,25 @@ impl Answer {
                 "message": "this order is not known yet; an operator will look into it",
             }),
         }
+    }
+}
+
+/// The published version `version` (microseconds) of a claim.
+pub fn notice(row: &ClaimRow, version: i64) -> schemas::ClaimNotice {
+    let time = |secs: u32| DateTime::<Utc>::from_timestamp(i64::from(secs), 0).unwrap_or_default();
+    schemas::ClaimNotice {
+        claim_id: row.claim_id.clone(),
+        program_id: row.program_id.clone(),
+        partner_id: row.partner_id.clone(),
+        order_reference: row.order_reference.clone(),
+        answer: row.answer.clone(),
+        detail: row.detail.clone(),
+        status: row.status.clone(),
+        resolution: row.resolution.clone(),
+        resolved_by: row.resolved_by.clone(),
+        submitted_at: time(row.submitted_at),
+        updated_at: time(row.updated_at),
+        version,
     }
 }
 

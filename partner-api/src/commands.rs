@@ -203,10 +203,14 @@ pub async fn claims_resolve(
     row.resolution = resolution.trim().to_string();
     row.resolved_by = actor.to_string();
     row.updated_at = u32::try_from(Utc::now().timestamp()).unwrap_or_default();
-    store
-        .write_claim(&row)
+    crate::claim_log::ClaimLog::ensure_topic(config)
         .await
-        .map_err(|e| CommandError(e.0))?;
+        .map_err(|e| CommandError(format!("the claims topic: {e}")))?;
+    crate::claim_log::ClaimLog::new(config)
+        .map_err(|e| CommandError(e.to_string()))?
+        .record(&store, &row)
+        .await
+        .map_err(|e| CommandError(format!("the resolution was not recorded: {}", e.0)))?;
     Ok(format!(
         "claim {claim_id} resolved; partner {} sees the resolution\n",
         row.partner_id

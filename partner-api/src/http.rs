@@ -53,6 +53,8 @@ impl ApiMetrics {
 pub struct AppState {
     /// Reads.
     pub store: Store,
+    /// Where claims are recorded.
+    pub claims: crate::claim_log::ClaimLog,
     /// Largest page.
     pub page_max: u32,
     /// Metrics.
@@ -438,6 +440,14 @@ async fn claim(
         let order = crate::claims::parse(&body)
             .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "bad_parameter", m))?;
         let row = state.store.claim(&program, &partner, &order).await?;
+        state.claims.record(&state.store, &row).await.map_err(|e| {
+            tracing::error!(error = %e.0, "A claim could not be published.");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the claim could not be recorded (the event broker did not acknowledge it); nothing was kept, send it again",
+            )
+        })?;
         let status = if row.status == "open" {
             StatusCode::ACCEPTED
         } else {

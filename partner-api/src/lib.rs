@@ -8,12 +8,14 @@
 //! - `views` — rows to JSON: money as decimal strings, RFC 3339 times (pure);
 //! - `performance` — clicks, conversions, rates, revenue and commission by month and
 //!   source (pure);
-//! - `store` — ClickHouse reads and writes, the token cache; `commands` — the operators'
-//!   token and claim commands;
+//! - `store` — ClickHouse reads and writes, the token cache; `claim_log` — each claim's answer
+//!   published (for webhooks and as the record) before it is written; `commands` — the
+//!   operators' token and claim commands;
 //! - `http` — routes, authentication, parameters, errors; `app` — the running service.
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod claim_log;
 pub mod claims;
 pub mod commands;
 pub mod config;

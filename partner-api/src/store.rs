@@ -298,8 +298,8 @@ impl Store {
         Ok(Some(doc))
     }
 
-    /// Answers a missing-commission claim from the attribution record and records it (an
-    /// order not known yet stays open for operators).
+    /// Answers a missing-commission claim from the attribution record (an order not known
+    /// yet stays open for operators); [`crate::claim_log::ClaimLog::record`] records it.
     pub async fn claim(
         &self,
         program: &str,
@@ -369,12 +369,11 @@ impl Store {
             submitted_at: now,
             updated_at: now,
         };
-        self.write_claim(&row).await?;
         Ok(row)
     }
 
-    /// Writes a version of a claim.
-    pub async fn write_claim(&self, row: &ClaimRow) -> Result<(), StoreError> {
+    /// Writes version `version` of a claim.
+    pub async fn write_claim(&self, row: &ClaimRow, version: u64) -> Result<(), StoreError> {
         self.client
             .query(&queries::insert_claim(&self.db))
             .bind(&row.claim_id)
@@ -388,7 +387,7 @@ impl Store {
             .bind(&row.resolved_by)
             .bind(row.submitted_at)
             .bind(row.updated_at)
-            .bind(u64::try_from(Utc::now().timestamp_micros()).unwrap_or_default())
+            .bind(version)
             .execute()
             .await?;
         Ok(())

@@ -115,7 +115,7 @@ pub const DEAD_LETTER_PAYLOAD_BYTES_MAX: EnvVar = EnvVar {
 pub const LEDGER_RETENTION_MS: EnvVar = EnvVar {
     name: "LEDGER_RETENTION_MS",
     default: Some("-1"),
-    doc: "`retention.ms` of the ledger entries and ledger commands topics (and the entries' JSON mirror) when this service creates them; -1 keeps them forever: a finance consumer down for a week must not lose entries.",
+    doc: "`retention.ms` of the ledger entries, ledger commands, payouts and claims topics (and the entries' JSON mirror) when this service creates them; -1 keeps them forever: a finance consumer down for a week must not lose entries.",
 };
 /// Retention of dead letters.
 pub const DEAD_LETTER_RETENTION_MS: EnvVar = EnvVar {

@@ -898,6 +898,79 @@ async fn partners_read_exactly_the_ledgers_figures_and_only_their_own() {
             Some("order arrived late; credited manually")
         )
     );
+    // Every answer is on the claims topic before it is in ClickHouse (webhooks tell
+    // `claim.answered` from there): each of A's claims with its listed status and answer, the
+    // resolved one as opened and as resolved.
+    let claims_topic = format!("{ns}.partner.claims.v1");
+    let decode_all = |m: &[rdkafka::message::OwnedMessage]| -> Vec<schemas::ClaimNotice> {
+        m.iter()
+            .map(|m| schemas::decode(tests::payload(m)).expect("a claim notice"))
+            .collect()
+    };
+    let wanted: BTreeSet<(String, String)> = mine
+        .iter()
+        .map(|c| {
+            let field = |f: &str| c[f].as_str().expect("listed").to_string();
+            (field("claim_id"), field("status"))
+        })
+        .collect();
+    let notices = decode_all(
+        &tests::consume_until(&claims_topic, Duration::from_secs(60), |m| {
+            let got: BTreeSet<(String, String)> = decode_all(m)
+                .into_iter()
+                .map(|n| (n.claim_id, n.status))
+                .collect();
+            wanted.is_subset(&got)
+        })
+        .expect("claims topic"),
+    );
+    for listed in mine {
+        let id = listed["claim_id"].as_str().expect("id");
+        let latest = notices
+            .iter()
+            .filter(|n| n.claim_id == id)
+            .max_by_key(|n| n.version)
+            .unwrap_or_else(|| panic!("claim {id} is not on the claims topic"));
+        assert_eq!(
+            (latest.status.as_str(), latest.answer.as_str()),
+            (
+                listed["status"].as_str().expect("status"),
+                listed["answer"].as_str().expect("answer")
+            ),
+            "{id}"
+        );
+    }
+    let versions: Vec<&str> = notices
+        .iter()
+        .filter(|n| n.claim_id == claim_id)
+        .map(|n| n.status.as_str())
+        .collect();
+    assert_eq!(versions, ["open", "resolved"]);
+    // A claim the API published and died before writing is recorded from the topic.
+    let mut orphan = notices[0].clone();
+    orphan.claim_id = "clm-published-only".into();
+    orphan.version += 1;
+    tests::produce(
+        &claims_topic,
+        &[(
+            Some(orphan.partner_id.clone().into_bytes()),
+            schemas::encode(&orphan).expect("encode"),
+        )],
+    )
+    .await
+    .expect("produced");
+    let partner_db = ledger_writer::store::migrations::partner_database(&database);
+    let recorded = tests::ledger::wait_count(
+        &db,
+        &format!(
+            "SELECT count() FROM `{partner_db}`.partner_claims FINAL WHERE claim_id = 'clm-published-only'"
+        ),
+        1,
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("count");
+    assert_eq!(recorded, 1, "the ledger-writer records the published claim");
     // Operators: the open claims and the partners by risk severity.
     let open = get(
         &format!("{root}/v1/programs/{program}/claims"),

@@ -127,6 +127,8 @@ where
 #[allow(missing_docs)]
 pub struct Sink {
     client: Client,
+    /// The partner database (claims are the partner API's own table there).
+    partner_client: Client,
     metrics: SinkMetrics,
     pub touchpoints: Table<TouchpointRow>,
     pub conversions: Table<ConversionRow>,
@@ -152,6 +154,9 @@ impl Sink {
     pub fn new(client: &Client, database: &str, metrics: SinkMetrics) -> Sink {
         Sink {
             client: client.clone().with_database(database),
+            partner_client: client
+                .clone()
+                .with_database(super::migrations::partner_database(database)),
             metrics,
             touchpoints: Table::new("touchpoints"),
             conversions: Table::new("conversions"),
@@ -169,10 +174,7 @@ impl Sink {
             commands: Table::new("ledger_commands"),
             dead_letters: Table::new("dead_letters"),
             webhook_attempts: Table::new("webhook_attempts"),
-            claims: Table::new(format!(
-                "`{}`.partner_claims",
-                super::migrations::partner_database(database)
-            )),
+            claims: Table::new("partner_claims"),
         }
     }
 
@@ -216,7 +218,7 @@ impl Sink {
         self.commissions.flush(c, m).await?;
         self.dead_letters.flush(c, m).await?;
         self.webhook_attempts.flush(c, m).await?;
-        self.claims.flush(c, m).await?;
+        self.claims.flush(&self.partner_client, m).await?;
         self.commands.flush(c, m).await
     }
 }
