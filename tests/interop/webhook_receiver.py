@@ -7,8 +7,9 @@ implementation for Python), misbehaves on purpose, and records what it saw.
 SECRETS_JSON maps endpoint id -> whsec_ secret; deliveries are POSTed to /hooks/<endpoint id>.
 Each request draws: FAIL_PERCENT answer 500..503, SLOW_PERCENT sleep SLOW_SECONDS before
 answering 200 (the sender times out first), the rest 200. Every request is one JSON line in LOG:
-endpoint, webhook-id, sequence, the body's entry_id/type, whether the signature verified, and
-the status answered (or "slow")."""
+endpoint, webhook-id, sequence, the body's type, what it is about (`subject`: a ledger entry's
+id, or `<type>/<payout or claim id>`), whether the signature verified, and the status answered
+(or "slow")."""
 
 import json
 import random
@@ -39,6 +40,10 @@ class Handler(BaseHTTPRequestHandler):
         except (KeyError, WebhookVerificationError):
             pass
         event = json.loads(body) if body else {}
+        data = event.get("data") or {}
+        subject = data.get("entry_id")
+        if subject is None:
+            subject = "%s/%s" % (event.get("type"), data.get("payout_id") or data.get("claim_id"))
         draw = random.random() * 100
         answer = 200
         if draw < FAIL:
@@ -50,7 +55,8 @@ class Handler(BaseHTTPRequestHandler):
             "id": headers.get("webhook-id"),
             "sequence": event.get("sequence"),
             "type": event.get("type"),
-            "entry_id": (event.get("data") or {}).get("entry_id"),
+            "entry_id": data.get("entry_id"),
+            "subject": subject,
             "verified": verified,
             "answer": answer,
             "at": time.time(),

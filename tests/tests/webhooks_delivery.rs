@@ -1,8 +1,9 @@
 //! Webhook delivery on the real broker, through everything a real endpoint does: a receiver
 //! (Python, verifying every signature with the `standardwebhooks` library) that answers 5xx to
 //! 30 % of requests, holds 10 % past the sender's timeout and is down for two minutes, while the
-//! webhooks service is `kill -9`ed twice. Checked against the ledger entries produced: every
-//! event reaches every endpoint that subscribes to it at least once within the retry horizon,
+//! webhooks service is `kill -9`ed twice. Checked against the ledger entries, payout changes and
+//! claim answers produced: every event reaches every endpoint that subscribes to it at least
+//! once within the retry horizon,
 //! every signature verifies, a delivery keeps its id and sequence across attempts and crashes;
 //! duplicates are counted and reported, not hidden.
 
@@ -13,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use schemas::ledger::{EntryKind, LedgerStatus};
-use schemas::LedgerEntry;
+use schemas::ledger_state::{Payout, PayoutStatus};
+use schemas::{ClaimNotice, LedgerEntry};
 use serde_json::Value;
 use tests::{
     binary, consume, free_port, http_get, produce, publish_reference, require_broker, scrape,
@@ -104,18 +106,83 @@ fn entries() -> Vec<LedgerEntry> {
     out
 }
 
-/// Every (endpoint, entry id) the ledger's entries must reach, worked out from the
-/// subscriptions above — not with the service's code.
-fn expected(entries: &[LedgerEntry]) -> BTreeSet<(String, String)> {
+/// Payout changes: partners 0–3 paid out, each created then completed — except p-3's, which
+/// fails.
+fn payouts() -> Vec<Payout> {
+    let mut out = Vec::new();
+    for p in 0..4 {
+        let mut payout = schemas::examples::payout();
+        payout.payout_id = format!("pay-{p}");
+        payout.partner_id = format!("p-{p}");
+        payout.status = PayoutStatus::Created;
+        payout.settled_at = None;
+        payout.version = 1;
+        out.push(payout.clone());
+        payout.status = if p == 3 {
+            PayoutStatus::Failed
+        } else {
+            PayoutStatus::Completed
+        };
+        payout.settled_at = Some(Utc::now());
+        payout.version = 2;
+        out.push(payout);
+    }
+    out
+}
+
+/// Claims: answered at once (p-1, p-3), and one (p-3) opened for an operator then resolved.
+fn claims() -> Vec<ClaimNotice> {
+    let claim = |id: &str, partner: &str, status: &str| {
+        let mut c = schemas::examples::claim_notice();
+        c.claim_id = id.into();
+        c.partner_id = partner.into();
+        c.status = status.into();
+        c.updated_at = Utc::now();
+        c
+    };
+    vec![
+        claim("clm-1", "p-1", "answered"),
+        claim("clm-2", "p-3", "answered"),
+        claim("clm-3", "p-3", "open"),
+        claim("clm-3", "p-3", "resolved"),
+    ]
+}
+
+/// Every (endpoint, subject) the inputs must reach — a ledger entry by its id, a payout change
+/// or claim answer as `<type>/<id>` — worked out from the subscriptions above, not with the
+/// service's code.
+fn expected(
+    entries: &[LedgerEntry],
+    payouts: &[Payout],
+    claims: &[ClaimNotice],
+) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
+    let mut reach = |partner: &str, subject: String, approval: bool| {
+        out.insert(("program-all".to_string(), subject.clone()));
+        if partner == "p-3" {
+            out.insert(("p-3-own".to_string(), subject.clone()));
+        }
+        if approval {
+            out.insert(("approvals".to_string(), subject));
+        }
+    };
     for e in entries {
-        out.insert(("program-all".to_string(), e.entry_id.clone()));
-        if e.partner_id == "p-3" {
-            out.insert(("p-3-own".to_string(), e.entry_id.clone()));
-        }
-        if e.to_status == LedgerStatus::Approved {
-            out.insert(("approvals".to_string(), e.entry_id.clone()));
-        }
+        reach(
+            &e.partner_id,
+            e.entry_id.clone(),
+            e.to_status == LedgerStatus::Approved,
+        );
+    }
+    for p in payouts {
+        let subject = format!("payout.{}/{}", p.status.as_str(), p.payout_id);
+        reach(&p.partner_id, subject, false);
+    }
+    for c in claims.iter().filter(|c| c.status != "open") {
+        reach(
+            &c.partner_id,
+            format!("claim.answered/{}", c.claim_id),
+            false,
+        );
     }
     out
 }
@@ -161,7 +228,7 @@ fn delivered(records: &[Value]) -> BTreeSet<(String, String)> {
         .map(|r| {
             (
                 r["endpoint"].as_str().unwrap_or("").to_string(),
-                r["entry_id"].as_str().unwrap_or("").to_string(),
+                r["subject"].as_str().unwrap_or("").to_string(),
             )
         })
         .collect()
@@ -248,7 +315,8 @@ async fn every_ledger_event_reaches_its_endpoints_through_failures_an_outage_and
     wait_ready(admin);
 
     let all = entries();
-    let expected = expected(&all);
+    let (payouts, claims) = (payouts(), claims());
+    let expected = expected(&all, &payouts, &claims);
     let topic = format!("{namespace}.ledger.entries.v1");
     let waves: Vec<&[LedgerEntry]> = all.chunks(all.len().div_ceil(3)).collect();
     let send = |wave: &[LedgerEntry]| {
@@ -267,6 +335,21 @@ async fn every_ledger_event_reaches_its_endpoints_through_failures_an_outage_and
     // Crash 1, deliveries in flight and retries pending.
     crash_and_restart(&mut webhooks, &env, &service_log).await;
     produce(&topic, &send(waves[1])).await.expect("wave 2");
+    let keyed = |partner: &str, bytes: Vec<u8>| (Some(partner.as_bytes().to_vec()), bytes);
+    let payout_records: Vec<_> = payouts
+        .iter()
+        .map(|p| keyed(&p.partner_id, schemas::encode(p).expect("encode")))
+        .collect();
+    produce(&format!("{namespace}.ledger.payouts.v1"), &payout_records)
+        .await
+        .expect("payouts");
+    let claim_records: Vec<_> = claims
+        .iter()
+        .map(|c| keyed(&c.partner_id, schemas::encode(c).expect("encode")))
+        .collect();
+    produce(&format!("{namespace}.partner.claims.v1"), &claim_records)
+        .await
+        .expect("claims");
     tokio::time::sleep(Duration::from_secs(5)).await;
     let _killed = receiver.kill(); // the endpoint goes down for two minutes
     let _reaped = receiver.wait();
@@ -303,7 +386,7 @@ async fn every_ledger_event_reaches_its_endpoints_through_failures_an_outage_and
             .insert((
                 r["endpoint"].as_str().unwrap_or("").to_string(),
                 r["sequence"].as_i64().unwrap_or(-1),
-                r["entry_id"].as_str().unwrap_or("").to_string(),
+                r["subject"].as_str().unwrap_or("").to_string(),
             ));
     }
     let unstable: Vec<_> = by_id.iter().filter(|(_, v)| v.len() != 1).collect();
@@ -318,11 +401,13 @@ async fn every_ledger_event_reaches_its_endpoints_through_failures_an_outage_and
     }
     let metrics = http_get(admin, "/metrics");
     println!(
-        "webhooks: {} expected deliveries ({} ledger entries, {} endpoints); {} requests received ({} answered 2xx, {} failed or held on purpose); \
+        "webhooks: {} expected deliveries ({} ledger entries, {} payout changes, {} claim versions, {} endpoints); {} requests received ({} answered 2xx, {} failed or held on purpose); \
          delivered within the horizon: {:.3} % in {:.0} s; duplicates (2xx more than once): {}; signatures that did not verify: {}; \
          pending at the end: {}",
         expected.len(),
         all.len(),
+        payouts.len(),
+        claims.len(),
         ENDPOINTS.len(),
         requests,
         answered_ok,
@@ -463,6 +548,20 @@ async fn every_ledger_event_reaches_its_endpoints_through_failures_an_outage_and
     }
     .expect("the resent event arrives with the endpoint's next sequence");
     assert_eq!(again["id"], first["id"], "the same webhook-id");
+    // A payout's events are found by its id too: created and completed.
+    let out = Command::new(binary("webhooks"))
+        .args(["resend", "--endpoint", "program-all", "--event", "pay-0"])
+        .env_clear()
+        .envs(&env)
+        .output()
+        .expect("webhooks resend");
+    assert!(
+        out.status.success()
+            && String::from_utf8_lossy(&out.stdout).contains("2 event(s) queued again"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let status = webhooks.terminate(Duration::from_secs(30)).expect("stops");
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
     let _killed = receiver.kill();

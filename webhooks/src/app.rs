@@ -1,5 +1,5 @@
-//! Wiring: the router (stateless: ledger entries and risk levels in, one notification per
-//! subscribed endpoint out, keyed by endpoint) and the dispatcher (its apply step on the
+//! Wiring: the router (stateless: ledger entries, payouts, risk levels and claims in, one
+//! notification per subscribed endpoint out, keyed by endpoint) and the dispatcher (its apply step on the
 //! stateful harness: deliveries, sequences and retries as state; the HTTP scheduler of
 //! `delivery` attempts them and reports back), each its own consumer group in one process.
 
@@ -13,9 +13,10 @@ use runtime::kafka::Cleanup;
 use runtime::service::{LoopSpec, Service, Topic};
 use runtime::stateful::{payload, Applied, Partitions, StatefulLogic};
 use runtime::{encode, DeadLetterWriter, Input, Output, Processor, RuntimeError};
+use schemas::ledger_state::Payout;
 use schemas::risk::RiskLevel;
 use schemas::webhook::{AttemptOutcome, PendingDelivery};
-use schemas::{LedgerEntry, WebhookAttempt, WebhookNotification};
+use schemas::{ClaimNotice, LedgerEntry, WebhookAttempt, WebhookNotification};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -26,11 +27,15 @@ use crate::events;
 use crate::metrics::WebhooksMetrics;
 use crate::retry::RetryPolicy;
 
-/// Addresses ledger entries and risk levels to the endpoints that subscribe to them.
+/// Addresses ledger entries, payouts, risk levels and claims to the endpoints that subscribe
+/// to them.
 #[allow(missing_debug_implementations)]
 pub struct Router {
     reference: Arc<ReferenceData>,
     ledger_topic: String,
+    payouts_topic: String,
+    claims_topic: String,
+    risk_topic: String,
     outbox: Arc<str>,
     dead_letters: DeadLetterWriter,
     metrics: WebhooksMetrics,
@@ -43,6 +48,14 @@ impl Router {
             let entry: LedgerEntry =
                 schemas::decode(bytes).map_err(|e| format!("not a ledger entry: {e}"))?;
             Ok(events::from_ledger_entry(&entry))
+        } else if input.topic == self.payouts_topic {
+            let payout: Payout =
+                schemas::decode(bytes).map_err(|e| format!("not a payout: {e}"))?;
+            Ok(Some(events::from_payout(&payout)))
+        } else if input.topic == self.claims_topic {
+            let claim: ClaimNotice =
+                schemas::decode(bytes).map_err(|e| format!("not a claim notice: {e}"))?;
+            Ok(events::from_claim(&claim))
         } else {
             let level: RiskLevel =
                 schemas::decode(bytes).map_err(|e| format!("not a risk level: {e}"))?;
@@ -57,7 +70,7 @@ impl Processor for Router {
         input: &Input<'_>,
         outputs: &mut Vec<Output>,
     ) -> Result<(), RuntimeError> {
-        if input.payload.is_none() && input.topic != self.ledger_topic {
+        if input.payload.is_none() && input.topic == self.risk_topic {
             return Ok(()); // a compacted-away risk level
         }
         match self.event(input) {
@@ -351,6 +364,8 @@ pub async fn run(
         &[
             Topic::Stream(&t.ledger_entries, Cleanup::Delete),
             Topic::Stream(&t.risk_levels, Cleanup::Compact),
+            Topic::Stream(&t.payouts, Cleanup::Delete),
+            Topic::Stream(&t.claims, Cleanup::Delete),
             Topic::Stream(&t.webhooks_outbox, Cleanup::Delete),
             Topic::Stream(&t.webhooks_attempts, Cleanup::Delete),
             Topic::Stream(&t.touchpoints_dlq, Cleanup::Delete),
@@ -386,6 +401,9 @@ pub async fn run(
     let mut router = Router {
         reference,
         ledger_topic: t.ledger_entries.clone(),
+        payouts_topic: t.payouts.clone(),
+        claims_topic: t.claims.clone(),
+        risk_topic: t.risk_levels.clone(),
         outbox: Arc::from(t.webhooks_outbox.as_str()),
         dead_letters: service.dead_letters(),
         metrics: metrics.clone(),
@@ -411,7 +429,7 @@ pub async fn run(
         name: "router",
         client_id: "webhooks-router",
         group_id: &config.router_group_id,
-        topics: &[&t.ledger_entries, &t.risk_levels],
+        topics: &[&t.ledger_entries, &t.payouts, &t.risk_levels, &t.claims],
         metrics_prefix: "webhooks_router",
     })?;
     let dispatcher_loop = service.consumer(LoopSpec {

@@ -1,15 +1,18 @@
-//! What is notified, and to whom (pure): ledger entries and partner risk levels become events
-//! (`commission.created` … `commission.paid`, `risk_level.changed`), each addressed to every
-//! enabled endpoint of its program that subscribes to its type — a program's endpoint gets all
-//! its partners' events, a partner's endpoint only its own. The `data` a receiver gets is
-//! partner-facing: amounts, statuses, ids; a risk event says the level only, never a reason
-//! code or a rate.
+//! What is notified, and to whom (pure): ledger entries, payouts, partner risk levels and
+//! answered claims become events (`commission.created` … `commission.paid`, `payout.created`,
+//! `payout.completed`, `payout.failed`, `risk_level.changed`, `claim.answered`), each addressed
+//! to every enabled endpoint of its program that subscribes to its type — a program's endpoint
+//! gets all its partners' events, a partner's endpoint only its own. The `data` a receiver gets
+//! is partner-facing: amounts, statuses, ids; a risk event says the level only, never a reason
+//! code or a rate; payouts and claims never name the operator who ran or resolved them.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use schemas::ledger::{EntryKind, LedgerStatus};
+use schemas::ledger_state::{Payout, PayoutStatus};
+use schemas::money::Currency;
 use schemas::reference::WebhookEndpoint;
 use schemas::risk::RiskLevel;
-use schemas::{LedgerEntry, WebhookNotification};
+use schemas::{ClaimNotice, LedgerEntry, WebhookNotification};
 use serde_json::{json, Value};
 
 /// An event before it is addressed.
@@ -17,6 +20,9 @@ use serde_json::{json, Value};
 pub struct Event {
     /// Deterministic: `<event type>/<source id>`.
     pub id: String,
+    /// What it is about: the ledger entry, payout, claim or partner (`webhooks resend`
+    /// selects by it).
+    pub source_id: String,
     /// Event type.
     pub event_type: &'static str,
     /// Program.
@@ -56,6 +62,7 @@ pub fn from_ledger_entry(entry: &LedgerEntry) -> Option<Event> {
     };
     Some(Event {
         id: format!("{event_type}/{}", entry.entry_id),
+        source_id: entry.entry_id.clone(),
         event_type,
         program_id: entry.program_id.clone(),
         partner_id: entry.partner_id.clone(),
@@ -95,6 +102,7 @@ pub fn from_risk_level(level: &RiskLevel) -> Option<Event> {
             level.subject_id,
             level.updated_at.timestamp_millis()
         ),
+        source_id: level.subject_id.clone(),
         event_type: "risk_level.changed",
         program_id: level.program_id.clone(),
         partner_id: level.partner_id.clone(),
@@ -106,6 +114,84 @@ pub fn from_risk_level(level: &RiskLevel) -> Option<Event> {
             "updated_at": time(level.updated_at),
         }),
         risk_level: Some(name.to_string()),
+    })
+}
+
+/// `minor` units of `currency` as `{amount, currency}` with a decimal string, or null for a
+/// code that is not ISO 4217 (the ledger refuses those; nothing is guessed).
+fn money(minor: i64, currency: &str) -> Value {
+    Currency::from_code(currency).map_or(
+        Value::Null,
+        |c| json!({ "amount": c.from_minor(minor).to_string(), "currency": currency }),
+    )
+}
+
+/// A payout's change as `payout.created`, `payout.completed` or `payout.failed`, with the
+/// lines it pays (the partner's own). Who ran or settled it and the settlement note stay
+/// with finance.
+pub fn from_payout(payout: &Payout) -> Event {
+    let event_type = match payout.status {
+        PayoutStatus::Created => "payout.created",
+        PayoutStatus::Completed => "payout.completed",
+        PayoutStatus::Failed => "payout.failed",
+    };
+    let occurred_at = payout.settled_at.unwrap_or(payout.created_at);
+    Event {
+        id: format!("{event_type}/{}", payout.payout_id),
+        source_id: payout.payout_id.clone(),
+        event_type,
+        program_id: payout.program_id.clone(),
+        partner_id: payout.partner_id.clone(),
+        occurred_at,
+        data: json!({
+            "payout_id": payout.payout_id,
+            "program_id": payout.program_id,
+            "partner_id": payout.partner_id,
+            "status": payout.status.as_str(),
+            "amount": money(payout.amount_minor, &payout.currency),
+            "amount_minor": payout.amount_minor,
+            "currency": payout.currency,
+            "period_end": time(payout.period_end),
+            "created_at": time(payout.created_at),
+            "settled_at": payout.settled_at.map(time),
+            "lines": payout.items.iter().map(|i| json!({
+                "line_id": i.line_id,
+                "kind": i.kind.as_str(),
+                "amount_minor": i.amount_minor,
+            })).collect::<Vec<_>>(),
+        }),
+        risk_level: None,
+    }
+}
+
+/// A claim's answer as `claim.answered` — given at once or an operator's resolution; a claim
+/// still open for an operator is not an event yet. The partner reads the same answer the API
+/// gave; the operator's name is not in it.
+pub fn from_claim(claim: &ClaimNotice) -> Option<Event> {
+    if !claim.is_answered() {
+        return None;
+    }
+    let event_type = "claim.answered";
+    Some(Event {
+        id: format!("{event_type}/{}/{}", claim.claim_id, claim.status),
+        source_id: claim.claim_id.clone(),
+        event_type,
+        program_id: claim.program_id.clone(),
+        partner_id: claim.partner_id.clone(),
+        occurred_at: claim.updated_at,
+        data: json!({
+            "claim_id": claim.claim_id,
+            "program_id": claim.program_id,
+            "partner_id": claim.partner_id,
+            "order": claim.order_reference,
+            "status": claim.status,
+            "answer": claim.answer,
+            "detail": serde_json::from_str::<Value>(&claim.detail).unwrap_or(Value::Null),
+            "resolution": (!claim.resolution.is_empty()).then_some(&claim.resolution),
+            "submitted_at": time(claim.submitted_at),
+            "answered_at": time(claim.updated_at),
+        }),
+        risk_level: None,
     })
 }
 
@@ -246,6 +332,51 @@ mod tests {
         );
         level.shared_id = Some("newsletter".into());
         assert_eq!(from_risk_level(&level), None);
+    }
+
+    #[test]
+    fn each_payout_change_is_its_event_with_exact_money_and_no_operator() {
+        let mut payout = schemas::examples::payout();
+        let done = from_payout(&payout);
+        assert_eq!(done.event_type, "payout.completed");
+        assert_eq!(done.id, "payout.completed/pay-3");
+        assert_eq!(done.data["amount"]["amount"], "6.50");
+        assert_eq!(done.data["lines"][0]["line_id"], "com-a1");
+        assert_eq!(done.occurred_at, payout.settled_at.unwrap());
+        let body = done.data.to_string();
+        for internal in ["finance@acme", "cmd-12", "SEPA"] {
+            assert!(!body.contains(internal), "{internal} in {body}");
+        }
+        payout.status = PayoutStatus::Created;
+        payout.settled_at = None;
+        let created = from_payout(&payout);
+        assert_eq!(created.id, "payout.created/pay-3");
+        assert_eq!(created.occurred_at, payout.created_at);
+        payout.status = PayoutStatus::Failed;
+        assert_eq!(from_payout(&payout).event_type, "payout.failed");
+    }
+
+    #[test]
+    fn a_claim_is_an_event_once_answered_and_never_names_the_operator() {
+        let mut claim = schemas::examples::claim_notice();
+        let resolved = from_claim(&claim).expect("resolved");
+        assert_eq!(
+            resolved.id,
+            format!("claim.answered/{}/resolved", claim.claim_id)
+        );
+        assert_eq!(resolved.data["resolution"], claim.resolution.as_str());
+        assert_eq!(
+            resolved.data["detail"]["message"],
+            "this order is not known yet; an operator will look into it"
+        );
+        assert!(!resolved.data.to_string().contains("ops@acme"));
+        claim.status = "open".into();
+        assert_eq!(from_claim(&claim), None, "waiting for an operator");
+        claim.status = "answered".into();
+        claim.resolution.clear();
+        let at_once = from_claim(&claim).expect("answered at once");
+        assert_ne!(at_once.id, resolved.id, "each answer has its own id");
+        assert_eq!(at_once.data["resolution"], Value::Null);
     }
 
     #[test]

@@ -18,18 +18,18 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Service(ServiceCommand),
-    /// Send one endpoint the ledger's events again: named entries, or those recorded in a range
+    /// Send one endpoint its events again: about named ledger entries, payouts or claims, or those that happened in a range
     Resend {
         /// The endpoint id.
         #[arg(long)]
         endpoint: String,
-        /// A ledger entry id (repeat for several).
-        #[arg(long = "entry")]
+        /// A ledger entry, payout or claim id (repeat for several).
+        #[arg(long = "event", visible_alias = "entry")]
         entries: Vec<String>,
-        /// Entries recorded at or after this instant (RFC 3339).
+        /// Events that happened at or after this instant (RFC 3339).
         #[arg(long)]
         from: Option<chrono::DateTime<chrono::Utc>>,
-        /// Entries recorded before this instant (RFC 3339).
+        /// Events that happened before this instant (RFC 3339).
         #[arg(long)]
         to: Option<chrono::DateTime<chrono::Utc>>,
     },
@@ -62,7 +62,7 @@ fn main() -> ExitCode {
             to,
         }) => {
             if entries.is_empty() && from.is_none() && to.is_none() {
-                eprintln!("webhooks: give --entry, or --from and/or --to (resending everything is not a default)");
+                eprintln!("webhooks: give --event, or --from and/or --to (resending everything is not a default)");
                 return ExitCode::from(2);
             }
             let config = match runtime::service::read_config("webhooks", WebhooksConfig::from_env) {
@@ -70,7 +70,11 @@ fn main() -> ExitCode {
                 Err(status) => return status,
             };
             runtime::telemetry::init(config.common.log_format, "warn");
-            let selection = webhooks::resend::Selection { entries, from, to };
+            let selection = webhooks::resend::Selection {
+                ids: entries,
+                from,
+                to,
+            };
             let sent = runtime::service::tokio_runtime()
                 .block_on(webhooks::resend::resend(&config, &endpoint, &selection));
             match sent {

@@ -1,5 +1,5 @@
-//! `webhooks resend`: the ledger's events of one endpoint again — one entry, several, or a
-//! time range of when the ledger recorded them — for an owner who lost what they received.
+//! `webhooks resend`: an endpoint's events again — about one ledger entry, payout or claim,
+//! several, or a time range of when they happened — for an owner who lost what they received.
 //! Each goes to the outbox as the notification it was (same notification id, so the same
 //! `webhook-id`: a receiver that has it can tell), and the dispatcher delivers it with the
 //! endpoint's next sequence number.
@@ -12,34 +12,63 @@ use reference::Catalog;
 use runtime::kafka::{Output, Producer};
 use runtime::topic_reader::TopicReader;
 use runtime::RuntimeError;
-use schemas::LedgerEntry;
+use schemas::ledger_state::Payout;
+use schemas::{ClaimNotice, LedgerEntry};
 
 use crate::config::WebhooksConfig;
-use crate::events;
+use crate::events::{self, Event};
 
 /// Which events to send again.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
-    /// These ledger entries.
-    pub entries: Vec<String>,
-    /// Entries the ledger recorded at or after this.
+    /// Events about these ledger entries, payouts or claims.
+    pub ids: Vec<String>,
+    /// Events that happened (the ledger recorded the entry, the payout was created or settled,
+    /// the claim answered) at or after this.
     pub from: Option<DateTime<Utc>>,
     /// … and before this.
     pub to: Option<DateTime<Utc>>,
 }
 
 impl Selection {
-    /// Whether `entry` is selected.
-    pub fn selects(&self, entry: &LedgerEntry) -> bool {
-        let named = self.entries.is_empty() || self.entries.contains(&entry.entry_id);
-        let after = self.from.is_none_or(|f| entry.recorded_at >= f);
-        let before = self.to.is_none_or(|t| entry.recorded_at < t);
+    /// Whether `event` is selected.
+    pub fn selects(&self, event: &Event) -> bool {
+        let named = self.ids.is_empty() || self.ids.contains(&event.source_id);
+        let after = self.from.is_none_or(|f| event.occurred_at >= f);
+        let before = self.to.is_none_or(|t| event.occurred_at < t);
         named && after && before
     }
 }
 
-/// Reads the ledger entries topic and the reference data, and sends the selected events of
-/// `endpoint_id` to the outbox again; returns how many.
+/// Every event recorded on `topic` so far, as `to_event` reads its records.
+fn events_of(
+    config: &WebhooksConfig,
+    topic: &str,
+    to_event: impl Fn(&[u8]) -> Option<Event>,
+) -> Result<Vec<Event>, String> {
+    let fail = |e: RuntimeError| e.to_string();
+    let reader = TopicReader::new(
+        &config.common.kafka,
+        "webhooks-resend",
+        topic,
+        Duration::from_secs(30),
+    )
+    .map_err(fail)?;
+    let partitions: Vec<i32> = (0..reader.partition_count().map_err(fail)?).collect();
+    let ends = reader.start(&partitions).map_err(fail)?;
+    let mut out = Vec::new();
+    reader
+        .read_until(&ends, |r| {
+            if let Some(event) = r.payload.and_then(&to_event) {
+                out.push(event);
+            }
+        })
+        .map_err(fail)?;
+    Ok(out)
+}
+
+/// Reads the ledger entries, payouts and claims topics and the reference data, and sends the
+/// selected events of `endpoint_id` to the outbox again; returns how many.
 pub async fn resend(
     config: &WebhooksConfig,
     endpoint_id: &str,
@@ -74,41 +103,32 @@ pub async fn resend(
         .find(|e| e.endpoint_id == endpoint_id)
         .cloned()
         .ok_or_else(|| format!("no webhook endpoint {endpoint_id:?} in the reference data"))?;
-    let ledger = TopicReader::new(kafka, "webhooks-resend-ledger", &t.ledger_entries, timeout)
-        .map_err(fail)?;
-    let partitions: Vec<i32> = (0..ledger.partition_count().map_err(fail)?).collect();
-    let ends = ledger.start(&partitions).map_err(fail)?;
+    let mut found = events_of(config, &t.ledger_entries, |p| {
+        schemas::decode::<LedgerEntry>(p)
+            .ok()
+            .and_then(|e| events::from_ledger_entry(&e))
+    })?;
+    found.extend(events_of(config, &t.payouts, |p| {
+        schemas::decode::<Payout>(p)
+            .ok()
+            .map(|p| events::from_payout(&p))
+    })?);
+    found.extend(events_of(config, &t.claims, |p| {
+        schemas::decode::<ClaimNotice>(p)
+            .ok()
+            .and_then(|c| events::from_claim(&c))
+    })?);
     let outbox: Arc<str> = Arc::from(t.webhooks_outbox.as_str());
     let mut outputs = Vec::new();
-    let mut encode_error = None;
-    ledger
-        .read_until(&ends, |r| {
-            let Some(entry) = r
-                .payload
-                .and_then(|p| schemas::decode::<LedgerEntry>(p).ok())
-            else {
-                return;
-            };
-            if !selection.selects(&entry) {
-                return;
-            }
-            let Some(event) = events::from_ledger_entry(&entry) else {
-                return;
-            };
-            for n in events::address(&event, std::iter::once(&endpoint)) {
-                match schemas::encode(&n) {
-                    Ok(bytes) => outputs.push(Output::keyed(
-                        Arc::clone(&outbox),
-                        Some(n.endpoint_id.clone().into_bytes()),
-                        bytes,
-                    )),
-                    Err(e) => encode_error = Some(e.to_string()),
-                }
-            }
-        })
-        .map_err(fail)?;
-    if let Some(e) = encode_error {
-        return Err(e);
+    for event in found.iter().filter(|e| selection.selects(e)) {
+        for n in events::address(event, std::iter::once(&endpoint)) {
+            let bytes = schemas::encode(&n).map_err(|e| e.to_string())?;
+            outputs.push(Output::keyed(
+                Arc::clone(&outbox),
+                Some(n.endpoint_id.clone().into_bytes()),
+                bytes,
+            ));
+        }
     }
     let producer = Producer::new(kafka, "webhooks-resend").map_err(fail)?;
     producer.send_all(&outputs).await.map_err(fail)?;
@@ -121,9 +141,10 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
-    fn a_selection_is_named_entries_within_a_recorded_range() {
-        let mut e = schemas::examples::ledger_entry();
-        e.recorded_at = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap();
+    fn a_selection_is_named_events_within_a_range() {
+        let mut entry = schemas::examples::ledger_entry();
+        entry.recorded_at = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap();
+        let e = events::from_ledger_entry(&entry).expect("an event");
         assert!(Selection::default().selects(&e));
         let day = |d| Utc.with_ymd_and_hms(2026, 11, d, 0, 0, 0).unwrap();
         assert!(Selection {
@@ -139,21 +160,27 @@ mod tests {
         .selects(&e));
         assert!(
             !Selection {
-                to: Some(e.recorded_at),
+                to: Some(entry.recorded_at),
                 ..Selection::default()
             }
             .selects(&e),
             "the end is excluded"
         );
         assert!(Selection {
-            entries: vec![e.entry_id.clone()],
+            ids: vec![entry.entry_id.clone()],
             ..Selection::default()
         }
         .selects(&e));
         assert!(!Selection {
-            entries: vec!["other".into()],
+            ids: vec!["other".into()],
             ..Selection::default()
         }
         .selects(&e));
+        let payout = events::from_payout(&schemas::examples::payout());
+        assert!(Selection {
+            ids: vec!["pay-3".into()],
+            ..Selection::default()
+        }
+        .selects(&payout));
     }
 }
