@@ -175,13 +175,26 @@ pub async fn erase_partner(
         }
         None => Vec::new(),
     };
-    // Read back as a service would: the redacted profile is the one that applies.
-    let applied = store::reference_live(config)
-        .await?
-        .records
+    // The partner's own webhook endpoints: their URL is the partner's address; switched off.
+    let mut endpoints_erased = Vec::new();
+    for (endpoint_key, (endpoint, _)) in &live.records {
+        if let Some(redacted) = plan::redact_endpoint(endpoint, subject, request_id, requested_at) {
+            store::publish_reference(config, endpoint_key, redacted).await?;
+            endpoints_erased.push(endpoint_key.clone());
+        }
+    }
+    // Read back as a service would: the redacted records are the ones that apply.
+    let after = store::reference_live(config).await?.records;
+    let applied = after
         .get(&key)
         .and_then(|(r, _)| r.partner.clone())
-        .is_some_and(|p| p.name == plan::ERASED && p.self_referral_ids.is_empty());
+        .is_some_and(|p| p.name == plan::ERASED && p.self_referral_ids.is_empty())
+        && endpoints_erased.iter().all(|k| {
+            after
+                .get(k)
+                .and_then(|(r, _)| r.webhook_endpoint.as_ref())
+                .is_some_and(|e| e.url == plan::ERASED && !e.enabled)
+        });
     if !applied {
         return Err(PrivacyError(format!(
             "the redacted record for {key} is not the live one on {}: a newer publish raced it; run the erasure again",
@@ -201,13 +214,14 @@ pub async fn erase_partner(
         "reference": {
             "topic": topic,
             "fields_erased": changed,
+            "webhook_endpoints_switched_off": endpoints_erased,
             "retention_ms": config.common.kafka.topic_policy.retention_of(topic).unwrap_or(-1),
             "old_copies_gone_by": gone_by(now, config.common.kafka.topic_policy.retention_of(topic)),
         },
-        "services": "enricher, attributor and risk follow the reference topic: their catalogues hold the erased profile from their next poll, and after a restart",
+        "services": "enricher, attributor, risk and webhooks follow the reference topic: their catalogues hold the erased profile (and the switched-off endpoints) from their next poll, and after a restart",
         "clickhouse": "no table holds partner profile data (names, self-referral ids)",
         "own_accounts_as_customers": as_customer.iter().map(|(program, n)| json!({"program_id": program, "customers": n})).collect::<Vec<_>>(),
-        "file": "remove the name and self_referral_ids from the reference file too: `reference publish` refuses a file that would restore an erased profile",
+        "file": "remove the name, self_referral_ids and the partner's webhook endpoints from the reference file too: `reference publish` refuses a file that would restore an erased profile",
         "kept": "the partner id on ledger lines, entries, payouts, evidence and risk levels: the program's pseudonymous account id, kept with the money for finance's legal retention",
     });
     let audit = store::Audit {

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 pub use runtime::privacy::ERASED;
-use schemas::reference::Partner;
+use schemas::reference::{Partner, WebhookEndpoint};
 use schemas::ReferenceRecord;
 
 /// The person an erasure or export is about.
@@ -216,6 +216,35 @@ pub fn redact_partner(
     Some((redacted, changed))
 }
 
+/// A webhook endpoint of the erased partner, switched off with its URL (the partner's own
+/// address) replaced by [`ERASED`]; `None` for another partner's or a program's endpoint, or
+/// one erased already. The id stays: the delivery log names it.
+pub fn redact_endpoint(
+    record: &ReferenceRecord,
+    subject: &PartnerSubject,
+    request_id: &str,
+    now: DateTime<Utc>,
+) -> Option<ReferenceRecord> {
+    let endpoint = record.webhook_endpoint.as_ref()?;
+    if endpoint.partner_id.as_deref() != Some(subject.partner_id.as_str())
+        || (endpoint.url == ERASED && !endpoint.enabled)
+    {
+        return None;
+    }
+    Some(ReferenceRecord {
+        webhook_endpoint: Some(WebhookEndpoint {
+            url: ERASED.to_string(),
+            enabled: false,
+            ..endpoint.clone()
+        }),
+        published_at: now,
+        source_revision: format!("erasure:{request_id}"),
+        principal: None,
+        signature: None,
+        ..record.clone()
+    })
+}
+
 /// The partner-safe tables (`{partner_database}`) a partner export reads: the partner's money,
 /// evidence and risk levels without anyone else's personal data.
 pub fn partner_export_queries(
@@ -334,6 +363,51 @@ mod tests {
         assert!(
             redact_partner(&redacted, "era-10", now).is_none(),
             "a second erasure is a no-op"
+        );
+    }
+
+    #[test]
+    fn the_partners_own_endpoints_are_switched_off_and_their_url_erased() {
+        let text = format!(
+            "{}\n[[webhooks]]\nid = \"deals-own\"\nprogram = \"{}\"\npartner = \"p-dealshub\"\nurl = \"https://dealshub.example/hooks\"\n\n[[webhooks]]\nid = \"program-wide\"\nprogram = \"{}\"\nurl = \"https://brand.example/hooks\"\n",
+            include_str!("../../deploy/local/sample/reference.toml"),
+            "sandals-eu",
+            "sandals-eu"
+        );
+        let records: Vec<ReferenceRecord> = reference::parse(&text)
+            .expect("parses")
+            .records(Utc::now(), "test")
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        let endpoint = |id: &str| {
+            records
+                .iter()
+                .find(|r| {
+                    r.webhook_endpoint
+                        .as_ref()
+                        .is_some_and(|e| e.endpoint_id == id)
+                })
+                .expect("listed")
+                .clone()
+        };
+        let subject = PartnerSubject {
+            partner_id: "p-dealshub".into(),
+        };
+        let now = Utc::now();
+        let redacted =
+            redact_endpoint(&endpoint("deals-own"), &subject, "era-9", now).expect("erased");
+        let e = redacted.webhook_endpoint.clone().expect("endpoint");
+        assert_eq!((e.url.as_str(), e.enabled), (ERASED, false));
+        assert_eq!(
+            e.endpoint_id, "deals-own",
+            "the id stays for the delivery log"
+        );
+        assert_eq!(redacted.source_revision, "erasure:era-9");
+        assert!(redact_endpoint(&redacted, &subject, "era-10", now).is_none());
+        assert!(
+            redact_endpoint(&endpoint("program-wide"), &subject, "era-9", now).is_none(),
+            "the program's endpoint is not the partner's"
         );
     }
 

@@ -169,22 +169,35 @@ async fn read_live_async(kafka: &KafkaConfig, topic: &str) -> Result<Live, Runti
 }
 
 /// Partners whose profile was erased (`privacy erase-partner`) but whom `set` would give a
-/// profile again: the file still holds the personal data and must be edited first.
+/// profile again — a name, own accounts, or a webhook endpoint of their own (its URL is their
+/// address): the file still holds the personal data and must be edited first.
 pub fn erased_profiles_in(
     current: &BTreeMap<String, ReferenceRecord>,
     set: &ReferenceSet,
 ) -> Vec<String> {
-    set.partners
+    let erased = |partner_id: &str| {
+        current
+            .get(&format!("partner/{partner_id}"))
+            .and_then(|r| r.partner.as_ref())
+            .is_some_and(|held| held.name == ERASED)
+    };
+    let mut out: Vec<String> = set
+        .partners
         .iter()
         .filter(|wanted| {
-            current
-                .get(&format!("partner/{}", wanted.partner_id))
-                .and_then(|r| r.partner.as_ref())
-                .is_some_and(|held| held.name == ERASED)
+            erased(&wanted.partner_id)
                 && (wanted.name != ERASED || !wanted.self_referral_ids.is_empty())
         })
         .map(|p| p.partner_id.clone())
-        .collect()
+        .collect();
+    for endpoint in &set.webhooks {
+        if let Some(partner) = endpoint.partner_id.as_deref() {
+            if erased(partner) && !out.iter().any(|p| p == partner) {
+                out.push(partner.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// What a refresh did.
@@ -258,7 +271,7 @@ pub async fn publish(
             detail: format!(
                 "nothing published: the profile of partner(s) {} was erased (`privacy erase-partner`), \
                  and the file still holds it; set their name to \"{ERASED}\" and remove their \
-                 self_referral_ids (or remove the partner) first",
+                 self_referral_ids and webhook endpoints (or remove the partner) first",
                 erased.join(", ")
             ),
         });

@@ -326,3 +326,34 @@ fn a_file_that_would_restore_an_erased_profile_is_named() {
     let (messages, _) = plan(&current, &edited, now, "r2");
     assert!(!messages.iter().any(|(k, _)| *k == key), "{messages:?}");
 }
+
+#[test]
+fn a_file_that_keeps_an_erased_partners_webhook_endpoint_is_named() {
+    let set = parse(EXAMPLE).expect("valid");
+    let mut current: BTreeMap<_, _> = set.records(Utc::now(), "r1").into_iter().collect();
+    let owner = set
+        .webhooks
+        .iter()
+        .find_map(|e| e.partner_id.clone())
+        .expect("the example has a partner's own endpoint");
+    let held = current
+        .get_mut(&format!("partner/{owner}"))
+        .and_then(|r| r.partner.as_mut())
+        .expect("the owner is on the topic");
+    held.name = "erased".into();
+    held.self_referral_ids.clear();
+    // The profile is edited in the file, the endpoint (the partner's own URL) is not.
+    let mut edited = set.clone();
+    for p in edited.partners.iter_mut().filter(|p| p.partner_id == owner) {
+        p.name = "erased".into();
+        p.self_referral_ids.clear();
+    }
+    assert_eq!(
+        reference::publish::erased_profiles_in(&current, &edited),
+        vec![owner.clone()]
+    );
+    edited
+        .webhooks
+        .retain(|e| e.partner_id.as_deref() != Some(owner.as_str()));
+    assert!(reference::publish::erased_profiles_in(&current, &edited).is_empty());
+}

@@ -227,6 +227,25 @@ fn privacy(env: &HashMap<String, String>, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("a JSON document")
 }
 
+fn endpoint_url(partner: &str) -> String {
+    format!("https://{partner}.hooks.example/attrib")
+}
+
+/// `text` with a webhook endpoint of each partner's own, on the first program.
+fn with_partner_endpoints(text: &str) -> String {
+    let set = reference::parse(text).expect("valid reference");
+    let program = &set.programs[0].program_id;
+    let mut out = text.to_string();
+    for p in &set.partners {
+        out.push_str(&format!(
+            "\n[[webhooks]]\nid = \"{id}-hooks\"\nprogram = \"{program}\"\npartner = \"{id}\"\nurl = \"{url}\"\n",
+            id = p.partner_id,
+            url = endpoint_url(&p.partner_id)
+        ));
+    }
+    out
+}
+
 fn erase_partner(env: &HashMap<String, String>, partner: &str, request: &str) -> serde_json::Value {
     privacy(
         env,
@@ -274,7 +293,9 @@ async fn an_erased_customer_leaves_every_topic_table_and_state_while_the_money_s
             ),
         ],
     );
-    publish_reference(&env, REFERENCE)
+    // Every partner has a webhook endpoint of its own: its URL is the partner's address.
+    let reference_text = with_partner_endpoints(REFERENCE);
+    publish_reference(&env, &reference_text)
         .await
         .expect("reference published");
     // What the deploy/ CronJob does daily, at test pace: the reference topic keeps a minute
@@ -307,7 +328,7 @@ async fn an_erased_customer_leaves_every_topic_table_and_state_while_the_money_s
         .wait_ready(Duration::from_secs(120))
         .expect("ready");
 
-    let set = reference::parse(REFERENCE).expect("valid reference");
+    let set = reference::parse(&reference_text).expect("valid reference");
     run_paid_workload(&env, &db, 19, 4_000)
         .await
         .unwrap_or_else(|e| panic!("{e:#} (logs: {})", logs.display()));
@@ -456,6 +477,11 @@ async fn an_erased_customer_leaves_every_topic_table_and_state_while_the_money_s
         receipt["reference"]["fields_erased"][0], "name",
         "{receipt:#}"
     );
+    assert_eq!(
+        receipt["reference"]["webhook_endpoints_switched_off"],
+        serde_json::json!([format!("webhook_endpoint/{partner}-hooks")]),
+        "{receipt:#}"
+    );
     let recorded = rows(
         &db,
         "SELECT receipt FROM privacy_requests FINAL WHERE request_id = 'era-p1'",
@@ -518,11 +544,14 @@ async fn an_erased_customer_leaves_every_topic_table_and_state_while_the_money_s
     let mut partner_names = vec![partner_ids[0].clone(), own.name.clone()];
     let mut partner_ids = partner_ids.clone();
     partner_ids.push(own.name.clone());
+    // Their endpoints' URLs leave the reference topic with the profiles.
+    partner_ids.push(endpoint_url(&partner));
+    partner_ids.push(endpoint_url(&own.partner_id));
     partner_ids.extend(own.self_referral_ids.iter().cloned());
 
     // Publishing the old file again would restore the profiles: refused, nothing sent.
     let file = logs.join("reference.toml");
-    std::fs::write(&file, REFERENCE).expect("file written");
+    std::fs::write(&file, &reference_text).expect("file written");
     let out = std::process::Command::new(binary("reference"))
         .arg("publish")
         .arg(&file)
@@ -599,6 +628,16 @@ async fn an_erased_customer_leaves_every_topic_table_and_state_while_the_money_s
     assert_eq!(
         (held.name.as_str(), held.self_referral_ids.len()),
         ("erased", 0)
+    );
+    let endpoint = live.records[&format!("webhook_endpoint/{partner}-hooks")]
+        .0
+        .webhook_endpoint
+        .clone()
+        .expect("endpoint");
+    assert_eq!(
+        (endpoint.url.as_str(), endpoint.enabled),
+        ("erased", false),
+        "the partner's endpoint is switched off, its URL gone"
     );
     pipeline.restart("attributor").expect("restarts");
     pipeline
