@@ -1,0 +1,11 @@
+//! Specialist marketplace trust (issue 22), the pure domain first:
+//!
+//! - `verification` — the workflow of audited commands (applied → in review → verified or
+//!   rejected; suspended, reinstated; due again when a credential expires);
+//! - `profile` — profiles and their completeness, a documented weight per field;
+//! - `reviews` — intake checks, verified reviews and the exclusion rules, the Bayesian average;
+#![deny(missing_docs)]
+
+pub mod profile;
+pub mod reviews;
+pub mod verification;
