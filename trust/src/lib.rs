@@ -4,8 +4,11 @@
 //!   rejected; suspended, reinstated; due again when a credential expires);
 //! - `profile` — profiles and their completeness, a documented weight per field;
 //! - `reviews` — intake checks, verified reviews and the exclusion rules, the Bayesian average;
+//! - `ranking` — who is listed (a rule) and how high (five weighted components, each shown with
+//!   its inputs).
 #![deny(missing_docs)]
 
 pub mod profile;
+pub mod ranking;
 pub mod reviews;
 pub mod verification;
