@@ -4,11 +4,13 @@
 //!   rejected; suspended, reinstated; due again when a credential expires);
 //! - `profile` — profiles and their completeness, a documented weight per field;
 //! - `reviews` — intake checks, verified reviews and the exclusion rules, the Bayesian average;
+//! - `quality` — quality markers with their inputs, and a specialist's ranking inputs;
 //! - `ranking` — who is listed (a rule) and how high (five weighted components, each shown with
 //!   its inputs).
 #![deny(missing_docs)]
 
 pub mod profile;
+pub mod quality;
 pub mod ranking;
 pub mod reviews;
 pub mod verification;

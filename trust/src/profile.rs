@@ -15,6 +15,22 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+/// Limits of a profile record (characters, items).
+pub mod limits {
+    /// Ids (specialist, evidence references).
+    pub const ID: usize = 128;
+    /// The display name.
+    pub const NAME: usize = 100;
+    /// The bio.
+    pub const BIO: usize = 2_000;
+    /// Each category, region or language, and each credential's kind and issuer.
+    pub const LABEL: usize = 100;
+    /// Categories, regions or languages.
+    pub const LIST: usize = 20;
+    /// Credentials.
+    pub const CREDENTIALS: usize = 10;
+}
+
 /// Characters a bio needs to count as written.
 pub const BIO_MIN_CHARS: usize = 80;
 
@@ -57,6 +73,133 @@ pub struct Profile {
     pub bio: String,
     /// A photo reference (personal: erased with the partner).
     pub photo_ref: Option<String>,
+}
+
+/// A profile record as the platform writes it (JSON on the profiles topic).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileJson {
+    specialist_id: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    categories: Vec<String>,
+    #[serde(default)]
+    regions: Vec<String>,
+    #[serde(default)]
+    languages: Vec<String>,
+    #[serde(default)]
+    credentials: Vec<CredentialJson>,
+    #[serde(default)]
+    bio: String,
+    #[serde(default)]
+    photo_ref: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialJson {
+    kind: String,
+    issuer: String,
+    #[serde(default)]
+    expires_on: Option<String>,
+    evidence_ref: String,
+}
+
+/// Reads and checks one profile record; the error is a reason code and what is wrong.
+pub fn parse(bytes: &[u8]) -> Result<Profile, (&'static str, String)> {
+    let raw: ProfileJson = serde_json::from_slice(bytes).map_err(|e| {
+        let code = if e.is_data() {
+            "invalid_field"
+        } else {
+            "not_json"
+        };
+        (code, format!("not a profile record: {e}"))
+    })?;
+    let chars = |s: &str| s.chars().count();
+    let text = |field: &str, value: &str, max: usize, required: bool| {
+        if required && value.trim().is_empty() {
+            return Err(("missing_field", format!("`{field}` is required")));
+        }
+        if chars(value) > max {
+            return Err((
+                "too_long",
+                format!("`{field}` has {} characters; at most {max}", chars(value)),
+            ));
+        }
+        Ok(())
+    };
+    text("specialist_id", &raw.specialist_id, limits::ID, true)?;
+    text("display_name", &raw.display_name, limits::NAME, false)?;
+    text("bio", &raw.bio, limits::BIO, false)?;
+    if let Some(photo) = &raw.photo_ref {
+        text("photo_ref", photo, limits::ID, false)?;
+    }
+    for (field, list) in [
+        ("categories", &raw.categories),
+        ("regions", &raw.regions),
+        ("languages", &raw.languages),
+    ] {
+        if list.len() > limits::LIST {
+            return Err((
+                "too_many",
+                format!(
+                    "`{field}` has {} items; at most {}",
+                    list.len(),
+                    limits::LIST
+                ),
+            ));
+        }
+        for item in list {
+            text(field, item, limits::LABEL, true)?;
+        }
+    }
+    if raw.credentials.len() > limits::CREDENTIALS {
+        return Err((
+            "too_many",
+            format!(
+                "`credentials` has {} items; at most {}",
+                raw.credentials.len(),
+                limits::CREDENTIALS
+            ),
+        ));
+    }
+    let mut credentials = Vec::with_capacity(raw.credentials.len());
+    for c in raw.credentials {
+        text("credentials.kind", &c.kind, limits::LABEL, true)?;
+        text("credentials.issuer", &c.issuer, limits::LABEL, true)?;
+        text(
+            "credentials.evidence_ref",
+            &c.evidence_ref,
+            limits::ID,
+            true,
+        )?;
+        let expires_on = match c.expires_on.as_deref() {
+            None => None,
+            Some(d) => Some(NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+                (
+                    "bad_date",
+                    format!("`credentials.expires_on` must be YYYY-MM-DD, not {d:?}"),
+                )
+            })?),
+        };
+        credentials.push(Credential {
+            kind: c.kind,
+            issuer: c.issuer,
+            expires_on,
+            evidence_ref: c.evidence_ref,
+        });
+    }
+    Ok(Profile {
+        specialist_id: raw.specialist_id.trim().to_string(),
+        display_name: raw.display_name,
+        categories: raw.categories,
+        regions: raw.regions,
+        languages: raw.languages,
+        credentials,
+        bio: raw.bio,
+        photo_ref: raw.photo_ref.filter(|p| !p.trim().is_empty()),
+    })
 }
 
 /// One field's part of the completeness.
@@ -160,6 +303,46 @@ mod tests {
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn a_profile_record_is_read_or_refused_with_a_reason() {
+        let good = br#"{"specialist_id": "p-dr-lena", "display_name": "Dr. Lena Park",
+            "categories": ["dermatology"], "languages": ["de", "en"],
+            "credentials": [{"kind": "license", "issuer": "Aerztekammer Berlin",
+                             "expires_on": "2027-03-31", "evidence_ref": "doc-771"}]}"#;
+        let p = parse(good).expect("valid");
+        assert_eq!(p.credentials[0].expires_on, Some(day(2027, 3, 31)));
+        assert_eq!(p.photo_ref, None);
+        let refused = |json: &str| parse(json.as_bytes()).unwrap_err().0;
+        assert_eq!(refused("{"), "not_json");
+        assert_eq!(
+            refused(r#"{"specialist_id": "p", "email": "x@y"}"#),
+            "invalid_field"
+        );
+        assert_eq!(refused(r#"{"display_name": "x"}"#), "invalid_field");
+        assert_eq!(refused(r#"{"specialist_id": " "}"#), "missing_field");
+        assert_eq!(
+            refused(&format!(
+                r#"{{"specialist_id": "p", "bio": "{}"}}"#,
+                "b".repeat(2_001)
+            )),
+            "too_long"
+        );
+        assert_eq!(
+            refused(
+                r#"{"specialist_id": "p", "credentials": [{"kind": "l", "issuer": "i", "expires_on": "31.03.2027", "evidence_ref": "d"}]}"#
+            ),
+            "bad_date"
+        );
+        let many: Vec<String> = (0..21).map(|i| format!("\"c{i}\"")).collect();
+        assert_eq!(
+            refused(&format!(
+                r#"{{"specialist_id": "p", "categories": [{}]}}"#,
+                many.join(",")
+            )),
+            "too_many"
+        );
     }
 
     #[test]
