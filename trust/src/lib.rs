@@ -6,11 +6,14 @@
 //! - `reviews` — intake checks, verified reviews and the exclusion rules, the Bayesian average;
 //! - `quality` — quality markers with their inputs, and a specialist's ranking inputs;
 //! - `ranking` — who is listed (a rule) and how high (five weighted components, each shown with
-//!   its inputs).
+//!   its inputs);
+//! - `specialist` — one specialist's state as the scorer keeps it, signals in, the program's
+//!   trust record out.
 #![deny(missing_docs)]
 
 pub mod profile;
 pub mod quality;
 pub mod ranking;
 pub mod reviews;
+pub mod specialist;
 pub mod verification;

@@ -145,7 +145,7 @@ pub fn ranking_inputs(
         listable: verification.listable(),
         status: verification
             .status
-            .map_or("not applied", |s| s.as_str())
+            .map_or("not_applied", |s| s.as_str())
             .to_string(),
         current_credentials: current_credentials(profile, now),
         completeness: crate::profile::completeness(profile, now.date_naive()).percent,

@@ -198,6 +198,20 @@ pub fn components(i: &Inputs, w: &Weights) -> Vec<Component> {
     ]
 }
 
+/// The score of a specialist with `components`: their sum when listed, 0 when not.
+pub fn score(components: &[Component], listed: bool) -> Decimal {
+    if listed {
+        components.iter().map(|c| c.contribution).sum()
+    } else {
+        Decimal::ZERO
+    }
+}
+
+/// Why a specialist with verification `status` is not listed.
+pub fn not_listed_because(status: &str) -> String {
+    format!("verification is `{status}`: only verified specialists are listed")
+}
+
 /// Ranks a program's specialists: the listed by score (highest first, ties by id), then the
 /// others with the reason they are not listed.
 pub fn rank(specialists: &[Inputs], w: &Weights) -> Vec<Ranked> {
