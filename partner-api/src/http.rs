@@ -445,7 +445,7 @@ async fn claim(
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                "the claim could not be recorded (the event broker did not acknowledge it); nothing was kept, send it again",
+                "the claim could not be recorded (the event broker did not acknowledge it); send it again",
             )
         })?;
         let status = if row.status == "open" {

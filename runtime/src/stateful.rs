@@ -167,6 +167,18 @@ pub trait StatefulLogic {
     /// Before the first phase of a checkpoint (housekeeping that changes state, e.g. expiry).
     fn before_checkpoint(&mut self, _partitions: &mut Partitions<Self::State>) {}
 
+    /// Once per checkpoint, before its first phase, with every partition at hand: changes
+    /// made outside the input stream (results reported by background work) are applied here,
+    /// and the outputs that describe them are written and acknowledged before the state that
+    /// reflects them — at every batch, however busy or quiet each partition is.
+    fn emit_before_checkpoint(
+        &mut self,
+        _partitions: &mut Partitions<Self::State>,
+        _outputs: &mut Vec<Output>,
+    ) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+
     /// See [`Processor::flush_sinks`].
     fn flush_sinks(&mut self) -> impl Future<Output = Result<(), RuntimeError>> + Send {
         async { Ok(()) }
@@ -284,6 +296,8 @@ pub struct Stateful<L: StatefulLogic, R> {
     changelog_topic: Arc<str>,
     /// Next checkpoint step: a phase, then `PHASES` for positions, then done.
     step: usize,
+    /// This checkpoint's `emit_before_checkpoint` ran.
+    emitted: bool,
     bytes_refreshed: Option<Instant>,
     last_refresh: Instant,
 }
@@ -301,6 +315,7 @@ where
             changelog_topic: Arc::from(parts.changelog_topic.as_str()),
             parts,
             step: 0,
+            emitted: false,
             bytes_refreshed: None,
             last_refresh: Instant::now(),
         }
@@ -520,12 +535,19 @@ where
         let phases = <L::State as PartitionState>::PHASES;
         loop {
             let step = self.step;
-            if step == 0 {
+            if step == 0 && !self.emitted {
+                self.emitted = true;
+                self.logic
+                    .emit_before_checkpoint(&mut self.partitions, outputs)?;
                 self.logic.before_checkpoint(&mut self.partitions);
                 self.refresh_if_due();
+                if !outputs.is_empty() {
+                    return Ok(());
+                }
             }
             if step > phases {
                 self.step = 0;
+                self.emitted = false;
                 self.update_gauges();
                 return Ok(());
             }

@@ -316,6 +316,16 @@ impl StatefulLogic for Dispatcher {
         self.settle(partitions.iter_mut().map(|(p, s)| (*p, s)), outputs)
     }
 
+    // Every batch, every partition: a quiet partition's results are recorded while another
+    // keeps the dispatcher busy (their attempt records acknowledged before the state).
+    fn emit_before_checkpoint(
+        &mut self,
+        partitions: &mut Partitions<DispatchState>,
+        outputs: &mut Vec<Output>,
+    ) -> Result<(), RuntimeError> {
+        self.settle(partitions.iter_mut().map(|(p, s)| (*p, s)), outputs)
+    }
+
     fn partition_dropped(&mut self, partition: i32) {
         if let Some(token) = self.held().remove(&partition) {
             token.cancel();
