@@ -7,6 +7,7 @@
 //! - `quality` — quality markers with their inputs, and a specialist's ranking inputs;
 //! - `ranking` — who is listed (a rule) and how high (five weighted components, each shown with
 //!   its inputs);
+//! - `settings` — a program's review policy, weights and hold rule, checked as a whole;
 //! - `specialist` — one specialist's state as the scorer keeps it, signals in, the program's
 //!   trust record out.
 #![deny(missing_docs)]
@@ -15,5 +16,6 @@ pub mod profile;
 pub mod quality;
 pub mod ranking;
 pub mod reviews;
+pub mod settings;
 pub mod specialist;
 pub mod verification;
