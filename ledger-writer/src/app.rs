@@ -49,6 +49,8 @@ pub struct AnalyticsProcessor {
     dlq: String,
     webhook_attempts: String,
     claims: String,
+    specialists: String,
+    verification: String,
     sink: Sink,
     dead_letters: DeadLetterWriter,
     metrics: LedgerMetrics,
@@ -65,6 +67,8 @@ impl AnalyticsProcessor {
             dlq: t.touchpoints_dlq.clone(),
             webhook_attempts: t.webhooks_attempts.clone(),
             claims: t.claims.clone(),
+            specialists: t.trust_specialists.clone(),
+            verification: t.trust_verification.clone(),
             sink,
             dead_letters: dead_letters(config),
             metrics,
@@ -125,6 +129,22 @@ impl AnalyticsProcessor {
                 .map_err(|e| undecodable("a claim notice", e))?;
             self.sink.claims.push(rows::claim_row(&c));
             Ok("claim")
+        } else if input.topic == self.specialists {
+            let t = schemas::decode::<schemas::SpecialistTrust>(payload)
+                .map_err(|e| undecodable("a specialist trust record", e))?;
+            let row = rows::specialist_trust_row(&t).ok_or_else(|| {
+                (
+                    "undecodable",
+                    "a specialist trust record whose score or average is not a decimal".to_string(),
+                )
+            })?;
+            self.sink.specialists.push(row);
+            Ok("specialist_trust")
+        } else if input.topic == self.verification {
+            let v = schemas::decode::<schemas::VerificationEvent>(payload)
+                .map_err(|e| undecodable("a verification event", e))?;
+            self.sink.verification.push(rows::verification_row(&v));
+            Ok("verification")
         } else if input.topic == self.scores {
             let s = schemas::decode::<RiskScore>(payload)
                 .map_err(|e| undecodable("a risk score", e))?;
@@ -399,6 +419,8 @@ pub fn topics(t: &Topics) -> Vec<Topic<'_>> {
         Topic::Stream(&t.webhooks_attempts, Cleanup::Delete),
         Topic::Stream(&t.payouts, Cleanup::Delete),
         Topic::Stream(&t.claims, Cleanup::Delete),
+        Topic::Stream(&t.trust_specialists, Cleanup::Compact),
+        Topic::Stream(&t.trust_verification, Cleanup::Delete),
         like(&t.ledger_commands, Cleanup::Delete),
         like(&t.ledger_state, Cleanup::Compact),
     ]
@@ -502,6 +524,8 @@ pub async fn run(
             &t.touchpoints_dlq,
             &t.webhooks_attempts,
             &t.claims,
+            &t.trust_specialists,
+            &t.trust_verification,
         ],
         metrics_prefix: "ledger_analytics",
     })?;

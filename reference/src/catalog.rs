@@ -174,6 +174,25 @@ impl Catalog {
         self.partners.get(id)
     }
 
+    /// The programs a partner refers customers to (through a link or a code), sorted.
+    pub fn programs_of(&self, partner_id: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .links
+            .values()
+            .filter(|l| l.partner_id == partner_id)
+            .map(|l| l.program_id.clone())
+            .chain(
+                self.codes
+                    .values()
+                    .filter(|c| c.partner_id == partner_id)
+                    .map(|c| c.program_id.clone()),
+            )
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// A link by id.
     pub fn link(&self, id: &str) -> Option<&Link> {
         self.links.get(id)

@@ -214,7 +214,7 @@ pub fn service_vars(admin_default: &'static str, own: &[EnvVar]) -> Vec<EnvVar> 
 pub const TOPIC_OVERRIDES_DOC: EnvVar = EnvVar {
     name: "TOPIC_<NAME>",
     default: Some("<ns>.<name>.v1"),
-    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`, `TOPIC_IDENTITY_BINDINGS`, `TOPIC_ATTRIBUTOR_STATE`, `TOPIC_RISK_SIGNALS`, `TOPIC_RISK_STATE`, `TOPIC_RISK_SCORES`, `TOPIC_LEDGER_COMMANDS`, `TOPIC_LEDGER_STATE`, `TOPIC_LEDGER_ENTRIES_JSON`, `TOPIC_TOUCHPOINTS_DLQ_JSON`, `TOPIC_PRIVACY_REQUESTS`, `TOPIC_PRIVACY_RECEIPTS`, `TOPIC_WEBHOOKS_OUTBOX`, `TOPIC_WEBHOOKS_STATE`, `TOPIC_WEBHOOKS_ATTEMPTS`, `TOPIC_PAYOUTS`, `TOPIC_CLAIMS`.",
+    doc: "Override one topic's full name: `TOPIC_TOUCHPOINTS_RAW`, `TOPIC_TOUCHPOINTS_VALID`, `TOPIC_TOUCHPOINTS_DLQ`, `TOPIC_TOUCHPOINTS_ENRICHED`, `TOPIC_REFERENCE_CONFIG`, `TOPIC_ATTRIBUTIONS`, `TOPIC_COMMISSIONS`, `TOPIC_RISK_LEVELS`, `TOPIC_LEDGER_ENTRIES`, `TOPIC_IDENTITY_BINDINGS`, `TOPIC_ATTRIBUTOR_STATE`, `TOPIC_RISK_SIGNALS`, `TOPIC_RISK_STATE`, `TOPIC_RISK_SCORES`, `TOPIC_LEDGER_COMMANDS`, `TOPIC_LEDGER_STATE`, `TOPIC_LEDGER_ENTRIES_JSON`, `TOPIC_TOUCHPOINTS_DLQ_JSON`, `TOPIC_PRIVACY_REQUESTS`, `TOPIC_PRIVACY_RECEIPTS`, `TOPIC_WEBHOOKS_OUTBOX`, `TOPIC_WEBHOOKS_STATE`, `TOPIC_WEBHOOKS_ATTEMPTS`, `TOPIC_PAYOUTS`, `TOPIC_CLAIMS`, `TOPIC_TRUST_PROFILES`, `TOPIC_TRUST_REVIEWS`, `TOPIC_TRUST_COMMANDS`, `TOPIC_TRUST_SIGNALS`, `TOPIC_TRUST_STATE`, `TOPIC_TRUST_SPECIALISTS`, `TOPIC_TRUST_VERIFICATION`.",
 };
 
 config_enum!(
@@ -332,12 +332,28 @@ pub struct Topics {
     pub payouts: String,
     /// Missing-commission claims as answered (partner API), keyed by partner.
     pub claims: String,
+    /// Specialist profiles as the platform publishes them (JSON, compacted, keyed by specialist).
+    pub trust_profiles: String,
+    /// Reviews of specialists (JSON, where a program enables them).
+    pub trust_reviews: String,
+    /// Verification commands (JSON, `trust verification …`), keyed by specialist.
+    pub trust_commands: String,
+    /// The trust router's signals keyed by specialist (internal, JSON).
+    pub trust_signals: String,
+    /// The trust scorer's state changelog (compacted, co-partitioned with the signals topic).
+    pub trust_state: String,
+    /// What each program's marketplace shows of each specialist (compacted).
+    pub trust_specialists: String,
+    /// The verification history: every command accepted or refused.
+    pub trust_verification: String,
 }
 
 impl Topics {
     /// The event streams that carry personal data in transit (retention `PERSONAL_RETENTION_MS`).
-    pub fn personal_streams(&self) -> [&String; 7] {
+    pub fn personal_streams(&self) -> [&String; 9] {
         [
+            &self.trust_reviews,
+            &self.trust_signals,
             &self.touchpoints_raw,
             &self.touchpoints_valid,
             &self.touchpoints_enriched,
@@ -350,8 +366,9 @@ impl Topics {
 
     /// The state changelogs that hold personal data (compact + delete,
     /// `PERSONAL_STATE_RETENTION_MS`, rewritten every `STATE_REFRESH_SECONDS`).
-    pub fn personal_state(&self) -> [&String; 3] {
+    pub fn personal_state(&self) -> [&String; 4] {
         [
+            &self.trust_state,
             &self.identity_bindings,
             &self.attributor_state,
             &self.risk_state,
@@ -406,6 +423,13 @@ impl Topics {
             webhooks_attempts: topic("TOPIC_WEBHOOKS_ATTEMPTS", "webhooks.attempts"),
             payouts: topic("TOPIC_PAYOUTS", "ledger.payouts"),
             claims: topic("TOPIC_CLAIMS", "partner.claims"),
+            trust_profiles: topic("TOPIC_TRUST_PROFILES", "trust.profiles"),
+            trust_reviews: topic("TOPIC_TRUST_REVIEWS", "trust.reviews"),
+            trust_commands: topic("TOPIC_TRUST_COMMANDS", "trust.commands"),
+            trust_signals: topic("TOPIC_TRUST_SIGNALS", "trust.signals"),
+            trust_state: topic("TOPIC_TRUST_STATE", "trust.state"),
+            trust_specialists: topic("TOPIC_TRUST_SPECIALISTS", "trust.specialists"),
+            trust_verification: topic("TOPIC_TRUST_VERIFICATION", "trust.verification"),
         }
     }
 }
@@ -482,6 +506,8 @@ fn topic_policy(env: &mut Env, topics: &Topics) -> TopicPolicy {
         (topics.ledger_commands.clone(), ledger),
         (topics.payouts.clone(), ledger),
         (topics.claims.clone(), ledger),
+        (topics.trust_commands.clone(), ledger),
+        (topics.trust_verification.clone(), ledger),
         (topics.touchpoints_dlq.clone(), dead_letters),
         (topics.touchpoints_dlq_json.clone(), dead_letters),
         (topics.reference_config.clone(), reference),

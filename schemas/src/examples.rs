@@ -565,6 +565,53 @@ pub fn claim_notice() -> crate::ClaimNotice {
     }
 }
 
+/// A specialist's trust state record.
+pub fn trust_state() -> crate::TrustState {
+    crate::TrustState {
+        entry: crate::trust::TrustStateEntry::Specialist,
+        specialist_id: "p-lena".into(),
+        document: r#"{"v":1,"specialist_id":"p-lena"}"#.into(),
+        as_of_offset: -1,
+    }
+}
+
+/// A listed specialist.
+pub fn specialist_trust() -> crate::SpecialistTrust {
+    crate::SpecialistTrust {
+        program_id: "acme-eu".into(),
+        specialist_id: "p-lena".into(),
+        verification: "verified".into(),
+        listed: true,
+        not_listed_because: None,
+        score: "0.6822".into(),
+        completeness_percent: 100,
+        review_count: 2,
+        review_average: "3.79".into(),
+        explanation: r#"{"components":[]}"#.into(),
+        updated_at: at(30 * 86_400),
+        version: 1_783_000_000_000_000,
+    }
+}
+
+/// A verification accepted.
+pub fn verification_event() -> crate::VerificationEvent {
+    crate::VerificationEvent {
+        command_id: "vc-3c9e".into(),
+        specialist_id: "p-lena".into(),
+        action: "verify".into(),
+        accepted: true,
+        from_status: "in_review".into(),
+        to_status: "verified".into(),
+        refusal: None,
+        actor: "reviewer@acme".into(),
+        reason: "licence and ID checked".into(),
+        identity_checked: true,
+        credential_checked: true,
+        agreement_checked: true,
+        at: at(29 * 86_400),
+    }
+}
+
 /// Every example, encoded with its current schema.
 pub fn all() -> Result<Vec<Example>, CodecError> {
     Ok(vec![
@@ -590,6 +637,9 @@ pub fn all() -> Result<Vec<Example>, CodecError> {
         example(&webhook_attempt())?,
         example(&payout())?,
         example(&claim_notice())?,
+        example(&trust_state())?,
+        example(&specialist_trust())?,
+        example(&verification_event())?,
     ])
 }
 

@@ -15,7 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::codec::{read_header, AvroMessage, CodecError, SchemaFamily, HEADER_LEN};
 
 /// Every message type that travels on a topic, with all its published versions.
-pub fn families() -> [&'static SchemaFamily; 22] {
+pub fn families() -> [&'static SchemaFamily; 25] {
     [
         crate::ValidTouchpoint::family(),
         crate::EnrichedTouchpoint::family(),
@@ -39,6 +39,9 @@ pub fn families() -> [&'static SchemaFamily; 22] {
         crate::WebhookAttempt::family(),
         crate::ledger_state::Payout::family(),
         crate::ClaimNotice::family(),
+        crate::TrustState::family(),
+        crate::SpecialistTrust::family(),
+        crate::VerificationEvent::family(),
     ]
 }
 

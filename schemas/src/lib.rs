@@ -23,6 +23,7 @@ pub mod risk;
 pub mod risk_signal;
 pub mod risk_state;
 pub mod touchpoint;
+pub mod trust;
 pub mod webhook;
 
 pub use attribution::Attribution;
@@ -41,4 +42,5 @@ pub use risk::{RiskLevel, RiskScore};
 pub use risk_signal::RiskSignal;
 pub use risk_state::RiskState;
 pub use touchpoint::{EnrichedTouchpoint, EventKind, ValidTouchpoint};
+pub use trust::{SpecialistTrust, TrustState, VerificationEvent};
 pub use webhook::{WebhookAttempt, WebhookNotification, WebhookState};

@@ -97,6 +97,9 @@ fn every_published_version_still_decodes_with_the_current_types() {
     assert_golden_decodes("webhook_attempt", &examples::webhook_attempt());
     assert_golden_decodes("payout", &examples::payout());
     assert_golden_decodes("claim_notice", &examples::claim_notice());
+    assert_golden_decodes("trust_state", &examples::trust_state());
+    assert_golden_decodes("specialist_trust", &examples::specialist_trust());
+    assert_golden_decodes("verification_event", &examples::verification_event());
 }
 
 #[test]

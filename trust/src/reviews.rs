@@ -75,7 +75,7 @@ pub fn validate(review: &Review, order_reviewed: bool) -> Result<(), (&'static s
 }
 
 /// What the attribution record and risk say about a review's order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderFacts {
     /// The partners credited for the order.
     pub credited: Vec<String>,

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::profile::{completeness, Completeness, Profile};
 use crate::quality::{markers, ranking_inputs, Facts, Marker};
@@ -17,13 +17,20 @@ use crate::ranking::{components, not_listed_because, score, Component, Weights};
 use crate::reviews::{aggregate, assess, validate, Aggregate, OrderFacts, Policy, Review};
 use crate::verification::{Command, Outcome, Verification};
 
-/// Something the scorer learned about a specialist.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Something the scorer learned about a specialist (JSON on the internal signals topic,
+/// tagged by `kind`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Signal {
     /// The profile, as last published.
     Profile(Profile),
+    /// The profile was withdrawn or erased (a tombstone on the profiles topic).
+    ProfileRemoved,
     /// The specialist's own accounts (self-referral ids, from the reference data).
-    OwnAccounts(Vec<String>),
+    OwnAccounts {
+        /// Their ids.
+        ids: Vec<String>,
+    },
     /// A verification command.
     Command(Command),
     /// A review.
@@ -91,7 +98,7 @@ pub enum Applied {
 }
 
 /// One program's part of a specialist.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgramPart {
     /// Reviews accepted at intake, in arrival order.
     pub reviews: Vec<Review>,
@@ -110,7 +117,7 @@ pub struct ProgramPart {
 }
 
 /// A specialist.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpecialistState {
     /// The partner id.
     pub specialist_id: String,
@@ -183,7 +190,14 @@ impl SpecialistState {
                 self.profile = Some(p);
                 Applied::Changed(Vec::new())
             }
-            Signal::OwnAccounts(ids) => {
+            Signal::ProfileRemoved => {
+                if self.profile.is_none() {
+                    return Applied::Unchanged;
+                }
+                self.profile = None;
+                Applied::Changed(Vec::new())
+            }
+            Signal::OwnAccounts { ids } => {
                 if self.own_accounts == ids {
                     return Applied::Unchanged;
                 }
@@ -264,6 +278,33 @@ impl SpecialistState {
                 changed_if(new, &program_id)
             }
         }
+    }
+
+    /// When a verified specialist's credentials have all lapsed on `today`: the command that
+    /// makes their verification due again (issued by the scorer itself, once per day at most).
+    pub fn lapse(&self, today: chrono::NaiveDate) -> Option<Command> {
+        use crate::verification::{Action, Checklist, Status};
+        let profile = self.profile.as_ref()?;
+        let lapsed = !profile.credentials.is_empty()
+            && profile.credentials.iter().all(|c| !c.current_on(today));
+        if !lapsed || self.verification.status != Some(Status::Verified) {
+            return None;
+        }
+        let last = profile
+            .credentials
+            .iter()
+            .filter_map(|c| c.expires_on)
+            .max()?;
+        Some(Command {
+            command_id: format!("lapse-{}-{today}", self.specialist_id),
+            action: Action::CredentialExpired,
+            actor: "trust".into(),
+            reason: format!("every credential expired (the last on {last})"),
+            checklist: Checklist::default(),
+            at: today
+                .and_hms_opt(0, 0, 0)
+                .map_or_else(Utc::now, |t| t.and_utc()),
+        })
     }
 
     /// The programs the specialist is known in.
@@ -387,7 +428,9 @@ mod tests {
             Applied::Changed(vec![])
         );
         assert_eq!(s.apply(Signal::Profile(profile)), Applied::Unchanged);
-        s.apply(Signal::OwnAccounts(vec!["cus-own".into()]));
+        s.apply(Signal::OwnAccounts {
+            ids: vec!["cus-own".into()],
+        });
         let pending = s.trust("sandals-eu", &Policy::default(), &Weights::default(), now());
         assert!(!pending.listed);
         assert_eq!(pending.verification, "not_applied");

@@ -67,6 +67,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0009_webhook_attempts.sql",
         sql: include_str!("../../migrations/0009_webhook_attempts.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_specialist_trust.sql",
+        sql: include_str!("../../migrations/0010_specialist_trust.sql"),
+    },
 ];
 
 /// The partner-safe database beside `database` (migration 0003): partner-facing readers are

@@ -732,3 +732,79 @@ pub fn claim_row(c: &schemas::ClaimNotice) -> ClaimRow {
         version: u64::try_from(c.version).unwrap_or_default(),
     }
 }
+
+/// `trust_specialists` (partner database): what a program's marketplace shows of a specialist.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct SpecialistTrustRow {
+    pub program_id: String,
+    pub specialist_id: String,
+    pub verification: String,
+    pub listed: u8,
+    pub not_listed_because: Option<String>,
+    pub score: i64,
+    pub completeness_percent: i32,
+    pub review_count: i32,
+    pub review_average: i64,
+    pub explanation: String,
+    pub updated_at: u32,
+    pub version: u64,
+}
+
+/// A trust record's row; `None` when its decimals do not read (dead-lettered by the caller).
+pub fn specialist_trust_row(t: &schemas::SpecialistTrust) -> Option<SpecialistTrustRow> {
+    Some(SpecialistTrustRow {
+        program_id: t.program_id.clone(),
+        specialist_id: t.specialist_id.clone(),
+        verification: t.verification.clone(),
+        listed: u8::from(t.listed),
+        not_listed_because: t.not_listed_because.clone(),
+        score: scaled(t.score.parse().ok()?, 4),
+        completeness_percent: t.completeness_percent,
+        review_count: t.review_count,
+        review_average: scaled(t.review_average.parse().ok()?, 2),
+        explanation: t.explanation.clone(),
+        updated_at: secs(t.updated_at),
+        version: u64::try_from(t.version).unwrap_or_default(),
+    })
+}
+
+/// `trust_verification`: one verification command as judged.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct VerificationRow {
+    pub command_id: String,
+    pub specialist_id: String,
+    pub action: String,
+    pub accepted: u8,
+    pub from_status: String,
+    pub to_status: String,
+    pub refusal: Option<String>,
+    pub actor: String,
+    pub reason: String,
+    pub identity_checked: u8,
+    pub credential_checked: u8,
+    pub agreement_checked: u8,
+    pub at: u32,
+    pub at_ms: i64,
+}
+
+/// A judgement's row.
+pub fn verification_row(v: &schemas::VerificationEvent) -> VerificationRow {
+    VerificationRow {
+        command_id: v.command_id.clone(),
+        specialist_id: v.specialist_id.clone(),
+        action: v.action.clone(),
+        accepted: u8::from(v.accepted),
+        from_status: v.from_status.clone(),
+        to_status: v.to_status.clone(),
+        refusal: v.refusal.clone(),
+        actor: v.actor.clone(),
+        reason: v.reason.clone(),
+        identity_checked: u8::from(v.identity_checked),
+        credential_checked: u8::from(v.credential_checked),
+        agreement_checked: u8::from(v.agreement_checked),
+        at: secs(v.at),
+        at_ms: v.at.timestamp_millis(),
+    }
+}

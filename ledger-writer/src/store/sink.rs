@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::rows::{
     AttributionRow, ClaimRow, CommandRow, CommissionRow, ConversionRow, CreditRow, DeadLetterRow,
     EntryRow, EvidenceRow, LosingClaimRow, PayoutItemRow, PayoutRow, RiskLevelRow, RiskScoreRow,
-    ShadowCreditRow, TouchpointRow, WebhookAttemptRow,
+    ShadowCreditRow, SpecialistTrustRow, TouchpointRow, VerificationRow, WebhookAttemptRow,
 };
 
 /// Attempts per insert before the loop gives up (and the batch is re-read after a restart).
@@ -147,6 +147,8 @@ pub struct Sink {
     pub dead_letters: Table<DeadLetterRow>,
     pub webhook_attempts: Table<WebhookAttemptRow>,
     pub claims: Table<ClaimRow>,
+    pub specialists: Table<SpecialistTrustRow>,
+    pub verification: Table<VerificationRow>,
 }
 
 impl Sink {
@@ -175,6 +177,8 @@ impl Sink {
             dead_letters: Table::new("dead_letters"),
             webhook_attempts: Table::new("webhook_attempts"),
             claims: Table::new("partner_claims"),
+            specialists: Table::new("trust_specialists"),
+            verification: Table::new("trust_verification"),
         }
     }
 
@@ -197,6 +201,8 @@ impl Sink {
             + self.dead_letters.len()
             + self.webhook_attempts.len()
             + self.claims.len()
+            + self.specialists.len()
+            + self.verification.len()
     }
 
     /// Inserts every buffered row. Items before their payout and entries before the lines'
@@ -219,6 +225,8 @@ impl Sink {
         self.dead_letters.flush(c, m).await?;
         self.webhook_attempts.flush(c, m).await?;
         self.claims.flush(&self.partner_client, m).await?;
+        self.specialists.flush(&self.partner_client, m).await?;
+        self.verification.flush(c, m).await?;
         self.commands.flush(c, m).await
     }
 }
