@@ -106,14 +106,18 @@ impl From<crate::store::StoreError> for ApiError {
 }
 
 /// The partner routes, as the OpenAPI document lists them.
-pub const PARTNER_ROUTES: [&str; 6] = [
+pub const PARTNER_ROUTES: [&str; 7] = [
     "/v1/programs/{program}/partners/{partner}/statement",
     "/v1/programs/{program}/partners/{partner}/payouts",
     "/v1/programs/{program}/partners/{partner}/payouts/{payout}",
     "/v1/programs/{program}/partners/{partner}/risk",
     "/v1/programs/{program}/partners/{partner}/claims",
     "/v1/programs/{program}/partners/{partner}/performance",
+    "/v1/programs/{program}/partners/{partner}/trust",
 ];
+
+/// Routes any token of the program may read: the marketplace's discovery list.
+pub const PROGRAM_ROUTES: [&str; 1] = ["/v1/programs/{program}/specialists"];
 
 /// The operators' routes (an operator token of the program).
 pub const OPERATOR_ROUTES: [&str; 2] = [
@@ -129,7 +133,7 @@ pub const PORTAL: &str = include_str!("../portal/index.html");
 
 /// The router of the API.
 pub fn router(state: AppState) -> Router {
-    let [statement_route, payouts_route, payout_route, risk_route, claims_route, performance_route] =
+    let [statement_route, payouts_route, payout_route, risk_route, claims_route, performance_route, trust_route] =
         PARTNER_ROUTES;
     Router::new()
         .route(statement_route, get(statement))
@@ -138,6 +142,8 @@ pub fn router(state: AppState) -> Router {
         .route(risk_route, get(risk))
         .route(claims_route, get(claims).post(claim))
         .route(performance_route, get(performance))
+        .route(trust_route, get(trust))
+        .route(PROGRAM_ROUTES[0], get(discovery))
         .route(OPERATOR_ROUTES[0], get(partners_by_risk))
         .route(OPERATOR_ROUTES[1], get(open_claims))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
@@ -488,6 +494,41 @@ async fn operator_access(
     ))
 }
 
+async fn trust(
+    State(state): State<Arc<AppState>>,
+    Path((program, partner)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    timed(&state, "trust", async {
+        partner_access(&state, &headers, &program, &partner).await?;
+        Ok(Json(state.store.trust(&program, &partner).await?).into_response())
+    })
+    .await
+}
+
+/// Discovery: any token of the program (a marketplace shows every listed specialist's
+/// score and why to everyone in it).
+async fn discovery(
+    State(state): State<Arc<AppState>>,
+    Path(program): Path<String>,
+    Query(q): Query<ListQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    timed(&state, "discovery", async {
+        let scope = authenticate(&state, &headers).await?;
+        if scope.program_id() != program {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this token is not for program {program}"),
+            ));
+        }
+        let limit = limit(&state, q.limit.as_ref())?;
+        Ok(Json(state.store.discovery(&program, limit).await?).into_response())
+    })
+    .await
+}
+
 async fn partners_by_risk(
     State(state): State<Arc<AppState>>,
     Path(program): Path<String>,
@@ -553,6 +594,7 @@ mod tests {
             .collect();
         let mut served = PARTNER_ROUTES.to_vec();
         served.extend(OPERATOR_ROUTES);
+        served.extend(PROGRAM_ROUTES);
         served.sort_unstable();
         let mut documented_sorted = documented.clone();
         documented_sorted.sort_unstable();

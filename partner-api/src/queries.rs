@@ -591,3 +591,50 @@ pub fn reason_counts(db: &str) -> String {
          GROUP BY shared_id, reason_code ORDER BY shared_id, actions DESC, reason_code"
     )
 }
+
+/// What a program's marketplace shows of a specialist (the trust service's record).
+#[derive(Debug, Clone, Row, Deserialize, PartialEq, Eq)]
+pub struct TrustRow {
+    /// The specialist.
+    pub specialist_id: String,
+    /// Verification status.
+    pub verification: String,
+    /// Listed in discovery.
+    pub listed: u8,
+    /// Why not ('' when listed).
+    pub not_listed_because: String,
+    /// Score (decimal string, four places).
+    pub score: String,
+    /// Profile completeness, percent.
+    pub completeness_percent: i32,
+    /// Reviews counted.
+    pub review_count: i32,
+    /// Bayesian average (decimal string).
+    pub review_average: String,
+    /// JSON: profile, components, markers, completeness, reviews.
+    pub explanation: String,
+    /// Computed at (Unix seconds).
+    pub updated_at: u32,
+}
+
+const TRUST_COLUMNS: &str = "specialist_id, verification, listed, \
+     ifNull(not_listed_because, '') AS not_listed_because, toString(score) AS score, \
+     completeness_percent, review_count, toString(review_average) AS review_average, \
+     explanation, toUInt32(updated_at) AS updated_at";
+
+/// One specialist's record; binds: program, specialist.
+pub fn trust(db: &str) -> String {
+    format!(
+        "SELECT {TRUST_COLUMNS} FROM `{db}`.trust_specialists FINAL \
+         WHERE program_id = ? AND specialist_id = ?"
+    )
+}
+
+/// The listed specialists of a program, highest score first (ties by id); binds: program,
+/// limit.
+pub fn discovery(db: &str) -> String {
+    format!(
+        "SELECT {TRUST_COLUMNS} FROM `{db}`.trust_specialists FINAL \
+         WHERE program_id = ? AND listed = 1 ORDER BY score DESC, specialist_id LIMIT ?"
+    )
+}

@@ -535,6 +535,44 @@ impl Store {
             "reason_codes": views::reason_counts(&reasons, &since, window_days),
         }))
     }
+
+    /// A specialist's own trust record in a program (`trust: null` when the trust service has
+    /// none: not a specialist, or not scored yet).
+    pub async fn trust(&self, program: &str, partner: &str) -> Result<Value, StoreError> {
+        let rows: Vec<queries::TrustRow> = self
+            .client
+            .query(&queries::trust(&self.db))
+            .bind(program)
+            .bind(partner)
+            .fetch_all()
+            .await?;
+        Ok(json!({
+            "program_id": program,
+            "partner_id": partner,
+            "trust": rows.first().map(views::trust),
+        }))
+    }
+
+    /// The program's listed specialists, highest score first.
+    pub async fn discovery(&self, program: &str, limit: u32) -> Result<Value, StoreError> {
+        let rows: Vec<queries::TrustRow> = self
+            .client
+            .query(&queries::discovery(&self.db))
+            .bind(program)
+            .bind(limit)
+            .fetch_all()
+            .await?;
+        let specialists: Vec<Value> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut v = views::trust(r);
+                v["rank"] = json!(i + 1);
+                v
+            })
+            .collect();
+        Ok(json!({"program_id": program, "specialists": specialists}))
+    }
 }
 
 /// Rows read without FINAL from a table whose rows never change (a replayed insert repeats a

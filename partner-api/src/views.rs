@@ -149,6 +149,30 @@ pub fn reason_counts(rows: &[ReasonCountRow], since: &str, window_days: i32) -> 
     })
 }
 
+/// A specialist as a marketplace shows them: status, score, and the explanation (each
+/// component with weight, contribution and inputs; markers with inputs; completeness per
+/// field; the review aggregate).
+pub fn trust(row: &crate::queries::TrustRow) -> Value {
+    let explanation: Value = serde_json::from_str(&row.explanation).unwrap_or(Value::Null);
+    json!({
+        "specialist_id": row.specialist_id,
+        "verification": row.verification,
+        "listed": row.listed == 1,
+        "not_listed_because": (!row.not_listed_because.is_empty()).then_some(&row.not_listed_because),
+        "score": row.score,
+        "completeness_percent": row.completeness_percent,
+        "review_count": row.review_count,
+        "review_average": row.review_average,
+        "profile": explanation["profile"],
+        "components": explanation["components"],
+        "markers": explanation["markers"],
+        "completeness": explanation["completeness"],
+        "reviews": explanation["reviews"],
+        "updated_at": time(row.updated_at),
+    })
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
