@@ -183,6 +183,21 @@ pub async fn erase_partner(
             endpoints_erased.push(endpoint_key.clone());
         }
     }
+    // A specialist's profile (name, bio, photo) is withdrawn; the trust service drops it from
+    // its state and republishes their trust records without it. The records it published
+    // before are deleted from ClickHouse (they never carried the name, but they describe the
+    // profile's completeness).
+    let profiles = &config.common.topics.trust_profiles;
+    store::tombstone(config, profiles, &subject.partner_id).await?;
+    let partner_db =
+        ledger_writer::store::migrations::partner_database(&config.clickhouse.database);
+    let trust_rows = store::mutate(
+        &db,
+        &partner_db,
+        &[plan::erase_trust_rows(&partner_db, &subject.partner_id)],
+        config.receipt_wait,
+    )
+    .await?;
     // Read back as a service would: the redacted records are the ones that apply.
     let after = store::reference_live(config).await?.records;
     let applied = after
@@ -219,7 +234,15 @@ pub async fn erase_partner(
             "old_copies_gone_by": gone_by(now, config.common.kafka.topic_policy.retention_of(topic)),
         },
         "services": "enricher, attributor, risk and webhooks follow the reference topic: their catalogues hold the erased profile (and the switched-off endpoints) from their next poll, and after a restart",
-        "clickhouse": "no table holds partner profile data (names, self-referral ids)",
+        "specialist_profile": {
+            "topic": profiles,
+            "withdrawn": true,
+            "retention_ms": config.common.kafka.topic_policy.retention_of(profiles).unwrap_or(-1),
+            "old_copies_gone_by": gone_by(now, config.common.kafka.topic_policy.retention_of(profiles)),
+            "trust": "the trust service drops the profile from its state on reading the withdrawal and republishes the specialist's records without it",
+        },
+        "clickhouse": "no table holds partner profile data (names, self-referral ids); a specialist's trust_specialists rows are deleted (the trust service writes them again without the profile)",
+        "trust_rows_deleted": trust_rows.first().map_or(0, |(_, _, n)| *n),
         "own_accounts_as_customers": as_customer.iter().map(|(program, n)| json!({"program_id": program, "customers": n})).collect::<Vec<_>>(),
         "file": "remove the name, self_referral_ids and the partner's webhook endpoints from the reference file too: `reference publish` refuses a file that would restore an erased profile",
         "kept": "the partner id on ledger lines, entries, payouts, evidence and risk levels: the program's pseudonymous account id, kept with the money for finance's legal retention",

@@ -69,6 +69,18 @@ pub struct Mutation {
     pub statement: String,
 }
 
+/// Deletes a specialist's trust records (partner database `partner_db`): they describe the
+/// profile being erased; the trust service writes them again without it.
+pub fn erase_trust_rows(partner_db: &str, partner_id: &str) -> Mutation {
+    let filter = format!("specialist_id = {}", literal(partner_id));
+    Mutation {
+        table: "trust_specialists",
+        action: "deleted",
+        count: format!("SELECT count() FROM `{partner_db}`.trust_specialists WHERE {filter}"),
+        statement: format!("ALTER TABLE `{partner_db}`.trust_specialists DELETE WHERE {filter}"),
+    }
+}
+
 /// The ClickHouse changes that erase `subject` (found as `found`).
 pub fn mutations(subject: &Subject, found: &Found) -> Vec<Mutation> {
     let program = literal(&subject.program_id);

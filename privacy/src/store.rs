@@ -302,6 +302,22 @@ pub async fn publish_reference(
     Ok(())
 }
 
+/// Withdraws `key`'s record from a compacted topic (a tombstone): the trust service drops the
+/// specialist's profile when it reads it.
+pub async fn tombstone(config: &PrivacyConfig, topic: &str, key: &str) -> Result<(), PrivacyError> {
+    let producer = Producer::new(&config.common.kafka, "privacy")?;
+    producer
+        .send_all(&[Output {
+            topic: Arc::from(topic),
+            key: Some(key.as_bytes().to_vec()),
+            partition: None,
+            payload: None,
+        }])
+        .await?;
+    producer.flush(Duration::from_secs(10))?;
+    Ok(())
+}
+
 /// The rows of `sql` as JSON objects.
 pub async fn json_rows(db: &Client, sql: &str) -> Result<Vec<serde_json::Value>, PrivacyError> {
     let mut cursor = db.query(sql).fetch_bytes("JSONEachRow").map_err(ch)?;

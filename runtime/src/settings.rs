@@ -127,13 +127,13 @@ pub const DEAD_LETTER_RETENTION_MS: EnvVar = EnvVar {
 pub const PERSONAL_RETENTION_MS: EnvVar = EnvVar {
     name: "PERSONAL_RETENTION_MS",
     default: Some("604800000"),
-    doc: "`retention.ms` of the topics that carry personal data in transit (raw, valid and enriched touchpoints, attributions, risk signals and scores, erasure requests) when created: 7 days by default. Erased or expired personal data leaves these logs this long after it was written; keep it longer than any outage the pipeline must ride out.",
+    doc: "`retention.ms` of the topics that carry personal data in transit (raw, valid and enriched touchpoints, attributions, risk signals and scores, erasure requests, specialist profiles, reviews and trust signals) when created: 7 days by default. Erased or expired personal data leaves these logs this long after it was written; keep it longer than any outage the pipeline must ride out.",
 };
 /// Retention of personal state changelogs.
 pub const PERSONAL_STATE_RETENTION_MS: EnvVar = EnvVar {
     name: "PERSONAL_STATE_RETENTION_MS",
     default: Some("1209600000"),
-    doc: "`retention.ms` of the state changelogs that hold personal data (identity bindings, attributor and risk state; `cleanup.policy=compact,delete`): 14 days by default. Live state is rewritten every `STATE_REFRESH_SECONDS`, so only erased and expired entries age out; a service down longer than this loses its state.",
+    doc: "`retention.ms` of the state changelogs that hold personal data (identity bindings, attributor, risk and trust state; `cleanup.policy=compact,delete`): 14 days by default. Live state is rewritten every `STATE_REFRESH_SECONDS`, so only erased and expired entries age out; a service down longer than this loses its state.",
 };
 /// Rewrite of live state.
 pub const STATE_REFRESH_SECONDS: EnvVar = EnvVar {
@@ -350,8 +350,9 @@ pub struct Topics {
 
 impl Topics {
     /// The event streams that carry personal data in transit (retention `PERSONAL_RETENTION_MS`).
-    pub fn personal_streams(&self) -> [&String; 9] {
+    pub fn personal_streams(&self) -> [&String; 10] {
         [
+            &self.trust_profiles,
             &self.trust_reviews,
             &self.trust_signals,
             &self.touchpoints_raw,

@@ -473,7 +473,11 @@ async fn profiles_commands_records_and_reviews_give_the_hand_computed_ranking() 
         explanation["reviews"]["distribution"],
         json!([0, 0, 0, 1, 1])
     );
-    assert_eq!(explanation["profile"]["display_name"], "Lena Berg");
+    assert_eq!(explanation["profile"]["categories"], json!(["podiatry"]));
+    assert!(
+        !rows[0].explanation.contains("Lena Berg"),
+        "names stay out of the trust record"
+    );
     let markers: Vec<String> = explanation["markers"]
         .as_array()
         .expect("markers")

@@ -27,8 +27,10 @@ pub fn topics(t: &Topics) -> Vec<Topic<'_>> {
         Topic::Stream(&t.claims, Cleanup::Delete),
         Topic::Stream(&t.risk_levels, Cleanup::Compact),
         Topic::Stream(&t.touchpoints_dlq, Cleanup::Delete),
-        // Profiles are personal and compacted: a tombstone (erasure) removes one for good.
-        Topic::Stream(&t.trust_profiles, Cleanup::Compact),
+        // Profiles are personal: compacted (the latest per specialist) and retained by time
+        // (PERSONAL_RETENTION_MS); the scorer's state keeps each profile it read, and a
+        // tombstone (`privacy erase-partner`) withdraws one.
+        Topic::Stream(&t.trust_profiles, Cleanup::CompactDelete),
         Topic::Stream(&t.trust_reviews, Cleanup::Delete),
         Topic::Stream(&t.trust_commands, Cleanup::Delete),
         Topic::Stream(&t.trust_signals, Cleanup::Delete),

@@ -10,7 +10,8 @@ use crate::specialist::TrustRecord;
 use crate::verification::{Command, Status};
 
 /// The compacted trust topic's record: the figures as columns, the explanation as JSON
-/// (the profile's public part, components with weights and inputs, markers with inputs,
+/// (the profile's professional facts — never the name, bio or photo, which are personal and
+/// stay with the platform's own profile — components with weights and inputs, markers with inputs,
 /// completeness per field, the review aggregate).
 pub fn specialist_trust(
     t: &TrustRecord,
@@ -19,7 +20,6 @@ pub fn specialist_trust(
 ) -> SpecialistTrust {
     let shown = profile.map(|p| {
         json!({
-            "display_name": p.display_name,
             "categories": p.categories,
             "regions": p.regions,
             "languages": p.languages,
