@@ -172,7 +172,6 @@ pub fn trust(row: &crate::queries::TrustRow) -> Value {
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -149,9 +149,7 @@ fn reviews(now: DateTime<Utc>) -> Messages {
 }
 
 /// Clicks, credited orders (an affiliate's too), a refund, a risk hold and risk levels.
-fn pipeline_records(
-    topics: &runtime::settings::Topics,
-) -> Vec<(String, Messages)> {
+fn pipeline_records(topics: &runtime::settings::Topics) -> Vec<(String, Messages)> {
     let key = |k: &str| Some(k.as_bytes().to_vec());
     let mut clicks = Vec::new();
     for (partner, n) in [("p-lena", 12), ("p-mo", 4), ("p-aff", 3)] {
@@ -564,6 +562,109 @@ async fn profiles_commands_records_and_reviews_give_the_hand_computed_ranking() 
         ],
         "dead letters by reason"
     );
+    // The partner API, with a real HTTP client: discovery for any token of the program, each
+    // specialist's own record for them (and operators) only.
+    let issue = |args: &[&str]| -> String {
+        let out = Command::new(binary("partner-api"))
+            .args(["token", "issue", "--actor", "ops@test"])
+            .args(args)
+            .env_clear()
+            .envs(&env)
+            .output()
+            .expect("partner-api runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .expect("a token")
+            .trim()
+            .to_string()
+    };
+    let lena_token = issue(&["--program", PROGRAM, "--partner", "p-lena"]);
+    let foreign = issue(&["--program", "other-eu", "--operator"]);
+    let port = tests::free_port();
+    let mut api_env = env.clone();
+    api_env.insert(
+        "PARTNER_API_LISTEN_ADDR".into(),
+        format!("127.0.0.1:{port}"),
+    );
+    let _api = start("partner-api", &api_env, &dir);
+    let root = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while tests::http::get(&format!("{root}/"), None).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the API did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let doc = tests::http::get(&format!("{root}/v1/openapi.json"), None)
+        .await
+        .expect("the OpenAPI document")
+        .json;
+    let discovery_url = format!("{root}/v1/programs/{PROGRAM}/specialists");
+    let listed = tests::http::get(&discovery_url, Some(&lena_token))
+        .await
+        .expect("discovery answers");
+    assert_eq!(listed.status, 200, "{:?}", listed.json);
+    let ranked: Vec<(u64, String, String)> = listed.json["specialists"]
+        .as_array()
+        .expect("specialists")
+        .iter()
+        .map(|s| {
+            (
+                s["rank"].as_u64().unwrap_or(0),
+                s["specialist_id"].as_str().unwrap_or("").to_string(),
+                norm(s["score"].as_str().unwrap_or("")),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ranked,
+        [
+            (1, "p-lena".to_string(), "0.7192".to_string()),
+            (2, "p-mo".to_string(), "0.4745".to_string())
+        ],
+        "only the verified are listed, highest score first"
+    );
+    let own = tests::http::get(
+        &format!("{root}/v1/programs/{PROGRAM}/partners/p-lena/trust"),
+        Some(&lena_token),
+    )
+    .await
+    .expect("own record");
+    assert_eq!(own.status, 200);
+    assert_eq!(
+        own.json["trust"]["components"][2]["inputs"],
+        "Bayesian average 3.79 over 2 review(s)"
+    );
+    for (path, answer) in [
+        ("/v1/programs/{program}/specialists", &listed),
+        ("/v1/programs/{program}/partners/{partner}/trust", &own),
+    ] {
+        let schema = tests::openapi::response_schema(&doc, "get", path, 200).expect("documented");
+        let problems = tests::openapi::check(&doc, schema, &answer.json, "$");
+        assert!(
+            problems.is_empty(),
+            "{path} departs from the document: {problems:?}"
+        );
+    }
+    let not_hers = tests::http::get(
+        &format!("{root}/v1/programs/{PROGRAM}/partners/p-mo/trust"),
+        Some(&lena_token),
+    )
+    .await
+    .expect("answers");
+    assert_eq!(not_hers.status, 403, "another specialist's own record");
+    let other_program = tests::http::get(&discovery_url, Some(&foreign))
+        .await
+        .expect("answers");
+    assert_eq!(other_program.status, 403, "another program's token");
+    println!("trust: discovery {ranked:?}");
     drop(trust);
     drop(ledger_writer);
 }
