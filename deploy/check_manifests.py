@@ -17,9 +17,10 @@ SERVICES = {  # service -> (group variable, input topic suffix, metric prefixes)
     "risk": ("RISK_ROUTER_GROUP_ID", "attributions.v1", ["risk", "risk_router"]),
     "ledger-writer": ("LEDGER_GROUP_ID", "commissions.v1", ["ledger", "ledger_analytics"]),
     "webhooks": ("WEBHOOKS_ROUTER_GROUP_ID", "ledger.entries.v1", ["webhooks_router", "webhooks_dispatcher"]),
+    "trust": ("TRUST_ROUTER_GROUP_ID", "touchpoints.enriched.v1", ["trust_router", "trust_scorer"]),
 }
 # Prefixes of the services' stateful-harness metrics (`service.stateful(..., prefix, ...)`).
-STATEFUL_PREFIXES = ["enricher", "attributor", "risk", "ledger", "webhooks"]
+STATEFUL_PREFIXES = ["enricher", "attributor", "risk", "ledger", "webhooks", "trust"]
 problems = []
 
 
@@ -53,7 +54,7 @@ def known_metrics():
         names |= {prefix + suffix for suffix in harness}
     # The reference follower's metrics are named after the service that follows the topic.
     follower = re.findall(r'name\("([a-z_]+)"\)', open(os.path.join(ROOT, "reference/src/follow.rs")).read())
-    for service in ("enricher", "attributor", "risk", "collector", "webhooks"):
+    for service in ("enricher", "attributor", "risk", "collector", "webhooks", "trust"):
         names |= {f"{service}_{n}" for n in follower}
     # Start-up metrics are named after the service itself: `ledger_writer_kafka_waiting`, ...
     startup = re.findall(r'metric\(\s*"([a-z_]+)"', open(os.path.join(ROOT, "runtime/src/service.rs")).read())
