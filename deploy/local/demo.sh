@@ -10,7 +10,12 @@
 #      payouts for that period, replay the rest (refunds of paid orders become clawbacks),
 #   6. check the ledger against the generator's oracle and print the report: per program and
 #      partner conversions, commissions by status, Risk % and level; one payout traced to its
-#      commissions and touchpoints; then stop the services and say where to look next.
+#      commissions and touchpoints;
+#   7. the specialist marketplace: the trust service (started with the others) ranks the
+#      reference data's specialists from their profiles, verification commands, reviews of the
+#      orders they were credited for and what the pipeline recorded; prints each program's
+#      ranking with its components and one specialist's verification history (DEMO_MARKETPLACE=no
+#      skips it); then stop the services and say where to look next.
 # DEMO_SECURE=yes runs it all over TLS + SASL SCRAM and ClickHouse HTTPS (stack.sh env-secure).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -29,8 +34,8 @@ fi
 
 say "Building the services (release)..."
 cargo build --release --quiet -p ingest -p enricher -p attributor -p risk -p ledger-writer -p partner-api -p reference \
-  -p loadgen -p tests --bin ingest --bin enricher --bin attributor --bin risk --bin ledger-writer --bin partner-api \
-  --bin reference --bin loadgen --bin demo
+  -p trust -p loadgen -p tests --bin ingest --bin enricher --bin attributor --bin risk --bin ledger-writer --bin partner-api \
+  --bin trust --bin reference --bin loadgen --bin demo
 
 export TOPIC_NAMESPACE="demo$(date +%s)"
 export INGEST_GROUP_ID="$TOPIC_NAMESPACE-ingest"
@@ -40,6 +45,8 @@ export RISK_GROUP_ID="$TOPIC_NAMESPACE-risk"
 export RISK_ROUTER_GROUP_ID="$TOPIC_NAMESPACE-risk-router"
 export LEDGER_GROUP_ID="$TOPIC_NAMESPACE-ledger"
 export LEDGER_ANALYTICS_GROUP_ID="$TOPIC_NAMESPACE-ledger-analytics"
+export TRUST_GROUP_ID="$TOPIC_NAMESPACE-trust"
+export TRUST_ROUTER_GROUP_ID="$TOPIC_NAMESPACE-trust-router"
 export CLICKHOUSE_DATABASE="attrib_$TOPIC_NAMESPACE"
 # The workload is history: attribute pending conversions once their partition is quiet for 2 s.
 export ATTRIBUTOR_IDLE_ADVANCE_SECONDS="${ATTRIBUTOR_IDLE_ADVANCE_SECONDS:-2}"
@@ -66,6 +73,7 @@ ATTRIBUTOR_ADMIN="${ATTRIBUTOR_ADMIN:-127.0.0.1:9103}"
 RISK_ADMIN="${RISK_ADMIN:-127.0.0.1:9104}"
 LEDGER_ADMIN="${LEDGER_ADMIN:-127.0.0.1:9105}"
 PARTNER_API_ADMIN="${PARTNER_API_ADMIN:-127.0.0.1:9106}"
+TRUST_ADMIN="${TRUST_ADMIN:-127.0.0.1:9107}"
 DEMO_DIR="$ATTRIB_STACK_DIR/demo"
 mkdir -p "$DEMO_DIR"
 REFERENCE_FILE=deploy/local/sample/reference.toml
@@ -95,6 +103,7 @@ start enricher "$ENRICHER_ADMIN"
 start attributor "$ATTRIBUTOR_ADMIN"
 start risk "$RISK_ADMIN"
 start ledger-writer "$LEDGER_ADMIN"
+start trust "$TRUST_ADMIN"
 
 target/release/demo "$REFERENCE_FILE" "$DEMO_DIR/workload-$TOPIC_NAMESPACE"
 
@@ -115,7 +124,7 @@ if [ -s "$DEMO_DIR/workload-$TOPIC_NAMESPACE/portal-partner" ]; then
                             (the API: partner-api/README.md and http://$PARTNER_API_LISTEN_ADDR/v1/openapi.json)"
 fi
 
-NAMES=(ingest enricher attributor risk ledger-writer partner-api)
+NAMES=(ingest enricher attributor risk ledger-writer trust partner-api)
 for i in "${!PIDS[@]}"; do
   name=${NAMES[$i]}
   kill -TERM "${PIDS[$i]}"
@@ -133,7 +142,9 @@ Where to look next:
                              orders by month; their example ids are this demo's); dead letters with their reasons: SELECT * FROM dead_letters
   - the workload:           $DEMO_DIR/workload-$TOPIC_NAMESPACE/{workload.ndjson,expected.json}
                             (replay it again: TOPIC_NAMESPACE=... target/release/loadgen replay DIR --rate 2000)
-  - the services' logs:     $DEMO_DIR/{ingest,enricher,attributor,risk,ledger-writer}-$TOPIC_NAMESPACE.log
+  - the services' logs:     $DEMO_DIR/{ingest,enricher,attributor,risk,ledger-writer,trust}-$TOPIC_NAMESPACE.log
+  - the marketplace:        SELECT * FROM ${CLICKHOUSE_DATABASE}_partner.trust_specialists FINAL; SELECT * FROM trust_verification FINAL
+                            (trust/README.md; the partner API: GET /v1/programs/PROGRAM/specialists)
   - metrics while running:  http://$INGEST_ADMIN/metrics, http://$ENRICHER_ADMIN/metrics, http://$ATTRIBUTOR_ADMIN/metrics,
                             http://$RISK_ADMIN/metrics, http://$LEDGER_ADMIN/metrics (every service: /_liveness, /_readiness)
   - the partner portal:     $PORTAL_NOTE

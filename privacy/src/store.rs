@@ -305,6 +305,15 @@ pub async fn publish_reference(
 /// Withdraws `key`'s record from a compacted topic (a tombstone): the trust service drops the
 /// specialist's profile when it reads it.
 pub async fn tombstone(config: &PrivacyConfig, topic: &str, key: &str) -> Result<(), PrivacyError> {
+    // The topic exists once the trust service ran; before, the tombstone waits there for it.
+    runtime::service::create_topics(
+        &config.common.kafka,
+        &[runtime::service::Topic::Stream(
+            topic,
+            runtime::kafka::Cleanup::CompactDelete,
+        )],
+    )
+    .await?;
     let producer = Producer::new(&config.common.kafka, "privacy")?;
     producer
         .send_all(&[Output {

@@ -312,6 +312,7 @@ fn risk_policy(fields: &mut Fields<'_>) -> RiskPolicy {
         hold_reasons: reason_codes(fields, "hold_on"),
         reverse_reasons: reason_codes(fields, "reverse_on"),
         high_risk_hold_seconds: fields.int_or("high_risk_hold_days", 0, 0, MAX_DAYS) * DAY,
+        hold_unverified_specialists: fields.bool_or("hold_unverified_specialists", false),
     };
     if !(policy.elevated_percent < policy.high_percent
         && policy.high_percent < policy.critical_percent)

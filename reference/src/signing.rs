@@ -42,6 +42,10 @@ pub fn verify<'r>(
 /// canonical JSON and are cut from it, and a record signed before they existed still verifies.
 const UNSET_V4_FIELDS: &str = r#","write_key":null,"webhook_endpoint":null}"#;
 
+/// v5's risk-policy field at its default: left out of the signed form, so records signed
+/// before v5 (and v5 records that do not hold unverified specialists) keep their signatures.
+const UNSET_V5_FIELD: &str = r#","hold_unverified_specialists":false"#;
+
 /// HMAC over the record's canonical JSON (fields in order, maps sorted by key, times in
 /// epoch milliseconds) with the signature left out. Not over its Avro bytes: the Avro
 /// encoder writes a map (risk thresholds) in hash order, so a record decoded from the topic
@@ -49,7 +53,9 @@ const UNSET_V4_FIELDS: &str = r#","write_key":null,"webhook_endpoint":null}"#;
 fn signature_of(record: &ReferenceRecord, key: &[u8]) -> String {
     let mut unsigned = record.clone();
     unsigned.signature = None;
-    let json = serde_json::to_string(&unsigned).unwrap_or_default();
+    let json = serde_json::to_string(&unsigned)
+        .unwrap_or_default()
+        .replace(UNSET_V5_FIELD, "");
     let canonical = match json.strip_suffix(UNSET_V4_FIELDS) {
         Some(v3) => format!("{v3}}}"),
         None => json,
@@ -90,6 +96,29 @@ mod tests {
         assert!(verify(&raised, &publishers())
             .unwrap_err()
             .contains("does not match"));
+
+        // Holding unverified specialists' commissions is signed too (v5).
+        let mut holding = schemas::examples::reference_record();
+        if let Some(policy) = holding
+            .program
+            .as_mut()
+            .and_then(|p| p.risk_policy.as_mut())
+        {
+            policy.hold_unverified_specialists = true;
+        }
+        sign(&mut holding, "platform", &key(KEY));
+        assert_eq!(verify(&holding, &publishers()), Ok("platform"));
+        if let Some(policy) = holding
+            .program
+            .as_mut()
+            .and_then(|p| p.risk_policy.as_mut())
+        {
+            policy.hold_unverified_specialists = false;
+        }
+        assert!(
+            verify(&holding, &publishers()).is_err(),
+            "switched off: refused"
+        );
 
         let mut forged = schemas::examples::reference_record();
         sign(&mut forged, "platform", &key(OTHER));

@@ -111,6 +111,7 @@ impl Processor for RouterProcessor {
 #[allow(missing_debug_implementations)]
 pub struct Scorer {
     reference: Arc<ReferenceData>,
+    verified: Arc<crate::verified::VerifiedSpecialists>,
     settings: ScorerSettings,
     scores_topic: Arc<str>,
     decisions_topic: Arc<str>,
@@ -123,10 +124,16 @@ pub struct Scorer {
 
 impl Scorer {
     /// A scorer over `reference`.
-    pub fn new(config: &RiskConfig, reference: Arc<ReferenceData>, metrics: RiskMetrics) -> Scorer {
+    pub fn new(
+        config: &RiskConfig,
+        reference: Arc<ReferenceData>,
+        verified: Arc<crate::verified::VerifiedSpecialists>,
+        metrics: RiskMetrics,
+    ) -> Scorer {
         let topics = &config.common.topics;
         Scorer {
             reference,
+            verified,
             settings: config.scorer.clone(),
             scores_topic: Arc::from(topics.risk_scores.as_str()),
             decisions_topic: Arc::from(topics.commissions.as_str()),
@@ -135,6 +142,22 @@ impl Scorer {
             erasure: ErasureTopics::new(topics),
             changelog: topics.risk_state.clone(),
             subjects_max: config.subjects_max,
+        }
+    }
+
+    /// Holds the commissions of specialists not verified, where their program says so.
+    fn hold_unverified(&self, effects: &mut Effects) {
+        let catalog = self.reference.read();
+        for d in &mut effects.decisions {
+            let policy = catalog
+                .program(&d.program_id)
+                .and_then(|p| p.risk_policy.clone())
+                .unwrap_or_else(crate::policy::default_policy);
+            let specialist = catalog
+                .partner(&d.partner_id)
+                .is_some_and(|p| p.partner_kind == schemas::reference::PartnerKind::Specialist);
+            let verified = self.verified.is_verified(&d.program_id, &d.partner_id);
+            crate::policy::hold_unverified(d, &policy, specialist, verified);
         }
     }
 
@@ -240,6 +263,7 @@ impl StatefulLogic for Scorer {
             settings,
             &mut effects,
         );
+        self.hold_unverified(&mut effects);
         self.emit(effects, outputs)?;
         Ok(Applied::of(result, None))
     }
@@ -283,6 +307,7 @@ pub async fn run(
             Topic::Stream(&t.commissions, Cleanup::Delete),
             Topic::Stream(&t.risk_levels, Cleanup::Compact),
             Topic::Stream(&t.touchpoints_dlq, Cleanup::Delete),
+            Topic::Stream(&t.trust_specialists, Cleanup::Compact),
             Topic::Reference(&t.reference_config),
             // State partition N holds the programs of signals partition N.
             Topic::Like {
@@ -305,9 +330,16 @@ pub async fn run(
     let Some(reference) = reference::follow(&service).await? else {
         return Ok(());
     };
+    // Specialists' verification (the trust service's records), for programs that hold the
+    // commissions of the unverified.
+    let verified = crate::verified::follow(
+        &config.common.kafka,
+        &t.trust_specialists,
+        service.shutdown().clone(),
+    )?;
     let mut router = RouterProcessor::new(&config, metrics.clone());
     let mut scorer = service.stateful(
-        Scorer::new(&config, reference, metrics),
+        Scorer::new(&config, reference, verified, metrics),
         &t.risk_signals,
         &t.risk_state,
         "risk",

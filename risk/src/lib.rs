@@ -16,3 +16,4 @@ pub mod policy;
 pub mod router;
 pub mod rules;
 pub mod state;
+pub mod verified;

@@ -12,6 +12,30 @@ use crate::rules::code;
 /// Decision reason added when a partner's level lengthened the hold.
 pub const HIGH_RISK_HOLD: &str = "high_risk_hold";
 
+/// Decision reason of a commission held because its specialist is not verified.
+pub const UNVERIFIED_SPECIALIST: &str = "unverified_specialist";
+
+/// A program that holds unverified specialists' commissions (`hold_unverified_specialists`)
+/// holds a payable commission of a specialist the trust service has not verified: decision
+/// `held`, reason [`UNVERIFIED_SPECIALIST`] (the only one that holds it, so verification may
+/// approve it). Held and reversed commissions, and other partners', are left as decided.
+pub fn hold_unverified(
+    decision: &mut schemas::CommissionDecision,
+    policy: &RiskPolicy,
+    is_specialist: bool,
+    verified: bool,
+) {
+    if policy.hold_unverified_specialists
+        && is_specialist
+        && !verified
+        && decision.decision == Decision::Payable
+        && decision.kind == schemas::commission::CommissionKind::Commission
+    {
+        decision.decision = Decision::Held;
+        decision.decision_reasons.push(UNVERIFIED_SPECIALIST.into());
+    }
+}
+
 /// The policy of programs without one: Risk % over 30 days, at least 20 scored actions,
 /// Elevated from 5 %, High from 15 %, Critical from 30 % (the reference file's defaults);
 /// self-referrals and bot traffic reversed, every other reason held for review; partners at
@@ -37,6 +61,7 @@ pub fn default_policy() -> RiskPolicy {
             .map(String::from)
             .to_vec(),
         high_risk_hold_seconds: 30 * 86_400,
+        hold_unverified_specialists: false,
     }
 }
 
@@ -94,6 +119,44 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
             .single()
             .expect("a valid time")
+    }
+
+    #[test]
+    fn unverified_specialists_are_held_only_where_the_program_says_and_only_if_payable() {
+        let mut p = default_policy();
+        let decided = |p: &RiskPolicy, specialist: bool, verified: bool, d: Decision| {
+            let mut c = schemas::examples::commission_decision();
+            c.decision = d;
+            c.decision_reasons.clear();
+            hold_unverified(&mut c, p, specialist, verified);
+            (c.decision, c.decision_reasons)
+        };
+        assert_eq!(
+            decided(&p, true, false, Decision::Payable).0,
+            Decision::Payable,
+            "off by default"
+        );
+        p.hold_unverified_specialists = true;
+        assert_eq!(
+            decided(&p, true, false, Decision::Payable),
+            (Decision::Held, vec![UNVERIFIED_SPECIALIST.to_string()])
+        );
+        assert_eq!(
+            decided(&p, true, true, Decision::Payable).0,
+            Decision::Payable
+        );
+        assert_eq!(
+            decided(&p, false, false, Decision::Payable).0,
+            Decision::Payable
+        );
+        assert_eq!(
+            decided(&p, true, false, Decision::Reversed),
+            (Decision::Reversed, vec![])
+        );
+        assert_eq!(
+            decided(&p, true, false, Decision::Held),
+            (Decision::Held, vec![])
+        );
     }
 
     #[test]

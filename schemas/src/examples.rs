@@ -379,6 +379,7 @@ pub fn reference_record() -> ReferenceRecord {
                 hold_reasons: vec!["code_leakage".into()],
                 reverse_reasons: vec!["self_referral".into()],
                 high_risk_hold_seconds: 14 * 86_400,
+                hold_unverified_specialists: false,
             }),
         }),
         partner: None,

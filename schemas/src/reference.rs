@@ -121,6 +121,9 @@ pub struct RiskPolicy {
     pub reverse_reasons: Vec<String>,
     /// Extra hold for partners at high or critical (0: none).
     pub high_risk_hold_seconds: i64,
+    /// Commissions of specialists not verified are held until verification (v5).
+    #[serde(default)]
+    pub hold_unverified_specialists: bool,
 }
 
 /// Affiliate or specialist.
@@ -300,7 +303,8 @@ avro_message!(
         "reference_record.v1.avsc",
         "reference_record.v2.avsc",
         "reference_record.v3.avsc",
-        "reference_record.v4.avsc"
+        "reference_record.v4.avsc",
+        "reference_record.v5.avsc"
     ]
 );
 

@@ -10,6 +10,7 @@ pub mod chart;
 pub mod http;
 pub mod interop;
 pub mod ledger;
+pub mod marketplace;
 pub mod openapi;
 pub mod pipeline;
 pub mod risk;

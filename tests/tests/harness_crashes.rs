@@ -172,7 +172,7 @@ fn the_risk_scorer_gives_the_clean_decisions_and_levels_after_a_crash_anywhere()
     let make = |sim: &Simulation| {
         let metrics = risk::metrics::RiskMetrics::register(&Registry::new()).expect("metrics");
         harness(
-            risk::app::Scorer::new(&config, Arc::clone(&reference), metrics),
+            risk::app::Scorer::new(&config, Arc::clone(&reference), Default::default(), metrics),
             "signals",
             sim,
         )

@@ -668,3 +668,270 @@ async fn profiles_commands_records_and_reviews_give_the_hand_computed_ranking() 
     drop(trust);
     drop(ledger_writer);
 }
+
+fn economics_reference() -> String {
+    let mut text = String::from(
+        r#"[[programs]]
+id = "clinic-eu"
+brand = "Clinic Supplies"
+domains = ["shop.clinic.example"]
+currency = "EUR"
+hold_days = 30
+
+[programs.attribution]
+model = "last_touch"
+click_window_days = 30
+grace_seconds = 0
+
+[programs.risk]
+hold_unverified_specialists = true
+
+[[rules]]
+id = "clinic-default"
+program = "clinic-eu"
+percent = "10"
+"#,
+    );
+    for (id, kind) in [
+        ("p-ana", "specialist"),
+        ("p-ben", "specialist"),
+        ("p-cat", "affiliate"),
+    ] {
+        text.push_str(&format!(
+            "\n[[partners]]\nid = \"{id}\"\nname = \"{id}\"\nkind = \"{kind}\"\nstatus = \"verified\"\n\
+             \n[[links]]\nid = \"l-{id}\"\npartner = \"{id}\"\nprogram = \"clinic-eu\"\n"
+        ));
+    }
+    text
+}
+
+/// A click on the partner's link and, an hour later, an order of 100.00 EUR.
+fn referral(partner: &str, n: usize, at: DateTime<Utc>) -> Messages {
+    let visitor = format!("v-{partner}-{n}");
+    let click = json!({"kind": "click", "event_id": format!("clk-{partner}-{n}"),
+        "occurred_at": (at - chrono::Duration::hours(1)).to_rfc3339(), "visitor_id": visitor,
+        "link_id": format!("l-{partner}"), "url": "https://shop.clinic.example/insoles",
+        "ip": format!("198.51.100.{}", 10 + n), "user_agent": "Mozilla/5.0 (X11; Linux x86_64)"});
+    let order = json!({"kind": "conversion", "event_id": format!("conv-{partner}-{n}"),
+        "occurred_at": at.to_rfc3339(), "visitor_id": visitor,
+        "order_id": format!("o-{partner}-{n}"), "amount": "100.00", "currency": "EUR",
+        "ip": format!("198.51.100.{}", 10 + n), "user_agent": "Mozilla/5.0 (X11; Linux x86_64)"});
+    [click, order]
+        .iter()
+        .map(|e| (Some(visitor.as_bytes().to_vec()), json_bytes(e)))
+        .collect()
+}
+
+/// Commission lines by partner and status, from ClickHouse.
+async fn statuses(db: &clickhouse::Client) -> BTreeMap<(String, String), u64> {
+    let rows: Vec<(String, String, u64)> = db
+        .query(
+            "SELECT partner_id, status, count() FROM commissions FINAL \
+             WHERE line_kind = 'commission' GROUP BY partner_id, status",
+        )
+        .fetch_all()
+        .await
+        .unwrap_or_default();
+    rows.into_iter().map(|(p, s, n)| ((p, s), n)).collect()
+}
+
+async fn wait_statuses(db: &clickhouse::Client, want: &[(&str, &str, u64)], what: &str) {
+    let want: BTreeMap<(String, String), u64> = want
+        .iter()
+        .map(|(p, s, n)| ((p.to_string(), s.to_string()), *n))
+        .collect();
+    let started = Instant::now();
+    loop {
+        let got = statuses(db).await;
+        if got == want {
+            println!(
+                "trust: {what} after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "{what}: commission lines by partner and status are {got:?}, not {want:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unverified_specialists_commissions_are_held_then_released_on_verification_or_reversed_on_rejection(
+) {
+    require_broker();
+    let namespace = unique_namespace("trust-money");
+    let env = service_env(
+        &namespace,
+        &[
+            ("TRUST_GROUP_ID", &format!("{namespace}-trust")),
+            (
+                "TRUST_ROUTER_GROUP_ID",
+                &format!("{namespace}-trust-router"),
+            ),
+            ("ATTRIBUTOR_IDLE_ADVANCE_SECONDS", "2"),
+        ],
+    );
+    let dir = std::env::temp_dir().join(format!("attrib-{namespace}"));
+    publish_reference(&env, &economics_reference())
+        .await
+        .expect("reference published");
+    let mut pipeline = tests::pipeline::Pipeline::start(&env, &dir).expect("the pipeline starts");
+    let trust = start("trust", &env, &dir);
+    pipeline
+        .wait_ready(Duration::from_secs(180))
+        .expect("the pipeline is ready");
+    let topics = {
+        let mut e = runtime::Env::from_map(env.clone());
+        runtime::CommonConfig::from_env(&mut e, "test", "127.0.0.1:0").topics
+    };
+    // Both specialists applied and are in review: not verified.
+    for id in ["p-ana", "p-ben"] {
+        verification(&env, &["apply", id, "--actor", "ops@clinic"]);
+        verification(&env, &["start_review", id, "--actor", "reviewer@clinic"]);
+    }
+    let now = Utc::now() - chrono::Duration::hours(2);
+    let mut raw: Messages = Vec::new();
+    for partner in ["p-ana", "p-ben", "p-cat"] {
+        for n in 0..3 {
+            raw.extend(referral(
+                partner,
+                n,
+                now + chrono::Duration::minutes(n as i64),
+            ));
+        }
+    }
+    produce(&topics.touchpoints_raw, &raw)
+        .await
+        .expect("raw events");
+    let db = tests::ledger::clickhouse(&tests::ledger::database_for(&namespace));
+    tests::ledger::wait_for_schema(&db, Duration::from_secs(120))
+        .await
+        .expect("schema");
+    // The specialists' lines are held (unverified_specialist); the affiliate's pending.
+    wait_statuses(
+        &db,
+        &[
+            ("p-ana", "held", 3),
+            ("p-ben", "held", 3),
+            ("p-cat", "pending", 3),
+        ],
+        "unverified specialists' lines held",
+    )
+    .await;
+    let reasons: Vec<String> = db
+        .query(
+            "SELECT DISTINCT arrayJoin(decision_reasons) FROM commissions FINAL \
+             WHERE partner_id IN ('p-ana', 'p-ben')",
+        )
+        .fetch_all()
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        reasons,
+        ["unverified_specialist"],
+        "held for verification, nothing else"
+    );
+    // Ana is verified, Ben rejected: the trust service's signed review commands settle them.
+    verification(
+        &env,
+        &[
+            "verify",
+            "p-ana",
+            "--actor",
+            "reviewer@clinic",
+            "--identity",
+            "--credential",
+            "--agreement",
+        ],
+    );
+    verification(
+        &env,
+        &[
+            "reject",
+            "p-ben",
+            "--actor",
+            "reviewer@clinic",
+            "--reason",
+            "licence not confirmed by the issuer",
+        ],
+    );
+    wait_statuses(
+        &db,
+        &[
+            ("p-ana", "approved", 3),
+            ("p-ben", "reversed", 3),
+            ("p-cat", "pending", 3),
+        ],
+        "verification approved Ana's lines, rejection reversed Ben's",
+    )
+    .await;
+    // The audit trail: each line's entries, the release by the trust service's command.
+    let trail: Vec<(String, String, String, String)> = db
+        .query(
+            "SELECT partner_id, ifNull(from_status, ''), to_status, actor FROM ledger_entries \
+             WHERE partner_id IN ('p-ana', 'p-ben') ORDER BY partner_id, sequence, commission_id",
+        )
+        .fetch_all()
+        .await
+        .expect("entries");
+    for partner in ["p-ana", "p-ben"] {
+        let theirs: Vec<&(String, String, String, String)> =
+            trail.iter().filter(|t| t.0 == partner).collect();
+        assert_eq!(
+            theirs.len(),
+            6,
+            "{partner}: decided held, then settled: {theirs:?}"
+        );
+    }
+    let to = |p: &str| if p == "p-ana" { "approved" } else { "reversed" };
+    for t in trail.iter().filter(|t| t.1 == "held") {
+        assert_eq!(t.2, to(&t.0), "{t:?}");
+        assert_eq!(t.3, "trust", "the release names its actor: {t:?}");
+    }
+    // Finance reads the same on the ledger topic: an independent consumer.
+    let entries: Vec<schemas::LedgerEntry> =
+        tests::consume(&topics.ledger_entries, 18, Duration::from_secs(60))
+            .expect("ledger entries")
+            .iter()
+            .filter_map(|m| schemas::decode(tests::payload(m)).ok())
+            .collect();
+    let released = entries
+        .iter()
+        .filter(|e| e.from_status == Some(LedgerStatus::Held) && e.actor == "trust")
+        .map(|e| (e.partner_id.clone(), e.to_status))
+        .fold(BTreeMap::<(String, String), u32>::new(), |mut m, (p, s)| {
+            *m.entry((p, format!("{s:?}"))).or_default() += 1;
+            m
+        });
+    assert_eq!(
+        released,
+        BTreeMap::from([
+            (("p-ana".to_string(), "Approved".to_string()), 3),
+            (("p-ben".to_string(), "Reversed".to_string()), 3)
+        ]),
+        "on the finance topic"
+    );
+    // Verified now, Ana's next order earns like anyone's.
+    produce(
+        &topics.touchpoints_raw,
+        &referral("p-ana", 9, Utc::now() - chrono::Duration::minutes(30)),
+    )
+    .await
+    .expect("raw events");
+    wait_statuses(
+        &db,
+        &[
+            ("p-ana", "approved", 3),
+            ("p-ana", "pending", 1),
+            ("p-ben", "reversed", 3),
+            ("p-cat", "pending", 3),
+        ],
+        "a verified specialist's new line is pending",
+    )
+    .await;
+    drop(trust);
+    pipeline.stop().expect("the pipeline stops cleanly");
+}

@@ -27,6 +27,13 @@ pub fn topics(t: &Topics) -> Vec<Topic<'_>> {
         Topic::Stream(&t.claims, Cleanup::Delete),
         Topic::Stream(&t.risk_levels, Cleanup::Compact),
         Topic::Stream(&t.touchpoints_dlq, Cleanup::Delete),
+        Topic::Stream(&t.commissions, Cleanup::Delete),
+        // The ledger's commands, co-partitioned with the commissions (keyed by partner).
+        Topic::Like {
+            topic: &t.ledger_commands,
+            cleanup: Cleanup::Delete,
+            input: &t.commissions,
+        },
         // Profiles are personal: compacted (the latest per specialist) and retained by time
         // (PERSONAL_RETENTION_MS); the scorer's state keeps each profile it read, and a
         // tombstone (`privacy erase-partner`) withdraws one.
@@ -74,6 +81,7 @@ pub async fn run(
             ledger_entries: t.ledger_entries.clone(),
             claims: t.claims.clone(),
             risk_levels: t.risk_levels.clone(),
+            commissions: t.commissions.clone(),
         },
         signals: Arc::from(t.trust_signals.as_str()),
         dead_letters: service.dead_letters(),
@@ -85,6 +93,8 @@ pub async fn run(
         verification_topic: Arc::from(t.trust_verification.as_str()),
         rescore: config.rescore,
         last_rescore: Instant::now(),
+        ledger_commands_topic: Arc::from(t.ledger_commands.as_str()),
+        command_signer: config.command_signer.clone(),
         metrics,
     };
     let mut scorer = service.stateful(
@@ -107,6 +117,7 @@ pub async fn run(
             &t.ledger_entries,
             &t.claims,
             &t.risk_levels,
+            &t.commissions,
         ],
         metrics_prefix: "trust_router",
     })?;

@@ -29,12 +29,27 @@ pub const TRUST_RESTORE_TIMEOUT_SECONDS: EnvVar = EnvVar {
     doc: "Longest a partition's state restore may take before the scorer gives up (and liveness fails).",
 };
 
+/// The principal the scorer signs its ledger commands as.
+pub const TRUST_LEDGER_COMMAND_PRINCIPAL: EnvVar = EnvVar {
+    name: "LEDGER_COMMAND_PRINCIPAL",
+    default: Some(""),
+    doc: "The principal the scorer signs its ledger commands as: `review_approve` for a specialist's commissions held until verification when they are verified, `review_reverse` when they are rejected. The ledger must grant it both (`LEDGER_COMMAND_GRANTS`, e.g. `trust=review_approve,review_reverse`). Unset: such lines stay held (logged).",
+};
+/// Its key.
+pub const TRUST_LEDGER_COMMAND_KEY: EnvVar = EnvVar {
+    name: "LEDGER_COMMAND_KEY",
+    default: Some(""),
+    doc: "Secret: that principal's key (base64), the same as its entry in the ledger's `LEDGER_COMMAND_KEYS`.",
+};
+
 /// The service's own variables.
-pub const TRUST_VARS: [EnvVar; 4] = [
+pub const TRUST_VARS: [EnvVar; 6] = [
     TRUST_ROUTER_GROUP_ID,
     TRUST_GROUP_ID,
     TRUST_RESCORE_SECONDS,
     TRUST_RESTORE_TIMEOUT_SECONDS,
+    TRUST_LEDGER_COMMAND_PRINCIPAL,
+    TRUST_LEDGER_COMMAND_KEY,
 ];
 
 /// Default admin address.
@@ -58,6 +73,8 @@ pub struct TrustConfig {
     pub rescore: std::time::Duration,
     /// Restore deadline.
     pub restore_timeout: std::time::Duration,
+    /// Who the scorer's ledger commands are signed as, and the key.
+    pub command_signer: Option<(String, runtime::SecretBytes)>,
 }
 
 impl TrustConfig {
@@ -77,6 +94,11 @@ impl TrustConfig {
             group_id: env.string(&TRUST_GROUP_ID),
             rescore: std::time::Duration::from_secs(rescore),
             restore_timeout: std::time::Duration::from_secs(restore),
+            command_signer: runtime::secret::signer_from_env(
+                env,
+                &TRUST_LEDGER_COMMAND_PRINCIPAL,
+                &TRUST_LEDGER_COMMAND_KEY,
+            ),
         })
     }
 }

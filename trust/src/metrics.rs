@@ -17,6 +17,9 @@ pub struct TrustMetrics {
     pub specialists: IntGaugeVec,
     /// `trust_listed_specialists`: (specialist, program) pairs listed in discovery.
     pub listed: IntGauge,
+    /// `trust_held_lines_settled_total{outcome}`: lines held until verification, approved or
+    /// reversed by the scorer's ledger commands.
+    pub released: IntCounterVec,
 }
 
 impl TrustMetrics {
@@ -47,7 +50,12 @@ impl TrustMetrics {
                 "trust_listed_specialists",
                 "Specialists held by this instance that are listed (verified).",
             )?,
+            released: IntCounterVec::new(
+                Opts::new("trust_held_lines_settled_total", "Commissions held until verification that the scorer's signed ledger commands approved (verified) or reversed (rejected)."),
+                &["outcome"],
+            )?,
         };
+        registry.register(Box::new(m.released.clone()))?;
         registry.register(Box::new(m.routed.clone()))?;
         registry.register(Box::new(m.dead_lettered.clone()))?;
         registry.register(Box::new(m.commands.clone()))?;

@@ -58,6 +58,8 @@ pub struct RouterTopics {
     pub claims: String,
     /// Risk levels.
     pub risk_levels: String,
+    /// Commission decisions (lines held until verification).
+    pub commissions: String,
 }
 
 type Rejected = (&'static str, String);
@@ -150,6 +152,10 @@ impl Router {
             let e: LedgerEntry =
                 schemas::decode(bytes).map_err(|e| undecodable("a ledger entry", e))?;
             signals::from_ledger_entry(&e).into_iter().collect()
+        } else if input.topic == t.commissions {
+            let d: schemas::CommissionDecision =
+                schemas::decode(bytes).map_err(|e| undecodable("a commission decision", e))?;
+            signals::from_decision(&d).into_iter().collect()
         } else if input.topic == t.claims {
             let c: ClaimNotice =
                 schemas::decode(bytes).map_err(|e| undecodable("a claim notice", e))?;
@@ -225,5 +231,6 @@ pub fn kind(signal: &Signal) -> &'static str {
         Signal::Reversed { .. } => "reversed",
         Signal::Claim { .. } => "claim",
         Signal::RiskLevel { .. } => "risk_level",
+        Signal::AwaitingVerification { .. } => "awaiting_verification",
     }
 }

@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use reference::ReferenceData;
 use runtime::stateful::{payload, Applied, Partitions, StatefulLogic};
 use runtime::{encode, Input, Output, RuntimeError};
-use schemas::TrustState;
+use schemas::ids::deterministic_id;
+use schemas::ledger_command::CommandKind;
+use schemas::{LedgerCommand, TrustState};
 
 use crate::metrics::TrustMetrics;
 use crate::records::{specialist_trust, verification_event};
@@ -34,6 +36,10 @@ pub struct Scorer {
     pub rescore: Duration,
     /// Last time everyone was scored again.
     pub last_rescore: Instant,
+    /// The ledger's commands topic (releases and reversals of lines held for verification).
+    pub ledger_commands_topic: Arc<str>,
+    /// Who those commands are signed as.
+    pub command_signer: Option<(String, runtime::SecretBytes)>,
     /// Metrics.
     pub metrics: TrustMetrics,
 }
@@ -114,6 +120,80 @@ impl Scorer {
         Ok(refusal.is_none())
     }
 
+    /// Lines held until verification that the workflow settled: a signed `review_approve`
+    /// (verified) or `review_reverse` (rejected) each, keyed by the specialist like every
+    /// partner command. Without a signer they stay awaiting (and held), logged.
+    fn settle(
+        &self,
+        s: &mut SpecialistState,
+        now: DateTime<Utc>,
+        outputs: &mut Vec<Output>,
+    ) -> Result<bool, RuntimeError> {
+        let Some((principal, key)) = &self.command_signer else {
+            let waiting: usize = s
+                .programs
+                .values()
+                .map(|p| p.awaiting_verification.len())
+                .sum();
+            if waiting > 0
+                && s.verification
+                    .status
+                    .is_some_and(|st| matches!(st, Status::Verified | Status::Rejected))
+            {
+                tracing::error!(specialist = %s.specialist_id, waiting, "Lines held until verification cannot be released: set LEDGER_COMMAND_PRINCIPAL and LEDGER_COMMAND_KEY.");
+            }
+            return Ok(false);
+        };
+        let last = s
+            .verification
+            .history
+            .last()
+            .map(|t| (t.command_id.clone(), t.reason.clone()))
+            .unwrap_or_default();
+        let settled = s.take_settled();
+        for (program, commission, approve) in &settled {
+            let kind = if *approve {
+                CommandKind::ReviewApprove
+            } else {
+                CommandKind::ReviewReverse
+            };
+            let note = if *approve {
+                format!("specialist verified (verification command {})", last.0)
+            } else {
+                format!(
+                    "specialist rejected (verification command {}): {}",
+                    last.0, last.1
+                )
+            };
+            let mut command = LedgerCommand {
+                command_id: deterministic_id("cmd", &["trust", commission, kind.as_str(), &last.0]),
+                kind,
+                actor: "trust".into(),
+                issued_at: now,
+                program_id: Some(program.clone()),
+                period_end: None,
+                minimum_payout: None,
+                payout_id: None,
+                commission_id: Some(commission.clone()),
+                partner_id: Some(s.specialist_id.clone()),
+                note: Some(note),
+                principal: None,
+                signature: None,
+            };
+            ledger_writer::authority::sign(&mut command, principal, key.expose());
+            outputs.push(Output::keyed(
+                Arc::clone(&self.ledger_commands_topic),
+                Some(s.specialist_id.clone().into_bytes()),
+                encode("ledger command", &command)?,
+            ));
+            self.metrics
+                .released
+                .with_label_values(&[if *approve { "approved" } else { "reversed" }])
+                .inc();
+        }
+        Ok(!settled.is_empty())
+    }
+
     /// A verified specialist whose credentials all lapsed becomes `due` (once per day).
     fn lapse(
         &self,
@@ -189,6 +269,7 @@ impl StatefulLogic for Scorer {
             },
         };
         changed |= self.lapse(s, now, outputs)?;
+        changed |= self.settle(s, now, outputs)?;
         if changed {
             // A change of the specialist (profile, workflow, own accounts) shows in every
             // program; a program's own facts only in it.

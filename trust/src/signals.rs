@@ -11,6 +11,7 @@
 //! | a line's first entry held or reversed by risk's policy | `Flagged` (the order) |
 //! | a claim notice | `Claim` (once per claim) |
 //! | a partner's risk level (not a SharedId's) | `RiskLevel` |
+//! | a commission held with reason `unverified_specialist` | `AwaitingVerification` |
 
 use schemas::attribution::{AttributionKind, AttributionOutcome};
 use schemas::ledger::LedgerStatus;
@@ -75,6 +76,26 @@ pub fn from_ledger_entry(e: &LedgerEntry) -> Option<(String, Signal)> {
         _ => return None,
     };
     Some((e.partner_id.clone(), signal))
+}
+
+/// The reason risk gives a commission it holds until its specialist is verified.
+pub const UNVERIFIED_SPECIALIST: &str = "unverified_specialist";
+
+/// A commission held until its specialist is verified.
+pub fn from_decision(d: &schemas::CommissionDecision) -> Option<(String, Signal)> {
+    let held = d.decision == schemas::commission::Decision::Held
+        && d.decision_reasons
+            .iter()
+            .any(|r| r == UNVERIFIED_SPECIALIST);
+    held.then(|| {
+        (
+            d.partner_id.clone(),
+            Signal::AwaitingVerification {
+                program_id: d.program_id.clone(),
+                commission_id: d.commission_id.clone(),
+            },
+        )
+    })
 }
 
 /// A claim the partner filed.
@@ -191,6 +212,22 @@ mod tests {
             kind(&entry("refund_of_reversed", Some(S::Reversed), S::Reversed)),
             None
         );
+    }
+
+    #[test]
+    fn only_lines_held_for_verification_await_it() {
+        let mut d = examples::commission_decision();
+        d.decision = schemas::commission::Decision::Held;
+        d.decision_reasons = vec!["code_leakage".into()];
+        assert!(from_decision(&d).is_none(), "held for another reason");
+        d.decision_reasons.push(UNVERIFIED_SPECIALIST.into());
+        let (partner, signal) = from_decision(&d).expect("awaiting");
+        assert_eq!(partner, d.partner_id);
+        assert!(
+            matches!(signal, Signal::AwaitingVerification { commission_id, .. } if commission_id == d.commission_id)
+        );
+        d.decision = schemas::commission::Decision::Payable;
+        assert!(from_decision(&d).is_none());
     }
 
     #[test]

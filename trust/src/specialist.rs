@@ -77,6 +77,14 @@ pub enum Signal {
         /// The claim.
         claim_id: String,
     },
+    /// A commission of theirs risk held until they are verified (reason
+    /// `unverified_specialist`).
+    AwaitingVerification {
+        /// Program.
+        program_id: String,
+        /// The line.
+        commission_id: String,
+    },
     /// Their risk level in a program.
     RiskLevel {
         /// Program.
@@ -114,6 +122,9 @@ pub struct ProgramPart {
     pub claims: BTreeSet<String>,
     /// Risk level.
     pub risk_level: Option<String>,
+    /// Commissions held until verification, not yet approved or reversed.
+    #[serde(default)]
+    pub awaiting_verification: BTreeSet<String>,
 }
 
 /// A specialist.
@@ -271,6 +282,21 @@ impl SpecialistState {
                 let new = self.part(&program_id).claims.insert(claim_id);
                 changed_if(new, &program_id)
             }
+            Signal::AwaitingVerification {
+                program_id,
+                commission_id,
+            } => {
+                let new = self
+                    .part(&program_id)
+                    .awaiting_verification
+                    .insert(commission_id);
+                // Not shown in the record: only what to release changes.
+                if new {
+                    Applied::Changed(Vec::new())
+                } else {
+                    Applied::Unchanged
+                }
+            }
             Signal::RiskLevel { program_id, level } => {
                 let part = self.part(&program_id);
                 let new = part.risk_level.as_deref() != Some(level.as_str());
@@ -305,6 +331,25 @@ impl SpecialistState {
                 .and_hms_opt(0, 0, 0)
                 .map_or_else(Utc::now, |t| t.and_utc()),
         })
+    }
+
+    /// Lines held until verification that the workflow now settles: `(program, commission,
+    /// approve)` — approve once verified, reverse once rejected; none while the specialist
+    /// has applied, is in review, suspended or due. Taken: each is released once.
+    pub fn take_settled(&mut self) -> Vec<(String, String, bool)> {
+        use crate::verification::Status;
+        let approve = match self.verification.status {
+            Some(Status::Verified) => true,
+            Some(Status::Rejected) => false,
+            _ => return Vec::new(),
+        };
+        let mut out = Vec::new();
+        for (program, part) in &mut self.programs {
+            for commission in std::mem::take(&mut part.awaiting_verification) {
+                out.push((program.clone(), commission, approve));
+            }
+        }
+        out
     }
 
     /// The programs the specialist is known in.
@@ -400,6 +445,39 @@ mod tests {
             program_id: "sandals-eu".into(),
             order_id: order.into(),
         }
+    }
+
+    #[test]
+    fn lines_held_for_verification_settle_once_when_verified_or_rejected() {
+        let awaiting = |id: &str| Signal::AwaitingVerification {
+            program_id: "sandals-eu".into(),
+            commission_id: id.into(),
+        };
+        let mut s = SpecialistState::new("p-lena");
+        s.apply(command("c1", Action::Apply));
+        s.apply(awaiting("com-1"));
+        assert_eq!(s.apply(awaiting("com-1")), Applied::Unchanged);
+        s.apply(command("c2", Action::StartReview));
+        assert!(s.take_settled().is_empty(), "in review: still held");
+        s.apply(command("c3", Action::Verify));
+        assert_eq!(
+            s.take_settled(),
+            [("sandals-eu".to_string(), "com-1".to_string(), true)]
+        );
+        assert!(s.take_settled().is_empty(), "released once");
+        // Held after verification (risk had not seen it yet): released at once.
+        s.apply(awaiting("com-2"));
+        assert_eq!(s.take_settled().len(), 1);
+        let mut r = SpecialistState::new("p-ben");
+        for (id, action) in [("a", Action::Apply), ("b", Action::StartReview)] {
+            r.apply(command(id, action));
+        }
+        r.apply(awaiting("com-9"));
+        r.apply(command("c", Action::Reject));
+        assert_eq!(
+            r.take_settled(),
+            [("sandals-eu".to_string(), "com-9".to_string(), false)]
+        );
     }
 
     /// A specialist from application to a listed record, by hand: one current credential

@@ -102,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
                     &config.common,
                     &registry,
                     "risk",
-                    Scorer::new(&config, reference.clone(), metrics),
+                    Scorer::new(&config, reference.clone(), Default::default(), metrics),
                     &topics.risk_signals,
                     &changelog_topic,
                 )?;

@@ -313,6 +313,159 @@ fn main() -> Result<()> {
             .join(", ")
     );
     report(work)?;
+    if std::env::var("DEMO_MARKETPLACE").as_deref() != Ok("no") {
+        marketplace(&runtime, &set)?;
+    }
+    Ok(())
+}
+
+/// Step 8: the reference data's specialists get profiles, verification commands and reviews
+/// of orders the pipeline credited them for; the trust service (started by demo.sh) ranks
+/// them; prints each program's marketplace and one specialist's verification history.
+fn marketplace(runtime: &tokio::runtime::Runtime, set: &reference::ReferenceSet) -> Result<()> {
+    use schemas::reference::PartnerKind;
+    println!(
+        "\n== 8. The specialist marketplace: verification, profiles, reviews, the trust ranking"
+    );
+    let specialists: Vec<tests::marketplace::Specialist> = set
+        .partners
+        .iter()
+        .filter(|p| p.partner_kind == PartnerKind::Specialist)
+        .map(|p| tests::marketplace::Specialist {
+            id: p.partner_id.clone(),
+            name: p.name.clone(),
+            own: p.self_referral_ids.clone(),
+        })
+        .collect();
+    let ids = specialists
+        .iter()
+        .map(|s| format!("'{}'", s.id))
+        .collect::<Vec<_>>()
+        .join(",");
+    let orders: Vec<(String, String, String)> = clickhouse(&format!(
+        "SELECT program_id, partner_id, order_id FROM commissions FINAL \
+         WHERE line_kind = 'commission' AND partner_id IN ({ids}) ORDER BY partner_id, order_id"
+    ))?
+    .lines()
+    .filter_map(|l| {
+        let mut f = l.split('\t');
+        Some((
+            f.next()?.to_string(),
+            f.next()?.to_string(),
+            f.next()?.to_string(),
+        ))
+    })
+    .collect();
+    let mut env = runtime::Env::from_process();
+    let common = runtime::CommonConfig::from_env(&mut env, "demo", "127.0.0.1:0");
+    let written = runtime.block_on(tests::marketplace::publish(
+        &common.kafka,
+        &common.topics,
+        &specialists,
+        &orders,
+        Utc::now(),
+    ))?;
+    println!(
+        "   {} specialists: {written} profiles, verification commands and reviews written (reviews of {} credited orders)",
+        specialists.len(),
+        orders.len().min(12 * specialists.len())
+    );
+    // The trust service scores as signals arrive: wait until the history is complete and the
+    // records stop changing.
+    let started = Instant::now();
+    let mut last = (String::new(), Instant::now());
+    loop {
+        let state = clickhouse("SELECT count(), max(updated_at) FROM trust_specialists FINAL")
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        if state != last.0 {
+            last = (state, Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(5) && !last.0.starts_with('0') {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            println!("   (the trust records did not settle within 2 minutes; see the trust log)");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let partner_db = format!(
+        "{}_partner",
+        std::env::var("CLICKHOUSE_DATABASE").unwrap_or_else(|_| "attrib".into())
+    );
+    println!("Discovery per program: listed (verified) specialists by trust score, each contribution weight × component (the partner API serves it: GET /v1/programs/PROGRAM/specialists):");
+    let listed = clickhouse(&format!(
+        "SELECT program_id, specialist_id, toString(score), toString(review_average), review_count, \
+                completeness_percent, explanation \
+         FROM `{partner_db}`.trust_specialists FINAL WHERE listed = 1 \
+         ORDER BY program_id, score DESC, specialist_id"
+    ))?;
+    println!(
+        "   {:<10} {:>4}  {:<8} {:>6}  {:>7} {:>7} {:>8}  contributions: verification quality reviews risk performance",
+        "program", "rank", "partner", "score", "reviews", "average", "complete"
+    );
+    let (mut program, mut rank) = (String::new(), 0);
+    for line in listed.lines() {
+        let f: Vec<&str> = line.splitn(7, '\t').collect();
+        let [p, id, score, average, count, complete, explanation] = f[..] else {
+            continue;
+        };
+        if p != program {
+            (program, rank) = (p.to_string(), 0);
+        }
+        rank += 1;
+        let e: serde_json::Value = serde_json::from_str(explanation).unwrap_or_default();
+        let parts: Vec<String> = e["components"]
+            .as_array()
+            .map(|c| {
+                c.iter()
+                    .map(|c| c["contribution"].as_str().unwrap_or("?").to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        println!(
+            "   {p:<10} {rank:>4}  {id:<8} {score:>6}  {count:>7} {average:>7} {complete:>7}%  {}",
+            parts.join(" + ")
+        );
+    }
+    if let Some(first) = listed.lines().next() {
+        let f: Vec<&str> = first.splitn(7, '\t').collect();
+        if let [p, id, .., explanation] = f[..] {
+            let e: serde_json::Value = serde_json::from_str(explanation).unwrap_or_default();
+            println!("   Why {id} ranks first in {p}: each component, its weight and the inputs it came from:");
+            for c in e["components"].as_array().into_iter().flatten() {
+                println!(
+                    "     {:<13} {:>6} × {:<4} = {:<7} {}",
+                    c["name"].as_str().unwrap_or(""),
+                    c["value"].as_str().unwrap_or(""),
+                    c["weight"].as_str().unwrap_or(""),
+                    c["contribution"].as_str().unwrap_or(""),
+                    c["inputs"].as_str().unwrap_or("")
+                );
+            }
+            println!(
+                "     reviews not counted, by reason: {}",
+                e["reviews"]["excluded"]
+            );
+        }
+    }
+    println!("Not listed, and why:");
+    println!("{}", table(&format!(
+        "SELECT program_id AS program, specialist_id AS specialist, verification, not_listed_because \
+         FROM `{partner_db}`.trust_specialists FINAL WHERE listed = 0 ORDER BY program, specialist"
+    ))?);
+    if let Some(second) = specialists.get(1) {
+        println!(
+            "{}'s verification history (a refused command included), from trust_verification:",
+            second.id
+        );
+        println!("{}", table(&format!(
+            "SELECT at, action, accepted, from_status, to_status, ifNull(refusal, '') AS refusal, actor, reason \
+             FROM trust_verification FINAL WHERE specialist_id = '{}' ORDER BY at_ms",
+            second.id
+        ))?);
+    }
     Ok(())
 }
 
