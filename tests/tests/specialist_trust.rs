@@ -715,6 +715,7 @@ fn referral(partner: &str, n: usize, at: DateTime<Utc>) -> Messages {
     let order = json!({"kind": "conversion", "event_id": format!("conv-{partner}-{n}"),
         "occurred_at": at.to_rfc3339(), "visitor_id": visitor,
         "order_id": format!("o-{partner}-{n}"), "amount": "100.00", "currency": "EUR",
+        "url": "https://shop.clinic.example/checkout/thank-you",
         "ip": format!("198.51.100.{}", 10 + n), "user_agent": "Mozilla/5.0 (X11; Linux x86_64)"});
     [click, order]
         .iter()
@@ -889,7 +890,11 @@ async fn an_unverified_specialists_commissions_are_held_then_released_on_verific
     let to = |p: &str| if p == "p-ana" { "approved" } else { "reversed" };
     for t in trail.iter().filter(|t| t.1 == "held") {
         assert_eq!(t.2, to(&t.0), "{t:?}");
-        assert_eq!(t.3, "trust", "the release names its actor: {t:?}");
+        // The ledger records the signing principal and the actor.
+        assert_eq!(
+            t.3, "ops/trust",
+            "the release names who signed and who acted: {t:?}"
+        );
     }
     // Finance reads the same on the ledger topic: an independent consumer.
     let entries: Vec<schemas::LedgerEntry> =
@@ -900,7 +905,7 @@ async fn an_unverified_specialists_commissions_are_held_then_released_on_verific
             .collect();
     let released = entries
         .iter()
-        .filter(|e| e.from_status == Some(LedgerStatus::Held) && e.actor == "trust")
+        .filter(|e| e.from_status == Some(LedgerStatus::Held) && e.actor == "ops/trust")
         .map(|e| (e.partner_id.clone(), e.to_status))
         .fold(BTreeMap::<(String, String), u32>::new(), |mut m, (p, s)| {
             *m.entry((p, format!("{s:?}"))).or_default() += 1;
