@@ -106,8 +106,11 @@ pub struct Ranked {
     pub components: Vec<Component>,
 }
 
+/// Four places, half-even, always written with four (0.2 shows as 0.2000 beside 0.1632).
 fn round4(d: Decimal) -> Decimal {
-    d.round_dp_with_strategy(4, RoundingStrategy::MidpointNearestEven)
+    let mut r = d.round_dp_with_strategy(4, RoundingStrategy::MidpointNearestEven);
+    r.rescale(4);
+    r
 }
 
 fn ratio(n: u32, d: u32) -> Decimal {
