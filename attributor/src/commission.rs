@@ -11,20 +11,13 @@ use schemas::reference::{CommissionRule, Partner};
 
 use crate::split::{round_minor, split};
 
-/// The first rule (in precedence order) whose partner and tier conditions match `partner`.
+/// The first rule (in precedence order) whose partner, tier and specialist-category
+/// conditions match `partner`.
 pub fn matching_rule<'a>(
     rules: &[&'a CommissionRule],
     partner: &Partner,
 ) -> Option<&'a CommissionRule> {
-    rules.iter().copied().find(|rule| {
-        rule.partner_id
-            .as_ref()
-            .is_none_or(|p| *p == partner.partner_id)
-            && rule
-                .partner_tier
-                .as_ref()
-                .is_none_or(|t| partner.tier.as_ref() == Some(t))
-    })
+    rules.iter().copied().find(|rule| rule.matches(partner))
 }
 
 /// What `rule` pays for a whole order of `amount_minor`, exactly (before rounding).
@@ -206,6 +199,7 @@ mod tests {
             recurring_renewals: None,
             cap_minor: None,
             cap_period_days: None,
+            specialist_categories: vec![],
         }
     }
 
@@ -217,6 +211,7 @@ mod tests {
             status: PartnerStatus::Verified,
             tier: tier.map(Into::into),
             self_referral_ids: vec![],
+            categories: vec![],
         }
     }
 
@@ -240,6 +235,28 @@ mod tests {
             matching_rule(&[&anna, &gold], &partner("p-bob", None)),
             None
         );
+    }
+
+    #[test]
+    fn a_category_rule_pays_only_specialists_in_its_categories() {
+        let mut derm = rule("derm", 10);
+        derm.specialist_categories = vec!["dermatology".into(), "allergy".into()];
+        derm.rate = Some(d("15"));
+        let default = rule("default", 100);
+        let rules = [&derm, &default];
+        let id = |p: &Partner| matching_rule(&rules, p).map(|r| r.rule_id.clone());
+        let mut lena = partner("p-lena", None);
+        lena.partner_kind = PartnerKind::Specialist;
+        lena.categories = vec!["allergy".into()];
+        assert_eq!(id(&lena), Some("derm".into()), "one category in common");
+        lena.categories = vec!["physiotherapy".into()];
+        assert_eq!(id(&lena), Some("default".into()), "another category");
+        lena.categories = vec![];
+        assert_eq!(id(&lena), Some("default".into()), "no category assigned");
+        // An affiliate never matches a specialist rule, whatever its categories say.
+        let mut blog = partner("p-blog", None);
+        blog.categories = vec!["dermatology".into()];
+        assert_eq!(id(&blog), Some("default".into()));
     }
 
     #[test]

@@ -16,7 +16,9 @@ use reference::ReferenceSet;
 use rust_decimal::{Decimal, RoundingStrategy};
 use schemas::attribution::AttributionModel;
 use schemas::ids::deterministic_id;
-use schemas::reference::{Code, CodePrecedence, CommissionRule, Link, Partner, Program};
+use schemas::reference::{
+    Code, CodePrecedence, CommissionRule, Link, Partner, PartnerKind, Program,
+};
 use schemas::touchpoint::PartnerStatus;
 
 use crate::expected::{ExpectedLine, ExpectedOrder};
@@ -90,7 +92,8 @@ impl<'r> Oracle<'r> {
         self.programs.get(id).copied()
     }
 
-    /// The first rule of `program` (by precedence) whose partner and tier conditions match.
+    /// The first rule of `program` (by precedence) whose partner, tier and specialist-category
+    /// conditions match.
     pub fn rule_for(&self, program: &str, partner: &str) -> Option<&'r CommissionRule> {
         let partner = self.partners.get(partner)?;
         self.rules.get(program)?.iter().copied().find(|r| {
@@ -100,6 +103,11 @@ impl<'r> Oracle<'r> {
                 && r.partner_tier
                     .as_deref()
                     .is_none_or(|t| partner.tier.as_deref() == Some(t))
+                && (r.specialist_categories.is_empty()
+                    || partner.partner_kind == PartnerKind::Specialist
+                        && r.specialist_categories
+                            .iter()
+                            .any(|c| partner.categories.contains(c)))
         })
     }
 

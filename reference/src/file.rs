@@ -10,8 +10,8 @@ use schemas::attribution::AttributionModel;
 use schemas::money::Currency;
 use schemas::reference::{
     AttributionSettings, CodePrecedence, CommissionRule, EntityType, Link, Partner, PartnerKind,
-    Program, ReferenceRecord, RiskPolicy, WebhookEndpoint, WriteKey, RISK_REASON_CODES,
-    RISK_THRESHOLD_NAMES, WEBHOOK_EVENT_TYPES,
+    Program, ReferenceRecord, RiskPolicy, TrustSettings, WebhookEndpoint, WriteKey,
+    RISK_REASON_CODES, RISK_THRESHOLD_NAMES, WEBHOOK_EVENT_TYPES,
 };
 use schemas::touchpoint::PartnerStatus;
 use serde::Deserialize;
@@ -333,6 +333,80 @@ fn risk_policy(fields: &mut Fields<'_>) -> RiskPolicy {
     policy
 }
 
+/// `[programs.trust]`: every key optional; without `reviews = false` the defaults are
+/// [`TrustSettings::default`], with it [`TrustSettings::without_reviews`].
+fn trust_settings(fields: &mut Fields<'_>) -> TrustSettings {
+    let reviews_enabled = fields.bool_or("reviews", true);
+    let base = if reviews_enabled {
+        TrustSettings::default()
+    } else {
+        TrustSettings::without_reviews()
+    };
+    let decimal = |fields: &mut Fields<'_>, key: &'static str, default: Decimal| {
+        fields.optional_decimal(key).unwrap_or(default)
+    };
+    let int = |fields: &mut Fields<'_>, key: &'static str, default: i32, max: i64| {
+        i32::try_from(fields.int_or(key, i64::from(default), 1, max)).unwrap_or(default)
+    };
+    let weights = fields.table("weights", |w| {
+        [
+            decimal(w, "verification", base.weight_verification),
+            decimal(w, "quality", base.weight_quality),
+            decimal(w, "reviews", base.weight_reviews),
+            decimal(w, "risk", base.weight_risk),
+            decimal(w, "performance", base.weight_performance),
+        ]
+    });
+    let [verification, quality, reviews, risk, performance] = weights.unwrap_or([
+        base.weight_verification,
+        base.weight_quality,
+        base.weight_reviews,
+        base.weight_risk,
+        base.weight_performance,
+    ]);
+    let settings = TrustSettings {
+        reviews_enabled,
+        review_burst_max: int(fields, "review_burst_max", base.review_burst_max, 10_000),
+        review_burst_window_seconds: fields.int_or(
+            "review_burst_window_hours",
+            24,
+            1,
+            MAX_DAYS * 24,
+        ) * HOUR,
+        review_prior_mean: decimal(fields, "review_prior_mean", base.review_prior_mean),
+        review_prior_weight: decimal(fields, "review_prior_weight", base.review_prior_weight),
+        review_trend_days: int(
+            fields,
+            "review_trend_days",
+            base.review_trend_days,
+            MAX_DAYS,
+        ),
+        weight_verification: verification,
+        weight_quality: quality,
+        weight_reviews: reviews,
+        weight_risk: risk,
+        weight_performance: performance,
+    };
+    fields.problems.extend(settings.problems());
+    settings
+}
+
+/// Categories are matched exactly: trimmed, lower-case, no empties.
+fn categories(fields: &mut Fields<'_>, key: &'static str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for raw in fields.strings(key) {
+        let category = raw.trim().to_lowercase();
+        if category.is_empty() || category.len() > 64 {
+            fields.problems.push(format!(
+                "`{key}`: {raw:?} must be a category name of 1 to 64 characters"
+            ));
+        } else if !out.contains(&category) {
+            out.push(category);
+        }
+    }
+    out
+}
+
 fn program(fields: &mut Fields<'_>) -> (Program, Vec<String>) {
     let program_id = fields.string("id");
     check_id(fields, "id", &program_id);
@@ -364,6 +438,7 @@ fn program(fields: &mut Fields<'_>) -> (Program, Vec<String>) {
         .table("attribution", attribution)
         .unwrap_or_else(|| attribution(&mut Fields::new(&Table::new())));
     let risk_policy = fields.table("risk", risk_policy);
+    let trust = fields.table("trust", trust_settings);
     let program = Program {
         program_id,
         brand,
@@ -372,6 +447,7 @@ fn program(fields: &mut Fields<'_>) -> (Program, Vec<String>) {
         attribution,
         hold_seconds,
         risk_policy,
+        trust,
     };
     (program, raw_domains)
 }
@@ -385,13 +461,22 @@ fn partner(fields: &mut Fields<'_>) -> Partner {
             "id {partner_id:?} looks like an email address: partner ids are kept with the money for years, after the profile is erased; use an opaque id"
         ));
     }
+    let partner_kind = enum_field(fields, "kind", Some(PartnerKind::Affiliate), &KINDS)
+        .unwrap_or(PartnerKind::Affiliate);
+    let categories = categories(fields, "categories");
+    if !categories.is_empty() && partner_kind != PartnerKind::Specialist {
+        fields.problems.push(
+            "`categories` are specialist categories: set kind = \"specialist\" or leave them out"
+                .into(),
+        );
+    }
     Partner {
         name: fields.string("name"),
-        partner_kind: enum_field(fields, "kind", Some(PartnerKind::Affiliate), &KINDS)
-            .unwrap_or(PartnerKind::Affiliate),
+        partner_kind,
         status: enum_field(fields, "status", None, &STATUSES).unwrap_or(PartnerStatus::Pending),
         tier: fields.optional_string("tier"),
         self_referral_ids: fields.strings("self_referral_ids"),
+        categories,
         partner_id,
     }
 }
@@ -485,6 +570,7 @@ fn rule(fields: &mut Fields<'_>) -> RawRule {
             .and_then(|n| i32::try_from(n).ok()),
         cap_minor: None,
         cap_period_days: cap_period_days.and_then(|n| i32::try_from(n).ok()),
+        specialist_categories: categories(fields, "specialist_categories"),
     };
     RawRule { rule, flat, cap }
 }

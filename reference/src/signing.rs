@@ -42,9 +42,15 @@ pub fn verify<'r>(
 /// canonical JSON and are cut from it, and a record signed before they existed still verifies.
 const UNSET_V4_FIELDS: &str = r#","write_key":null,"webhook_endpoint":null}"#;
 
-/// v5's risk-policy field at its default: left out of the signed form, so records signed
-/// before v5 (and v5 records that do not hold unverified specialists) keep their signatures.
-const UNSET_V5_FIELD: &str = r#","hold_unverified_specialists":false"#;
+/// Fields added since v5, at their defaults: left out of the signed form, so records signed
+/// before they existed (and later records that leave them unset) keep their signatures. A
+/// JSON string escapes its quotes, so these fragments never match inside a value.
+const UNSET_LATER_FIELDS: [&str; 4] = [
+    r#","hold_unverified_specialists":false"#, // v5 risk policy
+    r#","trust":null"#,                        // v6 program
+    r#","categories":[]"#,                     // v6 partner
+    r#","specialist_categories":[]"#,          // v6 commission rule
+];
 
 /// HMAC over the record's canonical JSON (fields in order, maps sorted by key, times in
 /// epoch milliseconds) with the signature left out. Not over its Avro bytes: the Avro
@@ -53,9 +59,10 @@ const UNSET_V5_FIELD: &str = r#","hold_unverified_specialists":false"#;
 fn signature_of(record: &ReferenceRecord, key: &[u8]) -> String {
     let mut unsigned = record.clone();
     unsigned.signature = None;
-    let json = serde_json::to_string(&unsigned)
-        .unwrap_or_default()
-        .replace(UNSET_V5_FIELD, "");
+    let mut json = serde_json::to_string(&unsigned).unwrap_or_default();
+    for unset in UNSET_LATER_FIELDS {
+        json = json.replace(unset, "");
+    }
     let canonical = match json.strip_suffix(UNSET_V4_FIELDS) {
         Some(v3) => format!("{v3}}}"),
         None => json,
@@ -164,6 +171,45 @@ mod tests {
             verify(&endpoint, &publishers()).is_err(),
             "a v4 field is signed"
         );
+    }
+
+    /// Trust settings, partner categories and rule categories (v6) are signed when set; the
+    /// example (none set) keeps the signature earlier versions gave it.
+    #[test]
+    fn the_v6_fields_are_signed_when_set() {
+        let mut record = schemas::examples::reference_record();
+        if let Some(p) = record.program.as_mut() {
+            p.trust = Some(schemas::reference::TrustSettings::default());
+        }
+        sign(&mut record, "platform", &key(KEY));
+        assert_ne!(
+            record.signature.as_deref(),
+            Some("ba698e52ede0b2cd157fd29095e21a9d82abfe398b948cffb08097ae35ddd659")
+        );
+        assert_eq!(verify(&record, &publishers()), Ok("platform"));
+        if let Some(t) = record.program.as_mut().and_then(|p| p.trust.as_mut()) {
+            t.weight_reviews = rust_decimal::Decimal::ONE; // all weight on reviews
+        }
+        assert!(verify(&record, &publishers()).is_err());
+
+        let mut partner = schemas::examples::reference_record();
+        partner.entity_type = schemas::reference::EntityType::Partner;
+        partner.program = None;
+        partner.partner = Some(schemas::reference::Partner {
+            partner_id: "p-1".into(),
+            name: "Lena".into(),
+            partner_kind: schemas::reference::PartnerKind::Specialist,
+            status: schemas::touchpoint::PartnerStatus::Verified,
+            tier: None,
+            self_referral_ids: vec![],
+            categories: vec!["dermatology".into()],
+        });
+        sign(&mut partner, "platform", &key(KEY));
+        assert_eq!(verify(&partner, &publishers()), Ok("platform"));
+        if let Some(p) = partner.partner.as_mut() {
+            p.categories = vec!["surgery".into()]; // a better-paid category
+        }
+        assert!(verify(&partner, &publishers()).is_err());
     }
 }
 

@@ -57,6 +57,68 @@ fn the_commented_example_parses_into_exact_values() {
     assert_eq!(gold.rate, Some(Decimal::new(125, 1)));
     assert_eq!(gold.cap_minor, Some(200_000));
     assert_eq!(gold.recurring_renewals, Some(12));
+    let guides = set
+        .rules
+        .iter()
+        .find(|r| r.rule_id == "acme-eu-guides")
+        .unwrap();
+    assert_eq!(
+        guides.specialist_categories,
+        ["mountain-guide", "ski-instructor"]
+    );
+    assert_eq!(set.partners[1].categories, ["mountain-guide"]);
+    let trust = program.trust.as_ref().expect("trust section");
+    assert_eq!(trust, &schemas::reference::TrustSettings::default());
+}
+
+#[test]
+fn trust_settings_and_categories_are_checked_and_a_program_without_reviews_gets_its_defaults() {
+    let program = |trust: &str| {
+        format!(
+            "[[programs]]\nid = \"p\"\nbrand = \"B\"\ndomains = [\"b.example\"]\ncurrency = \"EUR\"\n{trust}"
+        )
+    };
+    let set = parse(&program("[programs.trust]\nreviews = false\n")).expect("valid");
+    let trust = set.programs[0].trust.as_ref().expect("section");
+    assert_eq!(trust, &schemas::reference::TrustSettings::without_reviews());
+    assert_eq!(trust.weight_quality, Decimal::new(30, 2));
+
+    let errors = parse(&program(
+        "[programs.trust]\nreviews = false\nreview_prior_mean = \"6\"\n[programs.trust.weights]\nreviews = \"0.1\"\nrisk = \"0.3\"\n",
+    ))
+    .expect_err("bad trust settings");
+    let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let has = |text: &str| all.iter().any(|e| e.contains(text));
+    assert!(
+        has("review_prior_mean must be a rating from 1 to 5, not 6"),
+        "{all:?}"
+    );
+    assert!(
+        has("reviews are not enabled, so weight `reviews` must be 0, not 0.1"),
+        "{all:?}"
+    );
+    assert!(has("the weights must add up to 1"), "{all:?}");
+    assert!(parse(&program("[programs.trust]\ncolour = 1\n"))
+        .expect_err("unknown key")
+        .iter()
+        .any(|e| e
+            .to_string()
+            .contains("trust.`colour` is not a known field")));
+
+    let errors = parse(&format!(
+        "[[partners]]\nid = \"p-blog\"\nname = \"Blog\"\nstatus = \"verified\"\ncategories = [\"dermatology\"]\n[[partners]]\nid = \"p-lena\"\nname = \"Lena\"\nkind = \"specialist\"\nstatus = \"verified\"\ncategories = [\" Dermatology \", \"{}\"]\n",
+        "x".repeat(65)
+    ))
+    .expect_err("bad categories");
+    let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert!(
+        all.iter().any(|e| e.contains("are specialist categories")),
+        "{all:?}"
+    );
+    assert!(
+        all.iter().any(|e| e.contains("must be a category name")),
+        "{all:?}"
+    );
 }
 
 #[test]
@@ -213,7 +275,15 @@ fn the_catalogue_finds_programs_by_domain_suffix_and_codes_case_insensitively() 
         .iter()
         .map(|r| r.rule_id.as_str())
         .collect();
-    assert_eq!(rules, ["acme-eu-anna", "acme-eu-gold", "acme-eu-default"]);
+    assert_eq!(
+        rules,
+        [
+            "acme-eu-anna",
+            "acme-eu-guides",
+            "acme-eu-gold",
+            "acme-eu-default"
+        ]
+    );
 }
 
 #[test]
@@ -231,7 +301,7 @@ fn publishing_the_same_file_twice_sends_nothing_and_removals_become_tombstones()
     let set = parse(EXAMPLE).unwrap();
     let first = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     let (messages, summary) = plan(&BTreeMap::new(), &set, first, "r1");
-    assert_eq!(summary.added, 11);
+    assert_eq!(summary.added, 12);
     let current: BTreeMap<_, _> = messages
         .into_iter()
         .map(|(k, r)| (k, r.expect("upsert")))
@@ -239,7 +309,7 @@ fn publishing_the_same_file_twice_sends_nothing_and_removals_become_tombstones()
     // Same content, later publish and another revision: nothing to send.
     let (again, summary) = plan(&current, &set, first + chrono::Duration::days(1), "r2");
     assert!(again.is_empty(), "{again:?}");
-    assert_eq!(summary.unchanged, 11);
+    assert_eq!(summary.unchanged, 12);
     // Rename a code (a new one and a tombstone) and suspend a partner (a change).
     let edited = EXAMPLE
         .replace(

@@ -381,6 +381,7 @@ pub fn reference_record() -> ReferenceRecord {
                 high_risk_hold_seconds: 14 * 86_400,
                 hold_unverified_specialists: false,
             }),
+            trust: None,
         }),
         partner: None,
         link: None,

@@ -73,6 +73,138 @@ pub struct Program {
     /// Risk policy; `None` uses the risk service's defaults (v2).
     #[serde(default)]
     pub risk_policy: Option<RiskPolicy>,
+    /// Marketplace trust settings; `None` uses the trust service's defaults (v6).
+    #[serde(default)]
+    pub trust: Option<TrustSettings>,
+}
+
+/// A program's marketplace trust settings (v6): whether reviews are taken, how they are
+/// judged, and the ranking's weights.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustSettings {
+    /// Reviews are taken and scored; when false they are refused and `weight_reviews` is 0.
+    pub reviews_enabled: bool,
+    /// More reviews of one specialist than this from one device or network within the
+    /// window make all of them a burst.
+    pub review_burst_max: i32,
+    /// The burst window.
+    pub review_burst_window_seconds: i64,
+    /// The Bayesian prior's mean rating (1 to 5).
+    pub review_prior_mean: Decimal,
+    /// The prior's weight, in reviews.
+    pub review_prior_weight: Decimal,
+    /// The trend compares the last this-many days with the same span before.
+    pub review_trend_days: i32,
+    /// Ranking weight of verification.
+    pub weight_verification: Decimal,
+    /// Ranking weight of profile quality and tenure.
+    pub weight_quality: Decimal,
+    /// Ranking weight of reviews.
+    pub weight_reviews: Decimal,
+    /// Ranking weight of the risk level.
+    pub weight_risk: Decimal,
+    /// Ranking weight of referred customers' performance.
+    pub weight_performance: Decimal,
+}
+
+impl Default for TrustSettings {
+    /// The documented defaults: reviews on, three per device or network a day, a prior of
+    /// 3.5 weighing as 5 reviews, a 90-day trend; weights 0.15 / 0.20 / 0.30 / 0.20 / 0.15.
+    fn default() -> TrustSettings {
+        TrustSettings {
+            reviews_enabled: true,
+            review_burst_max: 3,
+            review_burst_window_seconds: 86_400,
+            review_prior_mean: Decimal::new(35, 1),
+            review_prior_weight: Decimal::from(5),
+            review_trend_days: 90,
+            weight_verification: Decimal::new(15, 2),
+            weight_quality: Decimal::new(20, 2),
+            weight_reviews: Decimal::new(30, 2),
+            weight_risk: Decimal::new(20, 2),
+            weight_performance: Decimal::new(15, 2),
+        }
+    }
+}
+
+impl TrustSettings {
+    /// The documented defaults of a program without reviews: weights 0.20 / 0.30 / 0 /
+    /// 0.30 / 0.20 (the reviews' share goes to quality and risk).
+    pub fn without_reviews() -> TrustSettings {
+        TrustSettings {
+            reviews_enabled: false,
+            weight_verification: Decimal::new(20, 2),
+            weight_quality: Decimal::new(30, 2),
+            weight_reviews: Decimal::ZERO,
+            weight_risk: Decimal::new(30, 2),
+            weight_performance: Decimal::new(20, 2),
+            ..TrustSettings::default()
+        }
+    }
+
+    /// The ranking's weights by component name, in the ranking's order.
+    pub fn weights(&self) -> [(&'static str, Decimal); 5] {
+        [
+            ("verification", self.weight_verification),
+            ("quality", self.weight_quality),
+            ("reviews", self.weight_reviews),
+            ("risk", self.weight_risk),
+            ("performance", self.weight_performance),
+        ]
+    }
+
+    /// Every problem with these settings, each named (empty: usable).
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.review_burst_max < 1 {
+            out.push(format!(
+                "review_burst_max must be at least 1, not {}",
+                self.review_burst_max
+            ));
+        }
+        if self.review_burst_window_seconds < 1 {
+            out.push("the review burst window must be positive".to_string());
+        }
+        if self.review_prior_mean < Decimal::ONE || self.review_prior_mean > Decimal::from(5) {
+            out.push(format!(
+                "review_prior_mean must be a rating from 1 to 5, not {}",
+                self.review_prior_mean
+            ));
+        }
+        if self.review_prior_weight <= Decimal::ZERO {
+            out.push(format!(
+                "review_prior_weight must be positive, not {}",
+                self.review_prior_weight
+            ));
+        }
+        if self.review_trend_days < 1 {
+            out.push(format!(
+                "review_trend_days must be at least 1, not {}",
+                self.review_trend_days
+            ));
+        }
+        let weights = self.weights();
+        for (name, weight) in weights {
+            if weight < Decimal::ZERO {
+                out.push(format!(
+                    "weight `{name}` must not be negative, not {weight}"
+                ));
+            }
+        }
+        if !self.reviews_enabled && self.weight_reviews != Decimal::ZERO {
+            out.push(format!(
+                "reviews are not enabled, so weight `reviews` must be 0, not {}",
+                self.weight_reviews
+            ));
+        }
+        let sum: Decimal = weights.iter().map(|(_, w)| *w).sum();
+        if sum != Decimal::ONE {
+            out.push(format!(
+                "the weights must add up to 1 (scores stay between 0 and 1), not {sum}"
+            ));
+        }
+        out
+    }
 }
 
 /// Risk reason codes a program's policy may name (DESIGN.md §3, Risk). Internal: never shown
@@ -151,6 +283,10 @@ pub struct Partner {
     pub tier: Option<String>,
     /// Hashed emails / customer ids of the partner's own accounts.
     pub self_referral_ids: Vec<String>,
+    /// Specialist categories the program operator assigned (v6): commission rules match on
+    /// them. The profile's self-declared categories only describe.
+    #[serde(default)]
+    pub categories: Vec<String>,
 }
 
 /// A referral link.
@@ -208,6 +344,28 @@ pub struct CommissionRule {
     pub cap_minor: Option<i64>,
     /// Cap period.
     pub cap_period_days: Option<i32>,
+    /// When not empty, matches only specialists assigned one of these categories (v6).
+    #[serde(default)]
+    pub specialist_categories: Vec<String>,
+}
+
+impl CommissionRule {
+    /// Whether this rule's conditions (partner, tier, specialist categories) match `partner`.
+    pub fn matches(&self, partner: &Partner) -> bool {
+        self.partner_id
+            .as_ref()
+            .is_none_or(|p| *p == partner.partner_id)
+            && self
+                .partner_tier
+                .as_ref()
+                .is_none_or(|t| partner.tier.as_ref() == Some(t))
+            && (self.specialist_categories.is_empty()
+                || (partner.partner_kind == PartnerKind::Specialist
+                    && partner
+                        .categories
+                        .iter()
+                        .any(|c| self.specialist_categories.contains(c))))
+    }
 }
 
 /// What the webhooks service notifies, by event type (`<object>.<what happened>`). A risk
@@ -304,7 +462,8 @@ avro_message!(
         "reference_record.v2.avsc",
         "reference_record.v3.avsc",
         "reference_record.v4.avsc",
-        "reference_record.v5.avsc"
+        "reference_record.v5.avsc",
+        "reference_record.v6.avsc"
     ]
 );
 

@@ -149,6 +149,14 @@ fn a_v3_reference_record_reads_as_v4_without_write_key_or_webhook() {
 }
 
 #[test]
+fn a_v5_reference_record_reads_as_v6_without_trust_settings_or_categories() {
+    let decoded: schemas::ReferenceRecord =
+        decode(&golden("reference_record.v5")).expect("v5 decodes");
+    assert_eq!(decoded, examples::reference_record());
+    assert!(decoded.program.is_some_and(|p| p.trust.is_none()));
+}
+
+#[test]
 fn a_v2_attributor_state_reads_as_v3_with_no_renewals_counted() {
     let decoded: schemas::AttributorState =
         decode(&golden("attributor_state.v2")).expect("v2 decodes");

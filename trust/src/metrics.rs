@@ -20,6 +20,9 @@ pub struct TrustMetrics {
     /// `trust_held_lines_settled_total{outcome}`: lines held until verification, approved or
     /// reversed by the scorer's ledger commands.
     pub released: IntCounterVec,
+    /// `trust_settings_refused_total`: rankings made with the defaults because a program's
+    /// trust settings fail their checks (`reference publish` refuses such settings).
+    pub settings_refused: prometheus::IntCounter,
 }
 
 impl TrustMetrics {
@@ -54,7 +57,12 @@ impl TrustMetrics {
                 Opts::new("trust_held_lines_settled_total", "Commissions held until verification that the scorer's signed ledger commands approved (verified) or reversed (rejected)."),
                 &["outcome"],
             )?,
+            settings_refused: prometheus::IntCounter::new(
+                "trust_settings_refused_total",
+                "Rankings made with the documented defaults because the program's trust settings fail their checks.",
+            )?,
         };
+        registry.register(Box::new(m.settings_refused.clone()))?;
         registry.register(Box::new(m.released.clone()))?;
         registry.register(Box::new(m.routed.clone()))?;
         registry.register(Box::new(m.dead_lettered.clone()))?;

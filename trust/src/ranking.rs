@@ -33,14 +33,9 @@ pub struct Weights {
 }
 
 impl Default for Weights {
+    /// 0.15 / 0.20 / 0.30 / 0.20 / 0.15 (the reference data's documented defaults).
     fn default() -> Weights {
-        Weights {
-            verification: Decimal::new(15, 2),
-            quality: Decimal::new(20, 2),
-            reviews: Decimal::new(30, 2),
-            risk: Decimal::new(20, 2),
-            performance: Decimal::new(15, 2),
-        }
+        crate::settings::Settings::default().weights
     }
 }
 

@@ -129,15 +129,10 @@ pub struct Policy {
 }
 
 impl Default for Policy {
-    /// Three per device or network a day; a prior of 3.5 weighing as 5 reviews; 90-day trend.
+    /// Three per device or network a day; a prior of 3.5 weighing as 5 reviews; 90-day trend
+    /// (the reference data's documented defaults, `TrustSettings::default`).
     fn default() -> Policy {
-        Policy {
-            burst_max: 3,
-            burst_window: Duration::hours(24),
-            prior_mean: Decimal::new(35, 1),
-            prior_weight: Decimal::from(5),
-            trend_days: 90,
-        }
+        crate::settings::Settings::default().policy
     }
 }
 

@@ -102,6 +102,24 @@ impl Router {
         Ok(vec![(id, signal)])
     }
 
+    /// Reviews are taken for a program the reference data knows, unless it turned them off.
+    fn takes_reviews(&self, program_id: &str) -> Result<(), Rejected> {
+        let reference = self.reference.read();
+        let Some(program) = reference.program(program_id) else {
+            return Err((
+                "unknown_program",
+                format!("program {program_id:?} is not in the reference data"),
+            ));
+        };
+        if program.trust.as_ref().is_some_and(|t| !t.reviews_enabled) {
+            return Err((
+                "reviews_not_enabled",
+                format!("program {program_id:?} does not take reviews (trust.reviews = false)"),
+            ));
+        }
+        Ok(())
+    }
+
     fn signals(&self, input: &Input<'_>) -> Result<Vec<(String, Signal)>, Rejected> {
         let t = &self.topics;
         if input.topic == t.profiles {
@@ -129,6 +147,7 @@ impl Router {
             let r: Review = serde_json::from_slice(bytes)
                 .map_err(|e| ("invalid_review", format!("not a review: {e}")))?;
             validate(&r, false)?;
+            self.takes_reviews(&r.program_id)?;
             return self.specialist(r.specialist_id.clone(), Signal::Review(r));
         }
         if input.topic == t.commands {

@@ -45,10 +45,19 @@ pub struct Scorer {
 }
 
 impl Scorer {
-    /// Programs' settings (the documented defaults; per-program settings come with the
-    /// reference data's trust section).
-    fn settings(&self, _program: &str) -> Settings {
-        Settings::default()
+    /// A program's settings: its reference data's trust section, else the defaults.
+    fn settings(&self, program: &str) -> Settings {
+        let reference = self.reference.read();
+        let trust = reference.program(program).and_then(|p| p.trust.as_ref());
+        Settings::of_program(trust).unwrap_or_else(|problems| {
+            self.metrics.settings_refused.inc();
+            tracing::warn!(
+                program,
+                ?problems,
+                "trust settings unusable: ranking with the defaults"
+            );
+            Settings::default()
+        })
     }
 
     /// The programs a specialist is shown in: where they have activity, and where a link or

@@ -82,6 +82,7 @@ fn build_catalog(partners: usize, links: usize, codes: usize) -> Catalog {
                     },
                     hold_seconds: 30 * 86_400,
                     risk_policy: None,
+                    trust: None,
                 }),
                 ..record(EntityType::Program)
             },
@@ -106,6 +107,7 @@ fn build_catalog(partners: usize, links: usize, codes: usize) -> Catalog {
                     },
                     tier: Some(["bronze", "silver", "gold"][p % 3].into()),
                     self_referral_ids: vec![format!("cus-self-{p}")],
+                    categories: vec![],
                 }),
                 ..record(EntityType::Partner)
             },
