@@ -22,6 +22,8 @@ use tests::{
 };
 
 const PROGRAM: &str = "sandals-eu";
+/// A program with `[programs.trust] reviews = false`.
+const NO_REVIEWS: &str = "clinic-eu";
 
 /// Keyed messages for one topic.
 type Messages = Vec<(Option<Vec<u8>>, Vec<u8>)>;
@@ -62,6 +64,21 @@ status = "verified"
 id = "l-kai"
 partner = "p-kai"
 program = "{PROGRAM}"
+
+# A program that takes no reviews: its ranking weighs the other four components.
+[[programs]]
+id = "{NO_REVIEWS}"
+brand = "Clinic"
+domains = ["clinic.example"]
+currency = "EUR"
+
+[programs.trust]
+reviews = false
+
+[[links]]
+id = "l-lena-clinic"
+partner = "p-lena"
+program = "{NO_REVIEWS}"
 "#
     )
 }
@@ -112,10 +129,24 @@ fn review(
     device: Option<&str>,
     at: DateTime<Utc>,
 ) -> (Option<Vec<u8>>, Vec<u8>) {
+    review_in(PROGRAM, id, specialist, order, rating, customer, device, at)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn review_in(
+    program: &str,
+    id: &str,
+    specialist: &str,
+    order: &str,
+    rating: u8,
+    customer: &str,
+    device: Option<&str>,
+    at: DateTime<Utc>,
+) -> (Option<Vec<u8>>, Vec<u8>) {
     (
         Some(specialist.as_bytes().to_vec()),
         json_bytes(&json!({
-            "review_id": id, "program_id": PROGRAM, "specialist_id": specialist,
+            "review_id": id, "program_id": program, "specialist_id": specialist,
             "order_id": order, "rating": rating, "text": "Thank you",
             "customer_id": customer, "device_id": device, "network": null,
             "at": at.to_rfc3339(),
@@ -145,6 +176,27 @@ fn reviews(now: DateTime<Utc>) -> Messages {
         review("r11", "p-mo", "o11", 7, "cus-11", None, days(1)),
         // An affiliate: not_a_specialist.
         review("r12", "p-aff", "o20", 5, "cus-12", None, days(1)),
+        // A program without reviews (reviews_not_enabled) and one nobody knows.
+        review_in(
+            NO_REVIEWS,
+            "r13",
+            "p-lena",
+            "o30",
+            5,
+            "cus-13",
+            None,
+            days(1),
+        ),
+        review_in(
+            "nope-eu",
+            "r14",
+            "p-lena",
+            "o31",
+            5,
+            "cus-14",
+            None,
+            days(1),
+        ),
     ]
 }
 
@@ -245,10 +297,14 @@ struct Shown {
 }
 
 async fn shown(db: &clickhouse::Client) -> Vec<Shown> {
+    shown_in(db, PROGRAM).await
+}
+
+async fn shown_in(db: &clickhouse::Client, program: &str) -> Vec<Shown> {
     db.query(&format!(
         "SELECT specialist_id, verification, listed, toString(score) AS score, \
          completeness_percent, review_count, toString(review_average) AS review_average, \
-         explanation FROM trust_specialists FINAL WHERE program_id = '{PROGRAM}' \
+         explanation FROM trust_specialists FINAL WHERE program_id = '{program}' \
          ORDER BY listed DESC, score DESC, specialist_id"
     ))
     .fetch_all()
@@ -545,7 +601,7 @@ async fn profiles_commands_records_and_reviews_give_the_hand_computed_ranking() 
             .fetch_all()
             .await
             .unwrap_or_default();
-        if reasons.iter().map(|(_, n)| n).sum::<u64>() >= 5
+        if reasons.iter().map(|(_, n)| n).sum::<u64>() >= 7
             || started.elapsed() > Duration::from_secs(60)
         {
             break reasons;
@@ -559,8 +615,58 @@ async fn profiles_commands_records_and_reviews_give_the_hand_computed_ranking() 
             ("not_a_specialist".to_string(), 2),
             ("not_json".to_string(), 1),
             ("rating_out_of_range".to_string(), 1),
+            ("reviews_not_enabled".to_string(), 1),
+            ("unknown_program".to_string(), 1),
         ],
         "dead letters by reason"
+    );
+    // The program without reviews ranks Lena with its own weights: reviews weigh nothing,
+    // the rest as documented for such programs, and her score is their sum.
+    let started = Instant::now();
+    let clinic = loop {
+        let rows = shown_in(&partner_db, NO_REVIEWS).await;
+        if let Some(lena) = rows.into_iter().find(|r| r.specialist_id == "p-lena") {
+            break lena;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "Lena is not shown in {NO_REVIEWS}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let explanation: Value = serde_json::from_str(&clinic.explanation).expect("JSON");
+    let weights: BTreeMap<String, String> = explanation["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or_default().to_string(),
+                norm(c["weight"].as_str().unwrap_or_default()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        weights,
+        [
+            ("performance", "0.2"),
+            ("quality", "0.3"),
+            ("reviews", "0"),
+            ("risk", "0.3"),
+            ("verification", "0.2"),
+        ]
+        .map(|(n, w)| (n.to_string(), w.to_string()))
+        .into(),
+        "{NO_REVIEWS}'s weights"
+    );
+    let sum: rust_decimal::Decimal = components(&clinic.explanation)
+        .values()
+        .map(|(_, c)| c.parse::<rust_decimal::Decimal>().expect("decimal"))
+        .sum();
+    assert_eq!(norm(&sum.to_string()), norm(&clinic.score));
+    println!(
+        "trust: {NO_REVIEWS} (no reviews) ranks Lena {} with its own weights",
+        clinic.score
     );
     // The partner API, with a real HTTP client: discovery for any token of the program, each
     // specialist's own record for them (and operators) only.
