@@ -5,10 +5,15 @@
 //! ten bytes, so any Avro implementation holding the published `.avsc` files can decode it
 //! without a registry, and a reader built against a newer schema can still read older data
 //! (each message type keeps all its published versions and resolves old ones to the newest).
+//!
+//! Encoding and decoding go straight between the Rust types and the bytes, each schema
+//! compiled once (`serde_avro_fast`): no generic value tree, no schema work per message. A
+//! message written with an older version decodes into today's type by field name: a field the
+//! writer did not have takes its serde default, which matches the `.avsc` default (the
+//! schema tests hold every type to that). [`generic`] keeps apache-avro's value-tree path as
+//! the reference the fast path is checked against byte for byte.
 
-use std::sync::OnceLock;
-
-use apache_avro::{from_avro_datum, from_value, to_avro_datum, to_value, Schema};
+use apache_avro::Schema;
 use serde::{de::DeserializeOwned, Serialize};
 
 /// First two bytes of every single-object encoded message (Avro spec, "Single object encoding").
@@ -44,8 +49,10 @@ impl From<apache_avro::Error> for CodecError {
 pub struct SchemaVersion {
     /// File name under `schemas/avro/`, e.g. `valid_touchpoint.v1.avsc`.
     pub file: &'static str,
-    /// The parsed schema.
+    /// The parsed schema (apache-avro: validation, the JSON view, the reference codec).
     pub schema: Schema,
+    /// The same schema compiled for the fast codec.
+    pub compiled: serde_avro_fast::Schema,
     /// CRC-64-AVRO fingerprint of its parsing canonical form.
     pub fingerprint: u64,
 }
@@ -68,12 +75,16 @@ impl SchemaFamily {
             .map(|(file, text)| {
                 let schema = Schema::parse_str(text)
                     .unwrap_or_else(|e| panic!("bundled schema {file} is invalid: {e}"));
+                let compiled: serde_avro_fast::Schema = text
+                    .parse()
+                    .unwrap_or_else(|e| panic!("bundled schema {file} does not compile: {e}"));
                 let json: serde_json::Value = serde_json::from_str(text)
                     .unwrap_or_else(|e| panic!("bundled schema {file} is not JSON: {e}"));
                 let fingerprint = crc64_avro(parsing_canonical_form(&json).as_bytes());
                 SchemaVersion {
                     file,
                     schema,
+                    compiled,
                     fingerprint,
                 }
             })
@@ -117,34 +128,75 @@ pub(crate) use avro_message;
 /// Encodes `message` with its current schema in single-object encoding.
 pub fn encode<T: AvroMessage>(message: &T) -> Result<Vec<u8>, CodecError> {
     let current = T::family().current();
-    // `resolve` turns serde's plain values into the schema's unions, enums and logical types.
-    let value = to_value(message)?.resolve(&current.schema)?;
-    let body = to_avro_datum(&current.schema, value)?;
-    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    let mut out = Vec::with_capacity(256);
     out.extend_from_slice(&MARKER);
     out.extend_from_slice(&current.fingerprint.to_le_bytes());
-    out.extend_from_slice(&body);
-    Ok(out)
+    let mut config = serde_avro_fast::ser::SerializerConfig::new(&current.compiled);
+    serde_avro_fast::to_datum(message, out, &mut config)
+        .map_err(|e| CodecError::Avro(e.to_string()))
 }
 
 /// Decodes a single-object encoded message written with any published version of `T`'s schema.
 pub fn decode<T: AvroMessage>(bytes: &[u8]) -> Result<T, CodecError> {
+    let writer = writer_of::<T>(bytes)?;
+    let body = &bytes[HEADER_LEN..];
+    let mut state = serde_avro_fast::de::DeserializerState::from_slice(body, &writer.compiled);
+    let message =
+        T::deserialize(state.deserializer()).map_err(|e| CodecError::Avro(e.to_string()))?;
+    let rest = std::io::BufRead::fill_buf(&mut state.into_reader()).map_or(0, <[u8]>::len);
+    if rest != 0 {
+        return Err(CodecError::Avro(format!(
+            "{rest} trailing bytes after the body"
+        )));
+    }
+    Ok(message)
+}
+
+/// The published version of `T`'s schema a message names in its header.
+fn writer_of<T: AvroMessage>(bytes: &[u8]) -> Result<&'static SchemaVersion, CodecError> {
     let fingerprint = read_header(bytes)?;
     let family = T::family();
-    let writer = family
+    family
         .versions
         .iter()
         .find(|v| v.fingerprint == fingerprint)
-        .ok_or(CodecError::UnknownFingerprint(fingerprint, family.name))?;
-    let mut body = &bytes[HEADER_LEN..];
-    let value = from_avro_datum(&writer.schema, &mut body, Some(&family.current().schema))?;
-    if !body.is_empty() {
-        return Err(CodecError::Avro(format!(
-            "{} trailing bytes after the body",
-            body.len()
-        )));
+        .ok_or(CodecError::UnknownFingerprint(fingerprint, family.name))
+}
+
+/// apache-avro's generic path (serde → value tree → schema resolution → bytes, and back): the
+/// reference the fast codec is checked against, and the baseline of `bench_codec`.
+pub mod generic {
+    use apache_avro::{from_avro_datum, from_value, to_avro_datum, to_value};
+
+    use super::{writer_of, AvroMessage, CodecError, HEADER_LEN, MARKER};
+
+    /// Encodes like [`super::encode`], through the value tree.
+    pub fn encode<T: AvroMessage>(message: &T) -> Result<Vec<u8>, CodecError> {
+        let current = T::family().current();
+        // `resolve` turns serde's plain values into the schema's unions, enums and logical types.
+        let value = to_value(message)?.resolve(&current.schema)?;
+        let body = to_avro_datum(&current.schema, value)?;
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        out.extend_from_slice(&MARKER);
+        out.extend_from_slice(&current.fingerprint.to_le_bytes());
+        out.extend_from_slice(&body);
+        Ok(out)
     }
-    Ok(from_value::<T>(&value)?)
+
+    /// Decodes like [`super::decode`], resolving the writer's schema to the current one.
+    pub fn decode<T: AvroMessage>(bytes: &[u8]) -> Result<T, CodecError> {
+        let writer = writer_of::<T>(bytes)?;
+        let mut body = &bytes[HEADER_LEN..];
+        let reader = &T::family().current().schema;
+        let value = from_avro_datum(&writer.schema, &mut body, Some(reader))?;
+        if !body.is_empty() {
+            return Err(CodecError::Avro(format!(
+                "{} trailing bytes after the body",
+                body.len()
+            )));
+        }
+        Ok(from_value::<T>(&value)?)
+    }
 }
 
 /// Returns the writer-schema fingerprint of a single-object encoded message.
@@ -278,7 +330,7 @@ fn write_pcf(schema: &serde_json::Value, namespace: &str, out: &mut String) {
 /// CRC-64-AVRO (Rabin) fingerprint, as defined in the Avro specification.
 pub fn crc64_avro(data: &[u8]) -> u64 {
     const EMPTY: u64 = 0xc15d_213a_a4d7_a795;
-    static TABLE: OnceLock<[u64; 256]> = OnceLock::new();
+    static TABLE: std::sync::OnceLock<[u64; 256]> = std::sync::OnceLock::new();
     let table = TABLE.get_or_init(|| {
         let mut table = [0u64; 256];
         for (i, slot) in table.iter_mut().enumerate() {
