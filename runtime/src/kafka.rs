@@ -207,17 +207,34 @@ impl ConsumerContext for ServiceContext {
     }
 }
 
-/// A consumer of `topics` in `group_id` with manual offset storing. Its statistics beat the
-/// `heartbeat`; readiness waits from each assignment until the loop handed it over.
-pub fn consumer(
-    kafka: &KafkaConfig,
-    client_id: &str,
-    group_id: &str,
-    topics: &[&str],
-    (heartbeat, assignment): (Heartbeat, Gate),
-    metrics: LoopMetrics,
-) -> Result<StreamConsumer<ServiceContext>, RuntimeError> {
-    let consumer: StreamConsumer<ServiceContext> = base_config(kafka, client_id)
+/// Client settings the pipeline's delivery guarantees rest on (offsets stored only after the
+/// outputs are acknowledged, idempotent `acks=all` producers): `KAFKA_PROP_*` may not change
+/// them (settings refuse it at start); every other property may override the services' own
+/// tunables (`linger.ms`, `fetch.wait.max.ms`, …).
+pub const GUARANTEED_SETTINGS: [&str; 7] = [
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+    "enable.partition.eof",
+    "enable.idempotence",
+    "acks",
+];
+
+/// The operator's properties last, so they win over the services' tunables.
+fn with_overrides(mut config: ClientConfig, kafka: &KafkaConfig) -> ClientConfig {
+    for (k, v) in &kafka.client_properties {
+        if !GUARANTEED_SETTINGS.contains(&k.as_str()) {
+            config.set(k, v.expose());
+        }
+    }
+    config
+}
+
+/// What every service consumer is configured with.
+fn consumer_config(kafka: &KafkaConfig, client_id: &str, group_id: &str) -> ClientConfig {
+    let mut config = base_config(kafka, client_id);
+    config
         .set("group.id", group_id)
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
@@ -228,7 +245,58 @@ pub fn consumer(
         .set(
             "session.timeout.ms",
             kafka.session_timeout.as_millis().to_string(),
-        )
+        );
+    with_overrides(config, kafka)
+}
+
+/// What every service producer is configured with.
+fn producer_config(kafka: &KafkaConfig, client_id: &str, idempotent: bool) -> ClientConfig {
+    let mut config = base_config(kafka, client_id);
+    config
+        .set("enable.idempotence", idempotent.to_string())
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set(
+            "message.timeout.ms",
+            kafka.delivery_timeout.as_millis().to_string(),
+        );
+    with_overrides(config, kafka)
+}
+
+/// The consumer and producer settings the services run with (and a benchmark measured),
+/// one `key=value` per entry, sorted; `KAFKA_PROP_*` overrides included, secrets masked, and
+/// the per-instance ids (bootstrap servers, client and group ids) left out.
+pub fn client_settings(kafka: &KafkaConfig) -> (Vec<String>, Vec<String>) {
+    let render = |config: ClientConfig| -> Vec<String> {
+        config
+            .config_map()
+            .into_iter()
+            .filter(|(k, _)| !matches!(*k, "bootstrap.servers" | "client.id" | "group.id"))
+            .map(|(k, v)| {
+                let secret = ["password", "secret", "key", "token"]
+                    .iter()
+                    .any(|s| k.contains(s));
+                format!("{k}={}", if secret { "***" } else { v })
+            })
+            .collect()
+    };
+    (
+        render(consumer_config(kafka, "report", "report")),
+        render(producer_config(kafka, "report", true)),
+    )
+}
+
+/// A consumer of `topics` in `group_id` with manual offset storing. Its statistics beat the
+/// `heartbeat`; readiness waits from each assignment until the loop handed it over.
+pub fn consumer(
+    kafka: &KafkaConfig,
+    client_id: &str,
+    group_id: &str,
+    topics: &[&str],
+    (heartbeat, assignment): (Heartbeat, Gate),
+    metrics: LoopMetrics,
+) -> Result<StreamConsumer<ServiceContext>, RuntimeError> {
+    let consumer: StreamConsumer<ServiceContext> = consumer_config(kafka, client_id, group_id)
         .create_with_context(ServiceContext {
             heartbeat,
             assignment,
@@ -278,14 +346,7 @@ impl Producer {
         client_id: &str,
         idempotent: bool,
     ) -> Result<Producer, RuntimeError> {
-        let inner = base_config(kafka, client_id)
-            .set("enable.idempotence", idempotent.to_string())
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set(
-                "message.timeout.ms",
-                kafka.delivery_timeout.as_millis().to_string(),
-            )
+        let inner = producer_config(kafka, client_id, idempotent)
             .create()
             .map_err(RuntimeError::Kafka)?;
         let mirrors = kafka
@@ -576,6 +637,38 @@ mod tests {
         );
     }
     use rdkafka::producer::BaseProducer;
+
+    #[test]
+    fn the_settings_report_shows_what_clients_get_with_overrides_and_masks_secrets() {
+        let kafka = KafkaConfig {
+            bootstrap_servers: "broker:9092".into(),
+            client_properties: vec![
+                ("linger.ms".into(), crate::Secret::new("20")),
+                ("sasl.password".into(), crate::Secret::new("hunter2")),
+            ],
+            create_topics: false,
+            topic_partitions: 1,
+            topic_replication: 1,
+            delivery_timeout: Duration::from_secs(60),
+            session_timeout: Duration::from_secs(10),
+            startup_wait: Duration::from_secs(1),
+            topic_policy: crate::settings::TopicPolicy::default(),
+        };
+        let (consumer, producer) = client_settings(&kafka);
+        assert!(consumer.contains(&"enable.auto.offset.store=false".to_string()));
+        assert!(consumer.contains(&"session.timeout.ms=10000".to_string()));
+        // A KAFKA_PROP_ override is what the client gets, and the report says so.
+        assert!(
+            producer.contains(&"linger.ms=20".to_string()),
+            "{producer:?}"
+        );
+        assert!(producer.contains(&"sasl.password=***".to_string()));
+        let all = [consumer, producer].concat().join(" ");
+        assert!(
+            !all.contains("hunter2") && !all.contains("broker:9092"),
+            "{all}"
+        );
+    }
 
     fn client_with(properties: &[(&str, &str)]) -> Result<BaseProducer, KafkaError> {
         let mut config = ClientConfig::new();

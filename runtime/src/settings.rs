@@ -18,7 +18,7 @@ pub const KAFKA_BOOTSTRAP_SERVERS: EnvVar = EnvVar {
 pub const KAFKA_CLIENT_PROPERTIES: EnvVar = EnvVar {
     name: "KAFKA_CLIENT_PROPERTIES",
     default: Some(""),
-    doc: "Extra librdkafka properties for every client, `key=value` separated by commas (e.g. `security.protocol=SASL_SSL,sasl.mechanisms=PLAIN`); a value with a comma needs `KAFKA_PROP_<NAME>`.",
+    doc: "Extra librdkafka properties for every client, `key=value` separated by commas (e.g. `security.protocol=SASL_SSL,sasl.mechanisms=PLAIN`); a value with a comma needs `KAFKA_PROP_<NAME>`. They win over the services' own tunables (`linger.ms`, `fetch.wait.max.ms`, …); the settings delivery depends on (`enable.auto.offset.store`, `enable.idempotence`, `acks`, …) are refused.",
 };
 /// One librdkafka property per variable, value verbatim.
 pub const KAFKA_PROP_DOC: EnvVar = EnvVar {
@@ -560,6 +560,12 @@ impl CommonConfig {
             })
             .collect();
         let client_properties = merge_properties(client_properties, env.with_prefix("KAFKA_PROP_"));
+        for (k, _) in &client_properties {
+            env.check(
+                !crate::kafka::GUARANTEED_SETTINGS.contains(&k.as_str()),
+                format!("Kafka property `{k}` is the pipeline's to set: its delivery guarantees depend on it"),
+            );
+        }
         let kafka = KafkaConfig {
             bootstrap_servers: env.string(&KAFKA_BOOTSTRAP_SERVERS),
             client_properties,
@@ -692,6 +698,18 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.as_str(), v.expose()))
             .collect()
+    }
+
+    #[test]
+    fn the_settings_delivery_depends_on_cannot_be_overridden() {
+        let err = read(&[("KAFKA_PROP_ENABLE_AUTO_OFFSET_STORE", "true")]).unwrap_err();
+        assert!(
+            err.contains("`enable.auto.offset.store` is the pipeline's to set"),
+            "{err}"
+        );
+        assert!(read(&[("KAFKA_CLIENT_PROPERTIES", "acks=1")]).is_err());
+        // Tunables may be changed.
+        assert!(read(&[("KAFKA_PROP_LINGER_MS", "20")]).is_ok());
     }
 
     #[test]

@@ -293,3 +293,11 @@ pub fn print_summary(service: &str, results: &[(&str, Measurement)], events: usi
         (sv_c - pt_c) * 1e6 / n
     );
 }
+
+/// Prints the Kafka client settings the services run with (and this benchmark measured), so
+/// a change of batching or fetch waits shows next to its cost.
+pub fn print_client_settings(kafka: &runtime::settings::KafkaConfig) {
+    let (consumer, producer) = runtime::kafka::client_settings(kafka);
+    println!("consumer settings: {}", consumer.join(" "));
+    println!("producer settings: {}", producer.join(" "));
+}

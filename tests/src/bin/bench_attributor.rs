@@ -85,6 +85,8 @@ async fn main() -> anyhow::Result<()> {
     tests::produce(&topics.touchpoints_enriched, &input).await?;
     drop(input);
 
+    tests::bench::print_client_settings(&config.common.kafka);
+
     println!("attributor benchmark: {count} enriched touchpoints ({:.0} bytes avg) over {visitors} attribution keys, {conversions} conversions; 3 partitions, broker {}, {rounds} round(s) each, alternating",
         bytes as f64 / count as f64, tests::bootstrap_servers());
     print_header();

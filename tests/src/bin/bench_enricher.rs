@@ -290,6 +290,8 @@ async fn main() -> anyhow::Result<()> {
     tests::produce(&topics.touchpoints_valid, &messages).await?;
     drop(messages);
 
+    tests::bench::print_client_settings(&config.common.kafka);
+
     println!("enricher benchmark: {events} valid touchpoints ({:.0} bytes avg), 3 partitions, broker {}, {rounds} round(s) each, alternating",
         bytes as f64 / events as f64, tests::bootstrap_servers());
     println!("reference set: {partners} partners, {links} links, {codes} codes, 2 programs; built in {build_seconds:.2} s; catalogue memory {catalog_mib:.0} MiB ({:.0} bytes per entity)",

@@ -61,6 +61,8 @@ async fn main() -> anyhow::Result<()> {
     tests::produce(&topics.touchpoints_raw, &messages).await?;
     drop(messages);
 
+    tests::bench::print_client_settings(&config.common.kafka);
+
     println!("ingest benchmark: {events} raw events ({:.0} bytes avg), 3 partitions, broker {}, {rounds} round(s) each, alternating",
         bytes as f64 / events as f64, tests::bootstrap_servers());
     print_header();

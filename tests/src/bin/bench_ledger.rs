@@ -89,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
     );
     tests::produce(&topics.commissions, &messages(&input)).await?;
     drop(input);
+    tests::bench::print_client_settings(&config.common.kafka);
     println!(
         "ledger benchmark: {count} decisions (200 partners, 1,000 days); broker {}, ClickHouse {}, {rounds} round(s) each, alternating",
         tests::bootstrap_servers(),

@@ -75,6 +75,8 @@ async fn main() -> anyhow::Result<()> {
     tests::produce(&topics.risk_signals, &input).await?;
     drop(input);
 
+    tests::bench::print_client_settings(&config.common.kafka);
+
     println!("risk scorer benchmark: {count} signals ({:.0} bytes avg), {actions} scored actions, one program over {} days; broker {}, {rounds} round(s) each, alternating",
         bytes as f64 / count as f64, copies as i64 * tests::risk::DAYS, tests::bootstrap_servers());
     print_header();
