@@ -129,29 +129,25 @@ fn review(
     device: Option<&str>,
     at: DateTime<Utc>,
 ) -> (Option<Vec<u8>>, Vec<u8>) {
-    review_in(PROGRAM, id, specialist, order, rating, customer, device, at)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn review_in(
-    program: &str,
-    id: &str,
-    specialist: &str,
-    order: &str,
-    rating: u8,
-    customer: &str,
-    device: Option<&str>,
-    at: DateTime<Utc>,
-) -> (Option<Vec<u8>>, Vec<u8>) {
     (
         Some(specialist.as_bytes().to_vec()),
         json_bytes(&json!({
-            "review_id": id, "program_id": program, "specialist_id": specialist,
+            "review_id": id, "program_id": PROGRAM, "specialist_id": specialist,
             "order_id": order, "rating": rating, "text": "Thank you",
             "customer_id": customer, "device_id": device, "network": null,
             "at": at.to_rfc3339(),
         })),
     )
+}
+
+/// The same review, sent for another program.
+fn in_program(
+    program: &str,
+    (key, bytes): (Option<Vec<u8>>, Vec<u8>),
+) -> (Option<Vec<u8>>, Vec<u8>) {
+    let mut review: Value = serde_json::from_slice(&bytes).expect("a review is JSON");
+    review["program_id"] = json!(program);
+    (key, json_bytes(&review))
 }
 
 fn reviews(now: DateTime<Utc>) -> Messages {
@@ -177,25 +173,13 @@ fn reviews(now: DateTime<Utc>) -> Messages {
         // An affiliate: not_a_specialist.
         review("r12", "p-aff", "o20", 5, "cus-12", None, days(1)),
         // A program without reviews (reviews_not_enabled) and one nobody knows.
-        review_in(
+        in_program(
             NO_REVIEWS,
-            "r13",
-            "p-lena",
-            "o30",
-            5,
-            "cus-13",
-            None,
-            days(1),
+            review("r13", "p-lena", "o30", 5, "cus-13", None, days(1)),
         ),
-        review_in(
+        in_program(
             "nope-eu",
-            "r14",
-            "p-lena",
-            "o31",
-            5,
-            "cus-14",
-            None,
-            days(1),
+            review("r14", "p-lena", "o31", 5, "cus-14", None, days(1)),
         ),
     ]
 }
