@@ -14,7 +14,8 @@ use runtime::service::{Service, Topic};
 use runtime::stateful::{payload, Applied, Partitions, StatefulLogic};
 use runtime::{Input, Output, RuntimeError};
 use schemas::attribution::{AttributionKind, AttributionOutcome};
-use schemas::{AttributorState, EnrichedTouchpoint};
+use schemas::touchpoint::EnrichedRecord;
+use schemas::AttributorState;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AttributorConfig;
@@ -102,13 +103,17 @@ impl Attributor {
 
 impl StatefulLogic for Attributor {
     type State = PartitionState;
-    type Event = WithErasure<EnrichedTouchpoint>;
+    type Event = WithErasure<EnrichedRecord>;
 
-    fn decode(&mut self, input: &Input<'_>) -> Result<WithErasure<EnrichedTouchpoint>, String> {
+    fn decode(&mut self, input: &Input<'_>) -> Result<WithErasure<EnrichedRecord>, String> {
         self.erasure.decode(input, |input| {
-            self.metrics.consumed.inc();
             self.last_input.insert(input.partition, Instant::now());
-            schemas::decode(payload(input)?).map_err(|e| format!("not an enriched touchpoint: {e}"))
+            let record = EnrichedRecord::decode(payload(input)?);
+            match record {
+                Ok(EnrichedRecord::Watermark(_)) => self.metrics.watermarks.inc(),
+                _ => self.metrics.consumed.inc(),
+            }
+            record.map_err(|e| format!("not an enriched touchpoint: {e}"))
         })
     }
 
@@ -120,11 +125,23 @@ impl StatefulLogic for Attributor {
         &mut self,
         state: &mut PartitionState,
         input: &Input<'_>,
-        event: WithErasure<EnrichedTouchpoint>,
+        event: WithErasure<EnrichedRecord>,
         outputs: &mut Vec<Output>,
     ) -> Result<Applied, RuntimeError> {
         let touchpoint = match event {
-            WithErasure::Event(touchpoint) => touchpoint,
+            WithErasure::Event(EnrichedRecord::Touchpoint(touchpoint)) => touchpoint,
+            WithErasure::Event(EnrichedRecord::Watermark(watermark)) => {
+                let mut effects = Effects::default();
+                state.apply_watermark(
+                    input.offset,
+                    &watermark,
+                    &self.reference.read(),
+                    &self.limits,
+                    &mut effects,
+                );
+                self.emit(effects, outputs)?;
+                return Ok(Applied::Done);
+            }
             WithErasure::Erase(request) => {
                 let removed = state.erase(&request);
                 outputs.push(self.erasure.receipt(

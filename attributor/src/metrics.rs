@@ -8,6 +8,8 @@ use crate::attribute::reason;
 
 /// Enriched touchpoints consumed.
 pub const CONSUMED_TOTAL: &str = "attributor_consumed_total";
+/// Source watermark records read (the enricher's broadcasts between the touchpoints).
+pub const WATERMARKS_TOTAL: &str = "attributor_watermarks_total";
 /// Attributions produced, by kind and outcome.
 pub const ATTRIBUTIONS_TOTAL: &str = "attributor_attributions_total";
 /// Unattributed conversions and refunds, by reason.
@@ -44,6 +46,8 @@ pub const DEAD_LETTER_REASONS: [&str; 2] = ["undecodable", "missing_order_fields
 pub struct AttributorMetrics {
     /// See [`CONSUMED_TOTAL`].
     pub consumed: IntCounter,
+    /// See [`WATERMARKS_TOTAL`].
+    pub watermarks: IntCounter,
     /// See [`ATTRIBUTIONS_TOTAL`].
     pub attributions: IntCounterVec,
     /// See [`UNATTRIBUTED_TOTAL`].
@@ -82,6 +86,10 @@ impl AttributorMetrics {
         let gauge = |name: &str, help: &str| add(registry, IntGauge::new(name, help)?);
         let metrics = AttributorMetrics {
             consumed: counter(CONSUMED_TOTAL, "Enriched touchpoints consumed.")?,
+            watermarks: counter(
+                WATERMARKS_TOTAL,
+                "Source watermark records read: the enricher's broadcasts of each source partition's progress.",
+            )?,
             attributions: add(
                 registry,
                 IntCounterVec::new(

@@ -27,7 +27,9 @@ use schemas::attribution::Attribution;
 use schemas::attributor_state::{
     AttributorState, PendingConversion, SourceClock, StateEntry, StoredTouchpoint,
 };
-use schemas::touchpoint::{Channel, EventKind, PartnerStatus, ResolvedBy};
+use schemas::touchpoint::{
+    Channel, EventKind, PartnerStatus, ResolvedBy, SourceProgress, SourceWatermark,
+};
 use schemas::EnrichedTouchpoint;
 
 use crate::attribute::{attribute, is_placeholder, window_of, window_seconds, History};
@@ -293,7 +295,12 @@ impl PartitionState {
         let key = input.attribution_key.as_str();
         // Decided before anything below touches the key at this offset.
         let already_applied = self.keys.get(key).is_some_and(|k| offset <= k.as_of);
-        self.hear(offset, input, limits);
+        self.hear(
+            offset,
+            input.source.as_ref(),
+            ms(input.touchpoint.occurred_at),
+            limits,
+        );
         self.last_offset = offset;
         self.position_dirty = true;
         // Conversions already due are attributed before this input is applied, so the result
@@ -313,11 +320,37 @@ impl PartitionState {
         Ok(())
     }
 
-    /// Takes in the source progress `input` carries and moves the watermark up to the smallest
-    /// progress over the sources still active.
-    fn hear(&mut self, offset: i64, input: &EnrichedTouchpoint, limits: &Limits) {
-        let occurred = ms(input.touchpoint.occurred_at);
-        let (source, progress) = match &input.source {
+    /// Applies a source's watermark record at `offset`: the source is heard at its progress,
+    /// and conversions that makes due are attributed.
+    pub fn apply_watermark(
+        &mut self,
+        offset: i64,
+        watermark: &SourceWatermark,
+        catalog: &Catalog,
+        limits: &Limits,
+        effects: &mut Effects,
+    ) {
+        if offset <= self.position {
+            return;
+        }
+        let source = watermark.source();
+        self.hear(offset, Some(&source), ms(watermark.progress), limits);
+        self.last_offset = offset;
+        self.position_dirty = true;
+        self.finalize_due(offset, catalog, effects);
+    }
+
+    /// Takes in the source progress an input carries (a touchpoint that `occurred` then, or a
+    /// watermark) and moves the watermark up to the smallest progress over the sources still
+    /// active.
+    fn hear(
+        &mut self,
+        offset: i64,
+        source: Option<&SourceProgress>,
+        occurred: i64,
+        limits: &Limits,
+    ) {
+        let (source, progress) = match source {
             Some(s) => {
                 // Sources this partition has not heard from yet hold the watermark until they
                 // are heard or turn idle: a fresh start must not run ahead on the first one.

@@ -6,7 +6,7 @@ mod support;
 use attributor::state::{Effects, Limits, PartitionState};
 use chrono::{DateTime, Duration, Utc};
 use reference::Catalog;
-use schemas::touchpoint::SourceProgress;
+use schemas::touchpoint::{SourceProgress, SourceWatermark};
 use schemas::EnrichedTouchpoint;
 use support::*;
 
@@ -61,6 +61,24 @@ impl Partition {
                 &mut self.effects,
             )
             .expect("valid input");
+        self.next += 1;
+    }
+
+    /// The enricher's broadcast: source `partition` of `partitions` has got to `progress`.
+    fn watermark(&mut self, partition: i32, partitions: i32, progress: DateTime<Utc>) {
+        let w = SourceWatermark {
+            partition,
+            partitions,
+            progress,
+            emitted_at: progress,
+        };
+        self.state.apply_watermark(
+            self.next,
+            &w,
+            &self.catalog,
+            &self.limits,
+            &mut self.effects,
+        );
         self.next += 1;
     }
 
@@ -203,4 +221,58 @@ fn sources_far_apart_disagree_and_close_ones_do_not() {
     p.apply(from(1, 2, other("b", t(DAY))));
     assert_eq!(p.state.pending(), 1);
     assert!(p.state.sources_disagree(&p.catalog, &p.limits));
+}
+
+#[test]
+fn a_source_that_sends_no_traffic_here_moves_the_clock_by_its_watermarks() {
+    // Four sources; only source 2 has journeys hashed to this partition. Without the
+    // broadcast the others would hold the clock until they turn idle (10,000 inputs).
+    let mut p = Partition::new(10_000);
+    p.apply(from(2, 4, click("c1", "p-anna", t(0))));
+    p.apply(from(2, 4, conversion("k1", "order-1", 10_000, t(10))));
+    assert_eq!(p.state.stream_time(), None, "sources 0, 1, 3 not heard yet");
+    for source in [0, 1, 3] {
+        p.watermark(source, 4, t(12));
+    }
+    assert_eq!(p.state.stream_time(), Some(t(10)), "the slowest: source 2");
+    assert!(p.credited().is_empty(), "grace (5 minutes) not over");
+    p.apply(from(2, 4, other("o1", t(20))));
+    assert_eq!(p.state.stream_time(), Some(t(12)));
+    assert_eq!(
+        p.state.held_back(&p.limits),
+        Duration::minutes(8),
+        "source 2 is 8 minutes ahead of the rest"
+    );
+    for source in [0, 1, 3] {
+        p.watermark(source, 4, t(16));
+    }
+    assert_eq!(p.state.stream_time(), Some(t(16)));
+    assert_eq!(
+        p.credited(),
+        vec![Some("p-anna".to_string())],
+        "attributed by a watermark: 10 + 5 minutes of grace passed on every source"
+    );
+}
+
+#[test]
+fn a_watermark_already_reflected_in_restored_state_changes_nothing() {
+    let mut p = Partition::new(10_000);
+    p.apply(from(0, 2, conversion("k1", "order-1", 10_000, t(10))));
+    p.watermark(1, 2, t(11));
+    let mut p = p.restored();
+    assert_eq!(p.state.stream_time(), Some(t(10)));
+    // Replayed after a crash: at or below the position, so applied no second time.
+    p.next = 1;
+    p.watermark(1, 2, t(100));
+    assert_eq!(p.state.stream_time(), Some(t(10)));
+    // The next one moves it on.
+    p.watermark(1, 2, t(100));
+    assert_eq!(
+        p.state.stream_time(),
+        Some(t(10)),
+        "source 0 is the slowest"
+    );
+    p.apply(from(0, 2, other("o", t(30))));
+    assert_eq!(p.state.stream_time(), Some(t(30)));
+    assert_eq!(p.credited().len(), 1);
 }

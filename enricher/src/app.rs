@@ -2,6 +2,7 @@
 //! reference follower, Kafka in and out.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use prometheus::Registry;
@@ -9,9 +10,9 @@ use reference::ReferenceData;
 use runtime::kafka::Cleanup;
 use runtime::privacy::{ErasureTopics, WithErasure};
 use runtime::service::{Service, Topic};
-use runtime::stateful::{payload, Applied, StatefulLogic};
+use runtime::stateful::{payload, Applied, Partitions, StatefulLogic};
 use runtime::{Input, Output, RuntimeError};
-use schemas::touchpoint::ResolvedBy;
+use schemas::touchpoint::{ResolvedBy, SourceWatermark};
 use schemas::{IdentityBinding, ValidTouchpoint};
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +31,9 @@ pub struct Enricher {
     referral_parameters: Vec<String>,
     metrics: EnricherMetrics,
     source_partitions: i32,
+    /// Partitions of the enriched topic: where each source's progress is broadcast.
+    output_partitions: i32,
+    watermark_interval: Option<Duration>,
     erasure: ErasureTopics,
     changelog: String,
     bindings_max: usize,
@@ -37,12 +41,15 @@ pub struct Enricher {
 
 impl Enricher {
     /// The enricher over `reference`; `source_partitions` is the input topic's partition
-    /// count, stamped on every output so a merge waits for sources it has not heard from.
+    /// count, stamped on every output so a merge waits for sources it has not heard from;
+    /// `output_partitions` the enriched topic's, every one of which hears every source's
+    /// progress.
     pub fn new(
         config: &EnricherConfig,
         reference: Arc<ReferenceData>,
         metrics: EnricherMetrics,
         source_partitions: i32,
+        output_partitions: i32,
     ) -> Enricher {
         Enricher {
             reference,
@@ -50,10 +57,53 @@ impl Enricher {
             referral_parameters: config.referral_parameters.clone(),
             metrics,
             source_partitions,
+            output_partitions,
+            watermark_interval: config.watermark_interval,
             erasure: ErasureTopics::new(&config.common.topics),
             changelog: config.common.topics.identity_bindings.clone(),
             bindings_max: config.bindings_max,
         }
+    }
+
+    /// Broadcasts `partition`'s progress to every enriched partition if it is due: after the
+    /// touchpoints it covers, in the same output order, so no partition hears of progress
+    /// before the touchpoints behind it.
+    fn broadcast(
+        &self,
+        partition: i32,
+        state: &mut EnricherState,
+        now: Instant,
+        outputs: &mut Vec<Output>,
+    ) -> Result<(), RuntimeError> {
+        let Some(interval) = self.watermark_interval else {
+            return Ok(());
+        };
+        let Some(progress) = state.stamp.broadcast_due(now, interval) else {
+            return Ok(());
+        };
+        let watermark = SourceWatermark {
+            partition,
+            partitions: self.source_partitions,
+            progress,
+            emitted_at: Utc::now(),
+        };
+        let payload = schemas::encode(&watermark).map_err(|error| RuntimeError::Encode {
+            what: "source watermark",
+            error,
+        })?;
+        let key = watermark.key().into_bytes();
+        for to in 0..self.output_partitions {
+            outputs.push(Output {
+                topic: Arc::clone(&self.output_topic),
+                key: Some(key.clone()),
+                partition: Some(to),
+                payload: Some(payload.clone()),
+            });
+        }
+        self.metrics
+            .watermarks_sent
+            .inc_by(u64::try_from(self.output_partitions).unwrap_or(0));
+        Ok(())
     }
 
     fn count(&self, record: &schemas::EnrichedTouchpoint, key_source: KeySource) {
@@ -160,10 +210,24 @@ impl StatefulLogic for Enricher {
             payload,
         ));
         self.count(record, enriched.key_source);
+        self.broadcast(input.partition, state, Instant::now(), outputs)?;
         Ok(Applied::Done)
     }
 
-    fn before_checkpoint(&mut self, partitions: &mut runtime::stateful::Partitions<EnricherState>) {
+    fn idle(
+        &mut self,
+        partitions: &mut Partitions<EnricherState>,
+        outputs: &mut Vec<Output>,
+    ) -> Result<(), RuntimeError> {
+        // Progress read since the last broadcast of a source that then went quiet.
+        let now = Instant::now();
+        for (&partition, state) in partitions.iter_mut() {
+            self.broadcast(partition, state, now, outputs)?;
+        }
+        Ok(())
+    }
+
+    fn before_checkpoint(&mut self, partitions: &mut Partitions<EnricherState>) {
         let evicted: usize = partitions
             .values_mut()
             .map(|state| state.enforce_cap(self.bindings_max))
@@ -220,8 +284,9 @@ pub async fn run(
         return Ok(());
     };
     let sources = service.partitions(&t.touchpoints_valid)?;
+    let outputs = service.partitions(&t.touchpoints_enriched)?;
     let mut processor = service.stateful(
-        Enricher::new(&config, reference, metrics, sources),
+        Enricher::new(&config, reference, metrics, sources, outputs),
         &t.touchpoints_valid,
         &t.identity_bindings,
         "enricher",

@@ -24,12 +24,20 @@ pub const ENRICHER_RESTORE_TIMEOUT_SECONDS: EnvVar = EnvVar {
     doc: "Reading a binding changelog partition (or the reference topic) may go this long without progress before the service gives up and exits.",
 };
 
+/// Watermark broadcast interval.
+pub const ENRICHER_WATERMARK_INTERVAL_MS: EnvVar = EnvVar {
+    name: "ENRICHER_WATERMARK_INTERVAL_MS",
+    default: Some("200"),
+    doc: "How often, at most, each source partition's event-time progress is broadcast to every enriched partition (an `attrib.SourceWatermark` record, only when it moved), so an attributor partition never waits on a source that sends it no traffic. Smaller: attributions sooner, more records; 0 turns the broadcast off (the attributor then waits ATTRIBUTOR_SOURCE_IDLE_INPUTS inputs for such a source).",
+};
+
 /// The enricher's own variables.
-pub const ENRICHER_VARS: [EnvVar; 4] = [
+pub const ENRICHER_VARS: [EnvVar; 5] = [
     ENRICHER_GROUP_ID,
     ENRICHER_REFERRAL_PARAMETERS,
     ENRICHER_BINDINGS_PER_PARTITION_MAX,
     ENRICHER_RESTORE_TIMEOUT_SECONDS,
+    ENRICHER_WATERMARK_INTERVAL_MS,
 ];
 
 /// Binding cap.
@@ -60,6 +68,8 @@ pub struct EnricherConfig {
     pub restore_timeout: Duration,
     /// Binding cap per partition.
     pub bindings_max: usize,
+    /// Watermark broadcast interval; `None`: no broadcast.
+    pub watermark_interval: Option<Duration>,
 }
 
 impl EnricherConfig {
@@ -82,7 +92,9 @@ impl EnricherConfig {
             bindings_max >= 100,
             "ENRICHER_BINDINGS_PER_PARTITION_MAX must be at least 100",
         );
+        let watermark_ms: u64 = env.parse(&ENRICHER_WATERMARK_INTERVAL_MS);
         Ok(EnricherConfig {
+            watermark_interval: (watermark_ms > 0).then(|| Duration::from_millis(watermark_ms)),
             bindings_max: bindings_max.max(100),
             common,
             group_id: env.string(&ENRICHER_GROUP_ID),
@@ -115,6 +127,9 @@ mod tests {
             ["ref", "via", "aff", "affiliate", "partner"]
         );
         assert_eq!(config.common.admin_listen_addr.port(), 9102);
+        assert_eq!(config.watermark_interval, Some(Duration::from_millis(200)));
+        let off = read(&[("ENRICHER_WATERMARK_INTERVAL_MS", "0")]).expect("ok");
+        assert_eq!(off.watermark_interval, None);
         let config = read(&[("ENRICHER_REFERRAL_PARAMETERS", " Ref , ,VIA")]).expect("ok");
         assert_eq!(config.referral_parameters, ["ref", "via"]);
     }

@@ -19,6 +19,8 @@ pub const IDENTITY_TOTAL: &str = "enricher_identity_total";
 pub const BINDINGS_CREATED_TOTAL: &str = "enricher_bindings_created_total";
 /// Bindings evicted by the per-partition cap.
 pub const EVICTED_BINDINGS_TOTAL: &str = "enricher_evicted_bindings_total";
+/// Source watermark records written (one per source broadcast per enriched partition).
+pub const WATERMARKS_SENT_TOTAL: &str = "enricher_watermarks_sent_total";
 // Bindings held, restore time and progress are the harness's `enricher_state_entries{kind="bindings"}`,
 // `enricher_state_bytes`, `enricher_restore_seconds`, `enricher_restore_records_total` and
 // `enricher_restoring_partitions` (runtime::stateful).
@@ -59,6 +61,8 @@ pub struct EnricherMetrics {
     pub bindings_created: IntCounter,
     /// See [`EVICTED_BINDINGS_TOTAL`].
     pub evicted_bindings: IntCounter,
+    /// See [`WATERMARKS_SENT_TOTAL`].
+    pub watermarks_sent: IntCounter,
 }
 
 impl EnricherMetrics {
@@ -84,6 +88,7 @@ impl EnricherMetrics {
             )?,
             bindings_created: IntCounter::new(BINDINGS_CREATED_TOTAL, "Bindings created and written to the changelog.")?,
             evicted_bindings: IntCounter::new(EVICTED_BINDINGS_TOTAL, "Bindings evicted by the per-partition cap (ENRICHER_BINDINGS_PER_PARTITION_MAX).")?,
+            watermarks_sent: IntCounter::new(WATERMARKS_SENT_TOTAL, "Source watermark records written: one per broadcast of a source's progress per enriched partition (ENRICHER_WATERMARK_INTERVAL_MS).")?,
         };
         for outcome in OUTCOMES {
             m.enriched.with_label_values(&[outcome]);
@@ -104,6 +109,7 @@ impl EnricherMetrics {
         registry.register(Box::new(m.identity.clone()))?;
         registry.register(Box::new(m.bindings_created.clone()))?;
         registry.register(Box::new(m.evicted_bindings.clone()))?;
+        registry.register(Box::new(m.watermarks_sent.clone()))?;
         Ok(m)
     }
 }

@@ -19,6 +19,7 @@ use runtime::settings::Topics;
 use runtime::stateful::{payload, Applied, StatefulLogic};
 use runtime::{DeadLetterWriter, Input, Output, Processor, RuntimeError};
 use schemas::attribution::Attribution;
+use schemas::touchpoint::SourceWatermark;
 use schemas::{
     CommissionDecision, DeadLetter, EnrichedTouchpoint, LedgerCommand, LedgerState, RiskLevel,
     RiskScore,
@@ -83,6 +84,10 @@ impl AnalyticsProcessor {
         let undecodable =
             |what: &str, e: schemas::CodecError| ("undecodable", format!("not {what}: {e}"));
         if input.topic == self.enriched {
+            if schemas::codec::is::<SourceWatermark>(payload) {
+                // The enricher's progress broadcast: the attributor's, no row of its own.
+                return Ok(WATERMARK);
+            }
             let e = schemas::decode::<EnrichedTouchpoint>(payload)
                 .map_err(|e| undecodable("an enriched touchpoint", e))?;
             let (tp, conversion) = rows::touchpoint_rows(&e);
@@ -159,6 +164,9 @@ impl AnalyticsProcessor {
     }
 }
 
+/// The analytics source label of the enricher's watermark records (skipped, not written).
+const WATERMARK: &str = "watermark";
+
 impl Processor for AnalyticsProcessor {
     fn process(
         &mut self,
@@ -170,6 +178,11 @@ impl Processor for AnalyticsProcessor {
             return Ok(());
         };
         match self.rows(input, payload) {
+            Ok(WATERMARK) => self
+                .metrics
+                .analytics
+                .with_label_values(&[WATERMARK, "skipped"])
+                .inc(),
             Ok(source) => self
                 .metrics
                 .analytics

@@ -60,7 +60,7 @@ impl LedgerMetrics {
             payouts: vec(PAYOUTS_TOTAL, "Payouts written, by status.", &["status"])?,
             analytics: vec(
                 ANALYTICS_TOTAL,
-                "Analytics messages: source touchpoint|attribution|risk_score|risk_level, outcome written|dead_lettered.",
+                "Analytics messages: source touchpoint|attribution|risk_score|risk_level|dead_letter|webhook_attempt, outcome written|dead_lettered; source watermark (the enricher's progress records on the enriched topic), outcome skipped.",
                 &["source", "outcome"],
             )?,
             dead_lettered: vec(DEAD_LETTERED_TOTAL, "Inputs dead-lettered, by stage and reason.", &["stage", "reason"])?,
@@ -94,6 +94,7 @@ impl LedgerMetrics {
                 m.analytics.with_label_values(&[s, o]);
             }
         }
+        m.analytics.with_label_values(&["watermark", "skipped"]);
         Ok(m)
     }
 }

@@ -13,6 +13,7 @@ use runtime::{encode, DeadLetterWriter, Input, Output, Processor, RuntimeError};
 use schemas::attribution::Attribution;
 use schemas::commission::Decision;
 use schemas::risk::ScoredActionKind;
+use schemas::touchpoint::SourceWatermark;
 use schemas::{EnrichedTouchpoint, RiskSignal, RiskState};
 use tokio_util::sync::CancellationToken;
 
@@ -54,6 +55,10 @@ impl RouterProcessor {
             offset: input.offset,
         };
         if input.topic == self.enriched_topic {
+            if schemas::codec::is::<SourceWatermark>(payload) {
+                // The enricher's progress broadcast: nothing risk needs.
+                return Ok(None);
+            }
             let tp = schemas::decode::<EnrichedTouchpoint>(payload)
                 .map_err(|e| format!("not an enriched touchpoint: {e}"))?;
             Ok(router::from_touchpoint(source, &tp))

@@ -152,6 +152,12 @@ pub fn decode<T: AvroMessage>(bytes: &[u8]) -> Result<T, CodecError> {
     Ok(message)
 }
 
+/// Whether `bytes` name one of the published versions of `T`'s schema in their header: how a
+/// reader tells apart the message types one topic carries (touchpoints and watermarks).
+pub fn is<T: AvroMessage>(bytes: &[u8]) -> bool {
+    writer_of::<T>(bytes).is_ok()
+}
+
 /// The published version of `T`'s schema a message names in its header.
 fn writer_of<T: AvroMessage>(bytes: &[u8]) -> Result<&'static SchemaVersion, CodecError> {
     let fingerprint = read_header(bytes)?;

@@ -614,6 +614,16 @@ pub fn verification_event() -> crate::VerificationEvent {
     }
 }
 
+/// Source partition 3's progress, broadcast to every enriched partition.
+pub fn source_watermark() -> crate::touchpoint::SourceWatermark {
+    crate::touchpoint::SourceWatermark {
+        partition: 3,
+        partitions: 6,
+        progress: at(86_400),
+        emitted_at: at(86_400 + 2),
+    }
+}
+
 /// Every example, encoded with its current schema.
 pub fn all() -> Result<Vec<Example>, CodecError> {
     Ok(vec![
@@ -642,6 +652,7 @@ pub fn all() -> Result<Vec<Example>, CodecError> {
         example(&trust_state())?,
         example(&specialist_trust())?,
         example(&verification_event())?,
+        example(&source_watermark())?,
     ])
 }
 

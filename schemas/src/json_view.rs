@@ -15,7 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::codec::{read_header, AvroMessage, CodecError, SchemaFamily, HEADER_LEN};
 
 /// Every message type that travels on a topic, with all its published versions.
-pub fn families() -> [&'static SchemaFamily; 25] {
+pub fn families() -> [&'static SchemaFamily; 26] {
     [
         crate::ValidTouchpoint::family(),
         crate::EnrichedTouchpoint::family(),
@@ -42,6 +42,7 @@ pub fn families() -> [&'static SchemaFamily; 25] {
         crate::TrustState::family(),
         crate::SpecialistTrust::family(),
         crate::VerificationEvent::family(),
+        crate::touchpoint::SourceWatermark::family(),
     ]
 }
 

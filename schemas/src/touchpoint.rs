@@ -283,6 +283,65 @@ pub struct SourceProgress {
     pub progress: DateTime<Utc>,
 }
 
+/// How far one source partition had got in event time, broadcast by the enricher to every
+/// enriched partition between the touchpoints: a consumer merging sources hears each one's
+/// progress even when it sends that partition no traffic (README "Event time is a watermark").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceWatermark {
+    /// Partition of the valid-touchpoint topic.
+    pub partition: i32,
+    /// That topic's partition count.
+    pub partitions: i32,
+    /// The largest `occurred_at` read from that partition when this was written: every
+    /// touchpoint of that source written before it is already on the partition it is on.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub progress: DateTime<Utc>,
+    /// When the enricher wrote it (wall clock): for lag, never for attribution.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub emitted_at: DateTime<Utc>,
+}
+
+impl SourceWatermark {
+    /// The record's key: one per source partition.
+    pub fn key(&self) -> String {
+        format!("watermark/{}", self.partition)
+    }
+
+    /// The progress it reports, as a touchpoint would carry it.
+    pub fn source(&self) -> SourceProgress {
+        SourceProgress {
+            partition: self.partition,
+            partitions: self.partitions,
+            progress: self.progress,
+        }
+    }
+}
+
+avro_message!(
+    SourceWatermark,
+    "attrib.SourceWatermark",
+    ["source_watermark.v1.avsc"]
+);
+
+/// One record of the enriched topic: a touchpoint, or a source's watermark between them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EnrichedRecord {
+    /// An enriched touchpoint.
+    Touchpoint(Box<EnrichedTouchpoint>),
+    /// A source's progress (see [`SourceWatermark`]).
+    Watermark(SourceWatermark),
+}
+
+impl EnrichedRecord {
+    /// Decodes either kind by the schema its header names.
+    pub fn decode(bytes: &[u8]) -> Result<EnrichedRecord, crate::CodecError> {
+        if crate::codec::is::<SourceWatermark>(bytes) {
+            return crate::decode(bytes).map(EnrichedRecord::Watermark);
+        }
+        crate::decode(bytes).map(|t| EnrichedRecord::Touchpoint(Box::new(t)))
+    }
+}
+
 avro_message!(
     EnrichedTouchpoint,
     "attrib.EnrichedTouchpoint",

@@ -122,6 +122,7 @@ fn every_published_version_still_decodes_with_the_current_types() {
     assert_golden_decodes("trust_state", &examples::trust_state());
     assert_golden_decodes("specialist_trust", &examples::specialist_trust());
     assert_golden_decodes("verification_event", &examples::verification_event());
+    assert_golden_decodes("source_watermark", &examples::source_watermark());
 }
 
 #[test]

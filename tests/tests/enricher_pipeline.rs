@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use schemas::touchpoint::{Channel, PartnerStatus, ResolvedBy};
+use schemas::touchpoint::{Channel, PartnerStatus, ResolvedBy, SourceWatermark};
 use schemas::{DeadLetter, EnrichedTouchpoint, EventKind, ValidTouchpoint};
 use tests::{
     binary, consume, consume_until, free_port, http_get, metric, payload, produce,
@@ -29,17 +29,40 @@ fn message(tp: &ValidTouchpoint) -> (Option<Vec<u8>>, Vec<u8>) {
     )
 }
 
+/// The enriched touchpoints among `messages` (the topic also carries the enricher's source
+/// watermarks between them).
+fn touchpoints(
+    messages: &[rdkafka::message::OwnedMessage],
+) -> impl Iterator<Item = EnrichedTouchpoint> + '_ {
+    messages
+        .iter()
+        .map(payload)
+        .filter(|p| !schemas::codec::is::<SourceWatermark>(p))
+        .map(|p| schemas::decode(p).expect("enriched decodes"))
+}
+
 fn by_event(
     messages: &[rdkafka::message::OwnedMessage],
 ) -> HashMap<String, Vec<EnrichedTouchpoint>> {
     let mut out: HashMap<String, Vec<EnrichedTouchpoint>> = HashMap::new();
-    for m in messages {
-        let e: EnrichedTouchpoint = schemas::decode(payload(m)).expect("enriched decodes");
+    for e in touchpoints(messages) {
         out.entry(e.touchpoint.event_id.clone())
             .or_default()
             .push(e);
     }
     out
+}
+
+/// Reads the enriched topic until `expected` touchpoints arrived (or `deadline`).
+fn consume_enriched(
+    topic: &str,
+    expected: usize,
+    deadline: Duration,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    consume_until(topic, deadline, |read| {
+        touchpoints(read).count() >= expected
+    })
+    .expect("consume enriched")
 }
 
 async fn wait_for(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
@@ -127,9 +150,11 @@ async fn reference_file_to_enriched_output_and_changes_apply_without_restart() {
         .await
         .expect("produce");
 
-    let out = by_event(
-        &consume(&topics.touchpoints_enriched, 6, Duration::from_secs(60)).expect("consume"),
-    );
+    let out = by_event(&consume_enriched(
+        &topics.touchpoints_enriched,
+        6,
+        Duration::from_secs(60),
+    ));
     let dlq = consume(&topics.touchpoints_dlq, 2, Duration::from_secs(30)).expect("dlq");
     let one = |id: &str| {
         out.get(id)
@@ -220,9 +245,11 @@ async fn reference_file_to_enriched_output_and_changes_apply_without_restart() {
     )
     .await
     .expect("produce");
-    let out = by_event(
-        &consume(&topics.touchpoints_enriched, 8, Duration::from_secs(60)).expect("consume"),
-    );
+    let out = by_event(&consume_enriched(
+        &topics.touchpoints_enriched,
+        8,
+        Duration::from_secs(60),
+    ));
     let a = &out["conv-c1-3"][0];
     assert_eq!(
         a.partner.partner_id.as_deref(),
@@ -288,8 +315,7 @@ fn check_round(topic: &str, round: &str, customers: usize) {
     let mut seen = std::collections::HashSet::new();
     let mut folded = 0;
     let all = consume_until(topic, Duration::from_secs(180), |read| {
-        for m in &read[folded..] {
-            let e: EnrichedTouchpoint = schemas::decode(payload(m)).expect("decodes");
+        for e in touchpoints(&read[folded..]) {
             if e.touchpoint.event_id.starts_with(&prefix) {
                 seen.insert(e.touchpoint.event_id);
             }

@@ -10,6 +10,7 @@ use reference::ReferenceData;
 use runtime::stateful::payload;
 use runtime::{DeadLetterWriter, Input, Output, Processor, RuntimeError};
 use schemas::reference::PartnerKind;
+use schemas::touchpoint::SourceWatermark;
 use schemas::{Attribution, ClaimNotice, EnrichedTouchpoint, LedgerEntry, RiskLevel};
 use serde::{Deserialize, Serialize};
 
@@ -160,6 +161,10 @@ impl Router {
             return self.specialist(c.specialist_id, Signal::Command(c.command));
         }
         let found: Vec<(String, Signal)> = if input.topic == t.touchpoints {
+            if schemas::codec::is::<SourceWatermark>(bytes) {
+                // The enricher's progress broadcast: no specialist's signal.
+                return Ok(Vec::new());
+            }
             let e: EnrichedTouchpoint =
                 schemas::decode(bytes).map_err(|e| undecodable("an enriched touchpoint", e))?;
             signals::from_touchpoint(&e).into_iter().collect()

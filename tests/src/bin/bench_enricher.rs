@@ -309,7 +309,7 @@ async fn main() -> anyhow::Result<()> {
                     &config.common,
                     &registry,
                     "enricher",
-                    Enricher::new(&config, reference.clone(), metrics, 3),
+                    Enricher::new(&config, reference.clone(), metrics, 3, 3),
                     &topics.touchpoints_valid,
                     &topics.identity_bindings,
                 )?;
