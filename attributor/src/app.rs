@@ -175,14 +175,21 @@ impl StatefulLogic for Attributor {
         partitions: &mut Partitions<PartitionState>,
         outputs: &mut Vec<Output>,
     ) -> Result<(), RuntimeError> {
-        let Some(quiet) = self.idle_advance else {
-            return Ok(());
-        };
         let now = Utc::now();
         let mut effects = Effects::default();
         {
             let catalog = self.reference.read();
             for (partition, state) in partitions.iter_mut() {
+                if state.pending() == 0 {
+                    continue;
+                }
+                if state.sources_idle() {
+                    state.advance_idle(now, &catalog, &mut effects);
+                    continue;
+                }
+                let Some(quiet) = self.idle_advance else {
+                    continue;
+                };
                 let quiet_for = self
                     .last_input
                     .get(partition)
@@ -194,7 +201,28 @@ impl StatefulLogic for Attributor {
                 } else {
                     quiet
                 };
-                if quiet_for >= patience && state.pending() > 0 {
+                if quiet_for >= patience {
+                    state.advance_idle(now, &catalog, &mut effects);
+                }
+            }
+        }
+        self.emit(effects, outputs)
+    }
+
+    // Every batch: a partition whose sources are all live and quiet (the enricher says so)
+    // attributes a conversion as soon as its grace has passed on the wall clock, even while
+    // other partitions keep the consumer busy.
+    fn emit_before_checkpoint(
+        &mut self,
+        partitions: &mut Partitions<PartitionState>,
+        outputs: &mut Vec<Output>,
+    ) -> Result<(), RuntimeError> {
+        let now = Utc::now();
+        let mut effects = Effects::default();
+        {
+            let catalog = self.reference.read();
+            for state in partitions.values_mut() {
+                if state.pending() > 0 && state.sources_idle() {
                     state.advance_idle(now, &catalog, &mut effects);
                 }
             }

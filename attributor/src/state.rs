@@ -113,6 +113,9 @@ struct Source {
     progress_ms: i64,
     /// Offset of the last input from it (or of the one that made it known).
     heard_offset: i64,
+    /// The enricher said it is live and quiet: not waited for until it sends again. Not kept
+    /// on the changelog (the enricher says it again every few seconds).
+    idle: bool,
 }
 
 /// Source id of inputs that carry no source (from enrichers before enriched_touchpoint v3):
@@ -168,6 +171,7 @@ impl PartitionState {
                                     progress_ms
                                 },
                                 heard_offset: c.heard_offset,
+                                idle: false,
                             };
                             (c.partition, source)
                         })
@@ -299,6 +303,7 @@ impl PartitionState {
             offset,
             input.source.as_ref(),
             ms(input.touchpoint.occurred_at),
+            false,
             limits,
         );
         self.last_offset = offset;
@@ -334,20 +339,27 @@ impl PartitionState {
             return;
         }
         let source = watermark.source();
-        self.hear(offset, Some(&source), ms(watermark.progress), limits);
+        self.hear(
+            offset,
+            Some(&source),
+            ms(watermark.progress),
+            watermark.idle,
+            limits,
+        );
         self.last_offset = offset;
         self.position_dirty = true;
         self.finalize_due(offset, catalog, effects);
     }
 
     /// Takes in the source progress an input carries (a touchpoint that `occurred` then, or a
-    /// watermark) and moves the watermark up to the smallest progress over the sources still
-    /// active.
+    /// watermark saying whether the source is `idle`) and moves the watermark up to the
+    /// smallest progress over the sources still active.
     fn hear(
         &mut self,
         offset: i64,
         source: Option<&SourceProgress>,
         occurred: i64,
+        idle: bool,
         limits: &Limits,
     ) {
         let (source, progress) = match source {
@@ -360,6 +372,7 @@ impl PartitionState {
                         self.sources.entry(partition).or_insert(Source {
                             progress_ms: i64::MIN,
                             heard_offset: offset,
+                            idle: false,
                         });
                     }
                 }
@@ -370,9 +383,11 @@ impl PartitionState {
         let heard = self.sources.entry(source).or_insert(Source {
             progress_ms: i64::MIN,
             heard_offset: offset,
+            idle,
         });
         heard.progress_ms = heard.progress_ms.max(progress);
         heard.heard_offset = offset;
+        heard.idle = idle;
         let low = self.active_progress(offset, limits).min();
         self.stream_time_ms = self.stream_time_ms.max(low.unwrap_or(i64::MIN));
     }
@@ -386,8 +401,14 @@ impl PartitionState {
         let idle_after = limits.source_idle_inputs.max(1);
         self.sources
             .values()
-            .filter(move |s| offset - s.heard_offset < idle_after)
+            .filter(move |s| !s.idle && offset - s.heard_offset < idle_after)
             .map(|s| s.progress_ms)
+    }
+
+    /// Whether the enricher said every source of this partition is live and quiet: then
+    /// nothing it has read is still coming, and the clock may follow the wall clock at once.
+    pub fn sources_idle(&self) -> bool {
+        !self.sources.is_empty() && self.sources.values().all(|s| s.idle)
     }
 
     /// How far the most advanced active source is ahead of the slowest one heard (or of the

@@ -66,10 +66,16 @@ impl Partition {
 
     /// The enricher's broadcast: source `partition` of `partitions` has got to `progress`.
     fn watermark(&mut self, partition: i32, partitions: i32, progress: DateTime<Utc>) {
+        self.broadcast(partition, partitions, progress, false);
+    }
+
+    /// The same, saying whether the source is live and quiet.
+    fn broadcast(&mut self, partition: i32, partitions: i32, progress: DateTime<Utc>, idle: bool) {
         let w = SourceWatermark {
             partition,
             partitions,
             progress,
+            idle,
             emitted_at: progress,
         };
         self.state.apply_watermark(
@@ -275,4 +281,53 @@ fn a_watermark_already_reflected_in_restored_state_changes_nothing() {
     p.apply(from(0, 2, other("o", t(30))));
     assert_eq!(p.state.stream_time(), Some(t(30)));
     assert_eq!(p.credited().len(), 1);
+}
+
+#[test]
+fn an_idle_source_is_not_waited_for_until_it_sends_again() {
+    let mut p = Partition::new(10_000);
+    p.apply(from(0, 3, click("c1", "p-anna", t(0))));
+    p.apply(from(0, 3, conversion("k1", "order-1", 10_000, t(10))));
+    p.broadcast(1, 3, t(3), false);
+    p.broadcast(2, 3, t(4), false);
+    assert_eq!(p.state.stream_time(), Some(t(3)));
+    // Sources 1 and 2 go quiet: source 0 alone sets the clock.
+    p.broadcast(1, 3, t(3), true);
+    p.broadcast(2, 3, t(4), true);
+    assert_eq!(p.state.stream_time(), Some(t(10)));
+    assert!(!p.state.sources_idle(), "source 0 is not idle");
+    p.apply(from(0, 3, other("o1", t(16))));
+    assert_eq!(p.state.stream_time(), Some(t(16)));
+    assert_eq!(p.credited(), vec![Some("p-anna".to_string())]);
+    // Source 1 sends again (a touchpoint here): waited for again, where it is.
+    p.apply(from(1, 3, conversion("k2", "order-2", 10_000, t(17))));
+    p.apply(from(0, 3, other("o2", t(40))));
+    assert_eq!(
+        p.state.stream_time(),
+        Some(t(17)),
+        "source 1 holds it at 17"
+    );
+    assert_eq!(p.state.held_back(&p.limits), Duration::minutes(23));
+}
+
+#[test]
+fn when_every_source_is_idle_the_clock_follows_the_wall_clock_up_to_the_last_grace() {
+    let mut p = Partition::new(10_000);
+    p.apply(from(0, 2, click("c1", "p-anna", t(0))));
+    p.apply(from(0, 2, conversion("k1", "order-1", 10_000, t(10))));
+    p.broadcast(1, 2, t(9), true);
+    assert_eq!(p.state.stream_time(), Some(t(10)));
+    assert!(p.credited().is_empty(), "grace runs to 15");
+    p.broadcast(0, 2, t(10), true);
+    assert!(p.state.sources_idle());
+    // What the service does at its next batch or idle tick, with the wall clock at 12 ...
+    p.state.advance_idle(t(12), &p.catalog, &mut p.effects);
+    assert!(p.credited().is_empty());
+    // ... and later: never past the last pending conversion's grace.
+    p.state.advance_idle(t(600), &p.catalog, &mut p.effects);
+    assert_eq!(p.credited(), vec![Some("p-anna".to_string())]);
+    assert_eq!(p.state.stream_time(), Some(t(15)));
+    // A restored partition does not keep idleness: the enricher says it again.
+    let p = p.restored();
+    assert!(!p.state.sources_idle());
 }

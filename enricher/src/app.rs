@@ -2,7 +2,7 @@
 //! reference follower, Kafka in and out.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::Utc;
 use prometheus::Registry;
@@ -21,6 +21,7 @@ use crate::enrich::{enrich, Position};
 use crate::identity::KeySource;
 use crate::metrics::EnricherMetrics;
 use crate::state::EnricherState;
+use crate::watermark::BroadcastRules;
 
 /// The enricher's apply step: one valid touchpoint in, one enriched touchpoint (or a dead
 /// letter) out, and the customer's binding when the event makes one.
@@ -33,7 +34,8 @@ pub struct Enricher {
     source_partitions: i32,
     /// Partitions of the enriched topic: where each source's progress is broadcast.
     output_partitions: i32,
-    watermark_interval: Option<Duration>,
+    /// When sources' progress is broadcast; `None`: never.
+    broadcast: Option<BroadcastRules>,
     erasure: ErasureTopics,
     changelog: String,
     bindings_max: usize,
@@ -58,51 +60,59 @@ impl Enricher {
             metrics,
             source_partitions,
             output_partitions,
-            watermark_interval: config.watermark_interval,
+            broadcast: config.watermark_interval.map(|interval| BroadcastRules {
+                interval,
+                idle_after: config.source_idle,
+            }),
             erasure: ErasureTopics::new(&config.common.topics),
             changelog: config.common.topics.identity_bindings.clone(),
             bindings_max: config.bindings_max,
         }
     }
 
-    /// Broadcasts `partition`'s progress to every enriched partition if it is due: after the
-    /// touchpoints it covers, in the same output order, so no partition hears of progress
-    /// before the touchpoints behind it.
+    /// Broadcasts every source's progress that is due to every enriched partition: after
+    /// the touchpoints it covers (the batch's outputs are acknowledged before this runs), so
+    /// no partition hears of progress before the touchpoints behind it.
     fn broadcast(
         &self,
-        partition: i32,
-        state: &mut EnricherState,
-        now: Instant,
+        partitions: &mut Partitions<EnricherState>,
         outputs: &mut Vec<Output>,
     ) -> Result<(), RuntimeError> {
-        let Some(interval) = self.watermark_interval else {
+        let Some(rules) = &self.broadcast else {
             return Ok(());
         };
-        let Some(progress) = state.stamp.broadcast_due(now, interval) else {
-            return Ok(());
-        };
-        let watermark = SourceWatermark {
-            partition,
-            partitions: self.source_partitions,
-            progress,
-            emitted_at: Utc::now(),
-        };
-        let payload = schemas::encode(&watermark).map_err(|error| RuntimeError::Encode {
-            what: "source watermark",
-            error,
-        })?;
-        let key = watermark.key().into_bytes();
-        for to in 0..self.output_partitions {
-            outputs.push(Output {
-                topic: Arc::clone(&self.output_topic),
-                key: Some(key.clone()),
-                partition: Some(to),
-                payload: Some(payload.clone()),
-            });
+        let (now, wall) = (Instant::now(), Utc::now());
+        for (&partition, state) in partitions.iter_mut() {
+            let Some(due) = state.stamp.broadcast_due(now, wall, rules) else {
+                continue;
+            };
+            let watermark = SourceWatermark {
+                partition,
+                partitions: self.source_partitions,
+                progress: due.progress,
+                idle: due.idle,
+                emitted_at: wall,
+            };
+            let payload = schemas::encode(&watermark).map_err(|error| RuntimeError::Encode {
+                what: "source watermark",
+                error,
+            })?;
+            let key = watermark.key().into_bytes();
+            for to in 0..self.output_partitions {
+                outputs.push(Output {
+                    topic: Arc::clone(&self.output_topic),
+                    key: Some(key.clone()),
+                    partition: Some(to),
+                    payload: Some(payload.clone()),
+                });
+            }
+            let sent = u64::try_from(self.output_partitions).unwrap_or(0);
+            let kind = if due.idle { "idle" } else { "progress" };
+            self.metrics
+                .watermarks_sent
+                .with_label_values(&[kind])
+                .inc_by(sent);
         }
-        self.metrics
-            .watermarks_sent
-            .inc_by(u64::try_from(self.output_partitions).unwrap_or(0));
         Ok(())
     }
 
@@ -198,6 +208,7 @@ impl StatefulLogic for Enricher {
             input.partition,
             self.source_partitions,
             occurred_at,
+            Instant::now(),
         ));
         let record = &enriched.record;
         let payload = schemas::encode(record).map_err(|error| RuntimeError::Encode {
@@ -210,8 +221,15 @@ impl StatefulLogic for Enricher {
             payload,
         ));
         self.count(record, enriched.key_source);
-        self.broadcast(input.partition, state, Instant::now(), outputs)?;
         Ok(Applied::Done)
+    }
+
+    fn emit_before_checkpoint(
+        &mut self,
+        partitions: &mut Partitions<EnricherState>,
+        outputs: &mut Vec<Output>,
+    ) -> Result<(), RuntimeError> {
+        self.broadcast(partitions, outputs)
     }
 
     fn idle(
@@ -219,12 +237,8 @@ impl StatefulLogic for Enricher {
         partitions: &mut Partitions<EnricherState>,
         outputs: &mut Vec<Output>,
     ) -> Result<(), RuntimeError> {
-        // Progress read since the last broadcast of a source that then went quiet.
-        let now = Instant::now();
-        for (&partition, state) in partitions.iter_mut() {
-            self.broadcast(partition, state, now, outputs)?;
-        }
-        Ok(())
+        // A source gone quiet: its last progress, then its idleness.
+        self.broadcast(partitions, outputs)
     }
 
     fn before_checkpoint(&mut self, partitions: &mut Partitions<EnricherState>) {

@@ -31,13 +31,21 @@ pub const ENRICHER_WATERMARK_INTERVAL_MS: EnvVar = EnvVar {
     doc: "How often, at most, each source partition's event-time progress is broadcast to every enriched partition (an `attrib.SourceWatermark` record, only when it moved), so an attributor partition never waits on a source that sends it no traffic. Smaller: attributions sooner, more records; 0 turns the broadcast off (the attributor then waits ATTRIBUTOR_SOURCE_IDLE_INPUTS inputs for such a source).",
 };
 
+/// Source idleness.
+pub const ENRICHER_SOURCE_IDLE_MS: EnvVar = EnvVar {
+    name: "ENRICHER_SOURCE_IDLE_MS",
+    default: Some("1000"),
+    doc: "A live source partition (its event time within 5 minutes of the wall clock) from which nothing was read for this long is broadcast idle: attributors stop waiting for it until it sends again, so sparse real-time traffic is attributed once its grace has passed. A source replaying history is never idle. Events of an idle source that occurred before the others' progress arrive late (the program's grace is the allowance). 0: never idle.",
+};
+
 /// The enricher's own variables.
-pub const ENRICHER_VARS: [EnvVar; 5] = [
+pub const ENRICHER_VARS: [EnvVar; 6] = [
     ENRICHER_GROUP_ID,
     ENRICHER_REFERRAL_PARAMETERS,
     ENRICHER_BINDINGS_PER_PARTITION_MAX,
     ENRICHER_RESTORE_TIMEOUT_SECONDS,
     ENRICHER_WATERMARK_INTERVAL_MS,
+    ENRICHER_SOURCE_IDLE_MS,
 ];
 
 /// Binding cap.
@@ -70,6 +78,8 @@ pub struct EnricherConfig {
     pub bindings_max: usize,
     /// Watermark broadcast interval; `None`: no broadcast.
     pub watermark_interval: Option<Duration>,
+    /// Quiet time after which a live source is broadcast idle; `None`: never.
+    pub source_idle: Option<Duration>,
 }
 
 impl EnricherConfig {
@@ -93,7 +103,9 @@ impl EnricherConfig {
             "ENRICHER_BINDINGS_PER_PARTITION_MAX must be at least 100",
         );
         let watermark_ms: u64 = env.parse(&ENRICHER_WATERMARK_INTERVAL_MS);
+        let idle_ms: u64 = env.parse(&ENRICHER_SOURCE_IDLE_MS);
         Ok(EnricherConfig {
+            source_idle: (idle_ms > 0).then(|| Duration::from_millis(idle_ms)),
             watermark_interval: (watermark_ms > 0).then(|| Duration::from_millis(watermark_ms)),
             bindings_max: bindings_max.max(100),
             common,
@@ -130,6 +142,7 @@ mod tests {
         assert_eq!(config.watermark_interval, Some(Duration::from_millis(200)));
         let off = read(&[("ENRICHER_WATERMARK_INTERVAL_MS", "0")]).expect("ok");
         assert_eq!(off.watermark_interval, None);
+        assert_eq!(config.source_idle, Some(Duration::from_millis(1000)));
         let config = read(&[("ENRICHER_REFERRAL_PARAMETERS", " Ref , ,VIA")]).expect("ok");
         assert_eq!(config.referral_parameters, ["ref", "via"]);
     }

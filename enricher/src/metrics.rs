@@ -19,7 +19,8 @@ pub const IDENTITY_TOTAL: &str = "enricher_identity_total";
 pub const BINDINGS_CREATED_TOTAL: &str = "enricher_bindings_created_total";
 /// Bindings evicted by the per-partition cap.
 pub const EVICTED_BINDINGS_TOTAL: &str = "enricher_evicted_bindings_total";
-/// Source watermark records written (one per source broadcast per enriched partition).
+/// Source watermark records written (one per source broadcast per enriched partition), by
+/// kind: `progress` (a moving source) or `idle` (a quiet live one).
 pub const WATERMARKS_SENT_TOTAL: &str = "enricher_watermarks_sent_total";
 // Bindings held, restore time and progress are the harness's `enricher_state_entries{kind="bindings"}`,
 // `enricher_state_bytes`, `enricher_restore_seconds`, `enricher_restore_records_total` and
@@ -62,7 +63,7 @@ pub struct EnricherMetrics {
     /// See [`EVICTED_BINDINGS_TOTAL`].
     pub evicted_bindings: IntCounter,
     /// See [`WATERMARKS_SENT_TOTAL`].
-    pub watermarks_sent: IntCounter,
+    pub watermarks_sent: IntCounterVec,
 }
 
 impl EnricherMetrics {
@@ -88,7 +89,10 @@ impl EnricherMetrics {
             )?,
             bindings_created: IntCounter::new(BINDINGS_CREATED_TOTAL, "Bindings created and written to the changelog.")?,
             evicted_bindings: IntCounter::new(EVICTED_BINDINGS_TOTAL, "Bindings evicted by the per-partition cap (ENRICHER_BINDINGS_PER_PARTITION_MAX).")?,
-            watermarks_sent: IntCounter::new(WATERMARKS_SENT_TOTAL, "Source watermark records written: one per broadcast of a source's progress per enriched partition (ENRICHER_WATERMARK_INTERVAL_MS).")?,
+            watermarks_sent: IntCounterVec::new(
+                Opts::new(WATERMARKS_SENT_TOTAL, "Source watermark records written, one per broadcast of a source per enriched partition, by kind: progress (a moving source, ENRICHER_WATERMARK_INTERVAL_MS), idle (a quiet live source, ENRICHER_SOURCE_IDLE_MS)."),
+                &["kind"],
+            )?,
         };
         for outcome in OUTCOMES {
             m.enriched.with_label_values(&[outcome]);
@@ -98,6 +102,9 @@ impl EnricherMetrics {
         }
         for reason in DEAD_LETTER_REASONS {
             m.dead_lettered.with_label_values(&[reason]);
+        }
+        for kind in ["progress", "idle"] {
+            m.watermarks_sent.with_label_values(&[kind]);
         }
         for source in IDENTITY_SOURCES {
             m.identity.with_label_values(&[source]);

@@ -12,33 +12,69 @@
 //! progress to every enriched partition (`attrib.SourceWatermark`), at most once per interval
 //! and only when it moved: written after the touchpoints it covers, so on each partition it
 //! never claims more than that partition has received.
+//!
+//! A *live* source (its progress within [`LIVE_LAG`] of the wall clock) from which nothing has
+//! been read for the idle time is broadcast `idle`: the attributor stops waiting for it until it
+//! sends again, so sparse real-time traffic is attributed when its grace has passed rather than
+//! when every source happens to send something newer. A source replaying history (a backfill,
+//! a catch-up after an outage) is never idle: its quiet more likely means the broker is serving
+//! another partition's backlog first, and its journeys are still coming.
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use schemas::touchpoint::SourceProgress;
 
+/// How far behind the wall clock a source's progress may be for it to count as live.
+pub const LIVE_LAG: chrono::Duration = chrono::Duration::minutes(5);
+
+/// How often an idle source's idleness is said again: an attributor that restarted (it does
+/// not keep idleness) or took a partition over learns it within this long.
+pub const IDLE_REPEAT: Duration = Duration::from_secs(10);
+
+/// When a source's progress is broadcast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BroadcastRules {
+    /// Least time between two broadcasts of a moving source.
+    pub interval: Duration,
+    /// Quiet time after which a live source is broadcast idle; `None`: never.
+    pub idle_after: Option<Duration>,
+}
+
+/// What is broadcast of a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Broadcast {
+    /// The source's progress.
+    pub progress: DateTime<Utc>,
+    /// Whether it is idle (see the module docs).
+    pub idle: bool,
+}
+
 /// Progress of one source partition, as far as this instance has read it, and what was last
 /// broadcast of it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SourceStamp {
     progress: Option<DateTime<Utc>>,
-    /// Progress last broadcast and when.
-    broadcast: Option<(DateTime<Utc>, Instant)>,
+    /// When the last record was read from it.
+    last_input: Option<Instant>,
+    /// What was last broadcast, and when.
+    sent: Option<(Broadcast, Instant)>,
 }
 
 impl SourceStamp {
-    /// Takes in a record of `partition` (one of `partitions`) that occurred at `occurred_at`
-    /// and returns the stamp it carries: progress never goes back, so a late event carries
-    /// the progress its source had already made.
+    /// Takes in a record of `partition` (one of `partitions`) that occurred at `occurred_at`,
+    /// read at `now`, and returns the stamp it carries: progress never goes back, so a late
+    /// event carries the progress its source had already made.
     pub fn stamp(
         &mut self,
         partition: i32,
         partitions: i32,
         occurred_at: DateTime<Utc>,
+        now: Instant,
     ) -> SourceProgress {
         let progress = self.progress.map_or(occurred_at, |p| p.max(occurred_at));
         self.progress = Some(progress);
+        self.last_input = Some(now);
         SourceProgress {
             partition,
             partitions,
@@ -51,17 +87,40 @@ impl SourceStamp {
         self.progress
     }
 
-    /// The progress to broadcast at `now`, if it moved since the last broadcast and that was
-    /// at least `interval` ago (the first one goes out at once); marks it broadcast.
-    pub fn broadcast_due(&mut self, now: Instant, interval: Duration) -> Option<DateTime<Utc>> {
+    /// What to broadcast at `now` (`wall` on the wall clock), if anything; marks it sent.
+    /// A moving source at most once per interval (the first at once); a source turning idle
+    /// or active again at once; an idle one again every [`IDLE_REPEAT`].
+    pub fn broadcast_due(
+        &mut self,
+        now: Instant,
+        wall: DateTime<Utc>,
+        rules: &BroadcastRules,
+    ) -> Option<Broadcast> {
         let progress = self.progress?;
-        if let Some((sent, at)) = self.broadcast {
-            if progress <= sent || now.saturating_duration_since(at) < interval {
-                return None;
+        let quiet = |after: Duration| {
+            self.last_input
+                .is_none_or(|t| now.saturating_duration_since(t) >= after)
+        };
+        let idle = rules.idle_after.is_some_and(quiet) && progress >= wall - LIVE_LAG;
+        let due = match self.sent {
+            None => true,
+            Some((sent, at)) => {
+                let since = now.saturating_duration_since(at);
+                if sent.idle != idle {
+                    true
+                } else if idle {
+                    since >= IDLE_REPEAT
+                } else {
+                    progress > sent.progress && since >= rules.interval
+                }
             }
+        };
+        if !due {
+            return None;
         }
-        self.broadcast = Some((progress, now));
-        Some(progress)
+        let broadcast = Broadcast { progress, idle };
+        self.sent = Some((broadcast, now));
+        Some(broadcast)
     }
 }
 
@@ -77,40 +136,120 @@ mod tests {
     fn progress_is_the_largest_event_time_and_never_goes_back() {
         let mut stamp = SourceStamp::default();
         assert_eq!(stamp.progress(), None);
-        assert_eq!(stamp.stamp(2, 6, at(100)).progress, at(100));
-        let late = stamp.stamp(2, 6, at(40));
+        let now = Instant::now();
+        assert_eq!(stamp.stamp(2, 6, at(100), now).progress, at(100));
+        let late = stamp.stamp(2, 6, at(40), now);
         assert_eq!(
             late.progress,
             at(100),
             "a late event carries the progress made"
         );
         assert_eq!((late.partition, late.partitions), (2, 6));
-        assert_eq!(stamp.stamp(2, 6, at(160)).progress, at(160));
+        assert_eq!(stamp.stamp(2, 6, at(160), now).progress, at(160));
         assert_eq!(stamp.progress(), Some(at(160)));
+    }
+
+    const EVERY: Duration = Duration::from_millis(200);
+    const RULES: BroadcastRules = BroadcastRules {
+        interval: EVERY,
+        idle_after: Some(Duration::from_secs(1)),
+    };
+
+    fn moving(progress: DateTime<Utc>) -> Option<Broadcast> {
+        Some(Broadcast {
+            progress,
+            idle: false,
+        })
     }
 
     #[test]
     fn progress_is_broadcast_when_it_moved_at_most_once_per_interval() {
-        let every = Duration::from_millis(200);
+        // Event time long before the wall clock: history, never idle.
+        let wall = at(1_000_000);
         let t0 = Instant::now();
         let mut stamp = SourceStamp::default();
-        assert_eq!(stamp.broadcast_due(t0, every), None, "nothing read yet");
-        stamp.stamp(1, 4, at(100));
         assert_eq!(
-            stamp.broadcast_due(t0, every),
-            Some(at(100)),
+            stamp.broadcast_due(t0, wall, &RULES),
+            None,
+            "nothing read yet"
+        );
+        stamp.stamp(1, 4, at(100), t0);
+        assert_eq!(
+            stamp.broadcast_due(t0, wall, &RULES),
+            moving(at(100)),
             "the first at once"
         );
-        stamp.stamp(1, 4, at(130));
-        assert_eq!(stamp.broadcast_due(t0 + every / 2, every), None, "too soon");
-        assert_eq!(stamp.broadcast_due(t0 + every, every), Some(at(130)));
-        stamp.stamp(1, 4, at(90));
+        stamp.stamp(1, 4, at(130), t0);
         assert_eq!(
-            stamp.broadcast_due(t0 + every * 5, every),
+            stamp.broadcast_due(t0 + EVERY / 2, wall, &RULES),
+            None,
+            "too soon"
+        );
+        assert_eq!(
+            stamp.broadcast_due(t0 + EVERY, wall, &RULES),
+            moving(at(130))
+        );
+        stamp.stamp(1, 4, at(90), t0);
+        assert_eq!(
+            stamp.broadcast_due(t0 + EVERY * 5, wall, &RULES),
             None,
             "a late event moves nothing"
         );
-        stamp.stamp(1, 4, at(131));
-        assert_eq!(stamp.broadcast_due(t0 + every * 5, every), Some(at(131)));
+        stamp.stamp(1, 4, at(131), t0);
+        assert_eq!(
+            stamp.broadcast_due(t0 + EVERY * 5, wall, &RULES),
+            moving(at(131))
+        );
+        assert_eq!(
+            stamp.broadcast_due(t0 + Duration::from_secs(60), wall, &RULES),
+            None,
+            "a quiet source replaying history is never idle"
+        );
+    }
+
+    #[test]
+    fn a_quiet_live_source_is_idle_until_it_sends_again() {
+        let wall = at(10_000);
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        let mut stamp = SourceStamp::default();
+        stamp.stamp(0, 6, at(9_999), t0);
+        assert_eq!(stamp.broadcast_due(t0, wall, &RULES), moving(at(9_999)));
+        assert_eq!(stamp.broadcast_due(t0 + second / 2, wall, &RULES), None);
+        let idle = Some(Broadcast {
+            progress: at(9_999),
+            idle: true,
+        });
+        assert_eq!(
+            stamp.broadcast_due(t0 + second, wall, &RULES),
+            idle,
+            "quiet a second"
+        );
+        assert_eq!(
+            stamp.broadcast_due(t0 + second * 2, wall, &RULES),
+            None,
+            "said once"
+        );
+        assert_eq!(
+            stamp.broadcast_due(t0 + second + IDLE_REPEAT, wall, &RULES),
+            idle,
+            "and again every IDLE_REPEAT"
+        );
+        // It sends again: active at once, whatever the interval.
+        let back = t0 + second + IDLE_REPEAT + EVERY / 4;
+        stamp.stamp(0, 6, at(10_003), back);
+        assert_eq!(stamp.broadcast_due(back, wall, &RULES), moving(at(10_003)));
+        // A source five minutes or more behind the wall clock is history: never idle.
+        let much_later = at(10_003) + LIVE_LAG + chrono::Duration::seconds(1);
+        assert_eq!(
+            stamp.broadcast_due(back + second * 2, much_later, &RULES),
+            None
+        );
+        // Idleness turned off.
+        let never = BroadcastRules {
+            idle_after: None,
+            ..RULES
+        };
+        assert_eq!(stamp.broadcast_due(back + second * 60, wall, &never), None);
     }
 }

@@ -620,6 +620,7 @@ pub fn source_watermark() -> crate::touchpoint::SourceWatermark {
         partition: 3,
         partitions: 6,
         progress: at(86_400),
+        idle: false,
         emitted_at: at(86_400 + 2),
     }
 }

@@ -296,6 +296,10 @@ pub struct SourceWatermark {
     /// touchpoint of that source written before it is already on the partition it is on.
     #[serde(with = "chrono::serde::ts_milliseconds")]
     pub progress: DateTime<Utc>,
+    /// The source is live and has been quiet for a while: a merging consumer need not wait
+    /// for it until it sends again.
+    #[serde(default)]
+    pub idle: bool,
     /// When the enricher wrote it (wall clock): for lag, never for attribution.
     #[serde(with = "chrono::serde::ts_milliseconds")]
     pub emitted_at: DateTime<Utc>,

@@ -4,7 +4,9 @@
 //! broadcast every attributor partition still hears every source: a conversion is attributed
 //! as soon as every source's event time has passed its grace, with 4 and with 6 partitions,
 //! and the held-back gauge shows a lagging source. Without the broadcast (the control) the
-//! same input attributes only where every source's traffic happens to meet.
+//! same input attributes only where every source's traffic happens to meet. And live traffic
+//! (event time = now) that leaves sources quiet is attributed once its grace has passed,
+//! because the enricher says quiet live sources are idle.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -52,7 +54,13 @@ fn at(minutes: i64) -> DateTime<Utc> {
 
 /// Source `s`'s visitor's touchpoint, written to source partition `s` as ingest would.
 fn event(s: i32, id: &str, kind: EventKind, minute: i64) -> (i32, Vec<u8>, Vec<u8>) {
-    let mut tp = ValidTouchpoint::new(format!("{id}-{s}"), kind, at(minute));
+    event_at(s, id, kind, at(minute))
+}
+
+/// The same at `when`.
+fn event_at(s: i32, id: &str, kind: EventKind, when: DateTime<Utc>) -> (i32, Vec<u8>, Vec<u8>) {
+    let minute = (when - at(0)).num_minutes();
+    let mut tp = ValidTouchpoint::new(format!("{id}-{s}"), kind, when);
     let visitor = format!("v-{s}");
     tp.visitor_id = Some(visitor.clone());
     tp.url = Some(match kind {
@@ -324,4 +332,121 @@ async fn every_partition_hears_every_source_with_6_partitions() {
     require_broker();
     let with = run(6, true).await;
     check_broadcast(6, &with);
+}
+
+/// Live traffic: every source sends a page view, then source 0 a click and its conversion,
+/// and nothing more. With a grace of 0 the conversion is attributed within seconds, as the
+/// quiet sources are said idle; with idleness off (and no wall-clock stand-in) never.
+async fn live(idle_ms: &str) -> Option<Duration> {
+    let ns = unique_namespace("wm-live");
+    let env = service_env(
+        &ns,
+        &[
+            ("KAFKA_TOPIC_PARTITIONS", "4"),
+            ("BATCH_LINGER_MS", "20"),
+            ("ATTRIBUTOR_IDLE_ADVANCE_SECONDS", "0"),
+            ("ENRICHER_SOURCE_IDLE_MS", idle_ms),
+        ],
+    );
+    let reference = REFERENCE.replace("grace_seconds = 300", "grace_seconds = 0");
+    publish_reference(&env, &reference).await.expect("publish");
+    let enricher_config = tests::enricher_config(&env);
+    let topics = enricher_config.common.topics.clone();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let enricher_metrics = prometheus::Registry::new();
+    let attributor_metrics = prometheus::Registry::new();
+    let enricher = tokio::spawn(enricher::app::run(
+        enricher_config,
+        enricher_metrics.clone(),
+        shutdown.clone(),
+    ));
+    let attributor = tokio::spawn(attributor::app::run(
+        attributor_config(&env),
+        attributor_metrics.clone(),
+        shutdown.clone(),
+    ));
+    wait_for(
+        "both services loaded the reference",
+        Duration::from_secs(60),
+        || {
+            metric(
+                &enricher_metrics,
+                "enricher_reference_entities",
+                Some(("entity", "program")),
+            ) >= 1.0
+                && metric(
+                    &attributor_metrics,
+                    "attributor_reference_entities",
+                    Some(("entity", "program")),
+                ) >= 1.0
+        },
+    )
+    .await;
+    let now = Utc::now();
+    let views: Vec<_> = (0..4)
+        .map(|s| {
+            event_at(
+                s,
+                "pv",
+                EventKind::PageView,
+                now - chrono::Duration::seconds(5),
+            )
+        })
+        .collect();
+    produce_to_partitions(&topics.touchpoints_valid, &views)
+        .await
+        .expect("views");
+    // Both consumers have joined and read the views: the clock starts with the journey.
+    wait_for(
+        "the views enriched and read",
+        Duration::from_secs(60),
+        || {
+            metric(&enricher_metrics, "enricher_consumed_total", None) >= 4.0
+                && metric(&attributor_metrics, "attributor_consumed_total", None) >= 4.0
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let journey = [
+        event_at(0, "click", EventKind::Click, Utc::now()),
+        event_at(0, "conv", EventKind::Conversion, Utc::now()),
+    ];
+    produce_to_partitions(&topics.touchpoints_valid, &journey)
+        .await
+        .expect("journey");
+    let sent = Instant::now();
+    let attributed = || {
+        metric(
+            &attributor_metrics,
+            "attributor_attributions_total",
+            Some(("outcome", "attributed")),
+        ) >= 1.0
+    };
+    let mut took = None;
+    while sent.elapsed() < Duration::from_secs(20) {
+        if attributed() {
+            took = Some(sent.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    enricher.await.expect("join").expect("enricher");
+    attributor.await.expect("join").expect("attributor");
+    took
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_traffic_is_attributed_once_its_grace_has_passed_though_sources_are_quiet() {
+    require_broker();
+    let took = live("1000").await.expect("attributed");
+    println!(
+        "grace 0, sources idle after 1 s: attributed {took:?} after the conversion was produced"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(
+        live("0").await,
+        None,
+        "without idleness the quiet sources hold the clock"
+    );
 }
