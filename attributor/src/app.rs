@@ -26,6 +26,9 @@ use crate::state::{Effects, Limits, PartitionState};
 /// follows the wall clock while its sources disagree.
 const LAGGING_SOURCE_PATIENCE: u32 = 10;
 
+/// Keys one partition's sweep looks at per checkpoint.
+const SWEEP_KEYS_PER_CHECKPOINT: usize = 5_000;
+
 /// The attributor's apply step, idle clock and sweep.
 #[allow(missing_debug_implementations)]
 pub struct Attributor {
@@ -243,16 +246,19 @@ impl StatefulLogic for Attributor {
                 "Key cap reached (ATTRIBUTOR_KEYS_PER_PARTITION_MAX): evicted the keys holding only the oldest touchpoints."
             );
         }
-        if self.last_sweep.elapsed() < self.sweep_interval {
-            return;
+        if self.last_sweep.elapsed() >= self.sweep_interval {
+            self.last_sweep = Instant::now();
+            partitions
+                .values_mut()
+                .for_each(PartitionState::start_sweep);
         }
-        self.last_sweep = Instant::now();
+        // A slice per checkpoint: the keys it changes are rewritten by this checkpoint, so a
+        // sweep never holds input back for long (README "Sweeps").
         let catalog = self.reference.read();
-        let changed: usize = partitions
-            .values_mut()
-            .map(|state| state.sweep(&catalog, &self.limits))
-            .sum();
-        tracing::debug!(changed, "Swept expired state.");
+        for state in partitions.values_mut().filter(|s| s.sweeping()) {
+            let changed = state.sweep_step(&catalog, &self.limits, SWEEP_KEYS_PER_CHECKPOINT);
+            tracing::debug!(changed, "Swept a slice of expired state.");
+        }
     }
 
     fn partition_restored(&mut self, partition: i32) {

@@ -104,6 +104,8 @@ pub struct PartitionState {
     dirty: BTreeSet<String>,
     position_dirty: bool,
     touchpoints: usize,
+    /// Keys the sweep under way has still to look at.
+    sweep_queue: Vec<String>,
 }
 
 /// One upstream partition as this partition has heard it.
@@ -566,29 +568,52 @@ impl PartitionState {
     }
 
     /// Expires windows, orders and bindings of every key (what a touch would expire lazily),
-    /// removing keys left empty. Returns the number of keys changed.
+    /// removing keys left empty, all at once. Returns the number of keys changed.
     pub fn sweep(&mut self, catalog: &Catalog, limits: &Limits) -> usize {
+        self.start_sweep();
+        self.sweep_step(catalog, limits, usize::MAX)
+    }
+
+    /// Starts a sweep (unless one is under way): every key held now is to be looked at, a
+    /// slice at a time ([`PartitionState::sweep_step`]), so no checkpoint has to expire and
+    /// rewrite the whole partition while input waits.
+    pub fn start_sweep(&mut self) {
+        if self.sweep_queue.is_empty() {
+            self.sweep_queue = self.keys.keys().cloned().collect();
+        }
+    }
+
+    /// Whether a sweep is under way.
+    pub fn sweeping(&self) -> bool {
+        !self.sweep_queue.is_empty()
+    }
+
+    /// Expires up to `max_keys` keys of the sweep under way (keys gone meanwhile are skipped,
+    /// keys made meanwhile wait for the next sweep). Returns the number of keys changed.
+    pub fn sweep_step(&mut self, catalog: &Catalog, limits: &Limits, max_keys: usize) -> usize {
         let stream_time = self.stream_time_ms;
         let offset = self.last_offset;
-        let mut changed = Vec::new();
-        let mut removed_total = 0;
-        for (key, ks) in &mut self.keys {
+        let take = self.sweep_queue.len().min(max_keys);
+        let slice = self.sweep_queue.split_off(self.sweep_queue.len() - take);
+        let mut changed = 0;
+        for key in slice {
+            let Some(ks) = self.keys.get_mut(&key) else {
+                continue;
+            };
             let before = (ks.history.orders.len(), ks.history.chains.len());
-            let removed = expire(ks, key, stream_time, catalog, limits);
-            if removed > 0 || before != (ks.history.orders.len(), ks.history.chains.len()) {
-                ks.as_of = ks.as_of.max(offset);
-                removed_total += removed;
-                changed.push(key.clone());
+            let removed = expire(ks, &key, stream_time, catalog, limits);
+            if removed == 0 && before == (ks.history.orders.len(), ks.history.chains.len()) {
+                continue;
             }
-        }
-        self.touchpoints -= removed_total;
-        for key in &changed {
-            if self.keys.get(key).is_some_and(KeyState::is_empty) {
-                self.keys.remove(key);
+            ks.as_of = ks.as_of.max(offset);
+            self.touchpoints -= removed;
+            changed += 1;
+            if ks.is_empty() {
+                self.keys.remove(&key);
             }
-            self.dirty.insert(key.clone());
+            self.dirty.insert(key);
         }
-        changed.len()
+        changed
     }
 
     /// Bounds the partition's keys under a flood of untrusted input (forged clicks on a
