@@ -35,7 +35,7 @@ pub const ATTRIBUTOR_IDLE_ADVANCE_SECONDS: EnvVar = EnvVar {
 pub const ATTRIBUTOR_SOURCE_IDLE_INPUTS: EnvVar = EnvVar {
     name: "ATTRIBUTOR_SOURCE_IDLE_INPUTS",
     default: Some("100000"),
-    doc: "A source partition not heard from for this many inputs of a partition stops holding that partition's watermark back. Keep it above what a partition reads while a lagging source catches up (a broker may serve one partition's backlog before another's); a source with no traffic delays attribution that long.",
+    doc: "A source partition not heard from for this many inputs of a partition stops holding that partition's watermark back. The enricher broadcasts every source it holds (each second while busy, even one the broker starves), so this only lets go of a source nobody reads (its enricher gone, or one before watermark broadcasts); keep it above what a partition reads in the time an enricher takes to come back.",
 };
 /// Sweep interval.
 pub const ATTRIBUTOR_SWEEP_INTERVAL_SECONDS: EnvVar = EnvVar {

@@ -331,3 +331,32 @@ fn when_every_source_is_idle_the_clock_follows_the_wall_clock_up_to_the_last_gra
     let p = p.restored();
     assert!(!p.state.sources_idle());
 }
+
+#[test]
+fn a_starved_source_said_again_keeps_holding_the_clock_past_the_idle_inputs() {
+    // Source 1 is starved (its enricher reads source 0's backlog first) but still held: the
+    // enricher says its unchanged progress again every second, so however many of source 0's
+    // inputs go by, source 1's journeys still find their clicks.
+    let mut p = Partition::new(5);
+    p.apply(from(1, 2, click("c1", "p-anna", t(0))));
+    p.apply(from(1, 2, conversion("k1", "order-1", 10_000, t(1))));
+    for i in 0..20 {
+        p.apply(from(0, 2, other(&format!("o{i}"), t(60 + i))));
+        if i % 3 == 0 {
+            p.watermark(1, 2, t(1));
+        }
+    }
+    assert_eq!(p.state.stream_time(), Some(t(1)), "source 1 still holds it");
+    assert!(
+        p.credited().is_empty(),
+        "its conversion's grace has not passed"
+    );
+    // Without the repeats it would have been let go after 5 inputs.
+    let mut q = Partition::new(5);
+    q.apply(from(1, 2, click("c1", "p-anna", t(0))));
+    q.apply(from(1, 2, conversion("k1", "order-1", 10_000, t(1))));
+    for i in 0..20 {
+        q.apply(from(0, 2, other(&format!("o{i}"), t(60 + i))));
+    }
+    assert_eq!(q.state.stream_time(), Some(t(79)));
+}

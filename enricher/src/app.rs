@@ -76,6 +76,7 @@ impl Enricher {
     fn broadcast(
         &self,
         partitions: &mut Partitions<EnricherState>,
+        busy: bool,
         outputs: &mut Vec<Output>,
     ) -> Result<(), RuntimeError> {
         let Some(rules) = &self.broadcast else {
@@ -83,7 +84,7 @@ impl Enricher {
         };
         let (now, wall) = (Instant::now(), Utc::now());
         for (&partition, state) in partitions.iter_mut() {
-            let Some(due) = state.stamp.broadcast_due(now, wall, rules) else {
+            let Some(due) = state.stamp.broadcast_due(now, wall, rules, busy) else {
                 continue;
             };
             let watermark = SourceWatermark {
@@ -229,7 +230,8 @@ impl StatefulLogic for Enricher {
         partitions: &mut Partitions<EnricherState>,
         outputs: &mut Vec<Output>,
     ) -> Result<(), RuntimeError> {
-        self.broadcast(partitions, outputs)
+        // A batch was read: the sources it did not touch are said again now and then.
+        self.broadcast(partitions, true, outputs)
     }
 
     fn idle(
@@ -238,7 +240,7 @@ impl StatefulLogic for Enricher {
         outputs: &mut Vec<Output>,
     ) -> Result<(), RuntimeError> {
         // A source gone quiet: its last progress, then its idleness.
-        self.broadcast(partitions, outputs)
+        self.broadcast(partitions, false, outputs)
     }
 
     fn before_checkpoint(&mut self, partitions: &mut Partitions<EnricherState>) {

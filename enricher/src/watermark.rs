@@ -32,6 +32,12 @@ pub const LIVE_LAG: chrono::Duration = chrono::Duration::minutes(5);
 /// not keep idleness) or took a partition over learns it within this long.
 pub const IDLE_REPEAT: Duration = Duration::from_secs(10);
 
+/// How often, while this instance is busy, a source whose progress has not moved is said
+/// again: a source starved by the broker (tansu serves one partition's backlog before the
+/// next, for minutes after restarts) stays heard on every partition, so no attributor takes
+/// it for gone after `ATTRIBUTOR_SOURCE_IDLE_INPUTS` inputs and runs ahead of its journeys.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
 /// When a source's progress is broadcast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BroadcastRules {
@@ -89,12 +95,14 @@ impl SourceStamp {
 
     /// What to broadcast at `now` (`wall` on the wall clock), if anything; marks it sent.
     /// A moving source at most once per interval (the first at once); a source turning idle
-    /// or active again at once; an idle one again every [`IDLE_REPEAT`].
+    /// or active again at once; an idle one again every [`IDLE_REPEAT`]; one that did not
+    /// move, every [`HEARTBEAT`] while the instance is `busy` reading other sources.
     pub fn broadcast_due(
         &mut self,
         now: Instant,
         wall: DateTime<Utc>,
         rules: &BroadcastRules,
+        busy: bool,
     ) -> Option<Broadcast> {
         let progress = self.progress?;
         let quiet = |after: Duration| {
@@ -111,7 +119,8 @@ impl SourceStamp {
                 } else if idle {
                     since >= IDLE_REPEAT
                 } else {
-                    progress > sent.progress && since >= rules.interval
+                    (progress > sent.progress && since >= rules.interval)
+                        || (busy && since >= HEARTBEAT)
                 }
             }
         };
@@ -169,41 +178,56 @@ mod tests {
         let t0 = Instant::now();
         let mut stamp = SourceStamp::default();
         assert_eq!(
-            stamp.broadcast_due(t0, wall, &RULES),
+            stamp.broadcast_due(t0, wall, &RULES, false),
             None,
             "nothing read yet"
         );
         stamp.stamp(1, 4, at(100), t0);
         assert_eq!(
-            stamp.broadcast_due(t0, wall, &RULES),
+            stamp.broadcast_due(t0, wall, &RULES, false),
             moving(at(100)),
             "the first at once"
         );
         stamp.stamp(1, 4, at(130), t0);
         assert_eq!(
-            stamp.broadcast_due(t0 + EVERY / 2, wall, &RULES),
+            stamp.broadcast_due(t0 + EVERY / 2, wall, &RULES, false),
             None,
             "too soon"
         );
         assert_eq!(
-            stamp.broadcast_due(t0 + EVERY, wall, &RULES),
+            stamp.broadcast_due(t0 + EVERY, wall, &RULES, false),
             moving(at(130))
         );
         stamp.stamp(1, 4, at(90), t0);
         assert_eq!(
-            stamp.broadcast_due(t0 + EVERY * 5, wall, &RULES),
+            stamp.broadcast_due(t0 + EVERY * 5, wall, &RULES, false),
             None,
             "a late event moves nothing"
         );
         stamp.stamp(1, 4, at(131), t0);
         assert_eq!(
-            stamp.broadcast_due(t0 + EVERY * 5, wall, &RULES),
+            stamp.broadcast_due(t0 + EVERY * 5, wall, &RULES, false),
             moving(at(131))
         );
         assert_eq!(
-            stamp.broadcast_due(t0 + Duration::from_secs(60), wall, &RULES),
+            stamp.broadcast_due(t0 + Duration::from_secs(60), wall, &RULES, false),
             None,
             "a quiet source replaying history is never idle"
+        );
+        assert_eq!(
+            stamp.broadcast_due(t0 + Duration::from_secs(60), wall, &RULES, true),
+            moving(at(131)),
+            "but is said again while the instance is busy with other sources"
+        );
+        assert_eq!(
+            stamp.broadcast_due(
+                t0 + Duration::from_secs(60) + HEARTBEAT / 2,
+                wall,
+                &RULES,
+                true
+            ),
+            None,
+            "once per heartbeat"
         );
     }
 
@@ -214,35 +238,44 @@ mod tests {
         let second = Duration::from_secs(1);
         let mut stamp = SourceStamp::default();
         stamp.stamp(0, 6, at(9_999), t0);
-        assert_eq!(stamp.broadcast_due(t0, wall, &RULES), moving(at(9_999)));
-        assert_eq!(stamp.broadcast_due(t0 + second / 2, wall, &RULES), None);
+        assert_eq!(
+            stamp.broadcast_due(t0, wall, &RULES, false),
+            moving(at(9_999))
+        );
+        assert_eq!(
+            stamp.broadcast_due(t0 + second / 2, wall, &RULES, false),
+            None
+        );
         let idle = Some(Broadcast {
             progress: at(9_999),
             idle: true,
         });
         assert_eq!(
-            stamp.broadcast_due(t0 + second, wall, &RULES),
+            stamp.broadcast_due(t0 + second, wall, &RULES, false),
             idle,
             "quiet a second"
         );
         assert_eq!(
-            stamp.broadcast_due(t0 + second * 2, wall, &RULES),
+            stamp.broadcast_due(t0 + second * 2, wall, &RULES, false),
             None,
             "said once"
         );
         assert_eq!(
-            stamp.broadcast_due(t0 + second + IDLE_REPEAT, wall, &RULES),
+            stamp.broadcast_due(t0 + second + IDLE_REPEAT, wall, &RULES, false),
             idle,
             "and again every IDLE_REPEAT"
         );
         // It sends again: active at once, whatever the interval.
         let back = t0 + second + IDLE_REPEAT + EVERY / 4;
         stamp.stamp(0, 6, at(10_003), back);
-        assert_eq!(stamp.broadcast_due(back, wall, &RULES), moving(at(10_003)));
+        assert_eq!(
+            stamp.broadcast_due(back, wall, &RULES, false),
+            moving(at(10_003))
+        );
         // A source five minutes or more behind the wall clock is history: never idle.
         let much_later = at(10_003) + LIVE_LAG + chrono::Duration::seconds(1);
         assert_eq!(
-            stamp.broadcast_due(back + second * 2, much_later, &RULES),
+            stamp.broadcast_due(back + second * 2, much_later, &RULES, false),
             None
         );
         // Idleness turned off.
@@ -250,6 +283,9 @@ mod tests {
             idle_after: None,
             ..RULES
         };
-        assert_eq!(stamp.broadcast_due(back + second * 60, wall, &never), None);
+        assert_eq!(
+            stamp.broadcast_due(back + second * 60, wall, &never, false),
+            None
+        );
     }
 }
