@@ -178,16 +178,14 @@ impl StatefulLogic for Attributor {
         partitions: &mut Partitions<PartitionState>,
         outputs: &mut Vec<Output>,
     ) -> Result<(), RuntimeError> {
+        // Partitions whose sources are all idle move at once, as at every batch.
+        self.emit_before_checkpoint(partitions, outputs)?;
         let now = Utc::now();
         let mut effects = Effects::default();
         {
             let catalog = self.reference.read();
             for (partition, state) in partitions.iter_mut() {
-                if state.pending() == 0 {
-                    continue;
-                }
-                if state.sources_idle() {
-                    state.advance_idle(now, &catalog, &mut effects);
+                if state.pending() == 0 || state.sources_idle() {
                     continue;
                 }
                 let Some(quiet) = self.idle_advance else {
