@@ -430,8 +430,19 @@ impl PartitionState {
     /// conversion waiting here if longer: a quiet partition is then most likely waiting for a
     /// lagging source to catch up, and moving its clock on the wall clock would expire that
     /// source's windows. Sparse sources at the end of a stream differ by less.
+    ///
+    /// A source not heard yet while another has been disagrees too: the enricher broadcasts
+    /// every source it reads to every partition, so one never heard is one it has not read
+    /// yet, most likely because the broker is serving another partition's backlog first (the
+    /// chaos run, seed 934433: a 4 s pause in the middle of one source's backlog moved the
+    /// clock to its last conversion's grace, and the next source's May clicks expired on
+    /// arrival, 82 commissions lost).
     pub fn sources_disagree(&self, catalog: &Catalog, limits: &Limits) -> bool {
         const CATCH_UP_MS: i64 = 3_600_000;
+        let unheard = |s: &Source| s.progress_ms == i64::MIN;
+        if self.sources.values().any(unheard) && !self.sources.values().all(unheard) {
+            return true;
+        }
         let grace_ms = self
             .due
             .iter()

@@ -230,6 +230,25 @@ fn sources_far_apart_disagree_and_close_ones_do_not() {
 }
 
 #[test]
+fn a_source_not_heard_yet_while_others_are_disagrees() {
+    // The enricher reads one source's backlog first: this partition hears nothing of source 0
+    // for now. A quiet spell must not be taken for the end of the stream.
+    let mut p = Partition::new(10_000);
+    p.apply(from(1, 2, click("c1", "p-anna", t(0))));
+    p.apply(from(1, 2, conversion("k1", "order-1", 10_000, t(10))));
+    assert_eq!(p.state.pending(), 1);
+    assert!(p.state.sources_disagree(&p.catalog, &p.limits));
+    assert_eq!(
+        p.state.held_back(&p.limits),
+        Duration::zero(),
+        "the gauge counts heard sources only"
+    );
+    // Heard, and close to the other: an ordinary quiet partition again.
+    p.watermark(0, 2, t(5));
+    assert!(!p.state.sources_disagree(&p.catalog, &p.limits));
+}
+
+#[test]
 fn a_source_that_sends_no_traffic_here_moves_the_clock_by_its_watermarks() {
     // Four sources; only source 2 has journeys hashed to this partition. Without the
     // broadcast the others would hold the clock until they turn idle (10,000 inputs).
