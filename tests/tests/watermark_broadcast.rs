@@ -99,6 +99,68 @@ struct Run {
     met_every_source: usize,
 }
 
+/// The enricher and the attributor running in this process on `env`, once both have loaded
+/// the reference.
+struct Pair {
+    topics: runtime::settings::Topics,
+    enricher_metrics: prometheus::Registry,
+    attributor_metrics: prometheus::Registry,
+    shutdown: tokio_util::sync::CancellationToken,
+    enricher: tokio::task::JoinHandle<Result<(), runtime::RuntimeError>>,
+    attributor: tokio::task::JoinHandle<Result<(), runtime::RuntimeError>>,
+}
+
+impl Pair {
+    async fn start(env: &std::collections::HashMap<String, String>) -> Pair {
+        let enricher_config = tests::enricher_config(env);
+        let topics = enricher_config.common.topics.clone();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let enricher_metrics = prometheus::Registry::new();
+        let attributor_metrics = prometheus::Registry::new();
+        let enricher = tokio::spawn(enricher::app::run(
+            enricher_config,
+            enricher_metrics.clone(),
+            shutdown.clone(),
+        ));
+        let attributor = tokio::spawn(attributor::app::run(
+            attributor_config(env),
+            attributor_metrics.clone(),
+            shutdown.clone(),
+        ));
+        wait_for(
+            "both services loaded the reference",
+            Duration::from_secs(60),
+            || {
+                metric(
+                    &enricher_metrics,
+                    "enricher_reference_entities",
+                    Some(("entity", "program")),
+                ) >= 1.0
+                    && metric(
+                        &attributor_metrics,
+                        "attributor_reference_entities",
+                        Some(("entity", "program")),
+                    ) >= 1.0
+            },
+        )
+        .await;
+        Pair {
+            topics,
+            enricher_metrics,
+            attributor_metrics,
+            shutdown,
+            enricher,
+            attributor,
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.enricher.await.expect("join").expect("enricher");
+        self.attributor.await.expect("join").expect("attributor");
+    }
+}
+
 /// Runs the enricher and the attributor over `partitions` partitions: phase 1 gives each
 /// source a click at minute 0, its conversion at 1 and views up to minute 5 (source 0 stops at
 /// 2), short of the grace (5 minutes: due at 6); phase 2 moves every source to minute 7.
@@ -119,39 +181,12 @@ async fn run(partitions: i32, broadcast: bool) -> Run {
         ],
     );
     publish_reference(&env, REFERENCE).await.expect("publish");
-    let enricher_config = tests::enricher_config(&env);
-    let attributor_config = attributor_config(&env);
-    let topics = enricher_config.common.topics.clone();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let enricher_metrics = prometheus::Registry::new();
-    let attributor_metrics = prometheus::Registry::new();
-    let enricher = tokio::spawn(enricher::app::run(
-        enricher_config,
-        enricher_metrics.clone(),
-        shutdown.clone(),
-    ));
-    let attributor = tokio::spawn(attributor::app::run(
-        attributor_config,
-        attributor_metrics.clone(),
-        shutdown.clone(),
-    ));
-    wait_for(
-        "both services loaded the reference",
-        Duration::from_secs(60),
-        || {
-            metric(
-                &enricher_metrics,
-                "enricher_reference_entities",
-                Some(("entity", "program")),
-            ) >= 1.0
-                && metric(
-                    &attributor_metrics,
-                    "attributor_reference_entities",
-                    Some(("entity", "program")),
-                ) >= 1.0
-        },
-    )
-    .await;
+    let pair = Pair::start(&env).await;
+    let (topics, enricher_metrics, attributor_metrics) = (
+        &pair.topics,
+        &pair.enricher_metrics,
+        &pair.attributor_metrics,
+    );
 
     let mut first = Vec::new();
     for s in 0..partitions {
@@ -166,8 +201,8 @@ async fn run(partitions: i32, broadcast: bool) -> Run {
         .await
         .expect("phase 1");
     let consumed = |n: usize| {
-        let enriched = &enricher_metrics;
-        let attributor = &attributor_metrics;
+        let enriched = enricher_metrics;
+        let attributor = attributor_metrics;
         move || {
             metric(enriched, "enricher_consumed_total", None) >= n as f64
                 && metric(attributor, "attributor_consumed_total", None) >= n as f64
@@ -193,9 +228,9 @@ async fn run(partitions: i32, broadcast: bool) -> Run {
             Some(("outcome", "unattributed")),
         )
     };
-    let early = attributions(&attributor_metrics) as usize;
+    let early = attributions(attributor_metrics) as usize;
     let held_back = metric(
-        &attributor_metrics,
+        attributor_metrics,
         "attributor_watermark_held_back_seconds",
         None,
     );
@@ -217,13 +252,13 @@ async fn run(partitions: i32, broadcast: bool) -> Run {
         wait_for(
             "every conversion attributed",
             Duration::from_secs(30),
-            || attributions(&attributor_metrics) >= f64::from(partitions),
+            || attributions(attributor_metrics) >= f64::from(partitions),
         )
         .await;
     } else {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
-    let made = attributions(&attributor_metrics) as usize;
+    let made = attributions(attributor_metrics) as usize;
     let out = consume_until(&topics.attributions, Duration::from_secs(30), |read| {
         read.len() >= made
     })
@@ -281,9 +316,7 @@ async fn run(partitions: i32, broadcast: bool) -> Run {
         "{partitions} partitions, broadcast {broadcast}: {early} early, held back {held_back} s, {} attributed, {met_every_source} conversions met every source; enriched partitions by sources heard in traffic: {sources_of:?}",
         attributed.len()
     );
-    shutdown.cancel();
-    enricher.await.expect("join").expect("enricher");
-    attributor.await.expect("join").expect("attributor");
+    pair.stop().await;
     Run {
         early,
         held_back,
@@ -350,38 +383,9 @@ async fn live(idle_ms: &str) -> Option<Duration> {
     );
     let reference = REFERENCE.replace("grace_seconds = 300", "grace_seconds = 0");
     publish_reference(&env, &reference).await.expect("publish");
-    let enricher_config = tests::enricher_config(&env);
-    let topics = enricher_config.common.topics.clone();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let enricher_metrics = prometheus::Registry::new();
-    let attributor_metrics = prometheus::Registry::new();
-    let enricher = tokio::spawn(enricher::app::run(
-        enricher_config,
-        enricher_metrics.clone(),
-        shutdown.clone(),
-    ));
-    let attributor = tokio::spawn(attributor::app::run(
-        attributor_config(&env),
-        attributor_metrics.clone(),
-        shutdown.clone(),
-    ));
-    wait_for(
-        "both services loaded the reference",
-        Duration::from_secs(60),
-        || {
-            metric(
-                &enricher_metrics,
-                "enricher_reference_entities",
-                Some(("entity", "program")),
-            ) >= 1.0
-                && metric(
-                    &attributor_metrics,
-                    "attributor_reference_entities",
-                    Some(("entity", "program")),
-                ) >= 1.0
-        },
-    )
-    .await;
+    let pair = Pair::start(&env).await;
+    let (topics, attributor_metrics) = (&pair.topics, &pair.attributor_metrics);
+    let enricher_metrics = &pair.enricher_metrics;
     let now = Utc::now();
     let views: Vec<_> = (0..4)
         .map(|s| {
@@ -401,8 +405,8 @@ async fn live(idle_ms: &str) -> Option<Duration> {
         "the views enriched and read",
         Duration::from_secs(60),
         || {
-            metric(&enricher_metrics, "enricher_consumed_total", None) >= 4.0
-                && metric(&attributor_metrics, "attributor_consumed_total", None) >= 4.0
+            metric(enricher_metrics, "enricher_consumed_total", None) >= 4.0
+                && metric(attributor_metrics, "attributor_consumed_total", None) >= 4.0
         },
     )
     .await;
@@ -417,7 +421,7 @@ async fn live(idle_ms: &str) -> Option<Duration> {
     let sent = Instant::now();
     let attributed = || {
         metric(
-            &attributor_metrics,
+            attributor_metrics,
             "attributor_attributions_total",
             Some(("outcome", "attributed")),
         ) >= 1.0
@@ -430,9 +434,7 @@ async fn live(idle_ms: &str) -> Option<Duration> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    shutdown.cancel();
-    enricher.await.expect("join").expect("enricher");
-    attributor.await.expect("join").expect("attributor");
+    pair.stop().await;
     took
 }
 
