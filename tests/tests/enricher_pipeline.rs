@@ -531,7 +531,12 @@ async fn readiness_waits_for_a_large_restore_and_liveness_holds_through_it() {
             live_throughout = false;
         }
         if status == 200 {
-            assert_eq!(restores, 3.0, "ready only once every partition is restored");
+            // At least once each: a rebalance while restoring (a loaded machine delays the
+            // group's heartbeats) restores every partition again before readiness.
+            assert!(
+                restores >= 3.0,
+                "ready only once every partition is restored: {restores} restores"
+            );
             assert!(read >= BINDINGS as f64, "{read} records read before ready");
             break started.elapsed();
         }
