@@ -25,7 +25,8 @@ use chrono::{DateTime, Duration, Utc};
 use reference::Catalog;
 use schemas::attribution::Attribution;
 use schemas::attributor_state::{
-    AttributorState, PendingConversion, SourceClock, StateEntry, StoredTouchpoint,
+    AttributorState, AttributorStateView, PendingConversion, SourceClock, StateEntry,
+    StoredTouchpoint,
 };
 use schemas::touchpoint::{
     Channel, EventKind, PartnerStatus, ResolvedBy, SourceProgress, SourceWatermark,
@@ -454,8 +455,14 @@ impl PartitionState {
     }
 
     fn key_mut(&mut self, key: &str, offset: i64) -> &mut KeyState {
-        self.dirty.insert(key.to_string());
-        let ks = self.keys.entry(key.to_string()).or_default();
+        // Allocates the key only the first time it is seen (and once per checkpoint).
+        if !self.dirty.contains(key) {
+            self.dirty.insert(key.to_string());
+        }
+        if !self.keys.contains_key(key) {
+            self.keys.insert(key.to_string(), KeyState::default());
+        }
+        let ks = self.keys.get_mut(key).expect("inserted above");
         ks.as_of = ks.as_of.max(offset);
         ks
     }
@@ -716,6 +723,38 @@ impl PartitionState {
             .collect()
     }
 
+    /// [`PartitionState::take_changes`], encoded straight from the keys' state: a checkpoint
+    /// does not clone every changed key's history into a record first.
+    pub fn take_encoded_changes(
+        &mut self,
+    ) -> Result<Vec<runtime::stateful::EncodedChange>, schemas::CodecError> {
+        let dirty = std::mem::take(&mut self.dirty);
+        let mut out = Vec::with_capacity(dirty.len());
+        for key in dirty {
+            let payload = match self.keys.get(&key).filter(|ks| !ks.is_empty()) {
+                Some(ks) => Some(schemas::codec::encode_as::<AttributorState, _>(
+                    &AttributorStateView {
+                        entry: StateEntry::KeyState,
+                        attribution_key: &key,
+                        as_of_offset: ks.as_of,
+                        stream_time: DateTime::UNIX_EPOCH,
+                        touchpoints: &ks.history.touchpoints,
+                        pending: &ks.pending,
+                        orders: &ks.history.orders,
+                        chains: &ks.history.chains,
+                        sources: &[],
+                    },
+                )?),
+                None => {
+                    self.keys.remove(&key);
+                    None
+                }
+            };
+            out.push((key, payload));
+        }
+        Ok(out)
+    }
+
     /// The position record, when it moved since the last call. Written after the key records
     /// of the same checkpoint, so a position always describes keys already on the topic.
     pub fn take_position(&mut self) -> Option<AttributorState> {
@@ -843,6 +882,16 @@ impl runtime::stateful::PartitionState for PartitionState {
 
     fn take_changes(&mut self, _phase: usize) -> Vec<runtime::stateful::Change<AttributorState>> {
         PartitionState::take_changes(self)
+    }
+
+    fn take_encoded_changes(
+        &mut self,
+        _phase: usize,
+    ) -> Result<Vec<runtime::stateful::EncodedChange>, runtime::RuntimeError> {
+        PartitionState::take_encoded_changes(self).map_err(|error| runtime::RuntimeError::Encode {
+            what: "changelog record",
+            error,
+        })
     }
 
     fn take_position(&mut self) -> Option<AttributorState> {

@@ -42,6 +42,9 @@ pub const POSITION_KEY: &str = "~position";
 /// One changelog write: the key and its record, or `None` for a tombstone.
 pub type Change<R> = (String, Option<R>);
 
+/// One changelog write as it goes out: the key and the encoded record, or `None` for a tombstone.
+pub type EncodedChange = (String, Option<Vec<u8>>);
+
 /// How often the approximate size of the state is recomputed (it walks every entry).
 const BYTES_REFRESH: Duration = Duration::from_secs(10);
 
@@ -66,6 +69,22 @@ pub trait PartitionState {
 
     /// The records of `phase` changed since the last call.
     fn take_changes(&mut self, phase: usize) -> Vec<Change<Self::Record>>;
+
+    /// The same changes as changelog payloads (`None`: a tombstone), which the harness writes.
+    /// The default encodes [`PartitionState::take_changes`]; a state that can encode straight
+    /// from what it holds, without first copying each changed entry into a record, overrides
+    /// it (the records must be the same bytes).
+    fn take_encoded_changes(&mut self, phase: usize) -> Result<Vec<EncodedChange>, RuntimeError> {
+        self.take_changes(phase)
+            .into_iter()
+            .map(|(key, record)| {
+                let payload = record
+                    .map(|r| crate::error::encode("changelog record", &r))
+                    .transpose()?;
+                Ok((key, payload))
+            })
+            .collect()
+    }
 
     /// The position record, when it moved since the last call; written after every phase,
     /// under [`POSITION_KEY`].
@@ -431,37 +450,23 @@ where
         Ok(())
     }
 
-    fn changelog(
-        &self,
-        partition: i32,
-        key: String,
-        record: Option<&<L::State as PartitionState>::Record>,
-    ) -> Result<Output, RuntimeError> {
-        let payload = record
-            .map(|r| crate::error::encode("changelog record", r))
-            .transpose()?;
-        Ok(Output {
-            topic: Arc::clone(&self.changelog_topic),
-            key: Some(key.into_bytes()),
-            partition: Some(partition),
-            payload,
-        })
-    }
-
     /// Pushes one checkpoint step's records: a phase's changes, or the positions.
     fn write_step(&mut self, step: usize, outputs: &mut Vec<Output>) -> Result<(), RuntimeError> {
-        let mut records = Vec::new();
         for (partition, state) in &mut self.partitions {
-            if step < <L::State as PartitionState>::PHASES {
-                for (key, record) in state.take_changes(step) {
-                    records.push((*partition, key, record));
-                }
+            let changes = if step < <L::State as PartitionState>::PHASES {
+                state.take_encoded_changes(step)?
             } else if let Some(position) = state.take_position() {
-                records.push((*partition, POSITION_KEY.to_string(), Some(position)));
-            }
-        }
-        for (partition, key, record) in records {
-            outputs.push(self.changelog(partition, key, record.as_ref())?);
+                let payload = crate::error::encode("changelog record", &position)?;
+                vec![(POSITION_KEY.to_string(), Some(payload))]
+            } else {
+                continue;
+            };
+            outputs.extend(changes.into_iter().map(|(key, payload)| Output {
+                topic: Arc::clone(&self.changelog_topic),
+                key: Some(key.into_bytes()),
+                partition: Some(*partition),
+                payload,
+            }));
         }
         Ok(())
     }

@@ -127,13 +127,20 @@ pub(crate) use avro_message;
 
 /// Encodes `message` with its current schema in single-object encoding.
 pub fn encode<T: AvroMessage>(message: &T) -> Result<Vec<u8>, CodecError> {
+    encode_as::<T, T>(message)
+}
+
+/// Encodes `view` as a message of type `T`: for a borrowed view of a `T` (slices where `T`
+/// has vectors), so a record can be written straight from the state that holds its parts
+/// without copying them into a `T` first. `V` must serialize exactly as `T` does — the same
+/// fields in the same order — which a test of the view compares byte for byte.
+pub fn encode_as<T: AvroMessage, V: Serialize + ?Sized>(view: &V) -> Result<Vec<u8>, CodecError> {
     let current = T::family().current();
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(&MARKER);
     out.extend_from_slice(&current.fingerprint.to_le_bytes());
     let mut config = serde_avro_fast::ser::SerializerConfig::new(&current.compiled);
-    serde_avro_fast::to_datum(message, out, &mut config)
-        .map_err(|e| CodecError::Avro(e.to_string()))
+    serde_avro_fast::to_datum(view, out, &mut config).map_err(|e| CodecError::Avro(e.to_string()))
 }
 
 /// Decodes a single-object encoded message written with any published version of `T`'s schema.
