@@ -19,18 +19,8 @@ use std::time::{Duration, Instant};
 use attributor::state::{Effects, Limits, PartitionState};
 use schemas::touchpoint::EnrichedRecord;
 use schemas::AttributorState;
-use tests::attribution::{bench_workload, catalog, messages};
+use tests::attribution::{bench_workload, catalog, limits, messages};
 use tests::bench::{cpu_seconds, rss_mib};
-
-/// The attributor's default bounds (none of them binding here).
-fn limits() -> Limits {
-    Limits {
-        touchpoints_per_key: 50,
-        retention: chrono::Duration::days(400),
-        source_idle_inputs: 100_000,
-        keys_max: usize::MAX,
-    }
-}
 
 /// One checkpoint as the harness writes it: the changed keys encoded from the state, then the
 /// position (tombstones left out).

@@ -8,9 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use attributor::state::{Effects, Limits, PartitionState};
+use attributor::state::{Effects, PartitionState};
 use schemas::EventKind;
-use tests::attribution::{base_time, bench_workload, catalog, enriched};
+use tests::attribution::{base_time, bench_workload, catalog, enriched, limits};
 
 /// Keys per checkpoint, as the attributor sweeps (`SWEEP_KEYS_PER_CHECKPOINT`).
 const SLICE: usize = 5_000;
@@ -23,16 +23,6 @@ fn write(state: &mut PartitionState) -> usize {
         .filter_map(|(_, record)| record)
         .map(|record| schemas::encode(&record).map_or(0, |b| b.len()))
         .sum()
-}
-
-/// The attributor's bounds, none of them binding here.
-fn limits() -> Limits {
-    Limits {
-        touchpoints_per_key: 50,
-        retention: chrono::Duration::days(400),
-        source_idle_inputs: 100_000,
-        keys_max: usize::MAX,
-    }
 }
 
 /// A partition of `visitors` keys, then an event 40 days on: every click has expired.
