@@ -86,13 +86,7 @@ pub struct History {
 
 /// The window a touchpoint of `kind` claims through.
 pub fn window_of(touchpoint: &StoredTouchpoint) -> AttributionWindow {
-    if touchpoint.resolved_by == "code" || touchpoint.kind == "code_redemption" {
-        AttributionWindow::Code
-    } else if touchpoint.kind == "page_view" {
-        AttributionWindow::ViewThrough
-    } else {
-        AttributionWindow::ClickThrough
-    }
+    crate::touches::window_of(&touchpoint.kind, &touchpoint.resolved_by)
 }
 
 /// Length of `window` for `program`, in seconds (codes use the click-through window).

@@ -3,7 +3,8 @@
 //!
 //! Pure domain logic, no I/O: [`model`] (how credit is shared), [`split`] (exact money
 //! splits), [`commission`] (rules, caps, reversals), [`attribute`] (candidates, precedence,
-//! exclusions, evidence), [`state`] (windows, grace, de-duplication, changelog records).
+//! exclusions, evidence), [`state`] (windows, grace, de-duplication, changelog records),
+//! [`touches`] (the compact form state keeps touchpoints in).
 //! Plumbing: [`config`], [`metrics`], [`app`].
 #![deny(missing_docs)]
 
@@ -15,3 +16,4 @@ pub mod metrics;
 pub mod model;
 pub mod split;
 pub mod state;
+pub mod touches;

@@ -25,15 +25,16 @@ use chrono::{DateTime, Duration, Utc};
 use reference::Catalog;
 use schemas::attribution::Attribution;
 use schemas::attributor_state::{
-    AttributorState, AttributorStateView, PendingConversion, SourceClock, StateEntry,
-    StoredTouchpoint,
+    AttributorState, AttributorStateView, ChainBinding, OrderRecord, PendingConversion,
+    SourceClock, StateEntry, StoredTouchpoint, StoredTouchpointRef,
 };
 use schemas::touchpoint::{
     Channel, EventKind, PartnerStatus, ResolvedBy, SourceProgress, SourceWatermark,
 };
 use schemas::EnrichedTouchpoint;
 
-use crate::attribute::{attribute, is_placeholder, window_of, window_seconds, History};
+use crate::attribute::{attribute, is_placeholder, window_seconds, History};
+use crate::touches::{Symbols, Touches, TouchpointsOf};
 
 /// Bounds on what is kept.
 #[derive(Debug, Clone, Copy)]
@@ -48,23 +49,64 @@ pub struct Limits {
     pub keys_max: usize,
 }
 
-/// Everything kept for one attribution key.
+/// Everything kept for one attribution key, laid out for the common case of a visitor with a
+/// few clicks and nothing else: the touchpoints packed in one allocation ([`Touches`]), and the
+/// rarer parts (pending conversions, orders, chains) behind one pointer that is null without
+/// them. 32 bytes plus the packed touchpoints.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyState {
     /// Last input offset whose effect this holds.
     pub as_of: i64,
-    /// Touchpoints, orders and chains.
-    pub history: History,
-    /// Conversions waiting for their grace.
-    pub pending: Vec<PendingConversion>,
+    touches: Touches,
+    rest: Option<Box<Rest>>,
+}
+
+/// What a key holds once it has converted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Rest {
+    pending: Vec<PendingConversion>,
+    orders: Vec<OrderRecord>,
+    chains: Vec<ChainBinding>,
 }
 
 impl KeyState {
     fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-            && self.history.touchpoints.is_empty()
-            && self.history.orders.is_empty()
-            && self.history.chains.is_empty()
+        self.touches.is_empty() && self.rest.is_none()
+    }
+
+    /// Partner touchpoints in the windows, packed.
+    pub fn touches(&self) -> &Touches {
+        &self.touches
+    }
+
+    /// Conversions waiting for their grace.
+    pub fn pending(&self) -> &[PendingConversion] {
+        self.rest.as_ref().map_or(&[], |r| &r.pending)
+    }
+
+    /// Attributed orders.
+    pub fn orders(&self) -> &[OrderRecord] {
+        self.rest.as_ref().map_or(&[], |r| &r.orders)
+    }
+
+    /// Chain and customer bindings.
+    pub fn chains(&self) -> &[ChainBinding] {
+        self.rest.as_ref().map_or(&[], |r| &r.chains)
+    }
+
+    fn rest_mut(&mut self) -> &mut Rest {
+        self.rest.get_or_insert_with(Box::default)
+    }
+
+    /// Drops the rare part once it holds nothing (so "no pointer" means "nothing there").
+    fn tidy(&mut self) {
+        if self
+            .rest
+            .as_ref()
+            .is_some_and(|r| r.pending.is_empty() && r.orders.is_empty() && r.chains.is_empty())
+        {
+            self.rest = None;
+        }
     }
 }
 
@@ -98,7 +140,9 @@ pub struct PartitionState {
     stream_time_ms: i64,
     /// Upstream partitions behind the watermark.
     sources: BTreeMap<i32, Source>,
-    keys: HashMap<String, KeyState>,
+    keys: HashMap<Box<str>, KeyState>,
+    /// Text the keys' touchpoints share.
+    symbols: Symbols,
     /// Pending conversions by (due time ms, arrival offset, key).
     due: BTreeSet<(i64, i64, String)>,
     /// Keys changed since the last checkpoint.
@@ -189,18 +233,20 @@ impl PartitionState {
                     }
                     state.touchpoints += record.touchpoints.len();
                     state.last_offset = state.last_offset.max(record.as_of_offset);
-                    state.keys.insert(
-                        key,
-                        KeyState {
-                            as_of: record.as_of_offset,
-                            history: History {
-                                touchpoints: record.touchpoints,
-                                orders: record.orders,
-                                chains: record.chains,
-                            },
+                    let mut ks = KeyState {
+                        as_of: record.as_of_offset,
+                        touches: Touches::default(),
+                        rest: Some(Box::new(Rest {
                             pending: record.pending,
-                        },
-                    );
+                            orders: record.orders,
+                            chains: record.chains,
+                        })),
+                    };
+                    for t in &record.touchpoints {
+                        ks.touches.insert(&t.borrowed(), &mut state.symbols);
+                    }
+                    ks.tidy();
+                    state.keys.insert(key.into_boxed_str(), ks);
                 }
             }
         }
@@ -222,57 +268,39 @@ impl PartitionState {
         self.due.len()
     }
 
-    /// Approximate heap and inline bytes held: keys, touchpoints, pending conversions,
-    /// orders and bindings (strings by capacity), plus hash-table slots.
+    /// Approximate heap and inline bytes held: the key table's slots, each key's text and
+    /// packed touchpoints, its pending conversions, orders and bindings, and the shared texts.
     pub fn approx_bytes(&self) -> usize {
         use std::mem::size_of;
-        let s = |s: &String| s.capacity();
-        let o = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
-        let touch = |t: &StoredTouchpoint| {
-            size_of::<StoredTouchpoint>()
-                + s(&t.event_id)
-                + s(&t.kind)
-                + s(&t.resolved_by)
-                + s(&t.channel)
-                + [
-                    &t.partner_id,
-                    &t.partner_status,
-                    &t.shared_id,
-                    &t.link_id,
-                    &t.code,
-                    &t.click_id,
-                    &t.landing_domain,
-                    &t.utm_source,
-                    &t.utm_medium,
-                    &t.utm_campaign,
-                ]
-                .into_iter()
-                .map(o)
-                .sum::<usize>()
-        };
-        self.keys
-            .iter()
-            .map(|(key, ks)| {
-                size_of::<(String, KeyState)>()
-                    + key.capacity()
-                    + ks.history.touchpoints.iter().map(touch).sum::<usize>()
-                    + ks.pending
-                        .iter()
-                        .map(|p| touch(&p.event) + 64)
-                        .sum::<usize>()
-                    + ks.history
-                        .orders
+        let slot = size_of::<(Box<str>, KeyState)>() + 1;
+        let rest = |ks: &KeyState| {
+            ks.rest.as_ref().map_or(0, |_| {
+                size_of::<Rest>()
+                    + ks.pending().len() * (size_of::<PendingConversion>() + 256)
+                    + ks.orders()
                         .iter()
                         .map(|o| 160 + 96 * o.credits.len())
                         .sum::<usize>()
-                    + ks.history
-                        .chains
+                    + ks.chains()
                         .iter()
                         .map(|c| 128 + 64 * c.partners.len())
                         .sum::<usize>()
             })
-            .sum::<usize>()
-            + self.keys.capacity() * 8
+        };
+        self.keys.capacity() * 8 / 7 * slot
+            + self
+                .keys
+                .iter()
+                .map(|(key, ks)| key.len() + ks.touches.bytes() + rest(ks))
+                .sum::<usize>()
+            + self.symbols.approx_bytes()
+    }
+
+    /// The touchpoints kept for `key`, as records.
+    pub fn touchpoints_of(&self, key: &str) -> Vec<StoredTouchpoint> {
+        self.keys
+            .get(key)
+            .map_or_else(Vec::new, |ks| ks.touches.to_stored(&self.symbols))
     }
 
     /// The state of `key`, if any.
@@ -320,9 +348,14 @@ impl PartitionState {
         }
         match pending {
             Some(p) => self.add_pending(offset, key, p, catalog, limits, effects),
-            None if input.partner.partner_id.is_some() => {
-                self.add_touchpoint(offset, key, stored(input, offset), catalog, limits, effects)
-            }
+            None if input.partner.partner_id.is_some() => self.add_touchpoint(
+                offset,
+                key,
+                stored_ref(input, offset),
+                catalog,
+                limits,
+                effects,
+            ),
             None => {}
         }
         Ok(())
@@ -454,15 +487,22 @@ impl PartitionState {
         self.held_back(limits).num_milliseconds() > grace_ms.max(CATCH_UP_MS)
     }
 
-    fn key_mut(&mut self, key: &str, offset: i64) -> &mut KeyState {
+    /// The state of `key`, made if new, marked changed at `offset`. Takes the two fields it
+    /// needs rather than `self`, so a caller may hold it while reading the symbols.
+    fn key_mut<'k>(
+        keys: &'k mut HashMap<Box<str>, KeyState>,
+        dirty: &mut BTreeSet<String>,
+        key: &str,
+        offset: i64,
+    ) -> &'k mut KeyState {
         // Allocates the key only the first time it is seen (and once per checkpoint).
-        if !self.dirty.contains(key) {
-            self.dirty.insert(key.to_string());
+        if !dirty.contains(key) {
+            dirty.insert(key.to_string());
         }
-        if !self.keys.contains_key(key) {
-            self.keys.insert(key.to_string(), KeyState::default());
+        if !keys.contains_key(key) {
+            keys.insert(key.into(), KeyState::default());
         }
-        let ks = self.keys.get_mut(key).expect("inserted above");
+        let ks = keys.get_mut(key).expect("inserted above");
         ks.as_of = ks.as_of.max(offset);
         ks
     }
@@ -485,9 +525,9 @@ impl PartitionState {
         let due = due_ms(&p, key, catalog);
         let stream_time = self.stream_time_ms;
         let removed = {
-            let ks = self.key_mut(key, offset);
+            let ks = Self::key_mut(&mut self.keys, &mut self.dirty, key, offset);
             let removed = expire(ks, key, stream_time, catalog, limits);
-            ks.pending.push(p);
+            ks.rest_mut().pending.push(p);
             removed
         };
         self.touchpoints -= removed;
@@ -500,44 +540,39 @@ impl PartitionState {
         &mut self,
         offset: i64,
         key: &str,
-        tp: StoredTouchpoint,
+        tp: StoredTouchpointRef<'_>,
         catalog: &Catalog,
         limits: &Limits,
         effects: &mut Effects,
     ) {
         if let Some(ks) = self.keys.get(key) {
-            if ks
-                .history
-                .touchpoints
-                .iter()
-                .any(|t| t.event_id == tp.event_id)
-            {
+            if ks.touches.contains_event(tp.event_id) {
                 effects.duplicate_touchpoints += 1;
                 return;
             }
         }
         let stream_time = self.stream_time_ms;
         let program = catalog.program(program_of(key));
-        let ks = self.key_mut(key, offset);
+        let ks = Self::key_mut(&mut self.keys, &mut self.dirty, key, offset);
         let removed = expire(ks, key, stream_time, catalog, limits);
         if let Some(program) = program {
-            let reach = Duration::seconds(window_seconds(program, window_of(&tp)));
+            let window = crate::touches::window_of(tp.kind, tp.resolved_by);
+            let reach = Duration::seconds(window_seconds(program, window));
             effects.late_touchpoints += ks
-                .history
-                .orders
+                .orders()
                 .iter()
                 .filter(|o| {
                     o.occurred_at >= tp.occurred_at && o.occurred_at - tp.occurred_at <= reach
                 })
                 .count() as u64;
         }
-        let list = &mut ks.history.touchpoints;
-        let at = list.partition_point(|t| (t.occurred_at, t.offset) <= (tp.occurred_at, tp.offset));
-        list.insert(at, tp);
+        ks.touches.insert(&tp, &mut self.symbols);
+        let mut held = ks.touches.len();
         let mut evicted = 0;
-        while list.len() > limits.touchpoints_per_key.max(2) {
+        while held > limits.touchpoints_per_key.max(2) {
             // Keep the first touch and the latest: first- and last-touch stay exact.
-            list.remove(1);
+            ks.touches.remove(1);
+            held -= 1;
             evicted += 1;
         }
         effects.evicted += evicted as u64;
@@ -555,12 +590,25 @@ impl PartitionState {
             };
             // When its grace closed: the same however the partition's clock got there.
             let attributed_at = at_ms(due);
-            let ks = self.key_mut(&key, offset);
-            let Some(i) = ks.pending.iter().position(|p| p.event.offset == arrival) else {
+            let ks = Self::key_mut(&mut self.keys, &mut self.dirty, &key, offset);
+            let Some(rest) = ks.rest.as_deref_mut() else {
                 continue;
             };
-            let conversion = ks.pending.remove(i);
-            let attribution = attribute(&conversion, &key, &mut ks.history, catalog, attributed_at);
+            let Some(i) = rest.pending.iter().position(|p| p.event.offset == arrival) else {
+                continue;
+            };
+            let conversion = rest.pending.remove(i);
+            // Attribution reads the touchpoints as records: a copy per conversion, which is
+            // rarer than touchpoints by an order of magnitude.
+            let mut history = History {
+                touchpoints: ks.touches.to_stored(&self.symbols),
+                orders: std::mem::take(&mut rest.orders),
+                chains: std::mem::take(&mut rest.chains),
+            };
+            let attribution = attribute(&conversion, &key, &mut history, catalog, attributed_at);
+            rest.orders = history.orders;
+            rest.chains = history.chains;
+            ks.tidy();
             effects.attributions.push(attribution);
         }
     }
@@ -597,7 +645,7 @@ impl PartitionState {
     /// rewrite the whole partition while input waits.
     pub fn start_sweep(&mut self) {
         if self.sweep_queue.is_empty() {
-            self.sweep_queue = self.keys.keys().cloned().collect();
+            self.sweep_queue = self.keys.keys().map(|k| k.to_string()).collect();
         }
     }
 
@@ -615,19 +663,19 @@ impl PartitionState {
         let slice = self.sweep_queue.split_off(self.sweep_queue.len() - take);
         let mut changed = 0;
         for key in slice {
-            let Some(ks) = self.keys.get_mut(&key) else {
+            let Some(ks) = self.keys.get_mut(key.as_str()) else {
                 continue;
             };
-            let before = (ks.history.orders.len(), ks.history.chains.len());
+            let before = (ks.orders().len(), ks.chains().len());
             let removed = expire(ks, &key, stream_time, catalog, limits);
-            if removed == 0 && before == (ks.history.orders.len(), ks.history.chains.len()) {
+            if removed == 0 && before == (ks.orders().len(), ks.chains().len()) {
                 continue;
             }
             ks.as_of = ks.as_of.max(offset);
             self.touchpoints -= removed;
             changed += 1;
             if ks.is_empty() {
-                self.keys.remove(&key);
+                self.keys.remove(key.as_str());
             }
             self.dirty.insert(key);
         }
@@ -645,30 +693,17 @@ impl PartitionState {
         if excess == 0 {
             return 0;
         }
-        let candidates: Vec<(i64, &String)> = self
+        let candidates: Vec<(i64, &str)> = self
             .keys
             .iter()
-            .filter(|(_, ks)| {
-                ks.pending.is_empty()
-                    && ks.history.orders.is_empty()
-                    && ks.history.chains.is_empty()
-            })
-            .map(|(key, ks)| {
-                let newest = ks
-                    .history
-                    .touchpoints
-                    .iter()
-                    .map(|t| ms(t.occurred_at))
-                    .max()
-                    .unwrap_or(i64::MIN);
-                (newest, key)
-            })
+            .filter(|(_, ks)| ks.rest.is_none())
+            .map(|(key, ks)| (ks.touches.newest_ms().unwrap_or(i64::MIN), &**key))
             .collect();
         let evicted = runtime::stateful::oldest_keys(candidates, excess);
         let n = evicted.len();
         for key in evicted {
-            if let Some(ks) = self.keys.remove(&key) {
-                self.touchpoints -= ks.history.touchpoints.len();
+            if let Some(ks) = self.keys.remove(key.as_str()) {
+                self.touchpoints -= ks.touches.len();
             }
             self.dirty.insert(key);
         }
@@ -682,8 +717,8 @@ impl PartitionState {
     pub fn erase(&mut self, request: &schemas::ErasureRequest) -> usize {
         let mut removed = 0;
         for key in &request.attribution_keys {
-            if let Some(ks) = self.keys.remove(key) {
-                self.touchpoints -= ks.history.touchpoints.len();
+            if let Some(ks) = self.keys.remove(key.as_str()) {
+                self.touchpoints -= ks.touches.len();
                 self.dirty.insert(key.clone());
                 removed += 1;
             }
@@ -700,23 +735,23 @@ impl PartitionState {
         dirty
             .into_iter()
             .map(|key| {
-                let record =
-                    self.keys
-                        .get(&key)
-                        .filter(|ks| !ks.is_empty())
-                        .map(|ks| AttributorState {
-                            entry: StateEntry::KeyState,
-                            attribution_key: key.clone(),
-                            as_of_offset: ks.as_of,
-                            stream_time: DateTime::UNIX_EPOCH,
-                            touchpoints: ks.history.touchpoints.clone(),
-                            pending: ks.pending.clone(),
-                            orders: ks.history.orders.clone(),
-                            chains: ks.history.chains.clone(),
-                            sources: Vec::new(),
-                        });
+                let record = self
+                    .keys
+                    .get(key.as_str())
+                    .filter(|ks| !ks.is_empty())
+                    .map(|ks| AttributorState {
+                        entry: StateEntry::KeyState,
+                        attribution_key: key.clone(),
+                        as_of_offset: ks.as_of,
+                        stream_time: DateTime::UNIX_EPOCH,
+                        touchpoints: ks.touches.to_stored(&self.symbols),
+                        pending: ks.pending().to_vec(),
+                        orders: ks.orders().to_vec(),
+                        chains: ks.chains().to_vec(),
+                        sources: Vec::new(),
+                    });
                 if record.is_none() {
-                    self.keys.remove(&key);
+                    self.keys.remove(key.as_str());
                 }
                 (key, record)
             })
@@ -731,22 +766,25 @@ impl PartitionState {
         let dirty = std::mem::take(&mut self.dirty);
         let mut out = Vec::with_capacity(dirty.len());
         for key in dirty {
-            let payload = match self.keys.get(&key).filter(|ks| !ks.is_empty()) {
+            let payload = match self.keys.get(key.as_str()).filter(|ks| !ks.is_empty()) {
                 Some(ks) => Some(schemas::codec::encode_as::<AttributorState, _>(
                     &AttributorStateView {
                         entry: StateEntry::KeyState,
                         attribution_key: &key,
                         as_of_offset: ks.as_of,
                         stream_time: DateTime::UNIX_EPOCH,
-                        touchpoints: &ks.history.touchpoints,
-                        pending: &ks.pending,
-                        orders: &ks.history.orders,
-                        chains: &ks.history.chains,
+                        touchpoints: &TouchpointsOf {
+                            touches: &ks.touches,
+                            symbols: &self.symbols,
+                        },
+                        pending: ks.pending(),
+                        orders: ks.orders(),
+                        chains: ks.chains(),
                         sources: &[],
                     },
                 )?),
                 None => {
-                    self.keys.remove(&key);
+                    self.keys.remove(key.as_str());
                     None
                 }
             };
@@ -795,20 +833,19 @@ fn due_ms(p: &PendingConversion, key: &str, catalog: &Catalog) -> i64 {
 fn is_duplicate(ks: &KeyState, p: &PendingConversion) -> bool {
     let same_order = |program: &str, order: &str| program == p.program_id && order == p.order_id;
     if p.refund {
-        ks.pending
+        ks.pending()
             .iter()
             .any(|q| q.refund && q.event.event_id == p.event.event_id)
-            || ks.history.orders.iter().any(|o| {
+            || ks.orders().iter().any(|o| {
                 same_order(&o.program_id, &o.order_id)
                     && o.refund_event_ids.contains(&p.event.event_id)
             })
     } else {
-        ks.pending
+        ks.pending()
             .iter()
             .any(|q| !q.refund && same_order(&q.program_id, &q.order_id))
             || ks
-                .history
-                .orders
+                .orders()
                 .iter()
                 .any(|o| same_order(&o.program_id, &o.order_id) && !is_placeholder(o))
     }
@@ -824,25 +861,27 @@ fn expire(
     catalog: &Catalog,
     limits: &Limits,
 ) -> usize {
-    let now = at_ms(stream_time_ms);
+    // Through a time, as stream time reads before any input: the epoch.
+    let now = ms(at_ms(stream_time_ms));
     let program = catalog.program(program_of(key));
-    let before = ks.history.touchpoints.len();
-    ks.history.touchpoints.retain(|tp| {
-        let reach = match program {
+    let retention_ms = limits.retention.num_milliseconds();
+    let removed = ks.touches.retain(|h| {
+        let reach_ms = match program {
             Some(p) => {
-                Duration::seconds(window_seconds(p, window_of(tp)) + p.attribution.grace_seconds)
+                (window_seconds(p, h.window) + p.attribution.grace_seconds).saturating_mul(1000)
             }
-            None => limits.retention,
+            None => retention_ms,
         };
-        tp.occurred_at + reach >= now
+        h.occurred_ms.saturating_add(reach_ms) >= now
     });
-    ks.history
-        .orders
-        .retain(|o| o.occurred_at + limits.retention >= now);
-    ks.history
-        .chains
-        .retain(|c| c.bound_at + limits.retention >= now);
-    before - ks.history.touchpoints.len()
+    if let Some(rest) = ks.rest.as_deref_mut() {
+        let at = at_ms(now);
+        rest.orders
+            .retain(|o| o.occurred_at + limits.retention >= at);
+        rest.chains.retain(|c| c.bound_at + limits.retention >= at);
+        ks.tidy();
+    }
+    removed
 }
 
 /// A conversion or refund as a pending record; `None` for other kinds.
@@ -899,7 +938,7 @@ impl runtime::stateful::PartitionState for PartitionState {
     }
 
     fn refresh(&mut self) {
-        self.dirty.extend(self.keys.keys().cloned());
+        self.dirty.extend(self.keys.keys().map(|k| k.to_string()));
         self.position_dirty = true;
     }
 
@@ -914,37 +953,38 @@ impl runtime::stateful::PartitionState for PartitionState {
 
 /// The fields of an enriched touchpoint (arrived at `offset`) that attribution and evidence read.
 pub fn stored(input: &EnrichedTouchpoint, offset: i64) -> StoredTouchpoint {
+    stored_ref(input, offset).to_stored()
+}
+
+/// [`stored`], borrowed from the input.
+pub fn stored_ref(input: &EnrichedTouchpoint, offset: i64) -> StoredTouchpointRef<'_> {
     let tp = &input.touchpoint;
     let partner = &input.partner;
-    StoredTouchpoint {
-        event_id: tp.event_id.clone(),
-        kind: tp.kind.as_str().to_string(),
+    StoredTouchpointRef {
+        event_id: &tp.event_id,
+        kind: tp.kind.as_str(),
         occurred_at: tp.occurred_at,
         offset,
-        partner_id: partner.partner_id.clone(),
-        partner_status: partner.partner_status.map(|s| {
-            match s {
-                PartnerStatus::Pending => "pending",
-                PartnerStatus::Verified => "verified",
-                PartnerStatus::Suspended => "suspended",
-            }
-            .to_string()
+        partner_id: partner.partner_id.as_deref(),
+        partner_status: partner.partner_status.map(|s| match s {
+            PartnerStatus::Pending => "pending",
+            PartnerStatus::Verified => "verified",
+            PartnerStatus::Suspended => "suspended",
         }),
         resolved_by: match partner.resolved_by {
             ResolvedBy::Link => "link",
             ResolvedBy::Code => "code",
             ResolvedBy::QueryParameter => "query_parameter",
             ResolvedBy::None => "none",
-        }
-        .to_string(),
-        shared_id: partner.shared_id.clone(),
-        link_id: partner.link_id.clone(),
-        code: partner.code.clone(),
+        },
+        shared_id: partner.shared_id.as_deref(),
+        link_id: partner.link_id.as_deref(),
+        code: partner.code.as_deref(),
         click_id: tp
             .click_id
-            .clone()
-            .or_else(|| input.ad_click_ids.first().map(|c| c.value.clone())),
-        landing_domain: input.landing_domain.clone(),
+            .as_deref()
+            .or_else(|| input.ad_click_ids.first().map(|c| c.value.as_str())),
+        landing_domain: input.landing_domain.as_deref(),
         channel: match input.channel {
             Channel::Referral => "referral",
             Channel::Paid => "paid",
@@ -953,10 +993,9 @@ pub fn stored(input: &EnrichedTouchpoint, offset: i64) -> StoredTouchpoint {
             Channel::Email => "email",
             Channel::Direct => "direct",
             Channel::Unknown => "unknown",
-        }
-        .to_string(),
-        utm_source: input.utm.source.clone(),
-        utm_medium: input.utm.medium.clone(),
-        utm_campaign: input.utm.campaign.clone(),
+        },
+        utm_source: input.utm.source.as_deref(),
+        utm_medium: input.utm.medium.as_deref(),
+        utm_campaign: input.utm.campaign.as_deref(),
     }
 }

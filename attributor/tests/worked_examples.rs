@@ -551,10 +551,7 @@ fn the_per_key_cap_keeps_the_first_and_the_latest_touchpoints() {
             .expect("ok");
     }
     let kept: Vec<String> = state
-        .key("shop/v-1")
-        .expect("key")
-        .history
-        .touchpoints
+        .touchpoints_of("shop/v-1")
         .iter()
         .map(|t| t.event_id.clone())
         .collect();

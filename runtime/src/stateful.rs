@@ -488,7 +488,10 @@ pub fn over_cap(held: usize, cap: usize) -> usize {
 
 /// The keys of the `n` smallest `candidates` by their order value (the oldest, when it is a
 /// time): the eviction rule of every state cap.
-pub fn oldest_keys<O: Ord>(mut candidates: Vec<(O, &String)>, n: usize) -> Vec<String> {
+pub fn oldest_keys<O: Ord, K: AsRef<str> + Ord + ?Sized>(
+    mut candidates: Vec<(O, &K)>,
+    n: usize,
+) -> Vec<String> {
     let n = n.min(candidates.len());
     if n == 0 {
         return Vec::new();
@@ -496,7 +499,10 @@ pub fn oldest_keys<O: Ord>(mut candidates: Vec<(O, &String)>, n: usize) -> Vec<S
     if n < candidates.len() {
         candidates.select_nth_unstable(n - 1);
     }
-    candidates[..n].iter().map(|(_, k)| (*k).clone()).collect()
+    candidates[..n]
+        .iter()
+        .map(|(_, k)| k.as_ref().to_string())
+        .collect()
 }
 
 /// An input's payload, or the detail of why there is none.

@@ -55,6 +55,95 @@ pub struct StoredTouchpoint {
     pub utm_campaign: Option<String>,
 }
 
+/// A [`StoredTouchpoint`] borrowed from wherever its text is held (an input being applied, or a
+/// state's compact copy): what a state freezes from and encodes from without owning the strings
+/// first. Serializes exactly as the owned touchpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StoredTouchpointRef<'a> {
+    /// Event id.
+    pub event_id: &'a str,
+    /// Raw event kind name.
+    pub kind: &'a str,
+    /// When it happened.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub occurred_at: DateTime<Utc>,
+    /// Input offset it arrived at.
+    pub offset: i64,
+    /// Partner.
+    pub partner_id: Option<&'a str>,
+    /// Partner status at enrichment.
+    pub partner_status: Option<&'a str>,
+    /// `link`, `code`, `query_parameter` or `none`.
+    pub resolved_by: &'a str,
+    /// SharedId.
+    pub shared_id: Option<&'a str>,
+    /// Link id.
+    pub link_id: Option<&'a str>,
+    /// Code.
+    pub code: Option<&'a str>,
+    /// Click id.
+    pub click_id: Option<&'a str>,
+    /// Landing domain.
+    pub landing_domain: Option<&'a str>,
+    /// Channel name.
+    pub channel: &'a str,
+    /// utm_source.
+    pub utm_source: Option<&'a str>,
+    /// utm_medium.
+    pub utm_medium: Option<&'a str>,
+    /// utm_campaign.
+    pub utm_campaign: Option<&'a str>,
+}
+
+impl StoredTouchpoint {
+    /// This touchpoint borrowed.
+    pub fn borrowed(&self) -> StoredTouchpointRef<'_> {
+        StoredTouchpointRef {
+            event_id: &self.event_id,
+            kind: &self.kind,
+            occurred_at: self.occurred_at,
+            offset: self.offset,
+            partner_id: self.partner_id.as_deref(),
+            partner_status: self.partner_status.as_deref(),
+            resolved_by: &self.resolved_by,
+            shared_id: self.shared_id.as_deref(),
+            link_id: self.link_id.as_deref(),
+            code: self.code.as_deref(),
+            click_id: self.click_id.as_deref(),
+            landing_domain: self.landing_domain.as_deref(),
+            channel: &self.channel,
+            utm_source: self.utm_source.as_deref(),
+            utm_medium: self.utm_medium.as_deref(),
+            utm_campaign: self.utm_campaign.as_deref(),
+        }
+    }
+}
+
+impl StoredTouchpointRef<'_> {
+    /// An owned copy.
+    pub fn to_stored(&self) -> StoredTouchpoint {
+        let own = |s: Option<&str>| s.map(str::to_string);
+        StoredTouchpoint {
+            event_id: self.event_id.to_string(),
+            kind: self.kind.to_string(),
+            occurred_at: self.occurred_at,
+            offset: self.offset,
+            partner_id: own(self.partner_id),
+            partner_status: own(self.partner_status),
+            resolved_by: self.resolved_by.to_string(),
+            shared_id: own(self.shared_id),
+            link_id: own(self.link_id),
+            code: own(self.code),
+            click_id: own(self.click_id),
+            landing_domain: own(self.landing_domain),
+            channel: self.channel.to_string(),
+            utm_source: own(self.utm_source),
+            utm_medium: own(self.utm_medium),
+            utm_campaign: own(self.utm_campaign),
+        }
+    }
+}
+
 /// A conversion or refund waiting for its grace period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingConversion {
@@ -177,9 +266,11 @@ pub struct AttributorState {
 
 /// A key record of [`AttributorState`] borrowed from the state that holds its parts, written
 /// with [`crate::codec::encode_as`]: a checkpoint encodes what it holds without cloning every
-/// changed key's history into a record first. Serializes exactly as the owned record.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct AttributorStateView<'a> {
+/// changed key's history into a record first. Serializes exactly as the owned record. `T` is how
+/// the touchpoints are held: a slice of them, or anything that serializes as one (a state's
+/// compact copy).
+#[derive(Debug, Serialize)]
+pub struct AttributorStateView<'a, T: ?Sized + Serialize = [StoredTouchpoint]> {
     /// Key state or position.
     pub entry: StateEntry,
     /// The key (empty for a position).
@@ -190,7 +281,7 @@ pub struct AttributorStateView<'a> {
     #[serde(with = "chrono::serde::ts_milliseconds")]
     pub stream_time: DateTime<Utc>,
     /// Touchpoints in the windows.
-    pub touchpoints: &'a [StoredTouchpoint],
+    pub touchpoints: &'a T,
     /// Conversions waiting for grace.
     pub pending: &'a [PendingConversion],
     /// Attributed orders.
@@ -260,5 +351,27 @@ mod tests {
             crate::decode::<AttributorState>(&viewed).expect("decodes"),
             record
         );
+    }
+
+    #[test]
+    fn borrowed_touchpoints_encode_as_the_owned_ones() {
+        let record = crate::examples::attributor_state();
+        let borrowed: Vec<StoredTouchpointRef<'_>> =
+            record.touchpoints.iter().map(|t| t.borrowed()).collect();
+        let viewed = crate::codec::encode_as::<AttributorState, _>(&AttributorStateView {
+            entry: record.entry,
+            attribution_key: &record.attribution_key,
+            as_of_offset: record.as_of_offset,
+            stream_time: record.stream_time,
+            touchpoints: borrowed.as_slice(),
+            pending: &record.pending,
+            orders: &record.orders,
+            chains: &record.chains,
+            sources: &record.sources,
+        })
+        .expect("encodes");
+        assert_eq!(viewed, crate::encode(&record).expect("encodes"));
+        let back: Vec<StoredTouchpoint> = borrowed.iter().map(|t| t.to_stored()).collect();
+        assert_eq!(back, record.touchpoints);
     }
 }

@@ -13,6 +13,10 @@
 //!
 //! Defaults: 1,000,000 visitors (one attribution key each; ~1.33 M events), checkpoints every
 //! 5,000 inputs (the services' `BATCH_MESSAGES_MAX` in the broker benchmarks).
+//!
+//! The input is generated once, written to a temporary file, and each run reads it into one
+//! buffer: generating it in the measuring process would leave a gigabyte of freed heap that the
+//! state then fills without the process growing, and the memory figure would read zero.
 
 use std::time::{Duration, Instant};
 
@@ -74,31 +78,59 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(1_000_000);
     let batch: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5_000);
     // Each run is this binary started again by itself, so both start from a fresh heap.
-    if let Some(mode) = args.get(2) {
+    if let (Some(mode), Some(input)) = (args.get(2), args.get(3)) {
         let mode = match mode.as_str() {
             "records" => Checkpoint::Records,
             _ => Checkpoint::Direct,
         };
-        return measure(visitors, batch, mode);
+        return measure(std::path::Path::new(input), batch, mode);
     }
     println!("attributor state benchmark (in process, one partition): {visitors} keys, a checkpoint every {batch} inputs; each run in a fresh process");
-    for mode in ["records", "direct"] {
+    let input = std::env::temp_dir().join(format!("bench_state-{}.bin", std::process::id()));
+    write_input(&input, visitors)?;
+    let runs = ["records", "direct"].into_iter().try_for_each(|mode| {
         let status = std::process::Command::new(std::env::current_exe()?)
             .args([&visitors.to_string(), &batch.to_string(), mode])
+            .arg(&input)
             .status()?;
         anyhow::ensure!(status.success(), "the {mode} run failed: {status}");
+        Ok(())
+    });
+    std::fs::remove_file(&input)?;
+    runs
+}
+
+/// Writes the workload's wire messages to `path`, each after its length (4 bytes, LE).
+fn write_input(path: &std::path::Path, visitors: usize) -> anyhow::Result<()> {
+    let mut out = Vec::new();
+    for (_, payload) in messages(&bench_workload(visitors, 5)) {
+        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(&payload);
     }
+    std::fs::write(path, out)?;
     Ok(())
 }
 
+/// The messages of [`write_input`]'s file, as slices of `buffer`.
+fn read_input(buffer: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 4 <= buffer.len() {
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&buffer[at..at + 4]);
+        let end = at + 4 + u32::from_le_bytes(len) as usize;
+        out.push(&buffer[at + 4..end]);
+        at = end;
+    }
+    out
+}
+
 /// One run in this process: CPU by phase, memory of the state it built, then its restore.
-fn measure(visitors: usize, batch: usize, mode: Checkpoint) -> anyhow::Result<()> {
+fn measure(path: &std::path::Path, batch: usize, mode: Checkpoint) -> anyhow::Result<()> {
     let catalog = catalog();
     let limits = limits();
-    let input: Vec<Vec<u8>> = {
-        let events = bench_workload(visitors, 5);
-        messages(&events).into_iter().map(|(_, p)| p).collect()
-    };
+    let buffer = std::fs::read(path)?;
+    let input = read_input(&buffer);
     let count = input.len();
     let rss_before = rss_mib();
     let done = run(&input, batch, mode, &catalog, &limits);
@@ -121,22 +153,27 @@ fn measure(visitors: usize, batch: usize, mode: Checkpoint) -> anyhow::Result<()
     let records = write(&mut state);
     drop(state);
     drop(input);
+    drop(buffer);
     let started = Instant::now();
-    let mut spent = 0.0;
-    let restored = timed(&mut spent, || {
-        let decoded: Vec<AttributorState> = records
+    let (mut decoding, mut rebuilding) = (0.0, 0.0);
+    let decoded: Vec<AttributorState> = timed(&mut decoding, || {
+        records
             .iter()
             .map(|bytes| schemas::decode(bytes).expect("decodes"))
-            .collect();
+            .collect()
+    });
+    let restored = timed(&mut rebuilding, || {
         PartitionState::restore(decoded, &catalog)
     });
     let took = started.elapsed().max(Duration::from_micros(1));
+    let each = |s: f64| s * 1e6 / records.len().max(1) as f64;
     println!(
-        "  restore from the records, once read: {} records in {:.2} s ({:.0} records/s, {:.2} µs CPU each); {} keys back",
+        "  restore from the records, once read: {} records in {:.2} s ({:.0} records/s; µs CPU each: decode {:.2}, rebuild {:.2}); {} keys back",
         records.len(),
         took.as_secs_f64(),
         records.len() as f64 / took.as_secs_f64(),
-        spent * 1e6 / records.len().max(1) as f64,
+        each(decoding),
+        each(rebuilding),
         restored.keys()
     );
     Ok(())
@@ -181,7 +218,7 @@ impl Run {
 
 /// Decodes and applies `input` to a fresh partition, with a checkpoint every `batch` inputs.
 fn run(
-    input: &[Vec<u8>],
+    input: &[&[u8]],
     batch: usize,
     mode: Checkpoint,
     catalog: &reference::Catalog,
