@@ -4,7 +4,7 @@
 //! Pure domain logic, no I/O: [`model`] (how credit is shared), [`split`] (exact money
 //! splits), [`commission`] (rules, caps, reversals), [`attribute`] (candidates, precedence,
 //! exclusions, evidence), [`state`] (windows, grace, de-duplication, changelog records),
-//! [`touches`] (the compact form state keeps touchpoints in).
+//! [`keys`] and [`touches`] (the compact form state keeps keys and touchpoints in).
 //! Plumbing: [`config`], [`metrics`], [`app`].
 #![deny(missing_docs)]
 
@@ -12,6 +12,7 @@ pub mod app;
 pub mod attribute;
 pub mod commission;
 pub mod config;
+pub mod keys;
 pub mod metrics;
 pub mod model;
 pub mod split;

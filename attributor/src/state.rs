@@ -19,14 +19,14 @@
 //!   describe were acknowledged. So a restart from any crash point re-derives exactly the
 //!   outputs a crash-free run would have produced.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use reference::Catalog;
 use schemas::attribution::Attribution;
 use schemas::attributor_state::{
-    AttributorState, AttributorStateView, ChainBinding, OrderRecord, PendingConversion,
-    SourceClock, StateEntry, StoredTouchpoint, StoredTouchpointRef,
+    AttributorState, AttributorStateView, PendingConversion, SourceClock, StateEntry,
+    StoredTouchpoint, StoredTouchpointRef,
 };
 use schemas::touchpoint::{
     Channel, EventKind, PartnerStatus, ResolvedBy, SourceProgress, SourceWatermark,
@@ -34,6 +34,8 @@ use schemas::touchpoint::{
 use schemas::EnrichedTouchpoint;
 
 use crate::attribute::{attribute, is_placeholder, window_seconds, History};
+pub use crate::keys::KeyState;
+use crate::keys::{KeyTable, Rest};
 use crate::touches::{Symbols, Touches, TouchpointsOf};
 
 /// Bounds on what is kept.
@@ -47,67 +49,6 @@ pub struct Limits {
     pub source_idle_inputs: i64,
     /// Most keys one partition holds ([`PartitionState::enforce_key_cap`]).
     pub keys_max: usize,
-}
-
-/// Everything kept for one attribution key, laid out for the common case of a visitor with a
-/// few clicks and nothing else: the touchpoints packed in one allocation ([`Touches`]), and the
-/// rarer parts (pending conversions, orders, chains) behind one pointer that is null without
-/// them. 32 bytes plus the packed touchpoints.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyState {
-    /// Last input offset whose effect this holds.
-    pub as_of: i64,
-    touches: Touches,
-    rest: Option<Box<Rest>>,
-}
-
-/// What a key holds once it has converted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Rest {
-    pending: Vec<PendingConversion>,
-    orders: Vec<OrderRecord>,
-    chains: Vec<ChainBinding>,
-}
-
-impl KeyState {
-    fn is_empty(&self) -> bool {
-        self.touches.is_empty() && self.rest.is_none()
-    }
-
-    /// Partner touchpoints in the windows, packed.
-    pub fn touches(&self) -> &Touches {
-        &self.touches
-    }
-
-    /// Conversions waiting for their grace.
-    pub fn pending(&self) -> &[PendingConversion] {
-        self.rest.as_ref().map_or(&[], |r| &r.pending)
-    }
-
-    /// Attributed orders.
-    pub fn orders(&self) -> &[OrderRecord] {
-        self.rest.as_ref().map_or(&[], |r| &r.orders)
-    }
-
-    /// Chain and customer bindings.
-    pub fn chains(&self) -> &[ChainBinding] {
-        self.rest.as_ref().map_or(&[], |r| &r.chains)
-    }
-
-    fn rest_mut(&mut self) -> &mut Rest {
-        self.rest.get_or_insert_with(Box::default)
-    }
-
-    /// Drops the rare part once it holds nothing (so "no pointer" means "nothing there").
-    fn tidy(&mut self) {
-        if self
-            .rest
-            .as_ref()
-            .is_some_and(|r| r.pending.is_empty() && r.orders.is_empty() && r.chains.is_empty())
-        {
-            self.rest = None;
-        }
-    }
 }
 
 pub use runtime::stateful::Rejection;
@@ -140,7 +81,7 @@ pub struct PartitionState {
     stream_time_ms: i64,
     /// Upstream partitions behind the watermark.
     sources: BTreeMap<i32, Source>,
-    keys: HashMap<Box<str>, KeyState>,
+    keys: KeyTable,
     /// Text the keys' touchpoints share.
     symbols: Symbols,
     /// Pending conversions by (due time ms, arrival offset, key).
@@ -233,20 +174,17 @@ impl PartitionState {
                     }
                     state.touchpoints += record.touchpoints.len();
                     state.last_offset = state.last_offset.max(record.as_of_offset);
-                    let mut ks = KeyState {
-                        as_of: record.as_of_offset,
-                        touches: Touches::default(),
-                        rest: Some(Box::new(Rest {
-                            pending: record.pending,
-                            orders: record.orders,
-                            chains: record.chains,
-                        })),
-                    };
-                    for t in &record.touchpoints {
-                        ks.touches.insert(&t.borrowed(), &mut state.symbols);
-                    }
+                    let mut ks = KeyState::new(&key);
+                    ks.as_of = record.as_of_offset;
+                    ks.rest = Some(Box::new(Rest {
+                        pending: record.pending,
+                        orders: record.orders,
+                        chains: record.chains,
+                    }));
+                    ks.touches =
+                        Touches::from_records(&key, &record.touchpoints, &mut state.symbols);
                     ks.tidy();
-                    state.keys.insert(key.into_boxed_str(), ks);
+                    state.keys.insert(ks);
                 }
             }
         }
@@ -272,7 +210,7 @@ impl PartitionState {
     /// packed touchpoints, its pending conversions, orders and bindings, and the shared texts.
     pub fn approx_bytes(&self) -> usize {
         use std::mem::size_of;
-        let slot = size_of::<(Box<str>, KeyState)>() + 1;
+        let slot = size_of::<KeyState>() + 1;
         let rest = |ks: &KeyState| {
             ks.rest.as_ref().map_or(0, |_| {
                 size_of::<Rest>()
@@ -287,11 +225,11 @@ impl PartitionState {
                         .sum::<usize>()
             })
         };
-        self.keys.capacity() * 8 / 7 * slot
+        self.keys.slots() * slot
             + self
                 .keys
                 .iter()
-                .map(|(key, ks)| key.len() + ks.touches.bytes() + rest(ks))
+                .map(|ks| ks.touches.bytes() + rest(ks))
                 .sum::<usize>()
             + self.symbols.approx_bytes()
     }
@@ -490,7 +428,7 @@ impl PartitionState {
     /// The state of `key`, made if new, marked changed at `offset`. Takes the two fields it
     /// needs rather than `self`, so a caller may hold it while reading the symbols.
     fn key_mut<'k>(
-        keys: &'k mut HashMap<Box<str>, KeyState>,
+        keys: &'k mut KeyTable,
         dirty: &mut BTreeSet<String>,
         key: &str,
         offset: i64,
@@ -499,10 +437,7 @@ impl PartitionState {
         if !dirty.contains(key) {
             dirty.insert(key.to_string());
         }
-        if !keys.contains_key(key) {
-            keys.insert(key.into(), KeyState::default());
-        }
-        let ks = keys.get_mut(key).expect("inserted above");
+        let ks = keys.get_or_insert(key);
         ks.as_of = ks.as_of.max(offset);
         ks
     }
@@ -645,7 +580,7 @@ impl PartitionState {
     /// rewrite the whole partition while input waits.
     pub fn start_sweep(&mut self) {
         if self.sweep_queue.is_empty() {
-            self.sweep_queue = self.keys.keys().map(|k| k.to_string()).collect();
+            self.sweep_queue = self.keys.iter().map(|ks| ks.key().to_string()).collect();
         }
     }
 
@@ -696,8 +631,8 @@ impl PartitionState {
         let candidates: Vec<(i64, &str)> = self
             .keys
             .iter()
-            .filter(|(_, ks)| ks.rest.is_none())
-            .map(|(key, ks)| (ks.touches.newest_ms().unwrap_or(i64::MIN), &**key))
+            .filter(|ks| ks.rest.is_none())
+            .map(|ks| (ks.touches.newest_ms().unwrap_or(i64::MIN), ks.key()))
             .collect();
         let evicted = runtime::stateful::oldest_keys(candidates, excess);
         let n = evicted.len();
@@ -938,7 +873,8 @@ impl runtime::stateful::PartitionState for PartitionState {
     }
 
     fn refresh(&mut self) {
-        self.dirty.extend(self.keys.keys().map(|k| k.to_string()));
+        self.dirty
+            .extend(self.keys.iter().map(|ks| ks.key().to_string()));
         self.position_dirty = true;
     }
 

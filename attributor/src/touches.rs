@@ -1,5 +1,5 @@
-//! How a partition keeps the touchpoints of its keys compactly: all of one key's touchpoints
-//! packed into a single allocation, with the text that repeats across touchpoints (kind,
+//! How a partition keeps the touchpoints of its keys compactly: one key's text and all its
+//! touchpoints packed into a single allocation, with the text that repeats across touchpoints (kind,
 //! channel, partner, link, code, SharedId, UTM values, landing domain) interned once per
 //! partition and referred to by number. A key with one click costs about 60 bytes here where
 //! sixteen separately allocated strings cost about 600.
@@ -8,7 +8,7 @@
 //! [`StoredTouchpoint`] records (encoded from here through [`TouchpointsOf`], byte for byte as
 //! from owned ones), and a restore packs them again.
 //!
-//! Each touchpoint is `[body length][occurred ms: 8][offset: 8][window: 1][fields]`, where a field
+//! The bytes start with the key (`[length][text]`); then each touchpoint is `[body length][occurred ms: 8][offset: 8][window: 1][fields]`, where a field
 //! is `0` (none), `1` + symbol number, or `2` + length + text (lengths and numbers LEB128). The
 //! event id and click id, unique by nature, are always inline; every other field is interned
 //! while the partition holds fewer than [`SYMBOLS_MAX`] distinct texts, and inline after that,
@@ -32,6 +32,8 @@ pub const SYMBOLS_MAX: usize = 1 << 18;
 pub struct Symbols {
     numbers: HashMap<Arc<str>, u32>,
     texts: Vec<Arc<str>>,
+    /// Where a touchpoint is packed before it is placed.
+    scratch: Vec<u8>,
 }
 
 impl Symbols {
@@ -155,9 +157,9 @@ pub struct Header {
     end: usize,
 }
 
-/// Packs one touchpoint (its body, without the length prefix).
-fn pack(t: &StoredTouchpointRef<'_>, symbols: &mut Symbols) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64);
+/// Packs one touchpoint into `out` (its body, without the length prefix).
+fn pack(t: &StoredTouchpointRef<'_>, symbols: &mut Symbols, out: &mut Vec<u8>) {
+    out.clear();
     out.extend_from_slice(&t.occurred_at.timestamp_millis().to_le_bytes());
     out.extend_from_slice(&t.offset.to_le_bytes());
     out.push(window_byte(window_of(t.kind, t.resolved_by)));
@@ -188,29 +190,78 @@ fn pack(t: &StoredTouchpointRef<'_>, symbols: &mut Symbols) -> Vec<u8> {
         match interned {
             Some(n) => {
                 out.push(SYMBOL);
-                put_varint(&mut out, u64::from(n));
+                put_varint(out, u64::from(n));
             }
             None => {
                 out.push(INLINE);
-                put_varint(&mut out, text.len() as u64);
+                put_varint(out, text.len() as u64);
                 out.extend_from_slice(text.as_bytes());
             }
         }
     }
-    out
 }
 
-/// The touchpoints of one key, ascending by (time, offset), in one allocation.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// An attribution key and its touchpoints, ascending by (time, offset), in one allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Touches(Box<[u8]>);
 
 impl Touches {
-    /// Whether there is none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    /// `key`, with no touchpoint yet.
+    pub fn new(key: &str) -> Touches {
+        let mut out = Vec::with_capacity(key.len() + 1);
+        put_varint(&mut out, key.len() as u64);
+        out.extend_from_slice(key.as_bytes());
+        Touches(out.into_boxed_slice())
     }
 
-    /// Bytes held.
+    /// `key` with `touchpoints` (a restore's): packed in one pass when they come in order, as
+    /// the changelog writes them.
+    pub fn from_records(
+        key: &str,
+        touchpoints: &[StoredTouchpoint],
+        symbols: &mut Symbols,
+    ) -> Touches {
+        let in_order = touchpoints
+            .windows(2)
+            .all(|w| (w[0].occurred_at, w[0].offset) <= (w[1].occurred_at, w[1].offset));
+        let mut touches = Touches::new(key);
+        if !in_order {
+            for t in touchpoints {
+                touches.insert(&t.borrowed(), symbols);
+            }
+            return touches;
+        }
+        let mut out = touches.0.into_vec();
+        let mut body = std::mem::take(&mut symbols.scratch);
+        for t in touchpoints {
+            pack(&t.borrowed(), symbols, &mut body);
+            put_varint(&mut out, body.len() as u64);
+            out.extend_from_slice(&body);
+        }
+        symbols.scratch = body;
+        Touches(out.into_boxed_slice())
+    }
+
+    /// The attribution key.
+    pub fn key(&self) -> &str {
+        let mut at = 0;
+        let len = get_varint(&self.0, &mut at) as usize;
+        std::str::from_utf8(&self.0[at..at + len]).unwrap_or_default()
+    }
+
+    /// Where the first touchpoint starts (after the key).
+    fn first(&self) -> usize {
+        let mut at = 0;
+        let len = get_varint(&self.0, &mut at) as usize;
+        at + len
+    }
+
+    /// Whether there is no touchpoint.
+    pub fn is_empty(&self) -> bool {
+        self.0.len() == self.first()
+    }
+
+    /// Bytes held (the key's included).
     pub fn bytes(&self) -> usize {
         self.0.len()
     }
@@ -218,7 +269,7 @@ impl Touches {
     /// The fixed part of each touchpoint, in order.
     pub fn headers(&self) -> impl Iterator<Item = Header> + '_ {
         let bytes = &self.0;
-        let mut at = 0;
+        let mut at = self.first();
         std::iter::from_fn(move || {
             if at >= bytes.len() {
                 return None;
@@ -314,7 +365,9 @@ impl Touches {
 
     /// Inserts `t` in (time, offset) order.
     pub fn insert(&mut self, t: &StoredTouchpointRef<'_>, symbols: &mut Symbols) {
-        let body = pack(t, symbols);
+        // Packed in a buffer the partition reuses: no allocation but the new bytes themselves.
+        let mut body = std::mem::take(&mut symbols.scratch);
+        pack(t, symbols, &mut body);
         let key = (t.occurred_at.timestamp_millis(), t.offset);
         let at = self
             .headers()
@@ -326,6 +379,7 @@ impl Touches {
         out.extend_from_slice(&body);
         out.extend_from_slice(&self.0[at..]);
         self.0 = out.into_boxed_slice();
+        symbols.scratch = body;
     }
 
     /// Keeps the touchpoints `keep` says to; returns how many were dropped. Rewrites the bytes
@@ -403,7 +457,7 @@ mod tests {
     #[test]
     fn touchpoints_come_back_as_they_went_in_ordered_by_time_then_offset() {
         let mut symbols = Symbols::default();
-        let mut touches = Touches::default();
+        let mut touches = Touches::new("shop/v-1");
         let mut a = touch("a", 2_000, 5);
         a.code = Some("SPRING10".into());
         a.resolved_by = "code".into();
@@ -416,6 +470,12 @@ mod tests {
             touches.to_stored(&symbols),
             vec![b.clone(), c.clone(), a.clone()]
         );
+        for restored in [
+            Touches::from_records("shop/v-1", &[b.clone(), c.clone(), a.clone()], &mut symbols),
+            Touches::from_records("shop/v-1", &[a.clone(), b.clone(), c.clone()], &mut symbols),
+        ] {
+            assert_eq!(restored, touches);
+        }
         let windows: Vec<AttributionWindow> = touches.headers().map(|h| h.window).collect();
         assert_eq!(
             windows,
@@ -426,11 +486,15 @@ mod tests {
             ]
         );
         assert!(touches.contains_event("c") && !touches.contains_event("gclid-c"));
+        assert_eq!(touches.key(), "shop/v-1");
         assert_eq!(touches.newest_ms(), Some(2_000));
         touches.remove(1);
         assert_eq!(touches.to_stored(&symbols), vec![b, a]);
         assert_eq!(touches.retain(|h| h.occurred_ms > 1_500), 1);
         assert_eq!(touches.len(), 1);
+        assert_eq!(touches.retain(|_| false), 1);
+        assert!(touches.is_empty());
+        assert_eq!(touches.key(), "shop/v-1");
     }
 
     #[test]
@@ -439,7 +503,7 @@ mod tests {
         for n in 0..SYMBOLS_MAX {
             symbols.intern(&n.to_string());
         }
-        let mut touches = Touches::default();
+        let mut touches = Touches::new("shop/v-1");
         let mut t = touch("x", 1, 1);
         t.utm_campaign = Some("never seen before".into());
         touches.insert(&t.borrowed(), &mut symbols);
@@ -450,7 +514,7 @@ mod tests {
     #[test]
     fn repeated_text_is_held_once() {
         let mut symbols = Symbols::default();
-        let mut touches = Touches::default();
+        let mut touches = Touches::new("shop/v-1");
         for n in 0..100 {
             touches.insert(&touch(&n.to_string(), n, n).borrowed(), &mut symbols);
         }
