@@ -120,7 +120,11 @@ impl StatefulLogic for Attributor {
         })
     }
 
-    fn restore(&self, _partition: i32, records: Vec<AttributorState>) -> PartitionState {
+    fn restore(
+        &self,
+        _partition: i32,
+        records: &mut dyn Iterator<Item = AttributorState>,
+    ) -> PartitionState {
         PartitionState::restore(records, &self.reference.read())
     }
 

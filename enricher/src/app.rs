@@ -151,7 +151,11 @@ impl StatefulLogic for Enricher {
         })
     }
 
-    fn restore(&self, _partition: i32, records: Vec<IdentityBinding>) -> EnricherState {
+    fn restore(
+        &self,
+        _partition: i32,
+        records: &mut dyn Iterator<Item = IdentityBinding>,
+    ) -> EnricherState {
         EnricherState::restore(records)
     }
 

@@ -24,7 +24,7 @@ pub struct EnricherState {
 
 impl EnricherState {
     /// A partition's state from its changelog records.
-    pub fn restore(records: Vec<IdentityBinding>) -> EnricherState {
+    pub fn restore(records: impl IntoIterator<Item = IdentityBinding>) -> EnricherState {
         EnricherState {
             bindings: Bindings::restore(records),
             ..EnricherState::default()

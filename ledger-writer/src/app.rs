@@ -349,7 +349,7 @@ impl StatefulLogic for LedgerLogic {
         decoded
     }
 
-    fn restore(&self, _partition: i32, records: Vec<LedgerState>) -> Ledger {
+    fn restore(&self, _partition: i32, records: &mut dyn Iterator<Item = LedgerState>) -> Ledger {
         Ledger::restore(records)
     }
 

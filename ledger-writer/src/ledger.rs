@@ -110,7 +110,7 @@ impl Ledger {
     /// Rebuilds a partition from its changelog records. Payouts are re-applied to their
     /// lines and reviews' recorded lines replace older ones: those records are written before
     /// the lines' own, so a crash in between must not lose what they did.
-    pub fn restore(records: Vec<LedgerState>) -> Ledger {
+    pub fn restore(records: impl IntoIterator<Item = LedgerState>) -> Ledger {
         let mut ledger = Ledger::default();
         let mut outcomes = Vec::new();
         for record in records {
@@ -1332,7 +1332,7 @@ mod tests {
         for (key, record) in l.take_changes() {
             records.insert(key, record);
         }
-        let mut l = Ledger::restore(records.values().flatten().cloned().collect());
+        let mut l = Ledger::restore(records.values().flatten().cloned());
         assert_eq!(l.parked_refunds(), 1);
         // The commission arrives: the full refund is applied at once and reverses it.
         let fx = decide(&mut l, &decision("c1", "p1", 1_000, Decision::Payable, 0));

@@ -233,7 +233,11 @@ impl StatefulLogic for Scorer {
         })
     }
 
-    fn restore(&self, _partition: i32, records: Vec<RiskState>) -> ScorerState {
+    fn restore(
+        &self,
+        _partition: i32,
+        records: &mut dyn Iterator<Item = RiskState>,
+    ) -> ScorerState {
         ScorerState::restore(records)
     }
 

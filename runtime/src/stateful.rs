@@ -52,10 +52,16 @@ const BYTES_REFRESH: Duration = Duration::from_secs(10);
 const RESTORE_BEAT_RECORDS: u64 = 1024;
 
 /// Reads one state changelog partition back: the latest record of every key, tombstoned keys
-/// left out. `progress` is called for every record read.
+/// left out, as the payloads written (each checked to be a `T` by its header). `progress` is
+/// called for every record read. The harness decodes them one at a time while the state is
+/// rebuilt, so a restore never holds every record of a partition decoded at once.
 pub trait Restore<T> {
-    /// The latest record of every key of `partition`.
-    fn read(&mut self, partition: i32, progress: &mut dyn FnMut()) -> Result<Vec<T>, RuntimeError>;
+    /// The latest payload of every key of `partition`.
+    fn read(
+        &mut self,
+        partition: i32,
+        progress: &mut dyn FnMut(),
+    ) -> Result<Vec<Vec<u8>>, RuntimeError>;
 }
 
 /// A service's pure state of one input partition, kept on a co-partitioned changelog.
@@ -158,11 +164,13 @@ pub trait StatefulLogic {
     /// Decodes an input; an error dead-letters it as `undecodable` with the message as detail.
     fn decode(&mut self, input: &Input<'_>) -> Result<Self::Event, String>;
 
-    /// Rebuilds a partition from the latest changelog records.
+    /// Rebuilds a partition from the latest changelog records, decoded one at a time as the
+    /// iterator is advanced (a state that keeps records in another form should consume them as
+    /// they come rather than collect them).
     fn restore(
         &self,
         partition: i32,
-        records: Vec<<Self::State as PartitionState>::Record>,
+        records: &mut dyn Iterator<Item = <Self::State as PartitionState>::Record>,
     ) -> Self::State;
 
     /// Applies one input to its partition's state, pushing the outputs it produces.
@@ -373,9 +381,22 @@ where
         });
         metrics.restore_records.inc_by(read % RESTORE_BEAT_RECORDS);
         metrics.restoring.dec();
-        let records = records?;
-        let count = records.len();
-        let state = self.logic.restore(partition, records);
+        let payloads = records?;
+        let count = payloads.len();
+        let mut undecodable = None;
+        let mut records = payloads.iter().map_while(|payload| {
+            schemas::decode::<<L::State as PartitionState>::Record>(payload)
+                .map_err(|error| undecodable = Some(error))
+                .ok()
+        });
+        let state = self.logic.restore(partition, &mut records);
+        drop(payloads);
+        if let Some(error) = undecodable {
+            return Err(RuntimeError::State {
+                topic: self.parts.changelog_topic.clone(),
+                detail: format!("a record of partition {partition} does not decode: {error}"),
+            });
+        }
         health.beat_all();
         let seconds = started.elapsed().as_secs_f64();
         metrics.restore_seconds.observe(seconds);
@@ -705,7 +726,7 @@ mod tests {
             Ok((key.to_string(), amount))
         }
 
-        fn restore(&self, _partition: i32, records: Vec<ToyRecord>) -> Totals {
+        fn restore(&self, _partition: i32, records: &mut dyn Iterator<Item = ToyRecord>) -> Totals {
             let mut state = Totals {
                 applied_through: -1,
                 ..Totals::default()
@@ -890,7 +911,11 @@ mod tests {
         assert_eq!(keys, ["k1", "k2", "k1"]);
         assert_eq!(sim.changelog.len(), 5, "3 key records, then 2 positions");
         let restored: Vec<ToyRecord> =
-            Restore::read(&mut sim.changelog.clone(), 0, &mut || ()).expect("read");
+            Restore::<ToyRecord>::read(&mut sim.changelog.clone(), 0, &mut || ())
+                .expect("read")
+                .iter()
+                .map(|payload| schemas::decode(payload).expect("decodes"))
+                .collect();
         let position = restored
             .iter()
             .find(|r| r.key.is_empty())
@@ -907,11 +932,11 @@ mod tests {
                 &mut self,
                 partition: i32,
                 progress: &mut dyn FnMut(),
-            ) -> Result<Vec<ToyRecord>, RuntimeError> {
+            ) -> Result<Vec<Vec<u8>>, RuntimeError> {
                 for _ in 0..3000 {
                     progress();
                 }
-                self.0.read(partition, &mut || ())
+                Restore::<ToyRecord>::read(&mut self.0, partition, &mut || ())
             }
         }
         let health = Health::default();

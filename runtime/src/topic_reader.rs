@@ -238,8 +238,12 @@ pub async fn ensure_copartitioned(
 }
 
 impl<T: schemas::AvroMessage> crate::stateful::Restore<T> for ChangelogReader {
-    fn read(&mut self, partition: i32, progress: &mut dyn FnMut()) -> Result<Vec<T>, RuntimeError> {
-        ChangelogReader::read(self, partition, progress)
+    fn read(
+        &mut self,
+        partition: i32,
+        progress: &mut dyn FnMut(),
+    ) -> Result<Vec<Vec<u8>>, RuntimeError> {
+        ChangelogReader::read_payloads::<T>(self, partition, progress)
     }
 }
 
@@ -339,22 +343,45 @@ impl ChangelogReader {
         }
     }
 
-    /// The latest `T` of every key of `partition`; `progress` is called for every record read.
+    /// The latest `T` of every key of `partition`, decoded; `progress` is called for every
+    /// record read.
     pub fn read<T: schemas::AvroMessage>(
         &mut self,
         partition: i32,
         progress: &mut dyn FnMut(),
     ) -> Result<Vec<T>, RuntimeError> {
+        let payloads = self.read_payloads::<T>(partition, progress)?;
+        payloads
+            .iter()
+            .map(|payload| {
+                schemas::decode::<T>(payload).map_err(|e| RuntimeError::State {
+                    topic: self.topic.clone(),
+                    detail: format!("a record of partition {partition} does not decode: {e}"),
+                })
+            })
+            .collect()
+    }
+
+    /// The latest payload of every key of `partition`, each checked to be a `T` by its header
+    /// (not decoded); `progress` is called for every record read.
+    pub fn read_payloads<T: schemas::AvroMessage>(
+        &mut self,
+        partition: i32,
+        progress: &mut dyn FnMut(),
+    ) -> Result<Vec<Vec<u8>>, RuntimeError> {
         let end = self.mark_end(partition)?;
         self.reader.start(&[partition])?;
-        let mut latest: std::collections::HashMap<Vec<u8>, T> = std::collections::HashMap::new();
+        let mut latest: std::collections::HashMap<Vec<u8>, Vec<u8>> =
+            std::collections::HashMap::new();
         let mut bad = 0usize;
         self.reader.read_until(&[(partition, end + 1)], |record| {
             progress();
-            match (record.key, record.payload.map(schemas::decode::<T>)) {
+            match (record.key, record.payload) {
                 (Some(END_MARKER_KEY), _) => {}
                 (Some(key), None) => drop(latest.remove(key)),
-                (Some(key), Some(Ok(state))) => drop(latest.insert(key.to_vec(), state)),
+                (Some(key), Some(payload)) if schemas::codec::is::<T>(payload) => {
+                    drop(latest.insert(key.to_vec(), payload.to_vec()))
+                }
                 _ => bad += 1,
             }
         })?;

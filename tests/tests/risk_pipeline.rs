@@ -382,7 +382,7 @@ fn crash_and_restore(
             committed = offset + 1;
         }
     }
-    let mut state = ScorerState::restore(log.into_values().flatten().collect());
+    let mut state = ScorerState::restore(log.into_values().flatten());
     for (offset, s) in signals.iter().enumerate().skip(committed) {
         state
             .apply(offset as i64, s, &cat, &settings(), &mut effects)

@@ -225,7 +225,11 @@ impl StatefulLogic for Scorer {
         serde_json::from_slice(payload(input)?).map_err(|e| format!("not a trust signal: {e}"))
     }
 
-    fn restore(&self, _partition: i32, records: Vec<TrustState>) -> TrustPartition {
+    fn restore(
+        &self,
+        _partition: i32,
+        records: &mut dyn Iterator<Item = TrustState>,
+    ) -> TrustPartition {
         TrustPartition::restore(records)
     }
 

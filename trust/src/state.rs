@@ -41,7 +41,7 @@ impl TrustPartition {
 
     /// Rebuilds a partition from its latest changelog records; a record that cannot be read
     /// is skipped with an error logged (the specialist starts again from their next signals).
-    pub fn restore(records: Vec<TrustState>) -> TrustPartition {
+    pub fn restore(records: impl IntoIterator<Item = TrustState>) -> TrustPartition {
         let mut p = TrustPartition::new();
         for r in records {
             match r.entry {

@@ -281,7 +281,11 @@ impl StatefulLogic for Dispatcher {
         schemas::decode(payload(input)?).map_err(|e| format!("not a webhook notification: {e}"))
     }
 
-    fn restore(&self, partition: i32, records: Vec<schemas::WebhookState>) -> DispatchState {
+    fn restore(
+        &self,
+        partition: i32,
+        records: &mut dyn Iterator<Item = schemas::WebhookState>,
+    ) -> DispatchState {
         let state = DispatchState::restore(records);
         // A fresh token: attempts scheduled by an earlier holding of the partition stop.
         if let Some(old) = self.held().insert(partition, CancellationToken::new()) {

@@ -61,7 +61,7 @@ impl DispatchState {
     }
 
     /// Rebuilds a partition from its latest changelog records.
-    pub fn restore(records: Vec<WebhookState>) -> DispatchState {
+    pub fn restore(records: impl IntoIterator<Item = WebhookState>) -> DispatchState {
         let mut state = DispatchState::new();
         for record in records {
             match record.entry {

@@ -71,7 +71,7 @@ impl ScorerState {
     }
 
     /// State from a partition's latest changelog records.
-    pub fn restore(records: Vec<RiskState>) -> ScorerState {
+    pub fn restore(records: impl IntoIterator<Item = RiskState>) -> ScorerState {
         let mut s = ScorerState::new();
         for r in records {
             let as_of = r.as_of_offset;
