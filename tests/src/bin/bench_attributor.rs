@@ -173,9 +173,13 @@ fn restore_only(ns: &str, changelog_topic: &str) -> anyhow::Result<()> {
     let mut states: HashMap<i32, PartitionState> = HashMap::new();
     let mut records = 0;
     for partition in 0..3 {
-        let read: Vec<schemas::AttributorState> = restore.read(partition, &mut || ())?;
-        records += read.len();
-        states.insert(partition, PartitionState::restore(read, &catalog));
+        // As the harness restores: the latest payloads, decoded one at a time while rebuilding.
+        let payloads = restore.read_payloads::<schemas::AttributorState>(partition, &mut || ())?;
+        records += payloads.len();
+        let decoded = payloads
+            .iter()
+            .map(|p| schemas::decode::<schemas::AttributorState>(p).expect("decodes"));
+        states.insert(partition, PartitionState::restore(decoded, &catalog));
     }
     let seconds = started.elapsed().as_secs_f64();
     let rss_growth = rss_mib() - rss_before;
