@@ -169,11 +169,17 @@ pub async fn run<P: Processor>(
     } = parts;
     let mut batch = Batch::default();
     let mut rejoin_at: Option<Instant> = None;
+    // The service subscribed just before the loop started.
+    let mut join_watch = Some(JoinWatch::armed(consumer));
     loop {
         heartbeat.beat();
         if rejoin_at.is_some_and(|at| Instant::now() >= at) {
             rejoin_at = None;
-            rejoin(consumer)?;
+            rejoin(consumer, &metrics)?;
+            join_watch = Some(JoinWatch::armed(consumer));
+        }
+        if let Some(watch) = join_watch.take() {
+            join_watch = watch.check(consumer, &metrics)?;
         }
         // Wait for the first message of a batch; wake up regularly to stay live when idle.
         let first = tokio::select! {
@@ -340,13 +346,111 @@ fn is_broker_outage(error: &KafkaError) -> bool {
     )
 }
 
+/// How many times in a row the join watchdog rejoins before it gives up and only warns: on
+/// Kafka a join can legitimately wait for a member busy elsewhere (a long restore), and
+/// rejoining for ever would churn the group.
+const JOIN_RETRIES: u32 = 3;
+
+/// Watches a (re)join until the group hands this consumer some partitions. tansu 0.6.0 keeps
+/// a member that stopped heartbeating (a `kill -9`'d predecessor, or this client's own member
+/// id of a moment before, replaced by a rejoin after a broker restart) until some member
+/// joins after its session expired: a join made before that either goes unanswered for
+/// librdkafka's `max.poll.interval.ms` (5 minutes) or is answered with no partitions while the
+/// dead member holds them all. Seen in chaos seed 960601 (the risk scorer never got its
+/// partitions back, so no commission was written) and in a restart inside the session
+/// timeout. When this consumer still holds no partition a session timeout and a margin after
+/// the join, the loop rejoins; that join evicts the dead member. A consumer that legitimately
+/// gets none (more members than partitions) rejoins `JOIN_RETRIES` times and then stays idle.
+#[derive(Debug, Clone, PartialEq)]
+struct JoinWatch {
+    deadline: Instant,
+    patience: Duration,
+    retries: u32,
+}
+
+/// What the join watchdog decides at one look.
+#[derive(Debug, PartialEq)]
+enum JoinVerdict {
+    /// This consumer holds partitions: stop watching.
+    Joined,
+    /// Not yet due: keep watching.
+    Waiting(JoinWatch),
+    /// Unanswered past its deadline: rejoin, then keep watching.
+    Rejoin(JoinWatch),
+    /// Unanswered after every retry: stop rejoining.
+    GiveUp,
+}
+
+impl JoinWatch {
+    fn armed(consumer: &StreamConsumer<ServiceContext>) -> JoinWatch {
+        JoinWatch::new(
+            Instant::now(),
+            consumer.context().session_timeout() + REJOIN_MARGIN,
+        )
+    }
+
+    /// Watching a join made at `now`; it may stay without partitions for `patience` (long
+    /// enough for any member that stopped heartbeating to have lost its session).
+    fn new(now: Instant, patience: Duration) -> JoinWatch {
+        JoinWatch {
+            deadline: now + patience,
+            patience,
+            retries: 0,
+        }
+    }
+
+    fn look(mut self, now: Instant, holds_partitions: bool) -> JoinVerdict {
+        if holds_partitions {
+            JoinVerdict::Joined
+        } else if now < self.deadline {
+            JoinVerdict::Waiting(self)
+        } else if self.retries >= JOIN_RETRIES {
+            JoinVerdict::GiveUp
+        } else {
+            self.retries += 1;
+            self.deadline = now + self.patience;
+            JoinVerdict::Rejoin(self)
+        }
+    }
+
+    /// The watch to keep, if any, after rejoining when that is due.
+    fn check(
+        self,
+        consumer: &StreamConsumer<ServiceContext>,
+        metrics: &LoopMetrics,
+    ) -> Result<Option<JoinWatch>, RuntimeError> {
+        let patience = self.patience;
+        // The assignment as librdkafka holds it now (callbacks ran in the last poll).
+        let holds = consumer.assignment().is_ok_and(|list| list.count() > 0);
+        match self.look(Instant::now(), holds) {
+            JoinVerdict::Joined => Ok(None),
+            JoinVerdict::Waiting(watch) => Ok(Some(watch)),
+            JoinVerdict::Rejoin(watch) => {
+                tracing::warn!(waited = ?patience, "No partitions from the consumer group since joining; rejoining.");
+                rejoin(consumer, metrics)?;
+                Ok(Some(watch))
+            }
+            JoinVerdict::GiveUp => {
+                tracing::warn!(
+                    rejoins = JOIN_RETRIES,
+                    "Still no partitions from the consumer group after rejoining: more members than partitions, or another member holds them all."
+                );
+                Ok(None)
+            }
+        }
+    }
+}
+
 /// Leaves and rejoins the group (between batches: every stored offset is backed by
 /// acknowledged outputs, so it commits first). After a broker restart a client may come back
 /// under a new member id while the broker still counts its old one: tansu 0.6.0 hands that
 /// ghost a share of the partitions and evicts it only when a member joins after the ghost's
 /// session expired. Rejoining once that has passed gets every partition consumed again; on
 /// Kafka it costs one extra rebalance after an outage.
-fn rejoin(consumer: &StreamConsumer<ServiceContext>) -> Result<(), RuntimeError> {
+fn rejoin(
+    consumer: &StreamConsumer<ServiceContext>,
+    metrics: &LoopMetrics,
+) -> Result<(), RuntimeError> {
     let subscription = consumer.subscription().map_err(RuntimeError::Kafka)?;
     let mut topics: Vec<String> = subscription
         .elements()
@@ -358,13 +462,17 @@ fn rejoin(consumer: &StreamConsumer<ServiceContext>) -> Result<(), RuntimeError>
     if topics.is_empty() {
         return Ok(());
     }
-    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-        tracing::warn!(error = %e, "Commit before rejoining failed; the next owner may re-read some messages.");
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "Commit before rejoining failed; the next owner may re-read some messages.")
+        }
     }
     consumer.unsubscribe();
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&names).map_err(RuntimeError::Kafka)?;
-    tracing::info!(topics = ?names, "Rejoined the consumer group after a broker outage.");
+    metrics.rebalances.with_label_values(&["rejoin"]).inc();
+    tracing::info!(topics = ?names, "Rejoined the consumer group.");
     Ok(())
 }
 
@@ -402,7 +510,41 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::Frontier;
+    use std::time::{Duration, Instant};
+
+    use super::{Frontier, JoinVerdict, JoinWatch, JOIN_RETRIES};
+
+    #[test]
+    fn the_join_watchdog_rejoins_only_while_the_consumer_holds_no_partition_then_gives_up() {
+        let t0 = Instant::now();
+        let patience = Duration::from_secs(8);
+        let watch = JoinWatch::new(t0, patience);
+        // Inside its patience nothing happens.
+        let JoinVerdict::Waiting(watch) = watch.look(t0 + Duration::from_secs(7), false) else {
+            panic!("a join is given its patience");
+        };
+        // Holding partitions ends the watch at any time.
+        assert_eq!(
+            watch.clone().look(t0 + Duration::from_secs(60), true),
+            JoinVerdict::Joined
+        );
+        // Unanswered: rejoin, each time with a fresh patience, JOIN_RETRIES times.
+        let mut now = t0 + patience;
+        let mut watch = watch;
+        for retry in 1..=JOIN_RETRIES {
+            let JoinVerdict::Rejoin(next) = watch.look(now, false) else {
+                panic!("rejoin {retry} is due");
+            };
+            assert_eq!(next.retries, retry);
+            assert_eq!(next.deadline, now + patience);
+            let JoinVerdict::Waiting(next) = next.look(now + Duration::from_secs(1), false) else {
+                panic!("a rejoin is given its patience too");
+            };
+            watch = next;
+            now += patience;
+        }
+        assert_eq!(watch.look(now, false), JoinVerdict::GiveUp);
+    }
 
     #[test]
     fn a_revoked_partition_keeps_no_offset_to_store_even_if_it_comes_back() {

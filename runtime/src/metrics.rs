@@ -60,7 +60,10 @@ impl LoopMetrics {
                 &["topic", "partition"],
             )?,
             rebalances: IntCounterVec::new(
-                Opts::new(name(REBALANCES_TOTAL), "Consumer group rebalance events."),
+                Opts::new(
+                    name(REBALANCES_TOTAL),
+                    "Consumer group rebalance events: assign, revoke, error, and rejoin (one the service forced: after a broker outage or an unanswered join).",
+                ),
                 &["kind"],
             )?,
         };

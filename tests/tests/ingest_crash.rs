@@ -103,3 +103,71 @@ async fn kill_minus_nine_mid_stream_and_restart_lose_no_valid_input() {
         .expect("graceful stop");
     assert!(status.success(), "SIGTERM drains and exits 0, got {status}");
 }
+
+/// An orchestrator restarts a crashed service at once, well inside the group session timeout,
+/// while the broker still counts the dead member. The new member must get the partitions
+/// within about a session timeout (measured: 7 s), not wait for some other member to join:
+/// on tansu the eviction happens at a later join or heartbeat of the group, and a join that
+/// goes unanswered is retried by the consumer loop's join watchdog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_inside_the_session_timeout_gets_the_partitions_back() {
+    require_broker();
+    let ns = unique_namespace("rejoin");
+    let env = service_env(
+        &ns,
+        &[
+            ("KAFKA_SESSION_TIMEOUT_MS", "6000"),
+            ("LOG_LEVEL", "warn,runtime=info"),
+        ],
+    );
+    let log = std::env::temp_dir().join(format!("attrib-{ns}.log"));
+    let config = tests::ingest_config(&env);
+    let topics = config.common.topics.clone();
+    tests::create_topics(&[
+        &topics.touchpoints_raw,
+        &topics.touchpoints_valid,
+        &topics.touchpoints_dlq,
+    ])
+    .await
+    .expect("topics");
+    let at = (Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let event = |i: usize| {
+        let event = serde_json::json!({"kind": "page_view", "event_id": format!("e-{i}"),
+            "occurred_at": at, "visitor_id": format!("v-{i}"), "url": "https://shop.example.com/p"});
+        (None, serde_json::to_vec(&event).expect("json"))
+    };
+    produce(&topics.touchpoints_raw, &[event(0)])
+        .await
+        .expect("produce");
+
+    let ingest = binary("ingest");
+    let mut first = ServiceProcess::start_logged(&ingest, &env, &log).expect("start ingest");
+    consume(&topics.touchpoints_valid, 1, Duration::from_secs(60))
+        .expect("the first instance consumed");
+    first.kill_hard();
+    let mut second =
+        ServiceProcess::start_logged(&ingest, &env, &log).expect("restart ingest at once");
+    let restarted = Instant::now();
+    produce(&topics.touchpoints_raw, &[event(1)])
+        .await
+        .expect("produce");
+    // Session (6 s), the watchdog's margin and a rebalance fit well inside 40 s.
+    let out = consume_until(&topics.touchpoints_valid, Duration::from_secs(40), |read| {
+        read.iter().any(|m| {
+            schemas::decode::<ValidTouchpoint>(payload(m)).is_ok_and(|t| t.event_id == "e-1")
+        })
+    })
+    .expect("consume");
+    let took = restarted.elapsed();
+    assert!(
+        out.iter()
+            .any(|m| schemas::decode::<ValidTouchpoint>(payload(m))
+                .is_ok_and(|t| t.event_id == "e-1")),
+        "the restarted instance never consumed (waited {took:?}; its log: {})",
+        log.display()
+    );
+    eprintln!("the restarted instance consumed after {took:?}");
+    second
+        .terminate(Duration::from_secs(30))
+        .expect("graceful stop");
+}
