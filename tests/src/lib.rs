@@ -467,41 +467,31 @@ pub fn free_port() -> u16 {
 
 /// `GET path` on a service's admin port: the HTTP status code, 0 while it is not up.
 pub fn http_status(port: u16, path: &str) -> u16 {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return 0;
-    };
-    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-    let mut response = String::new();
-    if stream.write_all(request.as_bytes()).is_err()
-        || stream.read_to_string(&mut response).is_err()
-    {
-        return 0;
-    }
-    response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
+    admin_get(port, path)
+        .and_then(|response| response.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(0)
 }
 
 /// `GET path` on a service's admin port; the body, or an empty string while it is not up.
 pub fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-    let mut response = String::new();
-    if stream.write_all(request.as_bytes()).is_err()
-        || stream.read_to_string(&mut response).is_err()
-    {
-        return String::new();
-    }
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
+    admin_get(port, path)
+        .and_then(|response| Some(response.split_once("\r\n\r\n")?.1.to_string()))
         .unwrap_or_default()
+}
+
+/// The whole HTTP/1.0 response, or `None` while the admin server is not up.
+fn admin_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    // A wedged service must not wedge the test that asks it.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
 }
 
 /// Sum of every sample of `name` (any labels) in a Prometheus text exposition.

@@ -62,6 +62,19 @@ impl Pipeline {
         self.admin.get(name).copied()
     }
 
+    /// Writes every running service's `/metrics` to `<logs>/<service>.metrics.txt`, so a run
+    /// that ends short can be read afterwards (consumer lag, assignments, forced rejoins,
+    /// held-back inputs); returns the directory.
+    pub fn save_metrics(&self) -> &Path {
+        for (name, port) in &self.admin {
+            let path = self.logs.join(format!("{name}.metrics.txt"));
+            if let Err(e) = std::fs::write(&path, crate::http_get(*port, "/metrics")) {
+                eprintln!("could not write {}: {e}", path.display());
+            }
+        }
+        &self.logs
+    }
+
     /// Waits until every service is ready and has partitions assigned, so what is measured
     /// next is not start-up.
     pub fn wait_ready(&self, deadline: Duration) -> Result<()> {

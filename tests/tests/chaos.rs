@@ -219,9 +219,10 @@ async fn run(events: usize, kills: u64, rate: f64, kill_broker: bool) {
     eprintln!("chaos: broker over the run: {broker}");
     let lines = ledger_lines(&db).await.expect("lines");
     let problems = compare(&expected, &lines);
+    let metrics = pipeline.save_metrics().display().to_string();
     assert!(
         problems.is_empty(),
-        "seed {seed}: the ledger differs from the oracle in {} ways ({verdict}), first 20:\n{}",
+        "seed {seed}: the ledger differs from the oracle in {} ways ({verdict}; every service's logs and metrics are in {metrics}), first 20:\n{}",
         problems.len(),
         problems
             .iter()
