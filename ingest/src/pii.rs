@@ -70,12 +70,7 @@ impl IpPolicy {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
         mac.update(ip.to_string().as_bytes());
-        let hash = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = schemas::ids::hex(&mac.finalize().into_bytes());
         IpFacts {
             hash: Some(hash),
             prefix: Some(prefix(ip)),

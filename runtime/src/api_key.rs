@@ -48,10 +48,7 @@ impl PresentedKey {
 
 /// SHA-256 (lowercase hex) of a secret, as stored.
 pub fn secret_sha256(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    schemas::ids::hex(&Sha256::digest(secret.as_bytes()))
 }
 
 /// A new key from 40 random bytes (8 for the id, 32 for the secret).
@@ -75,7 +72,7 @@ impl std::fmt::Debug for IssuedKey {
 
 /// Issues a `<prefix>_…` key from `random`.
 pub fn issue(prefix: &str, random: &[u8; 40]) -> IssuedKey {
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let hex = schemas::ids::hex;
     let (id, secret) = (hex(&random[..8]), hex(&random[8..]));
     IssuedKey {
         text: format!("{prefix}_{id}_{secret}"),

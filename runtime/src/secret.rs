@@ -54,10 +54,7 @@ impl std::fmt::Debug for SecretBytes {
 /// HMAC-SHA256 of `message` under `key`, lowercase hex: the signature of ledger commands and
 /// reference records, and the keyed hash of erasure subjects.
 pub fn hmac_hex(key: &[u8], message: &[u8]) -> String {
-    hmac_bytes(key, message)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    schemas::ids::hex(&hmac_bytes(key, message))
 }
 
 /// HMAC-SHA256 of `message` under `key`, raw.

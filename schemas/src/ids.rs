@@ -18,10 +18,26 @@ pub fn deterministic_id(prefix: &str, parts: &[&str]) -> String {
     let mut out = String::with_capacity(prefix.len() + 33);
     out.push_str(prefix);
     out.push('-');
-    for byte in &digest[..16] {
-        out.push_str(&format!("{byte:02x}"));
-    }
+    push_hex(&mut out, &digest[..16]);
     out
+}
+
+/// `bytes` as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    out
+}
+
+/// Appends `bytes` as lowercase hex: every id and digest of the pipeline goes through here,
+/// per event, so it is a table lookup rather than a `format!` per byte.
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for &byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
 }
 
 /// A conversion's attribution: program + order id.
@@ -64,6 +80,17 @@ pub fn clawback_line_id(commission_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_two_lowercase_digits_per_byte_for_every_byte() {
+        let every: Vec<u8> = (0..=255).collect();
+        let by_format: String = every.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex(&every), by_format);
+        assert_eq!(hex(&[]), "");
+        let mut out = String::from("com-");
+        push_hex(&mut out, &[0x00, 0xab, 0x0f]);
+        assert_eq!(out, "com-00ab0f");
+    }
 
     #[test]
     fn ids_are_stable_and_unambiguous() {

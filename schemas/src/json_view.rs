@@ -143,8 +143,7 @@ fn json(value: Value) -> serde_json::Value {
         Value::Bytes(b) | Value::Fixed(_, b) => match String::from_utf8(b) {
             Ok(text) => J::String(text),
             Err(e) => {
-                let hex: String = e.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
-                serde_json::json!({ "hex": hex })
+                serde_json::json!({ "hex": crate::ids::hex(e.as_bytes()) })
             }
         },
         Value::Union(_, inner) => json(*inner),
