@@ -22,15 +22,7 @@ async fn kill_minus_nine_mid_stream_and_restart_lose_no_valid_input() {
             ("KAFKA_SESSION_TIMEOUT_MS", "6000"),
         ],
     );
-    let config = tests::ingest_config(&env);
-    let topics = config.common.topics.clone();
-    tests::create_topics(&[
-        &topics.touchpoints_raw,
-        &topics.touchpoints_valid,
-        &topics.touchpoints_dlq,
-    ])
-    .await
-    .expect("topics");
+    let topics = ingest_topics(&env).await;
 
     const EVENTS: usize = 30_000;
     let at = (Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
@@ -121,15 +113,7 @@ async fn a_restart_inside_the_session_timeout_gets_the_partitions_back() {
         ],
     );
     let log = std::env::temp_dir().join(format!("attrib-{ns}.log"));
-    let config = tests::ingest_config(&env);
-    let topics = config.common.topics.clone();
-    tests::create_topics(&[
-        &topics.touchpoints_raw,
-        &topics.touchpoints_valid,
-        &topics.touchpoints_dlq,
-    ])
-    .await
-    .expect("topics");
+    let topics = ingest_topics(&env).await;
     let at = (Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
     let event = |i: usize| {
         let event = serde_json::json!({"kind": "page_view", "event_id": format!("e-{i}"),
@@ -170,4 +154,19 @@ async fn a_restart_inside_the_session_timeout_gets_the_partitions_back() {
     second
         .terminate(Duration::from_secs(30))
         .expect("graceful stop");
+}
+
+/// The topics ingest reads and writes under `env`'s namespace, created.
+async fn ingest_topics(
+    env: &std::collections::HashMap<String, String>,
+) -> runtime::settings::Topics {
+    let topics = tests::ingest_config(env).common.topics;
+    tests::create_topics(&[
+        &topics.touchpoints_raw,
+        &topics.touchpoints_valid,
+        &topics.touchpoints_dlq,
+    ])
+    .await
+    .expect("topics");
+    topics
 }
