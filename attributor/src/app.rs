@@ -22,10 +22,6 @@ use crate::config::AttributorConfig;
 use crate::metrics::AttributorMetrics;
 use crate::state::{Effects, Limits, PartitionState};
 
-/// How many times `ATTRIBUTOR_IDLE_ADVANCE_SECONDS` a quiet partition waits before its clock
-/// follows the wall clock while its sources disagree.
-const LAGGING_SOURCE_PATIENCE: u32 = 10;
-
 /// Keys one partition's sweep looks at per checkpoint.
 const SWEEP_KEYS_PER_CHECKPOINT: usize = 5_000;
 
@@ -199,15 +195,12 @@ impl StatefulLogic for Attributor {
                     .last_input
                     .get(partition)
                     .map_or(Duration::ZERO, Instant::elapsed);
-                // Sources far apart: a lagging one is most likely catching up (an upstream
-                // restart), so the wall clock waits longer before it stands in for it.
-                let patience = if state.sources_disagree(&catalog, &self.limits) {
-                    quiet * LAGGING_SOURCE_PATIENCE
-                } else {
-                    quiet
-                };
-                if quiet_for >= patience {
-                    state.advance_idle(now, &catalog, &mut effects);
+                if quiet_for >= state.quiet_patience(quiet, now, &catalog, &self.limits) {
+                    let decided = state.advance_idle(now, &catalog, &mut effects);
+                    self.metrics
+                        .wall_clock_decisions
+                        .with_label_values(&["quiet"])
+                        .inc_by(decided as u64);
                 }
             }
         }
@@ -228,7 +221,11 @@ impl StatefulLogic for Attributor {
             let catalog = self.reference.read();
             for state in partitions.values_mut() {
                 if state.pending() > 0 && state.sources_idle() {
-                    state.advance_idle(now, &catalog, &mut effects);
+                    let decided = state.advance_idle(now, &catalog, &mut effects);
+                    self.metrics
+                        .wall_clock_decisions
+                        .with_label_values(&["sources_idle"])
+                        .inc_by(decided as u64);
                 }
             }
         }

@@ -30,6 +30,8 @@ pub const KEYS_CAP: &str = "attributor_state_keys_cap";
 pub const REPLAYED_TOTAL: &str = "attributor_replayed_total";
 /// Inputs dead-lettered, by reason.
 pub const DEAD_LETTERED_TOTAL: &str = "attributor_dead_lettered_total";
+/// Conversions decided because the wall clock moved a partition's clock, by path.
+pub const WALL_CLOCK_DECISIONS_TOTAL: &str = "attributor_wall_clock_decisions_total";
 /// Event time the slowest active source holds the watermark back by (largest over partitions).
 pub const WATERMARK_HELD_BACK_SECONDS: &str = "attributor_watermark_held_back_seconds";
 
@@ -70,6 +72,8 @@ pub struct AttributorMetrics {
     pub dead_lettered: IntCounterVec,
     /// See [`WATERMARK_HELD_BACK_SECONDS`].
     pub held_back: IntGauge,
+    /// See [`WALL_CLOCK_DECISIONS_TOTAL`].
+    pub wall_clock_decisions: IntCounterVec,
 }
 
 impl AttributorMetrics {
@@ -134,7 +138,17 @@ impl AttributorMetrics {
                 WATERMARK_HELD_BACK_SECONDS,
                 "Event time the slowest active source partition holds the watermark back by (largest over partitions).",
             )?,
+            wall_clock_decisions: add(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(WALL_CLOCK_DECISIONS_TOTAL, "Conversions decided because the wall clock moved a partition's clock rather than event time, by path: sources_idle (every source said live and quiet), quiet (no input for ATTRIBUTOR_IDLE_ADVANCE_SECONDS, or ten times that while replaying history or waiting for a lagging source)."),
+                    &["path"],
+                )?,
+            )?,
         };
+        for path in ["sources_idle", "quiet"] {
+            metrics.wall_clock_decisions.with_label_values(&[path]);
+        }
         for kind in ["conversion", "refund"] {
             for outcome in ["attributed", "unattributed"] {
                 metrics.attributions.with_label_values(&[kind, outcome]);

@@ -29,7 +29,7 @@ use schemas::attributor_state::{
     StoredTouchpoint, StoredTouchpointRef,
 };
 use schemas::touchpoint::{
-    Channel, EventKind, PartnerStatus, ResolvedBy, SourceProgress, SourceWatermark,
+    Channel, EventKind, PartnerStatus, ResolvedBy, SourceProgress, SourceWatermark, LIVE_LAG,
 };
 use schemas::EnrichedTouchpoint;
 
@@ -109,6 +109,10 @@ struct Source {
 /// Source id of inputs that carry no source (from enrichers before enriched_touchpoint v3):
 /// they all count as one source whose progress is their largest `occurred_at`.
 const UNKNOWN_SOURCE: i32 = -1;
+
+/// How many times the configured quiet spell a partition waits before the wall clock stands in
+/// for sources that disagree or replay history ([`PartitionState::quiet_patience`]).
+pub const LAGGING_SOURCE_PATIENCE: u32 = 10;
 
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -554,18 +558,61 @@ impl PartitionState {
     /// same conversions with stream time instead. Going no further than the pending
     /// conversions need keeps a replay of history (or a quiet spell while an upstream service
     /// restarts) from expiring every window at once.
-    pub fn advance_idle(&mut self, now: DateTime<Utc>, catalog: &Catalog, effects: &mut Effects) {
+    /// Returns how many conversions that decided.
+    pub fn advance_idle(
+        &mut self,
+        now: DateTime<Utc>,
+        catalog: &Catalog,
+        effects: &mut Effects,
+    ) -> usize {
         let Some(&(last_due, _, _)) = self.due.last() else {
-            return;
+            return 0;
         };
         let target = ms(now).min(last_due);
         if target <= self.stream_time_ms {
-            return;
+            return 0;
         }
         self.stream_time_ms = target;
         self.position_dirty = true;
         let offset = self.last_offset;
+        let before = effects.attributions.len();
         self.finalize_due(offset, catalog, effects);
+        effects.attributions.len() - before
+    }
+
+    /// How long this partition must have had no input at `now` before the wall clock moves
+    /// its clock ([`PartitionState::advance_idle`]), given the configured `quiet` spell:
+    /// [`LAGGING_SOURCE_PATIENCE`] times as long while its sources disagree (a lagging one is
+    /// most likely catching up after an upstream restart) or it is replaying history (a
+    /// pause there is most likely an upstream stall, and every pending conversion is past its
+    /// grace on the wall clock, so one step would decide them all before late clicks arrive).
+    pub fn quiet_patience(
+        &self,
+        quiet: std::time::Duration,
+        now: DateTime<Utc>,
+        catalog: &Catalog,
+        limits: &Limits,
+    ) -> std::time::Duration {
+        if self.sources_disagree(catalog, limits) || self.replaying_history(now) {
+            quiet * LAGGING_SOURCE_PATIENCE
+        } else {
+            quiet
+        }
+    }
+
+    /// Whether this partition is reading history rather than live traffic at `now`: the newest
+    /// event time heard from any source is more than [`LIVE_LAG`] behind the wall clock. A
+    /// quiet spell in a replay (a backfill, a catch-up, a test) is more likely an upstream
+    /// stall than the end of the stream, so the quiet clock waits longer there.
+    pub fn replaying_history(&self, now: DateTime<Utc>) -> bool {
+        let newest = self
+            .sources
+            .values()
+            .map(|s| s.progress_ms)
+            .max()
+            .unwrap_or(i64::MIN)
+            .max(self.stream_time_ms);
+        newest != i64::MIN && newest < ms(now - LIVE_LAG)
     }
 
     /// Expires windows, orders and bindings of every key (what a touch would expire lazily),

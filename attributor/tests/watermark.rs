@@ -352,6 +352,48 @@ fn when_every_source_is_idle_the_clock_follows_the_wall_clock_up_to_the_last_gra
 }
 
 #[test]
+fn a_quiet_replay_of_history_waits_ten_times_as_long_before_the_wall_clock_decides() {
+    // The CI run of d879b8b: a replay of June events paused upstream for a few seconds, the
+    // quiet clock (2 s) moved every partition to its last pending grace at once, and the late
+    // clicks still in flight counted for nothing. Read while live, the same pause is most
+    // likely the end of traffic; read months later, most likely a stall.
+    use attributor::state::LAGGING_SOURCE_PATIENCE;
+    let quiet = std::time::Duration::from_secs(2);
+    let mut p = Partition::new(10_000);
+    p.apply(from(0, 2, click("c1", "p-anna", t(0))));
+    p.apply(from(0, 2, conversion("k1", "order-1", 10_000, t(10))));
+    p.watermark(1, 2, t(10));
+    assert!(!p.state.sources_disagree(&p.catalog, &p.limits));
+    let live = t(11);
+    let months_later = t(0) + Duration::days(90);
+    assert!(!p.state.replaying_history(live));
+    assert!(!p.state.replaying_history(t(10) + Duration::minutes(4)));
+    assert!(p.state.replaying_history(t(10) + Duration::minutes(6)));
+    assert!(p.state.replaying_history(months_later));
+    assert_eq!(
+        p.state.quiet_patience(quiet, live, &p.catalog, &p.limits),
+        quiet
+    );
+    assert_eq!(
+        p.state
+            .quiet_patience(quiet, months_later, &p.catalog, &p.limits),
+        quiet * LAGGING_SOURCE_PATIENCE
+    );
+    // Once the wall clock does stand in, it decides what was pending, and says how many.
+    assert_eq!(
+        p.state
+            .advance_idle(months_later, &p.catalog, &mut p.effects),
+        1
+    );
+    assert_eq!(p.credited(), vec![Some("p-anna".to_string())]);
+    assert_eq!(
+        p.state
+            .advance_idle(months_later, &p.catalog, &mut p.effects),
+        0
+    );
+}
+
+#[test]
 fn a_starved_source_said_again_keeps_holding_the_clock_past_the_idle_inputs() {
     // Source 1 is starved (its enricher reads source 0's backlog first) but still held: the
     // enricher says its unchanged progress again every second, so however many of source 0's

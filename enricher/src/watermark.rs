@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use schemas::touchpoint::SourceProgress;
 
 /// How far behind the wall clock a source's progress may be for it to count as live.
-pub const LIVE_LAG: chrono::Duration = chrono::Duration::minutes(5);
+pub use schemas::touchpoint::LIVE_LAG;
 
 /// How often an idle source's idleness is said again: an attributor that restarted (it does
 /// not keep idleness) or took a partition over learns it within this long.

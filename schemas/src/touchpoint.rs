@@ -283,6 +283,11 @@ pub struct SourceProgress {
     pub progress: DateTime<Utc>,
 }
 
+/// How far behind the wall clock a source's event time may be for its traffic to count as live
+/// (real-time, not a replay of history): the enricher broadcasts only a live source idle, and
+/// the attributor's quiet clock waits longer for data that is not live.
+pub const LIVE_LAG: chrono::Duration = chrono::Duration::minutes(5);
+
 /// How far one source partition had got in event time, broadcast by the enricher to every
 /// enriched partition between the touchpoints: a consumer merging sources hears each one's
 /// progress even when it sends that partition no traffic (README "Event time is a watermark").

@@ -75,6 +75,16 @@ impl Pipeline {
         &self.logs
     }
 
+    /// Fails the test with `error`, after saving every service's metrics next to its log
+    /// ([`Pipeline::save_metrics`]) and naming that folder.
+    pub fn fail(&self, error: &anyhow::Error) -> ! {
+        let folder = self.save_metrics();
+        panic!(
+            "{error:#} (every service's logs and metrics: {})",
+            folder.display()
+        )
+    }
+
     /// Waits until every service is ready and has partitions assigned, so what is measured
     /// next is not start-up.
     pub fn wait_ready(&self, deadline: Duration) -> Result<()> {

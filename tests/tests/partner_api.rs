@@ -175,9 +175,9 @@ async fn partners_read_exactly_the_ledgers_figures_and_only_their_own() {
     pipeline
         .wait_ready(Duration::from_secs(120))
         .expect("ready");
-    run_paid_workload(&env, &db, 20, 3_000)
-        .await
-        .unwrap_or_else(|e| panic!("{e:#} (logs: {})", logs.display()));
+    if let Err(e) = run_paid_workload(&env, &db, 20, 3_000).await {
+        pipeline.fail(&e);
+    }
 
     // Every dead letter of the run is a row of `dead_letters` (the workload has malformed
     // messages), without the original bytes.

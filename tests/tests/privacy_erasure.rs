@@ -329,9 +329,9 @@ async fn an_erased_customer_leaves_every_topic_table_and_state_while_the_money_s
         .expect("ready");
 
     let set = reference::parse(&reference_text).expect("valid reference");
-    run_paid_workload(&env, &db, 19, 4_000)
-        .await
-        .unwrap_or_else(|e| panic!("{e:#} (logs: {})", logs.display()));
+    if let Err(e) = run_paid_workload(&env, &db, 19, 4_000).await {
+        pipeline.fail(&e);
+    }
     let mut reader = runtime::Env::from_map(env.clone());
     let common = runtime::CommonConfig::from_env(&mut reader, "erasure", "127.0.0.1:0");
 
