@@ -28,14 +28,16 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use runtime::stateful::POSITION_KEY;
+use runtime::stateful::{EncodedChange, POSITION_KEY};
+use runtime::RuntimeError;
 use rust_decimal::Decimal;
 use schemas::commission::{CommissionKind, Decision};
 use schemas::ids::{clawback_line_id, entry_id, payout_id};
 use schemas::ledger::{EntryKind, LedgerStatus};
 use schemas::ledger_command::{CommandKind, LedgerCommand};
 use schemas::ledger_state::{
-    CommandOutcome, LedgerLine, LedgerState, LineKind, Payout, PayoutItem, PayoutStatus,
+    CommandOutcome, LedgerLine, LedgerState, LedgerStateView, LineKind, Payout, PayoutItem,
+    PayoutStatus,
 };
 use schemas::money::{parse_decimal, Currency};
 use schemas::{CommissionDecision, LedgerEntry};
@@ -852,39 +854,64 @@ impl Ledger {
     /// Command outcomes, then lines, then parked refunds: an outcome carries its lines, and a
     /// payout was written when it was made, so a crash between records loses nothing.
     pub fn take_changes(&mut self) -> Changes {
+        let Ok(changes) =
+            self.drain_changes(|view| Ok::<_, std::convert::Infallible>(view.to_record()));
+        changes
+    }
+
+    /// The same changes as changelog payloads, encoded from the state itself: a checkpoint
+    /// does not copy every changed line into a record first.
+    pub fn take_encoded_changes(&mut self) -> Result<Vec<EncodedChange>, RuntimeError> {
+        self.drain_changes(|view| {
+            schemas::codec::encode_as::<LedgerState, _>(view).map_err(|error| {
+                RuntimeError::Encode {
+                    what: "changelog record",
+                    error,
+                }
+            })
+        })
+    }
+
+    /// Drains the changed entries in checkpoint order, making each record with `each`
+    /// (`None`: a tombstone).
+    fn drain_changes<T, E>(
+        &mut self,
+        mut each: impl FnMut(&LedgerStateView<'_>) -> Result<T, E>,
+    ) -> Result<Vec<(String, Option<T>)>, E> {
         let mut out = Vec::new();
         for id in std::mem::take(&mut self.dirty_commands) {
             if let Some(o) = self.commands.get(&id) {
-                out.push((
-                    format!("c/{id}"),
-                    Some(LedgerState {
-                        command: Some(o.clone()),
-                        ..record(format!("c/{id}"))
-                    }),
-                ));
+                let key = format!("c/{id}");
+                let record = each(&LedgerStateView {
+                    command: Some(o),
+                    ..LedgerStateView::of(&key)
+                })?;
+                out.push((key, Some(record)));
             }
         }
         for id in std::mem::take(&mut self.dirty_lines) {
             if let Some(l) = self.lines.get(&id) {
-                out.push((
-                    format!("l/{id}"),
-                    Some(LedgerState {
-                        line: Some(l.clone()),
-                        ..record(format!("l/{id}"))
-                    }),
-                ));
+                let key = format!("l/{id}");
+                let record = each(&LedgerStateView {
+                    line: Some(l),
+                    ..LedgerStateView::of(&key)
+                })?;
+                out.push((key, Some(record)));
             }
         }
         // After the lines: a released refund's line is on the topic before its parked record goes.
         for id in std::mem::take(&mut self.dirty_parked) {
             let key = format!("{PARKED_PREFIX}{id}");
-            let record = self.parked.get(&id).map(|l| LedgerState {
-                line: Some(l.clone()),
-                ..record(key.clone())
-            });
+            let record = match self.parked.get(&id) {
+                Some(l) => Some(each(&LedgerStateView {
+                    line: Some(l),
+                    ..LedgerStateView::of(&key)
+                })?),
+                None => None,
+            };
             out.push((key, record));
         }
-        out
+        Ok(out)
     }
 
     /// The clock record, when it moved: written after the lines it approved.
@@ -905,6 +932,10 @@ impl runtime::stateful::PartitionState for Ledger {
 
     fn take_changes(&mut self, _phase: usize) -> Changes {
         Ledger::take_changes(self)
+    }
+
+    fn take_encoded_changes(&mut self, _phase: usize) -> Result<Vec<EncodedChange>, RuntimeError> {
+        Ledger::take_encoded_changes(self)
     }
 
     fn take_position(&mut self) -> Option<LedgerState> {
@@ -1346,6 +1377,28 @@ mod tests {
         let line_at = changes.iter().position(|(k, _)| k == "l/r1");
         let tomb_at = changes.iter().position(|(k, r)| k == "r/r1" && r.is_none());
         assert!(line_at.is_some() && tomb_at.is_some() && line_at < tomb_at);
+    }
+
+    #[test]
+    fn a_checkpoint_encoded_from_the_state_is_the_records_encoded() {
+        // Lines, a parked refund, then its tombstone: every kind of change a checkpoint writes.
+        let steps = [
+            refund("r1", "c1", "p1", 1_000, 5),
+            decision("c2", "p2", 700, Decision::Held, 0),
+            decision("c1", "p1", 1_000, Decision::Payable, 0),
+        ];
+        let (mut owned, mut encoded) = (Ledger::default(), Ledger::default());
+        for step in &steps {
+            decide(&mut owned, step);
+            decide(&mut encoded, step);
+            let want: Vec<EncodedChange> = owned
+                .take_changes()
+                .into_iter()
+                .map(|(key, record)| (key, record.map(|r| schemas::encode(&r).expect("encodes"))))
+                .collect();
+            assert!(!want.is_empty());
+            assert_eq!(encoded.take_encoded_changes().expect("encodes"), want);
+        }
     }
 
     #[test]
