@@ -29,7 +29,7 @@ pub const ATTRIBUTOR_RETENTION_DAYS: EnvVar = EnvVar {
 pub const ATTRIBUTOR_IDLE_ADVANCE_SECONDS: EnvVar = EnvVar {
     name: "ATTRIBUTOR_IDLE_ADVANCE_SECONDS",
     default: Some("10"),
-    doc: "After this long without input on a partition that holds pending conversions, its event-time clock follows the wall clock so they are attributed when their grace ends (0: never; conversions then wait for newer events).",
+    doc: "After this long without input on a partition that holds pending conversions, its event-time clock follows the wall clock so they are attributed when their grace ends; ten times as long while the partition replays history (its newest event time more than 5 minutes behind the wall clock) or waits for a lagging source (0: never; conversions then wait for newer events).",
 };
 /// Source idleness, in inputs.
 pub const ATTRIBUTOR_SOURCE_IDLE_INPUTS: EnvVar = EnvVar {

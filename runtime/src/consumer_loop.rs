@@ -170,16 +170,21 @@ pub async fn run<P: Processor>(
     let mut batch = Batch::default();
     let mut rejoin_at: Option<Instant> = None;
     // The service subscribed just before the loop started.
-    let mut join_watch = Some(JoinWatch::armed(consumer));
+    let mut join_watch = Some(JoinWatch::armed(consumer, false));
+    // Whether this loop has held partitions (as the watchdog last saw): a spare replica never
+    // has, and is left idle rather than stopped when the group gives it none.
+    let mut held = false;
     loop {
         heartbeat.beat();
         if rejoin_at.is_some_and(|at| Instant::now() >= at) {
             rejoin_at = None;
             rejoin(consumer, &metrics)?;
-            join_watch = Some(JoinWatch::armed(consumer));
+            join_watch = Some(JoinWatch::armed(consumer, held));
         }
         if let Some(watch) = join_watch.take() {
-            join_watch = watch.check(consumer, &metrics)?;
+            let (watch, holds) = watch.check(consumer, &metrics)?;
+            held |= holds;
+            join_watch = watch;
         }
         // Wait for the first message of a batch; wake up regularly to stay live when idle.
         let first = tokio::select! {
@@ -361,11 +366,17 @@ const JOIN_RETRIES: u32 = 3;
 /// timeout. When this consumer still holds no partition a session timeout and a margin after
 /// the join, the loop rejoins; that join evicts the dead member. A consumer that legitimately
 /// gets none (more members than partitions) rejoins `JOIN_RETRIES` times and then stays idle.
+/// One that held partitions before the join (a rejoin after a broker outage) and still gets
+/// none after every retry stops with [`RuntimeError::NoAssignment`], so the orchestrator
+/// starts a fresh client: chaos seed 980510 saw ingest's rejoins after a broker restart go
+/// unanswered for minutes, while a restarted process joins within seconds.
 #[derive(Debug, Clone, PartialEq)]
 struct JoinWatch {
     deadline: Instant,
     patience: Duration,
     retries: u32,
+    /// The loop held partitions before this join.
+    held_before: bool,
 }
 
 /// What the join watchdog decides at one look.
@@ -377,25 +388,31 @@ enum JoinVerdict {
     Waiting(JoinWatch),
     /// Unanswered past its deadline: rejoin, then keep watching.
     Rejoin(JoinWatch),
-    /// Unanswered after every retry: stop rejoining.
-    GiveUp,
+    /// Unanswered after every retry: stop rejoining (and, if the loop held partitions before,
+    /// stop the loop).
+    GiveUp {
+        /// The loop held partitions before the join.
+        held_before: bool,
+    },
 }
 
 impl JoinWatch {
-    fn armed(consumer: &StreamConsumer<ServiceContext>) -> JoinWatch {
+    fn armed(consumer: &StreamConsumer<ServiceContext>, held_before: bool) -> JoinWatch {
         JoinWatch::new(
             Instant::now(),
             consumer.context().session_timeout() + REJOIN_MARGIN,
+            held_before,
         )
     }
 
     /// Watching a join made at `now`; it may stay without partitions for `patience` (long
     /// enough for any member that stopped heartbeating to have lost its session).
-    fn new(now: Instant, patience: Duration) -> JoinWatch {
+    fn new(now: Instant, patience: Duration, held_before: bool) -> JoinWatch {
         JoinWatch {
             deadline: now + patience,
             patience,
             retries: 0,
+            held_before,
         }
     }
 
@@ -405,7 +422,9 @@ impl JoinWatch {
         } else if now < self.deadline {
             JoinVerdict::Waiting(self)
         } else if self.retries >= JOIN_RETRIES {
-            JoinVerdict::GiveUp
+            JoinVerdict::GiveUp {
+                held_before: self.held_before,
+            }
         } else {
             self.retries += 1;
             self.deadline = now + self.patience;
@@ -413,29 +432,33 @@ impl JoinWatch {
         }
     }
 
-    /// The watch to keep, if any, after rejoining when that is due.
+    /// Rejoins when that is due. Returns the watch to keep (if any) and whether the consumer
+    /// now holds partitions.
     fn check(
         self,
         consumer: &StreamConsumer<ServiceContext>,
         metrics: &LoopMetrics,
-    ) -> Result<Option<JoinWatch>, RuntimeError> {
+    ) -> Result<(Option<JoinWatch>, bool), RuntimeError> {
         let patience = self.patience;
         // The assignment as librdkafka holds it now (callbacks ran in the last poll).
         let holds = consumer.assignment().is_ok_and(|list| list.count() > 0);
         match self.look(Instant::now(), holds) {
-            JoinVerdict::Joined => Ok(None),
-            JoinVerdict::Waiting(watch) => Ok(Some(watch)),
+            JoinVerdict::Joined => Ok((None, true)),
+            JoinVerdict::Waiting(watch) => Ok((Some(watch), false)),
             JoinVerdict::Rejoin(watch) => {
                 tracing::warn!(waited = ?patience, "No partitions from the consumer group since joining; rejoining.");
                 rejoin(consumer, metrics)?;
-                Ok(Some(watch))
+                Ok((Some(watch), false))
             }
-            JoinVerdict::GiveUp => {
+            JoinVerdict::GiveUp { held_before: true } => Err(RuntimeError::NoAssignment {
+                rejoins: JOIN_RETRIES,
+            }),
+            JoinVerdict::GiveUp { held_before: false } => {
                 tracing::warn!(
                     rejoins = JOIN_RETRIES,
                     "Still no partitions from the consumer group after rejoining: more members than partitions, or another member holds them all."
                 );
-                Ok(None)
+                Ok((None, false))
             }
         }
     }
@@ -518,7 +541,7 @@ mod tests {
     fn the_join_watchdog_rejoins_only_while_the_consumer_holds_no_partition_then_gives_up() {
         let t0 = Instant::now();
         let patience = Duration::from_secs(8);
-        let watch = JoinWatch::new(t0, patience);
+        let watch = JoinWatch::new(t0, patience, false);
         // Inside its patience nothing happens.
         let JoinVerdict::Waiting(watch) = watch.look(t0 + Duration::from_secs(7), false) else {
             panic!("a join is given its patience");
@@ -543,7 +566,24 @@ mod tests {
             watch = next;
             now += patience;
         }
-        assert_eq!(watch.look(now, false), JoinVerdict::GiveUp);
+        assert_eq!(
+            watch.look(now, false),
+            JoinVerdict::GiveUp { held_before: false }
+        );
+        // After partitions were held, giving up is said so (the loop then stops).
+        let mut watch = JoinWatch::new(t0, patience, true);
+        for _ in 0..JOIN_RETRIES {
+            let due = watch.deadline;
+            let JoinVerdict::Rejoin(next) = watch.look(due, false) else {
+                panic!("a rejoin is due");
+            };
+            watch = next;
+        }
+        let due = watch.deadline;
+        assert_eq!(
+            watch.look(due, false),
+            JoinVerdict::GiveUp { held_before: true }
+        );
     }
 
     #[test]

@@ -85,6 +85,14 @@ pub enum RuntimeError {
     /// Shutdown took longer than the drain timeout.
     #[error("shutdown drain did not finish within {0:?}")]
     DrainTimeout(std::time::Duration),
+    /// The consumer group gave this consumer no partitions after every forced rejoin, though
+    /// it held some before (a broker restart): a fresh client (a restart) joins where this one
+    /// could not.
+    #[error("the consumer group gave this consumer no partitions after {rejoins} rejoins, though it held some before; stopping so a fresh client joins")]
+    NoAssignment {
+        /// Rejoins made.
+        rejoins: u32,
+    },
     /// Reading a compacted topic to its end made no progress.
     #[error(
         "reading {topic} partitions {partitions:?} to their end made no progress for {waited:?}"
@@ -130,6 +138,7 @@ impl RuntimeError {
             | RuntimeError::Metrics(_)
             | RuntimeError::DrainTimeout(_)
             | RuntimeError::RestoreStalled { .. }
+            | RuntimeError::NoAssignment { .. }
             | RuntimeError::State { .. }
             | RuntimeError::Sink { .. } => Disposition::Fatal,
         }
