@@ -7,7 +7,10 @@ ATTRIB_STACK_DIR="${ATTRIB_STACK_DIR:-$REPO_ROOT/.local/stack}"
 # Builds that outlive a clone (the tansu broker takes ~10 minutes to compile).
 ATTRIB_CACHE_DIR="${ATTRIB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/attrib}"
 TANSU_VERSION="${TANSU_VERSION:-0.6.0}"
-TANSU_BIN="$ATTRIB_CACHE_DIR/tansu-$TANSU_VERSION/bin/tansu"
+# tansu-broker 0.6.0 with deploy/local/tansu/group-leader.patch (deploy/BROKER.md); the
+# suffix names the patch level, so a changed patch builds a new broker beside the old one.
+TANSU_BUILD="tansu-$TANSU_VERSION-p1"
+TANSU_BIN="$ATTRIB_CACHE_DIR/$TANSU_BUILD/bin/tansu"
 BROKER_PORT="${BROKER_PORT:-19092}"
 # sqlite keeps data and committed offsets across broker restarts; memory:// is faster but forgets.
 BROKER_STORAGE="${BROKER_STORAGE:-sqlite://tansu.db?maintenance_interval=1m}"

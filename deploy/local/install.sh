@@ -30,12 +30,27 @@ apt_install clickhouse-server clickhouse-client iproute2 curl sqlite3 openssl st
 apt_install chromium fonts-dejavu-core
 
 if [ ! -x "$TANSU_BIN" ]; then
-  say "Building the tansu broker $TANSU_VERSION into $ATTRIB_CACHE_DIR (about 10 minutes, once)..."
+  say "Building the tansu broker $TANSU_VERSION (patched) into $ATTRIB_CACHE_DIR (about 10 minutes, once)..."
   mkdir -p "$ATTRIB_CACHE_DIR"
+  # tansu-broker's group coordinator can keep a leader that is no longer a member, after which
+  # no member of that group is ever assigned anything (deploy/BROKER.md): the patch makes the
+  # group elect a new leader. The crate comes from crates.io, checked against its index checksum.
+  src="$ATTRIB_CACHE_DIR/$TANSU_BUILD.src"
+  rm -rf "$src" && mkdir -p "$src"
+  curl -fsSL -o "$src/broker.crate" \
+    "https://static.crates.io/crates/tansu-broker/tansu-broker-$TANSU_VERSION.crate"
+  if [ "$TANSU_VERSION" = 0.6.0 ]; then
+    echo "93c1e91b40c2a706dfdbe9a795c08c70918c874ad23f6e0e87564cc0a180e720  $src/broker.crate" \
+      | sha256sum -c --quiet - || die "tansu-broker $TANSU_VERSION does not match its crates.io checksum"
+  fi
+  tar xzf "$src/broker.crate" -C "$src"
+  patch -s -p1 -d "$src/tansu-broker-$TANSU_VERSION" < "$REPO_ROOT/deploy/local/tansu/group-leader.patch"
   # dynostore and libsql are needed: the default features give a binary that cannot start.
   cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql \
-    --root "$ATTRIB_CACHE_DIR/tansu-$TANSU_VERSION.partial" >&2
-  mv "$ATTRIB_CACHE_DIR/tansu-$TANSU_VERSION.partial" "$ATTRIB_CACHE_DIR/tansu-$TANSU_VERSION"
+    --config "patch.crates-io.tansu-broker.path=\"$src/tansu-broker-$TANSU_VERSION\"" \
+    --root "$ATTRIB_CACHE_DIR/$TANSU_BUILD.partial" >&2
+  mv "$ATTRIB_CACHE_DIR/$TANSU_BUILD.partial" "$ATTRIB_CACHE_DIR/$TANSU_BUILD"
+  rm -rf "$src"
 fi
 
 if ! python3 -c 'import fastavro, jsonschema, yaml, confluent_kafka, standardwebhooks' 2>/dev/null; then

@@ -130,7 +130,8 @@ start_broker() {
   # An existing file gets them before the broker opens it; a new one right after the broker
   # created its tables.
   add_sqlite_indexes
-  (cd "$BROKER_DIR" && exec nohup "$TANSU_BIN" broker \
+  # BROKER_LOG is the broker's tracing filter (RUST_LOG syntax); empty logs errors only.
+  (cd "$BROKER_DIR" && RUST_LOG="${BROKER_LOG:-}" exec nohup "$TANSU_BIN" broker \
       --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
       --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" \
       --storage-engine "$BROKER_STORAGE" >>tansu.log 2>&1 </dev/null) &
