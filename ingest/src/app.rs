@@ -66,6 +66,11 @@ impl IngestProcessor {
             dead_by_reason,
         }
     }
+
+    /// The validation rules this processor applies.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
 }
 
 impl Processor for IngestProcessor {

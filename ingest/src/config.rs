@@ -35,7 +35,7 @@ pub const INGEST_DEDUP_TTL_SECONDS: EnvVar = EnvVar {
 pub const INGEST_DEDUP_CAPACITY: EnvVar = EnvVar {
     name: "INGEST_DEDUP_CAPACITY",
     default: Some("2000000"),
-    doc: "Most event ids remembered per instance (about 100 bytes each); beyond it moka evicts the least-used ids, so a very late repeat may pass (downstream de-duplicates anyway).",
+    doc: "Most event ids remembered per instance (about 100 bytes each); beyond it the oldest are forgotten first, so a very late repeat may pass (downstream de-duplicates anyway).",
 };
 /// IP mode.
 pub const INGEST_IP_MODE: EnvVar = EnvVar {

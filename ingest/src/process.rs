@@ -14,10 +14,10 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use schemas::money::{parse_decimal, Currency, MoneyError};
 use schemas::touchpoint::IngestPath;
 use schemas::{EventKind, ValidTouchpoint};
-use serde_json::{Map, Value};
 use url::Url;
 
 use crate::pii::IpPolicy;
+use crate::raw_json::{self, Field, Message, Object};
 use crate::reason::{Reason, Rejection};
 
 /// Longest `event_id`.
@@ -74,20 +74,27 @@ pub fn validate(
             ),
         )
     })?;
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| Rejection::new(Reason::InvalidJson, format!("message is not JSON: {e}")))?;
-    let Value::Object(object) = value else {
-        return Err(Rejection::new(
-            Reason::NotAnObject,
-            format!("message is a JSON {}, not an object", json_type(&value)),
-        ));
+    let object = match raw_json::parse(text) {
+        Ok(Message::Object(object)) => object,
+        Ok(Message::Other(json_type)) => {
+            return Err(Rejection::new(
+                Reason::NotAnObject,
+                format!("message is a JSON {json_type}, not an object"),
+            ))
+        }
+        Err(e) => {
+            return Err(Rejection::new(
+                Reason::InvalidJson,
+                format!("message is not JSON: {e}"),
+            ))
+        }
     };
     let fields = Fields { object: &object };
     // Read the event id first, leniently, so every later rejection can carry it.
-    let event_id = object
-        .get("event_id")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let event_id = match object.get("event_id") {
+        Some(Field::Str(id)) => Some(id.to_string()),
+        _ => None,
+    };
     validate_object(&fields, rules, now, path).map_err(|mut rejection| {
         rejection.event_id = event_id;
         rejection
@@ -215,21 +222,21 @@ fn validate_object(
 
 /// Typed access to the JSON object's fields with contract-shaped errors.
 struct Fields<'a> {
-    object: &'a Map<String, Value>,
+    object: &'a Object<'a>,
 }
 
 impl<'a> Fields<'a> {
     /// A string field; `null`, absent and blank are all "absent".
     fn optional_str(&self, name: &str) -> Result<Option<&'a str>, Rejection> {
         match self.object.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => {
+            None | Some(Field::Null) => Ok(None),
+            Some(Field::Str(s)) => {
                 let trimmed = s.trim();
                 Ok((!trimmed.is_empty()).then_some(trimmed))
             }
             Some(other) => Err(Rejection::new(
                 Reason::WrongType,
-                format!("{name} must be a string, not a JSON {}", json_type(other)),
+                format!("{name} must be a string, not a JSON {}", other.json_type()),
             )),
         }
     }
@@ -265,17 +272,6 @@ fn check_text(name: &str, value: &str, chars_max: usize) -> Result<(), Rejection
         ));
     }
     Ok(())
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 fn timestamp(text: &str, now: DateTime<Utc>, rules: &Rules) -> Result<DateTime<Utc>, Rejection> {
@@ -394,7 +390,7 @@ fn amount(
     currency: Currency,
 ) -> Result<i64, Rejection> {
     let text = match fields.object.get("amount") {
-        Some(Value::Number(n)) => {
+        Some(Field::Number(n)) => {
             return Err(Rejection::new(
                 Reason::WrongType,
                 format!("amount must be a decimal string like \"19.99\", not the JSON number {n}: binary floats cannot hold every price exactly"),
@@ -430,8 +426,8 @@ fn amount(
 fn chain(fields: &Fields<'_>, kind: EventKind) -> Result<(Option<String>, Option<i32>), Rejection> {
     let chain_id = fields.identifier("chain_id")?;
     let chain_seq = match fields.object.get("chain_seq") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => match n.as_i64().and_then(|v| i32::try_from(v).ok()) {
+        None | Some(Field::Null) => None,
+        Some(Field::Number(n)) => match n.as_i64().and_then(|v| i32::try_from(v).ok()) {
             Some(seq) if seq >= 1 => Some(seq),
             _ => {
                 return Err(Rejection::new(
@@ -447,7 +443,7 @@ fn chain(fields: &Fields<'_>, kind: EventKind) -> Result<(Option<String>, Option
                 Reason::WrongType,
                 format!(
                     "chain_seq must be a number, not a JSON {}",
-                    json_type(other)
+                    other.json_type()
                 ),
             ))
         }
@@ -483,7 +479,7 @@ mod tests {
     use crate::examples;
     use crate::pii::IpMode;
     use chrono::SecondsFormat;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn rules() -> Rules {
         Rules {
