@@ -14,6 +14,7 @@ use runtime::service::{Service, Topic};
 use runtime::stateful::{payload, Applied, Partitions, StatefulLogic};
 use runtime::{Input, Output, RuntimeError};
 use schemas::attribution::{AttributionKind, AttributionOutcome};
+use schemas::attributor_state::AttributorStateRef;
 use schemas::touchpoint::EnrichedRecord;
 use schemas::AttributorState;
 use tokio_util::sync::CancellationToken;
@@ -122,6 +123,22 @@ impl StatefulLogic for Attributor {
         records: &mut dyn Iterator<Item = AttributorState>,
     ) -> PartitionState {
         PartitionState::restore(records, &self.reference.read())
+    }
+
+    /// Decodes each record borrowed: its touchpoints' text goes straight from the payload
+    /// into the state's compact form, never into strings of its own.
+    fn restore_encoded(
+        &self,
+        _partition: i32,
+        payloads: &mut dyn Iterator<Item = &[u8]>,
+    ) -> Result<PartitionState, schemas::CodecError> {
+        let catalog = self.reference.read();
+        let mut state = PartitionState::new();
+        for payload in payloads {
+            let record = schemas::decode_as::<AttributorState, AttributorStateRef<'_>>(payload)?;
+            state.restore_one(record, &catalog);
+        }
+        Ok(state)
     }
 
     fn apply(

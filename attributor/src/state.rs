@@ -25,8 +25,8 @@ use chrono::{DateTime, Duration, Utc};
 use reference::Catalog;
 use schemas::attribution::Attribution;
 use schemas::attributor_state::{
-    AttributorState, AttributorStateView, PendingConversion, SourceClock, StateEntry,
-    StoredTouchpoint, StoredTouchpointRef,
+    AttributorState, AttributorStateRef, AttributorStateView, PendingConversion, SourceClock,
+    StateEntry, StoredTouchpoint, StoredTouchpointRef,
 };
 use schemas::touchpoint::{
     Channel, EventKind, PartnerStatus, ResolvedBy, SourceProgress, SourceWatermark, LIVE_LAG,
@@ -138,61 +138,65 @@ impl PartitionState {
     }
 
     /// Rebuilds a partition from its changelog records (latest per key, tombstones applied);
-    /// the catalogue gives each pending conversion's grace.
+    /// the catalogue gives each pending conversion's grace. For records already decoded
+    /// (tests, tools); the service decodes its changelog borrowed ([`PartitionState::restore_one`]).
     pub fn restore(
         records: impl IntoIterator<Item = AttributorState>,
         catalog: &Catalog,
     ) -> PartitionState {
         let mut state = PartitionState::new();
         for record in records {
-            match record.entry {
-                StateEntry::Position => {
-                    state.position = record.as_of_offset;
-                    state.last_offset = state.last_offset.max(record.as_of_offset);
-                    state.stream_time_ms = ms(record.stream_time);
-                    state.sources = record
-                        .sources
-                        .iter()
-                        .map(|c| {
-                            let progress_ms = ms(c.progress);
-                            let source = Source {
-                                // Epoch 0 is how "not heard yet" is stored.
-                                progress_ms: if progress_ms == 0 {
-                                    i64::MIN
-                                } else {
-                                    progress_ms
-                                },
-                                heard_offset: c.heard_offset,
-                                idle: false,
-                            };
-                            (c.partition, source)
-                        })
-                        .collect();
-                }
-                StateEntry::KeyState => {
-                    let key = record.attribution_key;
-                    for p in &record.pending {
-                        state
-                            .due
-                            .insert((due_ms(p, &key, catalog), p.event.offset, key.clone()));
-                    }
-                    state.touchpoints += record.touchpoints.len();
-                    state.last_offset = state.last_offset.max(record.as_of_offset);
-                    let mut ks = KeyState::new(&key);
-                    ks.as_of = record.as_of_offset;
-                    ks.rest = Some(Box::new(Rest {
-                        pending: record.pending,
-                        orders: record.orders,
-                        chains: record.chains,
-                    }));
-                    ks.touches =
-                        Touches::from_records(&key, &record.touchpoints, &mut state.symbols);
-                    ks.tidy();
-                    state.keys.insert(ks);
-                }
-            }
+            state.restore_one(record.borrowed(), catalog);
         }
         state
+    }
+
+    /// Adds one changelog record to a partition being rebuilt (see [`PartitionState::restore`]).
+    pub fn restore_one(&mut self, record: AttributorStateRef<'_>, catalog: &Catalog) {
+        match record.entry {
+            StateEntry::Position => {
+                self.position = record.as_of_offset;
+                self.last_offset = self.last_offset.max(record.as_of_offset);
+                self.stream_time_ms = ms(record.stream_time);
+                self.sources = record
+                    .sources
+                    .iter()
+                    .map(|c| {
+                        let progress_ms = ms(c.progress);
+                        let source = Source {
+                            // Epoch 0 is how "not heard yet" is stored.
+                            progress_ms: if progress_ms == 0 {
+                                i64::MIN
+                            } else {
+                                progress_ms
+                            },
+                            heard_offset: c.heard_offset,
+                            idle: false,
+                        };
+                        (c.partition, source)
+                    })
+                    .collect();
+            }
+            StateEntry::KeyState => {
+                let key = record.attribution_key;
+                for p in &record.pending {
+                    self.due
+                        .insert((due_ms(p, key, catalog), p.event.offset, key.to_string()));
+                }
+                self.touchpoints += record.touchpoints.len();
+                self.last_offset = self.last_offset.max(record.as_of_offset);
+                let mut ks = KeyState::new(key);
+                ks.as_of = record.as_of_offset;
+                ks.rest = Some(Box::new(Rest {
+                    pending: record.pending,
+                    orders: record.orders,
+                    chains: record.chains,
+                }));
+                ks.touches = Touches::from_records(key, &record.touchpoints, &mut self.symbols);
+                ks.tidy();
+                self.keys.insert(ks);
+            }
+        }
     }
 
     /// Keys held.

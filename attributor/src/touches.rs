@@ -218,7 +218,7 @@ impl Touches {
     /// the changelog writes them.
     pub fn from_records(
         key: &str,
-        touchpoints: &[StoredTouchpoint],
+        touchpoints: &[StoredTouchpointRef<'_>],
         symbols: &mut Symbols,
     ) -> Touches {
         let in_order = touchpoints
@@ -227,14 +227,14 @@ impl Touches {
         let mut touches = Touches::new(key);
         if !in_order {
             for t in touchpoints {
-                touches.insert(&t.borrowed(), symbols);
+                touches.insert(t, symbols);
             }
             return touches;
         }
         let mut out = touches.0.into_vec();
         let mut body = std::mem::take(&mut symbols.scratch);
         for t in touchpoints {
-            pack(&t.borrowed(), symbols, &mut body);
+            pack(t, symbols, &mut body);
             put_varint(&mut out, body.len() as u64);
             out.extend_from_slice(&body);
         }
@@ -471,8 +471,16 @@ mod tests {
             vec![b.clone(), c.clone(), a.clone()]
         );
         for restored in [
-            Touches::from_records("shop/v-1", &[b.clone(), c.clone(), a.clone()], &mut symbols),
-            Touches::from_records("shop/v-1", &[a.clone(), b.clone(), c.clone()], &mut symbols),
+            Touches::from_records(
+                "shop/v-1",
+                &[b.borrowed(), c.borrowed(), a.borrowed()],
+                &mut symbols,
+            ),
+            Touches::from_records(
+                "shop/v-1",
+                &[a.borrowed(), b.borrowed(), c.borrowed()],
+                &mut symbols,
+            ),
         ] {
             assert_eq!(restored, touches);
         }

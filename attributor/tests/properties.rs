@@ -206,7 +206,20 @@ proptest! {
         let mut delivered = effects.attributions;
 
         // Second life: restore, re-read from the committed offset, run to the end.
-        let mut state = PartitionState::restore(log.into_values(), &catalog);
+        // Restored as the service restores: each record encoded, then decoded borrowed.
+        let payloads: Vec<Vec<u8>> = log
+            .into_values()
+            .map(|r| schemas::encode(&r).expect("encodes"))
+            .collect();
+        let mut state = PartitionState::new();
+        for payload in &payloads {
+            let record = schemas::decode_as::<
+                schemas::AttributorState,
+                schemas::attributor_state::AttributorStateRef<'_>,
+            >(payload)
+            .expect("decodes");
+            state.restore_one(record, &catalog);
+        }
         let mut effects = Effects::default();
         for (offset, e) in input.iter().enumerate().skip(committed) {
             state.apply(offset as i64, e, &catalog, &limits(), &mut effects).expect("valid");

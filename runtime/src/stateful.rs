@@ -173,6 +173,28 @@ pub trait StatefulLogic {
         records: &mut dyn Iterator<Item = <Self::State as PartitionState>::Record>,
     ) -> Self::State;
 
+    /// Rebuilds a partition from the latest changelog payloads as written. The default
+    /// decodes each into an owned record, one at a time, for [`StatefulLogic::restore`]; a
+    /// logic whose records hold much text can decode them borrowed instead
+    /// ([`schemas::decode_as`]) and skip copying it. An undecodable payload fails the restore.
+    fn restore_encoded(
+        &self,
+        partition: i32,
+        payloads: &mut dyn Iterator<Item = &[u8]>,
+    ) -> Result<Self::State, schemas::CodecError> {
+        let mut undecodable = None;
+        let mut records = payloads.map_while(|payload| {
+            schemas::decode::<<Self::State as PartitionState>::Record>(payload)
+                .map_err(|error| undecodable = Some(error))
+                .ok()
+        });
+        let state = self.restore(partition, &mut records);
+        match undecodable {
+            Some(error) => Err(error),
+            None => Ok(state),
+        }
+    }
+
     /// Applies one input to its partition's state, pushing the outputs it produces.
     fn apply(
         &mut self,
@@ -383,20 +405,14 @@ where
         metrics.restoring.dec();
         let payloads = records?;
         let count = payloads.len();
-        let mut undecodable = None;
-        let mut records = payloads.iter().map_while(|payload| {
-            schemas::decode::<<L::State as PartitionState>::Record>(payload)
-                .map_err(|error| undecodable = Some(error))
-                .ok()
-        });
-        let state = self.logic.restore(partition, &mut records);
+        let restored = self
+            .logic
+            .restore_encoded(partition, &mut payloads.iter().map(Vec::as_slice));
         drop(payloads);
-        if let Some(error) = undecodable {
-            return Err(RuntimeError::State {
-                topic: self.parts.changelog_topic.clone(),
-                detail: format!("a record of partition {partition} does not decode: {error}"),
-            });
-        }
+        let state = restored.map_err(|error| RuntimeError::State {
+            topic: self.parts.changelog_topic.clone(),
+            detail: format!("a record of partition {partition} does not decode: {error}"),
+        })?;
         health.beat_all();
         let seconds = started.elapsed().as_secs_f64();
         metrics.restore_seconds.observe(seconds);

@@ -57,8 +57,9 @@ pub struct StoredTouchpoint {
 
 /// A [`StoredTouchpoint`] borrowed from wherever its text is held (an input being applied, or a
 /// state's compact copy): what a state freezes from and encodes from without owning the strings
-/// first. Serializes exactly as the owned touchpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// first, and what a restore decodes a changelog record's touchpoints into. Serializes and
+/// deserializes exactly as the owned touchpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredTouchpointRef<'a> {
     /// Event id.
     pub event_id: &'a str,
@@ -70,28 +71,38 @@ pub struct StoredTouchpointRef<'a> {
     /// Input offset it arrived at.
     pub offset: i64,
     /// Partner.
+    #[serde(borrow)]
     pub partner_id: Option<&'a str>,
     /// Partner status at enrichment.
+    #[serde(borrow)]
     pub partner_status: Option<&'a str>,
     /// `link`, `code`, `query_parameter` or `none`.
     pub resolved_by: &'a str,
     /// SharedId.
+    #[serde(borrow)]
     pub shared_id: Option<&'a str>,
     /// Link id.
+    #[serde(borrow)]
     pub link_id: Option<&'a str>,
     /// Code.
+    #[serde(borrow)]
     pub code: Option<&'a str>,
     /// Click id.
+    #[serde(borrow)]
     pub click_id: Option<&'a str>,
     /// Landing domain.
+    #[serde(borrow)]
     pub landing_domain: Option<&'a str>,
     /// Channel name.
     pub channel: &'a str,
     /// utm_source.
+    #[serde(borrow)]
     pub utm_source: Option<&'a str>,
     /// utm_medium.
+    #[serde(borrow)]
     pub utm_medium: Option<&'a str>,
     /// utm_campaign.
+    #[serde(borrow)]
     pub utm_campaign: Option<&'a str>,
 }
 
@@ -262,6 +273,57 @@ pub struct AttributorState {
     /// Position records: the sources behind the watermark (v2; empty before and in key records).
     #[serde(default)]
     pub sources: Vec<SourceClock>,
+}
+
+/// An [`AttributorState`] decoded with its touchpoints' text borrowed from the message
+/// ([`crate::codec::decode_as`]): a restore reads a million of these, and the touchpoints'
+/// strings would only be copied once more into the state's compact form. Deserializes exactly
+/// as the owned record (a test compares them).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AttributorStateRef<'a> {
+    /// Key state or position.
+    pub entry: StateEntry,
+    /// The key (empty for a position).
+    pub attribution_key: &'a str,
+    /// Last input offset whose effect the record holds.
+    pub as_of_offset: i64,
+    /// Position records: the partition's event-time clock.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub stream_time: DateTime<Utc>,
+    /// Touchpoints in the windows.
+    #[serde(borrow)]
+    pub touchpoints: Vec<StoredTouchpointRef<'a>>,
+    /// Conversions waiting for grace.
+    pub pending: Vec<PendingConversion>,
+    /// Attributed orders.
+    pub orders: Vec<OrderRecord>,
+    /// Chain and customer bindings.
+    pub chains: Vec<ChainBinding>,
+    /// Position records: the sources behind the watermark (v2; empty before and in key records).
+    #[serde(default)]
+    pub sources: Vec<SourceClock>,
+}
+
+impl AttributorState {
+    /// This record borrowed, as [`AttributorStateRef`] (the vectors other than the
+    /// touchpoints are cloned: they are short, and kept whole by a restored state).
+    pub fn borrowed(&self) -> AttributorStateRef<'_> {
+        AttributorStateRef {
+            entry: self.entry,
+            attribution_key: &self.attribution_key,
+            as_of_offset: self.as_of_offset,
+            stream_time: self.stream_time,
+            touchpoints: self
+                .touchpoints
+                .iter()
+                .map(StoredTouchpoint::borrowed)
+                .collect(),
+            pending: self.pending.clone(),
+            orders: self.orders.clone(),
+            chains: self.chains.clone(),
+            sources: self.sources.clone(),
+        }
+    }
 }
 
 /// A key record of [`AttributorState`] borrowed from the state that holds its parts, written

@@ -14,7 +14,7 @@
 //! the reference the fast path is checked against byte for byte.
 
 use apache_avro::Schema;
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 /// First two bytes of every single-object encoded message (Avro spec, "Single object encoding").
 pub const MARKER: [u8; 2] = [0xC3, 0x01];
@@ -145,11 +145,19 @@ pub fn encode_as<T: AvroMessage, V: Serialize + ?Sized>(view: &V) -> Result<Vec<
 
 /// Decodes a single-object encoded message written with any published version of `T`'s schema.
 pub fn decode<T: AvroMessage>(bytes: &[u8]) -> Result<T, CodecError> {
+    decode_as::<T, T>(bytes)
+}
+
+/// Decodes a message of type `T` into `V`, a form of it that borrows its text from `bytes`
+/// (Avro strings are stored unescaped, so every `&str` can point into the message): for reading
+/// many records whose strings would only be copied again, such as a changelog being restored.
+/// `V` must deserialize as `T` does — the same field names, with the same defaults.
+pub fn decode_as<'a, T: AvroMessage, V: Deserialize<'a>>(bytes: &'a [u8]) -> Result<V, CodecError> {
     let writer = writer_of::<T>(bytes)?;
     let body = &bytes[HEADER_LEN..];
     let mut state = serde_avro_fast::de::DeserializerState::from_slice(body, &writer.compiled);
     let message =
-        T::deserialize(state.deserializer()).map_err(|e| CodecError::Avro(e.to_string()))?;
+        V::deserialize(state.deserializer()).map_err(|e| CodecError::Avro(e.to_string()))?;
     let rest = std::io::BufRead::fill_buf(&mut state.into_reader()).map_or(0, <[u8]>::len);
     if rest != 0 {
         return Err(CodecError::Avro(format!(

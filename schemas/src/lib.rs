@@ -29,7 +29,7 @@ pub mod webhook;
 pub use attribution::Attribution;
 pub use attributor_state::AttributorState;
 pub use claim::ClaimNotice;
-pub use codec::{decode, encode, AvroMessage, CodecError};
+pub use codec::{decode, decode_as, encode, AvroMessage, CodecError};
 pub use commission::CommissionDecision;
 pub use dead_letter::DeadLetter;
 pub use identity::IdentityBinding;

@@ -262,3 +262,18 @@ fn a_v1_attributor_state_reads_as_v2_without_sources() {
     expected.chains.iter_mut().for_each(|c| c.renewals = 0);
     assert_eq!(decoded, expected);
 }
+
+#[test]
+fn every_attributor_state_version_decodes_borrowed_as_it_decodes_owned() {
+    for version in ["v1", "v2", "v3"] {
+        let bytes = golden(&format!("attributor_state.{version}"));
+        let owned: schemas::AttributorState = decode(&bytes).expect("decodes");
+        let borrowed: schemas::attributor_state::AttributorStateRef<'_> =
+            schemas::decode_as::<schemas::AttributorState, _>(&bytes).expect("decodes borrowed");
+        assert_eq!(borrowed, owned.borrowed(), "{version}");
+        assert!(
+            !borrowed.touchpoints.is_empty(),
+            "{version}: the example has touchpoints"
+        );
+    }
+}

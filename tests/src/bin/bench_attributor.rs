@@ -173,13 +173,19 @@ fn restore_only(ns: &str, changelog_topic: &str) -> anyhow::Result<()> {
     let mut states: HashMap<i32, PartitionState> = HashMap::new();
     let mut records = 0;
     for partition in 0..3 {
-        // As the harness restores: the latest payloads, decoded one at a time while rebuilding.
+        // As the service restores: the latest payloads, each decoded borrowed into the state.
         let payloads = restore.read_payloads::<schemas::AttributorState>(partition, &mut || ())?;
         records += payloads.len();
-        let decoded = payloads
-            .iter()
-            .map(|p| schemas::decode::<schemas::AttributorState>(p).expect("decodes"));
-        states.insert(partition, PartitionState::restore(decoded, &catalog));
+        let mut state = PartitionState::new();
+        for payload in &payloads {
+            let record = schemas::decode_as::<
+                schemas::AttributorState,
+                schemas::attributor_state::AttributorStateRef<'_>,
+            >(payload)
+            .expect("decodes");
+            state.restore_one(record, &catalog);
+        }
+        states.insert(partition, state);
     }
     let seconds = started.elapsed().as_secs_f64();
     let rss_growth = rss_mib() - rss_before;
