@@ -315,10 +315,27 @@ async fn finish_batch<P: Processor>(
 }
 
 async fn await_all(batch: &mut Batch, metrics: &LoopMetrics) -> Result<(), RuntimeError> {
+    // Counted per run of one topic: a label lookup per message cost more than the counting.
+    let mut run: Option<(Arc<str>, u64)> = None;
+    let count = |run: Option<(Arc<str>, u64)>| {
+        if let Some((topic, n)) = run {
+            metrics
+                .output_messages
+                .with_label_values(&[&*topic])
+                .inc_by(n);
+        }
+    };
     for (topic, delivery) in batch.deliveries.drain(..) {
-        await_delivery(&topic, delivery).await?;
-        metrics.output_messages.with_label_values(&[&*topic]).inc();
+        if let Err(e) = await_delivery(&topic, delivery).await {
+            count(run);
+            return Err(e);
+        }
+        match &mut run {
+            Some((current, n)) if *current == topic => *n += 1,
+            _ => count(run.replace((topic, 1))),
+        }
     }
+    count(run);
     Ok(())
 }
 
