@@ -14,7 +14,6 @@ use runtime::service::{Service, Topic};
 use runtime::stateful::{payload, Applied, Partitions, StatefulLogic};
 use runtime::{Input, Output, RuntimeError};
 use schemas::attribution::{AttributionKind, AttributionOutcome};
-use schemas::attributor_state::AttributorStateRef;
 use schemas::touchpoint::EnrichedRecord;
 use schemas::AttributorState;
 use tokio_util::sync::CancellationToken;
@@ -132,13 +131,7 @@ impl StatefulLogic for Attributor {
         _partition: i32,
         payloads: &mut dyn Iterator<Item = &[u8]>,
     ) -> Result<PartitionState, schemas::CodecError> {
-        let catalog = self.reference.read();
-        let mut state = PartitionState::new();
-        for payload in payloads {
-            let record = schemas::decode_as::<AttributorState, AttributorStateRef<'_>>(payload)?;
-            state.restore_one(record, &catalog);
-        }
-        Ok(state)
+        PartitionState::restore_encoded(payloads, &self.reference.read())
     }
 
     fn apply(

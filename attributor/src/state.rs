@@ -139,7 +139,8 @@ impl PartitionState {
 
     /// Rebuilds a partition from its changelog records (latest per key, tombstones applied);
     /// the catalogue gives each pending conversion's grace. For records already decoded
-    /// (tests, tools); the service decodes its changelog borrowed ([`PartitionState::restore_one`]).
+    /// (tests, tools); the service decodes its changelog borrowed
+    /// ([`PartitionState::restore_encoded`]).
     pub fn restore(
         records: impl IntoIterator<Item = AttributorState>,
         catalog: &Catalog,
@@ -149,6 +150,21 @@ impl PartitionState {
             state.restore_one(record.borrowed(), catalog);
         }
         state
+    }
+
+    /// Rebuilds a partition from its changelog payloads as written, each decoded borrowed
+    /// (its touchpoints' text goes from the payload straight into the packed form): how the
+    /// service restores.
+    pub fn restore_encoded<'p>(
+        payloads: impl IntoIterator<Item = &'p [u8]>,
+        catalog: &Catalog,
+    ) -> Result<PartitionState, schemas::CodecError> {
+        let mut state = PartitionState::new();
+        for payload in payloads {
+            let record = schemas::decode_as::<AttributorState, AttributorStateRef<'_>>(payload)?;
+            state.restore_one(record, catalog);
+        }
+        Ok(state)
     }
 
     /// Adds one changelog record to a partition being rebuilt (see [`PartitionState::restore`]).

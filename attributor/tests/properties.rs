@@ -211,15 +211,9 @@ proptest! {
             .into_values()
             .map(|r| schemas::encode(&r).expect("encodes"))
             .collect();
-        let mut state = PartitionState::new();
-        for payload in &payloads {
-            let record = schemas::decode_as::<
-                schemas::AttributorState,
-                schemas::attributor_state::AttributorStateRef<'_>,
-            >(payload)
-            .expect("decodes");
-            state.restore_one(record, &catalog);
-        }
+        let mut state =
+            PartitionState::restore_encoded(payloads.iter().map(Vec::as_slice), &catalog)
+                .expect("decodes");
         let mut effects = Effects::default();
         for (offset, e) in input.iter().enumerate().skip(committed) {
             state.apply(offset as i64, e, &catalog, &limits(), &mut effects).expect("valid");

@@ -301,3 +301,51 @@ pub fn print_client_settings(kafka: &runtime::settings::KafkaConfig) {
     println!("consumer settings: {}", consumer.join(" "));
     println!("producer settings: {}", producer.join(" "));
 }
+
+/// Restores every partition of the attributor's `changelog_topic` as a new owner of all three
+/// would (each record decoded borrowed into the state, as the service does) and prints the
+/// time, the rate and the memory per stored touchpoint. Run it in a fresh process, so the
+/// heap holds nothing else.
+pub fn restore_attributor(
+    ns: &str,
+    changelog_topic: &str,
+    catalog: &reference::Catalog,
+) -> anyhow::Result<()> {
+    use attributor::state::PartitionState;
+    let mut env = crate::service_env(ns, &[("LOG_LEVEL", "error")]);
+    env.insert("TOPIC_ATTRIBUTOR_STATE".into(), changelog_topic.to_string());
+    let config = crate::attribution::attributor_config(&env);
+    let mut restore = ChangelogReader::new(
+        &config.common.kafka,
+        "bench-restore",
+        changelog_topic,
+        config.restore_timeout,
+    )?;
+    let rss_before = rss_mib();
+    let started = Instant::now();
+    let mut states: std::collections::HashMap<i32, PartitionState> =
+        std::collections::HashMap::new();
+    let mut records = 0;
+    for partition in 0..3 {
+        // As the service restores: the latest payloads, each decoded borrowed into the state.
+        let payloads = restore.read_payloads::<schemas::AttributorState>(partition, &mut || ())?;
+        records += payloads.len();
+        let state = PartitionState::restore_encoded(payloads.iter().map(Vec::as_slice), catalog)?;
+        states.insert(partition, state);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let rss_growth = rss_mib() - rss_before;
+    let keys: usize = states.values().map(PartitionState::keys).sum();
+    let touchpoints: usize = states.values().map(PartitionState::touchpoints).sum();
+    let approx: usize = states.values().map(PartitionState::approx_bytes).sum();
+    println!(
+        "state: {keys} keys, {touchpoints} touchpoints, {records} changelog records; restore of all 3 partitions {seconds:.1} s ({:.0} records/s)",
+        records as f64 / seconds
+    );
+    println!(
+        "state memory (fresh process): RSS grew {rss_growth:.0} MiB = {:.0} bytes per stored touchpoint with its key (estimate from sizes: {:.0})",
+        rss_growth * 1_048_576.0 / touchpoints.max(1) as f64,
+        approx as f64 / touchpoints.max(1) as f64
+    );
+    Ok(())
+}

@@ -242,6 +242,33 @@ pub fn compare(expected: &Expected, actual: &[LedgerLine]) -> Vec<String> {
     problems
 }
 
+/// The sample reference data, parsed.
+pub fn sample_reference() -> Result<reference::ReferenceSet> {
+    reference::parse(REFERENCE).map_err(|e| anyhow::anyhow!("the sample reference data: {e:?}"))
+}
+
+/// A load-generator workload over the sample reference data: `events` raw messages (seeded by
+/// `seed`) with orders over `days` from 2026-06-01, the start every test and benchmark uses.
+pub fn sample_workload(
+    seed: u64,
+    events: usize,
+    days: i64,
+) -> Result<(reference::ReferenceSet, loadgen::Workload)> {
+    let set = sample_reference()?;
+    let start = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")?.to_utc();
+    let workload = loadgen::generate(
+        &set,
+        &loadgen::Settings {
+            seed,
+            events,
+            start,
+            days,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("generating the workload: {e}"))?;
+    Ok((set, workload))
+}
+
 /// Replays a generated workload (`seed`, `events` over 60 days from 2026-06-01) through a
 /// running pipeline, waits until ClickHouse holds exactly the oracle's lines, then pays: a
 /// payout run per sample program and every created payout completed (eight commands at a
@@ -252,19 +279,7 @@ pub async fn run_paid_workload(
     seed: u64,
     events: usize,
 ) -> Result<u64> {
-    let set = reference::parse(REFERENCE)
-        .map_err(|e| anyhow::anyhow!("invalid reference: {}", e.len()))?;
-    let start = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")?.to_utc();
-    let workload = loadgen::generate(
-        &set,
-        &loadgen::Settings {
-            seed,
-            events,
-            start,
-            days: 60,
-        },
-    )
-    .map_err(|e| anyhow::anyhow!("workload: {e}"))?;
+    let (_, workload) = sample_workload(seed, events, 60)?;
     let mut reader = runtime::Env::from_map(env.clone());
     let common = runtime::CommonConfig::from_env(&mut reader, "workload", "127.0.0.1:0");
     loadgen::replay::replay(

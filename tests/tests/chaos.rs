@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use loadgen::replay::{replay, Pace};
-use loadgen::{generate, Rng, Settings};
+use loadgen::Rng;
 use tests::broker_health::{BrokerHealth, BrokerProbe};
 use tests::ledger::{clickhouse, count, database_for, wait_for_schema};
 use tests::pipeline::{
@@ -72,20 +72,7 @@ async fn run(events: usize, kills: u64, rate: f64, kill_broker: bool) {
     let seed = setting("CHAOS_SEED", clock_seed);
     eprintln!("chaos: seed {seed}, {events} events at {rate} msg/s, {kills} service kills, broker kill: {kill_broker} (CHAOS_SEED={seed} replays this run)");
 
-    let set = reference::parse(REFERENCE).expect("the sample reference data is valid");
-    let start = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
-        .expect("date")
-        .to_utc();
-    let workload = generate(
-        &set,
-        &Settings {
-            seed,
-            events,
-            start,
-            days: 60,
-        },
-    )
-    .expect("generated");
+    let (_, workload) = tests::pipeline::sample_workload(seed, events, 60).expect("generated");
     let expected = workload.expected.clone();
     eprintln!(
         "chaos: expecting {} commission lines over {} orders and {} dead letters; planted {:?}",

@@ -7,21 +7,14 @@
 //! Defaults: 1,000,000 visitors (one attribution key each; ~1.33 M events), 1 round. Needs the
 //! local stack (`deploy/local/stack.sh up`).
 
-use std::collections::HashMap;
-use std::time::Instant;
-
 use attributor::app::Attributor;
 use attributor::metrics::AttributorMetrics;
-use attributor::state::PartitionState;
 use prometheus::Registry;
 use reference::ReferenceData;
 use runtime::kafka::{self, Cleanup};
 use runtime::metrics::LoopMetrics;
-use runtime::topic_reader::ChangelogReader;
 use tests::attribution::{attributor_config, bench_workload, catalog, messages};
-use tests::bench::{
-    measure, print_header, print_row, print_summary, rss_mib, Measurement, PassThrough,
-};
+use tests::bench::{measure, print_header, print_row, print_summary, Measurement, PassThrough};
 
 /// The attributor against a pass-through baseline, same broker, same input, same invocation,
 /// then a restore of the state it built in a fresh process (needs the local stack).
@@ -158,48 +151,5 @@ async fn main() -> anyhow::Result<()> {
 
 /// Restores every partition of `changelog_topic` and reports time and memory.
 fn restore_only(ns: &str, changelog_topic: &str) -> anyhow::Result<()> {
-    let mut env = tests::service_env(ns, &[("LOG_LEVEL", "error")]);
-    env.insert("TOPIC_ATTRIBUTOR_STATE".into(), changelog_topic.to_string());
-    let config = attributor_config(&env);
-    let mut restore = ChangelogReader::new(
-        &config.common.kafka,
-        "bench-restore",
-        changelog_topic,
-        config.restore_timeout,
-    )?;
-    let catalog = catalog();
-    let rss_before = rss_mib();
-    let started = Instant::now();
-    let mut states: HashMap<i32, PartitionState> = HashMap::new();
-    let mut records = 0;
-    for partition in 0..3 {
-        // As the service restores: the latest payloads, each decoded borrowed into the state.
-        let payloads = restore.read_payloads::<schemas::AttributorState>(partition, &mut || ())?;
-        records += payloads.len();
-        let mut state = PartitionState::new();
-        for payload in &payloads {
-            let record = schemas::decode_as::<
-                schemas::AttributorState,
-                schemas::attributor_state::AttributorStateRef<'_>,
-            >(payload)
-            .expect("decodes");
-            state.restore_one(record, &catalog);
-        }
-        states.insert(partition, state);
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let rss_growth = rss_mib() - rss_before;
-    let keys: usize = states.values().map(PartitionState::keys).sum();
-    let touchpoints: usize = states.values().map(PartitionState::touchpoints).sum();
-    let approx: usize = states.values().map(PartitionState::approx_bytes).sum();
-    println!(
-        "state: {keys} keys, {touchpoints} touchpoints, {records} changelog records; restore of all 3 partitions {seconds:.1} s ({:.0} records/s)",
-        records as f64 / seconds
-    );
-    println!(
-        "state memory (fresh process): RSS grew {rss_growth:.0} MiB = {:.0} bytes per stored touchpoint with its key (estimate from sizes: {:.0})",
-        rss_growth * 1_048_576.0 / touchpoints.max(1) as f64,
-        approx as f64 / touchpoints.max(1) as f64
-    );
-    Ok(())
+    tests::bench::restore_attributor(ns, changelog_topic, &catalog())
 }

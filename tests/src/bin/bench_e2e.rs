@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use loadgen::replay::{replay, Pace};
-use loadgen::{generate, Settings, Workload};
+use loadgen::Workload;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
 use tests::bench::{broker_pid, clickhouse_pid, cpu_seconds};
@@ -472,18 +472,7 @@ async fn main() -> Result<()> {
         bail!("no rates");
     }
     tests::require_broker();
-    let set = reference::parse(REFERENCE)
-        .map_err(|e| anyhow::anyhow!("the sample reference data: {e:?}"))?;
-    let workload = generate(
-        &set,
-        &Settings {
-            seed: 42,
-            events,
-            start: DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")?.to_utc(),
-            days: 60,
-        },
-    )
-    .map_err(|e| anyhow::anyhow!("generating the workload: {e}"))?;
+    let (set, workload) = tests::pipeline::sample_workload(42, events, 60)?;
     eprintln!(
         "bench_e2e: {} raw messages, {} ledger lines expected per run",
         workload.messages.len(),

@@ -21,7 +21,6 @@
 use std::time::{Duration, Instant};
 
 use attributor::state::{Effects, Limits, PartitionState};
-use schemas::attributor_state::AttributorStateRef;
 use schemas::touchpoint::EnrichedRecord;
 use schemas::AttributorState;
 use tests::attribution::{bench_workload, catalog, limits, messages};
@@ -182,13 +181,8 @@ fn measure(path: &std::path::Path, batch: usize, mode: Checkpoint) -> anyhow::Re
     let started = Instant::now();
     let mut spent = 0.0;
     let restored = timed(&mut spent, || {
-        let mut state = PartitionState::new();
-        for bytes in &records {
-            let record = schemas::decode_as::<AttributorState, AttributorStateRef<'_>>(bytes)
-                .expect("decodes");
-            state.restore_one(record, &catalog);
-        }
-        state
+        PartitionState::restore_encoded(records.iter().map(Vec::as_slice), &catalog)
+            .expect("decodes")
     });
     let took = started.elapsed().max(Duration::from_micros(1));
     println!(
