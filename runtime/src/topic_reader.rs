@@ -60,6 +60,11 @@ pub struct TopicReader {
     timeout: Duration,
 }
 
+/// How long a restore's fetch may wait for data (librdkafka's default is 500 ms). A restore
+/// reads a backlog that is all there, so waiting buys nothing; on the local tansu broker the
+/// default wait made a 150,000-record restore take 12.8 s instead of 1.9 s (`bench_stages`).
+pub const RESTORE_FETCH_WAIT_MS: u32 = 10;
+
 impl TopicReader {
     /// A reader of `topic`; `timeout` bounds each metadata request and the wait for the end.
     pub fn new(
@@ -68,15 +73,50 @@ impl TopicReader {
         topic: &str,
         timeout: Duration,
     ) -> Result<TopicReader, RuntimeError> {
-        let consumer: BaseConsumer = base_config(kafka, client_id)
+        Self::build(kafka, client_id, topic, timeout, None)
+    }
+
+    /// A reader for reading a backlog to its end and stopping (a restore): its fetches do not
+    /// wait for more data ([`RESTORE_FETCH_WAIT_MS`]) unless `KAFKA_PROP_FETCH_WAIT_MAX_MS`
+    /// says otherwise. A follower keeps the client's default, so an idle one does not poll.
+    pub fn for_backlog(
+        kafka: &KafkaConfig,
+        client_id: &str,
+        topic: &str,
+        timeout: Duration,
+    ) -> Result<TopicReader, RuntimeError> {
+        Self::build(
+            kafka,
+            client_id,
+            topic,
+            timeout,
+            Some(RESTORE_FETCH_WAIT_MS),
+        )
+    }
+
+    fn build(
+        kafka: &KafkaConfig,
+        client_id: &str,
+        topic: &str,
+        timeout: Duration,
+        fetch_wait_ms: Option<u32>,
+    ) -> Result<TopicReader, RuntimeError> {
+        let mut config = base_config(kafka, client_id);
+        config
             // No group: offsets are never committed, every read starts at the beginning.
             .set("group.id", format!("{client_id}-unused"))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
-            .create()
-            .map_err(RuntimeError::Kafka)?;
+            .set("enable.partition.eof", "false");
+        let overridden = kafka
+            .client_properties
+            .iter()
+            .any(|(name, _)| name == "fetch.wait.max.ms");
+        if let (Some(ms), false) = (fetch_wait_ms, overridden) {
+            config.set("fetch.wait.max.ms", ms.to_string());
+        }
+        let consumer: BaseConsumer = config.create().map_err(RuntimeError::Kafka)?;
         Ok(TopicReader {
             consumer,
             topic: topic.to_string(),
@@ -301,7 +341,7 @@ impl ChangelogReader {
             .create_with_context(MarkerContext::default())
             .map_err(RuntimeError::Kafka)?;
         Ok(ChangelogReader {
-            reader: TopicReader::new(kafka, client_id, topic, stall)?,
+            reader: TopicReader::for_backlog(kafka, client_id, topic, stall)?,
             marker,
             topic: topic.to_string(),
             timeout: kafka.delivery_timeout,

@@ -134,6 +134,13 @@ pub fn service_env(namespace: &str, extra: &[(&str, &str)]) -> HashMap<String, S
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    // Client properties of this process reach the services it runs, so a benchmark can measure
+    // a tuning change (`KAFKA_PROP_FETCH_MAX_BYTES=...`) and print it with its cost.
+    for (k, v) in std::env::vars() {
+        if k.starts_with("KAFKA_PROP_") || k == "KAFKA_CLIENT_PROPERTIES" {
+            env.insert(k, v);
+        }
+    }
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
     }
