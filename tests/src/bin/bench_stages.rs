@@ -22,7 +22,7 @@ use reference::{Catalog, ReferenceData};
 use runtime::kafka::{self, Cleanup};
 use runtime::metrics::LoopMetrics;
 use schemas::touchpoint::IngestPath;
-use tests::bench::{measure, print_header, print_row, print_summary, Measurement, PassThrough};
+use tests::bench::{measure, print_header, print_row, print_summary, PassThrough};
 
 /// Ingest, enricher and attributor on one generated workload, each next to a pass-through over
 /// the same input (needs the local stack).
@@ -118,26 +118,16 @@ async fn main() -> anyhow::Result<()> {
         tests::bootstrap_servers()
     );
 
-    // Each run reads with a group of its own from the start of its input.
-    let group = |run: &str| format!("{ns}-{run}");
     let outputs = |metrics: &LoopMetrics, topic: &str| {
         metrics.output_messages.with_label_values(&[topic]).get() as usize
     };
 
     // Ingest: raw → valid.
-    println!();
-    print_header();
-    let mut results: Vec<(&str, Measurement)> = Vec::new();
-    let m = pass_through(
+    let stage = Stage {
         common,
-        &topics.touchpoints_raw,
-        &group("raw-pt"),
-        &passthrough,
-        raw_count,
-    )
-    .await?;
-    print_row("pass-through", 1, raw_count, &m);
-    results.push(("pass-through", m));
+        passthrough: &passthrough,
+        group: &ns,
+    };
     let registry = Registry::new();
     let loop_metrics = LoopMetrics::register("bench", &registry)?;
     let mut ingest = ingest::app::IngestProcessor::new(
@@ -145,18 +135,15 @@ async fn main() -> anyhow::Result<()> {
         ingest::metrics::IngestMetrics::register(&registry)?,
         IngestPath::Stream,
     );
-    let m = measure(
-        common,
-        &topics.touchpoints_raw,
-        &group("ingest"),
-        &mut ingest,
-        raw_count,
-        loop_metrics.clone(),
-    )
-    .await?;
-    print_row("ingest", 1, raw_count, &m);
-    results.push(("ingest", m));
-    print_summary("ingest", &results, raw_count);
+    stage
+        .run(
+            "ingest",
+            &topics.touchpoints_raw,
+            raw_count,
+            &mut ingest,
+            &loop_metrics,
+        )
+        .await?;
     let valid = outputs(&loop_metrics, &topics.touchpoints_valid);
     println!(
         "ingest wrote {valid} valid touchpoints and {} dead letters",
@@ -164,19 +151,6 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // Enricher: valid → enriched (touchpoints and the watermark records it broadcasts).
-    println!();
-    print_header();
-    let mut results: Vec<(&str, Measurement)> = Vec::new();
-    let m = pass_through(
-        common,
-        &topics.touchpoints_valid,
-        &group("valid-pt"),
-        &passthrough,
-        valid,
-    )
-    .await?;
-    print_row("pass-through", 1, valid, &m);
-    results.push(("pass-through", m));
     let registry = Registry::new();
     let loop_metrics = LoopMetrics::register("bench", &registry)?;
     let mut enricher = tests::bench::stateful(
@@ -193,36 +167,20 @@ async fn main() -> anyhow::Result<()> {
         &topics.touchpoints_valid,
         &topics.identity_bindings,
     )?;
-    let m = measure(
-        common,
-        &topics.touchpoints_valid,
-        &group("enricher"),
-        &mut enricher,
-        valid,
-        loop_metrics.clone(),
-    )
-    .await?;
-    print_row("enricher", 1, valid, &m);
-    results.push(("enricher", m));
-    print_summary("enricher", &results, valid);
+    stage
+        .run(
+            "enricher",
+            &topics.touchpoints_valid,
+            valid,
+            &mut enricher,
+            &loop_metrics,
+        )
+        .await?;
     drop(enricher);
     let enriched = outputs(&loop_metrics, &topics.touchpoints_enriched);
     println!("the enricher wrote {enriched} enriched records (touchpoints and watermarks)");
 
     // Attributor: enriched → attributions, with its changelog.
-    println!();
-    print_header();
-    let mut results: Vec<(&str, Measurement)> = Vec::new();
-    let m = pass_through(
-        common,
-        &topics.touchpoints_enriched,
-        &group("enriched-pt"),
-        &passthrough,
-        enriched,
-    )
-    .await?;
-    print_row("pass-through", 1, enriched, &m);
-    results.push(("pass-through", m));
     let registry = Registry::new();
     let loop_metrics = LoopMetrics::register("bench", &registry)?;
     let mut attributor = tests::bench::stateful(
@@ -237,18 +195,15 @@ async fn main() -> anyhow::Result<()> {
         &topics.touchpoints_enriched,
         &topics.attributor_state,
     )?;
-    let m = measure(
-        common,
-        &topics.touchpoints_enriched,
-        &group("attributor"),
-        &mut attributor,
-        enriched,
-        loop_metrics.clone(),
-    )
-    .await?;
-    print_row("attributor", 1, enriched, &m);
-    results.push(("attributor", m));
-    print_summary("attributor", &results, enriched);
+    stage
+        .run(
+            "attributor",
+            &topics.touchpoints_enriched,
+            enriched,
+            &mut attributor,
+            &loop_metrics,
+        )
+        .await?;
     drop(attributor);
     println!(
         "the attributor wrote {} attributions and {} changelog records",
@@ -265,24 +220,45 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn pass_through(
-    common: &runtime::CommonConfig,
-    input: &str,
-    group: &str,
-    output: &str,
-    events: usize,
-) -> anyhow::Result<Measurement> {
-    let registry = Registry::new();
-    let mut p = PassThrough {
-        topic: output.into(),
-    };
-    measure(
-        common,
-        input,
-        group,
-        &mut p,
-        events,
-        LoopMetrics::register("bench", &registry)?,
-    )
-    .await
+/// One stage's runs over its input topic: the pass-through, then the stage's processor, each
+/// reading with a consumer group of its own from the start.
+struct Stage<'a> {
+    common: &'a runtime::CommonConfig,
+    passthrough: &'a str,
+    group: &'a str,
+}
+
+impl Stage<'_> {
+    async fn run<P: runtime::Processor>(
+        &self,
+        name: &str,
+        input: &str,
+        events: usize,
+        processor: &mut P,
+        metrics: &LoopMetrics,
+    ) -> anyhow::Result<()> {
+        println!();
+        print_header();
+        let registry = Registry::new();
+        let mut copy = PassThrough {
+            topic: self.passthrough.into(),
+        };
+        let group = format!("{}-{name}-pt", self.group);
+        let baseline = LoopMetrics::register("bench", &registry)?;
+        let pt = measure(self.common, input, &group, &mut copy, events, baseline).await?;
+        print_row("pass-through", 1, events, &pt);
+        let group = format!("{}-{name}", self.group);
+        let m = measure(
+            self.common,
+            input,
+            &group,
+            processor,
+            events,
+            metrics.clone(),
+        )
+        .await?;
+        print_row(name, 1, events, &m);
+        print_summary(name, &[("pass-through", pt), (name, m)], events);
+        Ok(())
+    }
 }
