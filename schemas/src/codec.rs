@@ -16,6 +16,8 @@
 use apache_avro::Schema;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::binary::{HandCodec, Reader, Writer};
+
 /// First two bytes of every single-object encoded message (Avro spec, "Single object encoding").
 pub const MARKER: [u8; 2] = [0xC3, 0x01];
 /// Marker plus fingerprint.
@@ -101,15 +103,33 @@ impl SchemaFamily {
 }
 
 /// A Rust type that travels as Avro on an internal topic.
-pub trait AvroMessage: Serialize + DeserializeOwned {
+pub trait AvroMessage: Serialize + DeserializeOwned + 'static {
     /// The schema versions this type reads (all) and writes (the last).
     fn family() -> &'static SchemaFamily;
+
+    /// A body codec written by hand for one version ([`crate::binary`]), for the types every
+    /// event crosses; `None`: the compiled schema's alone.
+    fn hand_codec() -> Option<&'static HandCodec<Self>> {
+        None
+    }
 }
 
 /// Declares the schema family of a message type from its `.avsc` files, oldest first.
 macro_rules! avro_message {
+    ($ty:ty, $name:literal, [$($file:literal),+ $(,)?], hand = $hand:expr) => {
+        $crate::codec::avro_message!(@impl $ty, $name, [$($file),+], {
+            fn hand_codec() -> Option<&'static $crate::binary::HandCodec<$ty>> {
+                Some(&$hand)
+            }
+        });
+    };
     ($ty:ty, $name:literal, [$($file:literal),+ $(,)?]) => {
+        $crate::codec::avro_message!(@impl $ty, $name, [$($file),+], {});
+    };
+    (@impl $ty:ty, $name:literal, [$($file:literal),+], { $($hand:tt)* }) => {
         impl $crate::codec::AvroMessage for $ty {
+            $($hand)*
+
             fn family() -> &'static $crate::codec::SchemaFamily {
                 static FAMILY: std::sync::OnceLock<$crate::codec::SchemaFamily> =
                     std::sync::OnceLock::new();
@@ -127,7 +147,23 @@ pub(crate) use avro_message;
 
 /// Encodes `message` with its current schema in single-object encoding.
 pub fn encode<T: AvroMessage>(message: &T) -> Result<Vec<u8>, CodecError> {
-    encode_as::<T, T>(message)
+    let current = T::family().current();
+    match T::hand_codec().filter(|hand| hand.file == current.file) {
+        Some(hand) => {
+            let mut out = header(current);
+            (hand.write)(message, &mut Writer::new(&mut out));
+            Ok(out)
+        }
+        None => encode_as::<T, T>(message),
+    }
+}
+
+/// The single-object header of `version`, in a buffer with room for a typical body.
+fn header(version: &SchemaVersion) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(&MARKER);
+    out.extend_from_slice(&version.fingerprint.to_le_bytes());
+    out
 }
 
 /// Encodes `view` as a message of type `T`: for a borrowed view of a `T` (slices where `T`
@@ -136,16 +172,27 @@ pub fn encode<T: AvroMessage>(message: &T) -> Result<Vec<u8>, CodecError> {
 /// fields in the same order — which a test of the view compares byte for byte.
 pub fn encode_as<T: AvroMessage, V: Serialize + ?Sized>(view: &V) -> Result<Vec<u8>, CodecError> {
     let current = T::family().current();
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(&MARKER);
-    out.extend_from_slice(&current.fingerprint.to_le_bytes());
+    let out = header(current);
     let mut config = serde_avro_fast::ser::SerializerConfig::new(&current.compiled);
     serde_avro_fast::to_datum(view, out, &mut config).map_err(|e| CodecError::Avro(e.to_string()))
 }
 
 /// Decodes a single-object encoded message written with any published version of `T`'s schema.
 pub fn decode<T: AvroMessage>(bytes: &[u8]) -> Result<T, CodecError> {
-    decode_as::<T, T>(bytes)
+    let writer = writer_of::<T>(bytes)?;
+    let Some(hand) = T::hand_codec().filter(|hand| hand.file == writer.file) else {
+        return decode_body(writer, &bytes[HEADER_LEN..]);
+    };
+    let mut reader = Reader::new(&bytes[HEADER_LEN..]);
+    let message = (hand.read)(&mut reader)?;
+    match reader.remaining() {
+        0 => Ok(message),
+        rest => Err(trailing(rest)),
+    }
+}
+
+fn trailing(rest: usize) -> CodecError {
+    CodecError::Avro(format!("{rest} trailing bytes after the body"))
 }
 
 /// Decodes a message of type `T` into `V`, a form of it that borrows its text from `bytes`
@@ -153,18 +200,22 @@ pub fn decode<T: AvroMessage>(bytes: &[u8]) -> Result<T, CodecError> {
 /// many records whose strings would only be copied again, such as a changelog being restored.
 /// `V` must deserialize as `T` does — the same field names, with the same defaults.
 pub fn decode_as<'a, T: AvroMessage, V: Deserialize<'a>>(bytes: &'a [u8]) -> Result<V, CodecError> {
-    let writer = writer_of::<T>(bytes)?;
-    let body = &bytes[HEADER_LEN..];
+    decode_body(writer_of::<T>(bytes)?, &bytes[HEADER_LEN..])
+}
+
+/// Decodes a body written with `writer` through its compiled schema.
+fn decode_body<'a, V: Deserialize<'a>>(
+    writer: &SchemaVersion,
+    body: &'a [u8],
+) -> Result<V, CodecError> {
     let mut state = serde_avro_fast::de::DeserializerState::from_slice(body, &writer.compiled);
     let message =
         V::deserialize(state.deserializer()).map_err(|e| CodecError::Avro(e.to_string()))?;
     let rest = std::io::BufRead::fill_buf(&mut state.into_reader()).map_or(0, <[u8]>::len);
-    if rest != 0 {
-        return Err(CodecError::Avro(format!(
-            "{rest} trailing bytes after the body"
-        )));
+    match rest {
+        0 => Ok(message),
+        rest => Err(trailing(rest)),
     }
-    Ok(message)
 }
 
 /// Whether `bytes` name one of the published versions of `T`'s schema in their header: how a

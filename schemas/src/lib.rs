@@ -5,6 +5,7 @@
 
 pub mod attribution;
 pub mod attributor_state;
+pub mod binary;
 pub mod claim;
 pub mod codec;
 pub mod commission;
@@ -23,6 +24,7 @@ pub mod risk;
 pub mod risk_signal;
 pub mod risk_state;
 pub mod touchpoint;
+pub mod touchpoint_codec;
 pub mod trust;
 pub mod webhook;
 

@@ -151,7 +151,8 @@ impl ValidTouchpoint {
 avro_message!(
     ValidTouchpoint,
     "attrib.ValidTouchpoint",
-    ["valid_touchpoint.v1.avsc", "valid_touchpoint.v2.avsc"]
+    ["valid_touchpoint.v1.avsc", "valid_touchpoint.v2.avsc"],
+    hand = crate::touchpoint_codec::VALID_TOUCHPOINT
 );
 
 /// Traffic channel derived from referrer and parameters.
@@ -358,7 +359,8 @@ avro_message!(
         "enriched_touchpoint.v1.avsc",
         "enriched_touchpoint.v2.avsc",
         "enriched_touchpoint.v3.avsc"
-    ]
+    ],
+    hand = crate::touchpoint_codec::ENRICHED_TOUCHPOINT
 );
 
 #[cfg(test)]

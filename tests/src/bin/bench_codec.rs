@@ -9,8 +9,11 @@
 //!   bytes, and bytes → `Value` (resolved to the current schema) → serde. What the pipeline used.
 //! - `schema-aware`: apache-avro's schema-aware serde serializer (`write_avro_datum_ref`),
 //!   straight to the buffer; encode only (apache-avro has no counterpart for decoding).
-//! - `fast`: `serde_avro_fast`, schemas compiled once, straight between the Rust type and the
-//!   bytes both ways. What `schemas::encode`/`decode` use now.
+//! - `compiled`: `serde_avro_fast`, schemas compiled once, straight between the Rust type and
+//!   the bytes both ways.
+//! - `codec`: what `schemas::encode`/`decode` use now: the compiled schema, or for the types
+//!   every event crosses (marked `hand`) a body written and read by hand
+//!   (`schemas::touchpoint_codec`).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -55,13 +58,20 @@ fn schema_aware<T: AvroMessage>(message: &T) -> Result<Vec<u8>, String> {
 fn row<T: AvroMessage + PartialEq + std::fmt::Debug>(name: &str, message: &T, cli: &Cli) {
     let (n, r) = (cli.iterations, cli.rounds);
     let reference = generic::encode(message).expect("generic encodes");
-    let fast = schemas::encode(message).expect("fast encodes");
-    assert_eq!(
-        fast, reference,
-        "{name}: fast bytes differ from the reference"
-    );
-    let decoded: T = schemas::decode(&reference).expect("fast decodes");
-    assert_eq!(&decoded, message, "{name}: fast decode differs");
+    for (candidate, bytes) in [
+        ("compiled", schemas::codec::encode_as::<T, T>(message)),
+        ("codec", schemas::encode(message)),
+    ] {
+        assert_eq!(
+            bytes.expect("encodes"),
+            reference,
+            "{name}: {candidate} bytes differ from the reference"
+        );
+    }
+    let decoded: T = schemas::decode(&reference).expect("codec decodes");
+    assert_eq!(&decoded, message, "{name}: codec decode differs");
+    let decoded: T = schemas::decode_as::<T, T>(&reference).expect("compiled decodes");
+    assert_eq!(&decoded, message, "{name}: compiled decode differs");
 
     let generic_enc = ns_per_call(n, r, || {
         black_box(generic::encode(black_box(message)).ok());
@@ -76,17 +86,28 @@ fn row<T: AvroMessage + PartialEq + std::fmt::Debug>(name: &str, message: &T, cl
         Ok(_) => format!("{:>9}", "differs"),
         Err(e) => format!("{:>9}", if e.len() > 9 { "fails" } else { &e }),
     };
+    let compiled_enc = ns_per_call(n, r, || {
+        black_box(schemas::codec::encode_as::<T, T>(black_box(message)).ok());
+    });
     let fast_enc = ns_per_call(n, r, || {
         black_box(schemas::encode(black_box(message)).ok());
     });
     let generic_dec = ns_per_call(n, r, || {
         black_box(generic::decode::<T>(black_box(&reference)).ok());
     });
+    let compiled_dec = ns_per_call(n, r, || {
+        black_box(schemas::decode_as::<T, T>(black_box(&reference)).ok());
+    });
     let fast_dec = ns_per_call(n, r, || {
         black_box(schemas::decode::<T>(black_box(&reference)).ok());
     });
+    let name = if T::hand_codec().is_some() {
+        format!("{name} (hand)")
+    } else {
+        name.to_string()
+    };
     println!(
-        "| {name:<20} | {:>5} | {generic_enc:>9.0} | {aware_enc} | {fast_enc:>7.0} | {:>5.1}× | {generic_dec:>9.0} | {fast_dec:>7.0} | {:>5.1}× |",
+        "| {name:<27} | {:>5} | {generic_enc:>9.0} | {aware_enc} | {compiled_enc:>8.0} | {fast_enc:>7.0} | {:>5.1}× | {generic_dec:>9.0} | {compiled_dec:>8.0} | {fast_dec:>7.0} | {:>5.1}× |",
         reference.len() - HEADER_LEN,
         generic_enc / fast_enc,
         generic_dec / fast_dec,
@@ -100,8 +121,8 @@ fn main() {
         cli.iterations, cli.rounds
     );
     println!();
-    println!("| message | bytes | generic enc | aware enc | fast enc | enc gain | generic dec | fast dec | dec gain |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| message | bytes | generic enc | aware enc | compiled enc | codec enc | enc gain | generic dec | compiled dec | codec dec | dec gain |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     row("valid_touchpoint", &examples::valid_touchpoint(), &cli);
     row(
         "enriched_touchpoint",

@@ -4,9 +4,16 @@
 //!
 //!     cargo run --release -p tests --bin bench_enricher -- [EVENTS] [ROUNDS] [PARTNERS] [LINKS] [CODES]
 //!
+//!     cargo run --release -p tests --bin bench_enricher -- --in-process [EVENTS] [ROUNDS]
+//!
 //! Defaults: 200,000 events, 2 rounds, 10,000 partners, 100,000 links, 100,000 codes. Needs the
 //! local stack (`deploy/local/stack.sh up`). The catalogue is built in-process record by record
 //! (as the follower builds it from the topic); its memory is the RSS growth while building it.
+//!
+//! `--in-process` needs no broker: it runs the enricher on the stateful harness over an
+//! in-memory changelog (`runtime::stateful::memory`), next to a pass-through through the same
+//! simulated loop and to decoding and encoding alone, so its own CPU per event is seen
+//! without the client's.
 
 use std::time::Instant;
 
@@ -227,6 +234,9 @@ fn touchpoints(
 #[derive(Debug, clap::Parser)]
 #[command(name = "bench_enricher", version)]
 struct Cli {
+    /// Time the enricher's own work in this process, without a broker
+    #[arg(long)]
+    in_process: bool,
     /// Valid touchpoints to produce
     #[arg(default_value_t = 200_000)]
     events: usize,
@@ -247,12 +257,16 @@ struct Cli {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let Cli {
+        in_process,
         events,
         rounds,
         partners,
         links,
         codes,
     } = clap::Parser::parse();
+    if in_process {
+        return in_process_runs(events, rounds, partners, links, codes);
+    }
     tests::require_broker();
 
     let rss_before = rss_mib();
@@ -341,5 +355,137 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     print_summary("enricher", &results, events);
+    Ok(())
+}
+
+/// The enricher's own work on `events` touchpoints over 3 partitions, in this process: the
+/// simulated loop with a pass-through, decoding alone, decode and re-encode, then the enricher
+/// on the stateful harness (a fresh instance each round, as a new service starts).
+fn in_process_runs(
+    events: usize,
+    rounds: usize,
+    partners: usize,
+    links: usize,
+    codes: usize,
+) -> anyhow::Result<()> {
+    use runtime::stateful::memory::{Message, Plan, Simulation};
+    let env = tests::service_env("bench", &[("LOG_LEVEL", "error")]);
+    let config = tests::enricher_config(&env);
+    let topics = &config.common.topics;
+    let reference = ReferenceData::preloaded(build_catalog(partners, links, codes));
+    let mut next = [0i64; 3];
+    let inputs: Vec<Message> = touchpoints(events, links, codes, 7)
+        .into_iter()
+        .map(|(key, payload)| {
+            let partition = key.as_deref().map_or(0, |k| {
+                k.iter()
+                    .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(*b)))
+                    % 3
+            }) as usize;
+            next[partition] += 1;
+            Message {
+                topic: topics.touchpoints_valid.clone(),
+                partition: partition as i32,
+                offset: next[partition] - 1,
+                key,
+                payload: Some(payload),
+            }
+        })
+        .collect();
+    let bytes: usize = inputs
+        .iter()
+        .filter_map(|m| m.payload.as_ref())
+        .map(Vec::len)
+        .sum();
+    println!(
+        "enricher in process: {events} valid touchpoints ({:.0} bytes avg), 3 partitions, {partners} partners, {links} links, {codes} codes; batches of 5,000; {rounds} round(s) each, alternating",
+        bytes as f64 / events as f64
+    );
+    println!("| run | round | events/s | CPU µs/event | outputs |");
+    println!("|---|---|---|---|---|");
+    let plan = Plan {
+        batch: 5_000,
+        ..Plan::default()
+    };
+    let cpu = || tests::bench::cpu_seconds("self").unwrap_or(0.0);
+    let row = |run: &str, round: usize, started: Instant, spent: f64, outputs: usize| {
+        println!(
+            "| {run} | {round} | {:.0} | {:.2} | {outputs} |",
+            events as f64 / started.elapsed().as_secs_f64(),
+            spent * 1e6 / events as f64
+        );
+    };
+    for round in 1..=rounds {
+        let mut sim = Simulation::new(&topics.identity_bindings);
+        let mut pass = PassThrough {
+            topic: topics.touchpoints_enriched.as_str().into(),
+        };
+        let (started, before) = (Instant::now(), cpu());
+        sim.run(&mut pass, &inputs, &plan)?;
+        row(
+            "loop: pass-through",
+            round,
+            started,
+            cpu() - before,
+            sim.delivered.len(),
+        );
+
+        let (started, before) = (Instant::now(), cpu());
+        let decoded = inputs
+            .iter()
+            .filter_map(|m| m.payload.as_deref())
+            .filter(|p| schemas::decode::<ValidTouchpoint>(p).is_ok())
+            .count();
+        row("decode", round, started, cpu() - before, decoded);
+
+        let (started, before) = (Instant::now(), cpu());
+        let mut encoded = 0;
+        for payload in inputs.iter().filter_map(|m| m.payload.as_deref()) {
+            let touchpoint: ValidTouchpoint = schemas::decode(payload)?;
+            encoded += schemas::encode(&touchpoint)?.len();
+        }
+        row(
+            "decode + encode",
+            round,
+            started,
+            cpu() - before,
+            usize::from(encoded > 0) * decoded,
+        );
+
+        let mut sim = Simulation::new(&topics.identity_bindings);
+        let registry = Registry::new();
+        let enricher = Enricher::new(
+            &config,
+            reference.clone(),
+            EnricherMetrics::register(&registry)?,
+            3,
+            3,
+        );
+        let mut harness = runtime::stateful::Stateful::new(
+            enricher,
+            runtime::stateful::StateParts {
+                state_topic: topics.touchpoints_valid.clone(),
+                changelog_topic: topics.identity_bindings.clone(),
+                restore: sim.changelog.clone(),
+                dead_letters: runtime::DeadLetterWriter::new(
+                    "bench",
+                    &topics.touchpoints_dlq,
+                    config.common.dead_letter_payload_bytes_max,
+                ),
+                metrics: runtime::stateful::StateMetrics::unregistered("bench"),
+                health: runtime::Health::default(),
+                refresh_interval: std::time::Duration::from_secs(3600),
+            },
+        );
+        let (started, before) = (Instant::now(), cpu());
+        sim.run(&mut harness, &inputs, &plan)?;
+        row(
+            "enricher",
+            round,
+            started,
+            cpu() - before,
+            sim.delivered.len(),
+        );
+    }
     Ok(())
 }
