@@ -118,7 +118,7 @@ pub fn enrich(
     now: DateTime<Utc>,
 ) -> Result<Enriched, Rejection> {
     let landing = tp.url.as_deref().map(UrlParts::parse);
-    let referrer = tp.referrer.as_deref().map(UrlParts::parse);
+    let referrer = tp.referrer.as_deref().map(UrlParts::host_of);
     let program = program_of(&tp, landing.as_ref(), catalog, bindings, at)?;
 
     // Identity.
@@ -192,7 +192,7 @@ pub fn enrich(
         .as_ref()
         .map(UrlParts::ad_click_ids)
         .unwrap_or_default();
-    let referrer_host = referrer.as_ref().and_then(|r| r.host.as_deref());
+    let referrer_host = referrer.as_ref().and_then(Option::as_deref);
     let channel = classify(&ChannelInput {
         has_url: landing.is_some(),
         referrer_host,

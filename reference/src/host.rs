@@ -8,6 +8,9 @@ pub fn normalise(host: &str) -> Result<String, String> {
     if trimmed.is_empty() {
         return Err("empty host name".into());
     }
+    if let Some(plain) = plain(trimmed) {
+        return Ok(plain.to_string());
+    }
     match url::Host::parse(trimmed) {
         Ok(url::Host::Domain(ascii)) => {
             if ascii.split('.').any(str::is_empty) {
@@ -25,6 +28,23 @@ pub fn normalise(host: &str) -> Result<String, String> {
         }
         Err(e) => Err(format!("{host:?} is not a valid host name: {e}")),
     }
+}
+
+/// A host that is already what [`normalise`] makes of it, without `www.`: labels of lower-case
+/// ASCII letters, digits and hyphens, none empty, none punycode (those are checked by the IDNA
+/// rules), the last starting with a letter (so it is no IPv4 number). Nearly every host a URL
+/// carries; the rest go through `url::Host::parse`.
+fn plain(host: &str) -> Option<&str> {
+    let labels_are_plain = host.split('.').all(|label| {
+        !label.is_empty()
+            && !label.starts_with("xn--")
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    });
+    let (_, last) = host.rsplit_once('.')?;
+    (labels_are_plain && last.starts_with(|c: char| c.is_ascii_lowercase()))
+        .then(|| host.strip_prefix("www.").unwrap_or(host))
 }
 
 /// The host itself, then each parent domain: `a.shop.example.com`, `shop.example.com`,
@@ -58,6 +78,40 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(normalise(input).as_deref(), Ok(expected), "{input}");
+        }
+    }
+
+    #[test]
+    fn plain_hosts_take_the_short_way_to_the_same_answer() {
+        for host in [
+            "example.com",
+            "www.shop.example.com",
+            "a-b.c-d.example",
+            "-a.example",
+            "a--b.example",
+            "www.example",
+            "x.y.z.w.example.org",
+            "1.example.com",
+            "a.b1",
+        ] {
+            assert!(plain(host).is_some(), "{host}");
+            let whatwg = match url::Host::parse(host) {
+                Ok(url::Host::Domain(ascii)) => ascii,
+                other => panic!("{host}: {other:?}"),
+            };
+            let expected = whatwg.strip_prefix("www.").unwrap_or(&whatwg);
+            assert_eq!(normalise(host).as_deref(), Ok(expected), "{host}");
+        }
+        for host in [
+            "Example.com",
+            "xn--caf-dma.example",
+            "192.168.0.1",
+            "1.2.3.0x1f",
+            "a..b",
+            "localhost",
+            "café.example",
+        ] {
+            assert!(plain(host).is_none(), "{host}");
         }
     }
 
