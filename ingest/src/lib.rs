@@ -13,6 +13,7 @@ pub mod examples;
 pub mod import;
 pub mod metrics;
 pub mod pii;
+pub mod plain_url;
 pub mod process;
 pub mod raw_json;
 pub mod reason;

@@ -317,6 +317,14 @@ fn parse_url(text: &str) -> Result<Url, url::ParseError> {
 
 fn landing_url(text: &str) -> Result<String, Rejection> {
     check_text("url", text, URL_CHARS_MAX)?;
+    match crate::plain_url::landing(text) {
+        Some(plain) => Ok(plain.to_string()),
+        None => landing_url_parsed(text),
+    }
+}
+
+/// [`landing_url`] through the WHATWG parser.
+fn landing_url_parsed(text: &str) -> Result<String, Rejection> {
     let bad = |why: String| Rejection::new(Reason::InvalidUrl, format!("url {text:?} {why}"));
     let url = parse_url(text).map_err(|e| bad(format!("does not parse ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -336,6 +344,14 @@ fn landing_url(text: &str) -> Result<String, Rejection> {
 /// addresses — and every later stage (channel, coupon-site rules) needs only the host.
 fn referrer_url(text: &str) -> Result<String, Rejection> {
     check_text("referrer", text, URL_CHARS_MAX)?;
+    match crate::plain_url::referrer(text) {
+        Some(plain) => Ok(plain),
+        None => referrer_url_parsed(text),
+    }
+}
+
+/// [`referrer_url`] through the WHATWG parser.
+fn referrer_url_parsed(text: &str) -> Result<String, Rejection> {
     // Referrers may be app links (android-app://...) as well as web pages.
     let mut url = parse_url(text).map_err(|e| {
         Rejection::new(
@@ -475,11 +491,80 @@ pub fn output_key(touchpoint: &ValidTouchpoint) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::examples;
     use crate::pii::IpMode;
     use chrono::SecondsFormat;
     use serde_json::{json, Value};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Plain URLs take the short way to the parser's answer (the parser's own answer for
+        /// everything else is what the other tests check).
+        #[test]
+        fn plain_urls_are_stored_as_the_whatwg_parser_stores_them(
+            scheme in prop_oneof![6 => Just("https://"), 3 => Just("http://"), 1 => Just("HTTP://"), 1 => Just("ftp://")],
+            host in prop_oneof![
+                6 => "(www\\.)?([a-z0-9-]{1,8}\\.){0,3}[a-z][a-z0-9-]{0,4}\\.?",
+                2 => "[a-z0-9.-]{0,3}[a-zA-Z0-9-]{1,8}(\\.[a-z0-9-]{0,6}){0,2}(:[0-9]{1,6})?",
+            ],
+            host_tail in prop_oneof![
+                12 => Just(""), 1 => Just(".xn--caf-dma"), 1 => Just(".0x1f"), 1 => Just(".123"),
+                1 => Just("@evil.example"), 1 => Just("ü"), 1 => Just(".."),
+            ],
+            path in prop_oneof![
+                6 => "(/[a-zA-Z0-9%._~!$&()*+,;=:@-]{0,6}){0,3}",
+                1 => "(/(\\.|\\.\\.|%2[eE]|[a-z]{1,3}|[ \"<>`{}|^']){0,2}){0,3}",
+            ],
+            query in proptest::option::of(prop_oneof![
+                6 => "[a-zA-Z0-9_=&+%;/?.:@!$()*,~-]{0,24}",
+                1 => "[a-z0-9_=& \"'<>`{}|^\\\\ü#-]{0,12}",
+            ]),
+            fragment in proptest::option::of("[a-zA-Z0-9_=&+%/?#<>\"`{} -]{0,16}"),
+        ) {
+            let mut url = format!("{scheme}{host}{host_tail}{path}");
+            if let Some(query) = query {
+                url.push('?');
+                url.push_str(&query);
+            }
+            if let Some(fragment) = fragment {
+                url.push('#');
+                url.push_str(&fragment);
+            }
+            let parsed = |r: Result<String, Rejection>| r.map_err(|e| e.reason);
+            prop_assert_eq!(parsed(landing_url(&url)), parsed(landing_url_parsed(&url)), "{}", url);
+            prop_assert_eq!(parsed(referrer_url(&url)), parsed(referrer_url_parsed(&url)), "{}", url);
+        }
+    }
+
+    #[test]
+    fn plain_urls_are_recognised_and_others_are_not() {
+        let plain = "https://www.shop.example/p/1?utm_source=x&ref=a%20b#top";
+        assert_eq!(crate::plain_url::landing(plain), Some(plain));
+        assert_eq!(
+            crate::plain_url::referrer(plain).as_deref(),
+            Some("https://www.shop.example/")
+        );
+        for other in [
+            "https://shop.example",
+            "https://shop.example?x=1",
+            "https://shop.example/a/../b",
+            "https://shop.example/%2E/b",
+            "https://Shop.example/",
+            "https://shop.example:8443/",
+            "https://user@shop.example/",
+            "https://192.168.0.1/",
+            "https://xn--bcher-kva.example/",
+            "https://shop.example/a b",
+            "https://shop.example/{x}",
+            "shop.example/p",
+        ] {
+            assert_eq!(crate::plain_url::landing(other), None, "{other}");
+        }
+    }
 
     fn rules() -> Rules {
         Rules {
