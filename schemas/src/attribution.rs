@@ -205,5 +205,6 @@ pub struct Attribution {
 avro_message!(
     Attribution,
     "attrib.Attribution",
-    ["attribution.v1.avsc", "attribution.v2.avsc"]
+    ["attribution.v1.avsc", "attribution.v2.avsc"],
+    hand = crate::attribution_codec::ATTRIBUTION
 );

@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod attribution;
+pub mod attribution_codec;
 pub mod attributor_state;
 pub mod binary;
 pub mod claim;

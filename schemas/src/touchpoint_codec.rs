@@ -187,14 +187,14 @@ fn read_enriched(r: &mut Reader<'_>) -> Result<EnrichedTouchpoint, CodecError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use chrono::{DateTime, Utc};
     use proptest::prelude::*;
 
     use super::*;
     use crate::codec::{decode, decode_as, encode, encode_as, AvroMessage};
 
-    fn text() -> impl Strategy<Value = String> {
+    pub(crate) fn text() -> impl Strategy<Value = String> {
         prop_oneof![
             Just(String::new()),
             "[a-z0-9._/-]{1,24}",
@@ -205,7 +205,7 @@ mod tests {
         ]
     }
 
-    fn maybe() -> impl Strategy<Value = Option<String>> {
+    pub(crate) fn maybe() -> impl Strategy<Value = Option<String>> {
         proptest::option::of(text())
     }
 
@@ -272,7 +272,7 @@ mod tests {
 
     /// The hand codec writes the compiled codec's bytes and reads them back to the value, and
     /// reads every strict prefix of them as an error, never a panic.
-    fn same_as_compiled<T: AvroMessage + PartialEq + std::fmt::Debug>(value: &T) {
+    pub(crate) fn same_as_compiled<T: AvroMessage + PartialEq + std::fmt::Debug>(value: &T) {
         let compiled = encode_as::<T, T>(value).expect("compiled codec encodes");
         let hand = encode(value).expect("hand codec encodes");
         assert_eq!(hand, compiled);

@@ -486,6 +486,10 @@ async fn main() -> Result<()> {
     print_table(&results);
     let path = std::env::var("BENCH_SVG")
         .unwrap_or_else(|_| format!("{}/../target/bench_e2e.svg", env!("CARGO_MANIFEST_DIR")));
+    // A fresh clone built with CARGO_TARGET_DIR elsewhere has no target/ of its own.
+    if let Some(dir) = std::path::Path::new(&path).parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     std::fs::write(&path, chart(&results)).with_context(|| format!("writing {path}"))?;
     println!("chart: {path}");
     Ok(())
