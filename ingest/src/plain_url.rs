@@ -56,7 +56,11 @@ pub fn split(text: &str) -> Option<Plain<'_>> {
 pub fn landing(text: &str) -> Option<&str> {
     let plain = split(text)?;
     let path = plain.rest.split(['?', '#']).next().unwrap_or_default();
-    let dot_segment = path.contains("/.") || path.to_ascii_lowercase().contains("/%2e");
+    let dot_segment = path.contains("/.")
+        || path
+            .as_bytes()
+            .windows(4)
+            .any(|w| w[..3] == *b"/%2" && w[3].eq_ignore_ascii_case(&b'e'));
     (path.starts_with('/') && !dot_segment).then_some(text)
 }
 

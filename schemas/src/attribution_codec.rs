@@ -39,10 +39,6 @@ const WINDOWS: [AttributionWindow; 3] = [
     AttributionWindow::Code,
 ];
 
-fn index_of<T: PartialEq>(symbols: &[T], value: &T) -> usize {
-    symbols.iter().position(|s| s == value).unwrap_or_default()
-}
-
 fn decimal(r: &mut Reader<'_>) -> Result<Decimal, CodecError> {
     let text = r.str()?;
     <Decimal as Deserialize>::deserialize(serde::de::value::BorrowedStrDeserializer::<
@@ -53,7 +49,7 @@ fn decimal(r: &mut Reader<'_>) -> Result<Decimal, CodecError> {
 
 fn write_attribution(a: &Attribution, w: &mut Writer) {
     w.string(&a.attribution_id);
-    w.symbol(index_of(&KINDS, &a.kind));
+    w.symbol_of(&KINDS, &a.kind);
     for field in [&a.program_id, &a.order_id, &a.event_id, &a.attribution_key] {
         w.string(field);
     }
@@ -64,8 +60,8 @@ fn write_attribution(a: &Attribution, w: &mut Writer) {
     w.string(&a.currency);
     w.optional_string(a.chain_id.as_deref());
     w.optional(a.chain_seq, |w, seq| w.long(i64::from(seq)));
-    w.symbol(index_of(&MODELS, &a.model));
-    w.symbol(index_of(&OUTCOMES, &a.outcome));
+    w.symbol_of(&MODELS, &a.model);
+    w.symbol_of(&OUTCOMES, &a.outcome);
     w.optional_string(a.unattributed_reason.as_deref());
     w.array(&a.credits, |w, c| {
         w.string(&c.partner_id);
@@ -97,7 +93,7 @@ fn write_attribution(a: &Attribution, w: &mut Writer) {
         ] {
             w.optional_string(field.as_deref());
         }
-        w.symbol(index_of(&WINDOWS, &e.window));
+        w.symbol_of(&WINDOWS, &e.window);
     });
     w.array(&a.losing_claims, |w, l| {
         w.string(&l.partner_id);
@@ -105,7 +101,7 @@ fn write_attribution(a: &Attribution, w: &mut Writer) {
         w.string(&l.reason);
     });
     w.array(&a.shadow_credits, |w, s| {
-        w.symbol(index_of(&MODELS, &s.model));
+        w.symbol_of(&MODELS, &s.model);
         w.string(&s.partner_id);
         w.string(&s.share.to_string());
     });
@@ -120,7 +116,7 @@ fn write_attribution(a: &Attribution, w: &mut Writer) {
 fn read_attribution(r: &mut Reader<'_>) -> Result<Attribution, CodecError> {
     Ok(Attribution {
         attribution_id: r.string()?,
-        kind: KINDS[r.symbol(KINDS.len())?],
+        kind: r.symbol_of(&KINDS)?,
         program_id: r.string()?,
         order_id: r.string()?,
         event_id: r.string()?,
@@ -132,8 +128,8 @@ fn read_attribution(r: &mut Reader<'_>) -> Result<Attribution, CodecError> {
         currency: r.string()?,
         chain_id: r.optional_string()?,
         chain_seq: r.optional(Reader::int)?,
-        model: MODELS[r.symbol(MODELS.len())?],
-        outcome: OUTCOMES[r.symbol(OUTCOMES.len())?],
+        model: r.symbol_of(&MODELS)?,
+        outcome: r.symbol_of(&OUTCOMES)?,
         unattributed_reason: r.optional_string()?,
         credits: r.array(|r| {
             Ok(Credit {
@@ -164,7 +160,7 @@ fn read_attribution(r: &mut Reader<'_>) -> Result<Attribution, CodecError> {
                 utm_source: r.optional_string()?,
                 utm_medium: r.optional_string()?,
                 utm_campaign: r.optional_string()?,
-                window: WINDOWS[r.symbol(WINDOWS.len())?],
+                window: r.symbol_of(&WINDOWS)?,
             })
         })?,
         losing_claims: r.array(|r| {
@@ -176,7 +172,7 @@ fn read_attribution(r: &mut Reader<'_>) -> Result<Attribution, CodecError> {
         })?,
         shadow_credits: r.array(|r| {
             Ok(ShadowCredit {
-                model: MODELS[r.symbol(MODELS.len())?],
+                model: r.symbol_of(&MODELS)?,
                 partner_id: r.string()?,
                 share: decimal(r)?,
             })
@@ -192,17 +188,11 @@ fn read_attribution(r: &mut Reader<'_>) -> Result<Attribution, CodecError> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Utc};
     use proptest::prelude::*;
 
     use super::*;
     use crate::codec::AvroMessage;
-    use crate::touchpoint_codec::tests::{maybe, same_as_compiled, text};
-
-    fn instant() -> impl Strategy<Value = DateTime<Utc>> {
-        (-62_000_000_000_000i64..250_000_000_000_000i64)
-            .prop_map(|ms| DateTime::from_timestamp_millis(ms).expect("in range"))
-    }
+    use crate::touchpoint_codec::tests::{instant, maybe, same_as_compiled, text};
 
     fn share() -> impl Strategy<Value = Decimal> {
         (any::<i64>(), 0u32..=12).prop_map(|(mantissa, scale)| Decimal::new(mantissa, scale))

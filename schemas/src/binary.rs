@@ -67,6 +67,12 @@ impl<'a> Writer<'a> {
         self.long(index as i64);
     }
 
+    /// `value`'s symbol, `symbols` being the enum's values in schema order (every value is
+    /// listed, which the hand codecs' byte-for-byte tests hold them to).
+    pub fn symbol_of<T: PartialEq>(&mut self, symbols: &[T], value: &T) {
+        self.symbol(symbols.iter().position(|s| s == value).unwrap_or_default());
+    }
+
     /// A `["null", T]` union: branch 0 for `None`, else branch 1 written by `write`.
     pub fn optional<V>(&mut self, value: Option<V>, write: impl FnOnce(&mut Self, V)) {
         match value {
@@ -166,6 +172,11 @@ impl<'a> Reader<'a> {
             .ok()
             .filter(|i| *i < symbols)
             .ok_or_else(|| malformed(format!("enum index {index} of {symbols} symbols")))
+    }
+
+    /// An enum value, `symbols` being its values in schema order.
+    pub fn symbol_of<T: Copy>(&mut self, symbols: &[T]) -> Result<T, CodecError> {
+        Ok(symbols[self.symbol(symbols.len())?])
     }
 
     /// A `["null", T]` union, its branch read by `read`.

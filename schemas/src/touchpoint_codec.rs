@@ -46,14 +46,9 @@ const RESOLVED_BY: [ResolvedBy; 4] = [
     ResolvedBy::None,
 ];
 
-/// The index of `value` among `symbols` (every enum value is listed, so it is found).
-fn index_of<T: PartialEq>(symbols: &[T], value: &T) -> usize {
-    symbols.iter().position(|s| s == value).unwrap_or_default()
-}
-
 fn write_valid(t: &ValidTouchpoint, w: &mut Writer) {
     w.string(&t.event_id);
-    w.symbol(index_of(&EventKind::ALL, &t.kind));
+    w.symbol_of(&EventKind::ALL, &t.kind);
     w.millis(&t.occurred_at);
     w.millis(&t.received_at);
     for field in [
@@ -77,14 +72,14 @@ fn write_valid(t: &ValidTouchpoint, w: &mut Writer) {
     w.optional_string(t.currency.as_deref());
     w.optional_string(t.chain_id.as_deref());
     w.optional(t.chain_seq, |w, seq| w.long(i64::from(seq)));
-    w.symbol(index_of(&INGEST_PATHS, &t.ingest_path));
+    w.symbol_of(&INGEST_PATHS, &t.ingest_path);
     w.optional_string(t.program_id.as_deref());
 }
 
 fn read_valid(r: &mut Reader<'_>) -> Result<ValidTouchpoint, CodecError> {
     Ok(ValidTouchpoint {
         event_id: r.string()?,
-        kind: EventKind::ALL[r.symbol(EventKind::ALL.len())?],
+        kind: r.symbol_of(&EventKind::ALL)?,
         occurred_at: r.millis()?,
         received_at: r.millis()?,
         visitor_id: r.optional_string()?,
@@ -104,7 +99,7 @@ fn read_valid(r: &mut Reader<'_>) -> Result<ValidTouchpoint, CodecError> {
         currency: r.optional_string()?,
         chain_id: r.optional_string()?,
         chain_seq: r.optional(Reader::int)?,
-        ingest_path: INGEST_PATHS[r.symbol(INGEST_PATHS.len())?],
+        ingest_path: r.symbol_of(&INGEST_PATHS)?,
         program_id: r.optional_string()?,
     })
 }
@@ -114,7 +109,7 @@ fn write_enriched(e: &EnrichedTouchpoint, w: &mut Writer) {
     w.string(&e.program_id);
     w.string(&e.attribution_key);
     w.optional_string(e.landing_domain.as_deref());
-    w.symbol(index_of(&CHANNELS, &e.channel));
+    w.symbol_of(&CHANNELS, &e.channel);
     for field in [
         &e.utm.source,
         &e.utm.medium,
@@ -131,9 +126,9 @@ fn write_enriched(e: &EnrichedTouchpoint, w: &mut Writer) {
     let p = &e.partner;
     w.optional_string(p.partner_id.as_deref());
     w.optional(p.partner_status, |w, s| {
-        w.symbol(index_of(&PARTNER_STATUSES, &s));
+        w.symbol_of(&PARTNER_STATUSES, &s);
     });
-    w.symbol(index_of(&RESOLVED_BY, &p.resolved_by));
+    w.symbol_of(&RESOLVED_BY, &p.resolved_by);
     for field in [&p.link_id, &p.code, &p.shared_id, &p.unresolved_reason] {
         w.optional_string(field.as_deref());
     }
@@ -151,7 +146,7 @@ fn read_enriched(r: &mut Reader<'_>) -> Result<EnrichedTouchpoint, CodecError> {
         program_id: r.string()?,
         attribution_key: r.string()?,
         landing_domain: r.optional_string()?,
-        channel: CHANNELS[r.symbol(CHANNELS.len())?],
+        channel: r.symbol_of(&CHANNELS)?,
         utm: Utm {
             source: r.optional_string()?,
             medium: r.optional_string()?,
@@ -167,9 +162,8 @@ fn read_enriched(r: &mut Reader<'_>) -> Result<EnrichedTouchpoint, CodecError> {
         })?,
         partner: PartnerResolution {
             partner_id: r.optional_string()?,
-            partner_status: r
-                .optional(|r| Ok(PARTNER_STATUSES[r.symbol(PARTNER_STATUSES.len())?]))?,
-            resolved_by: RESOLVED_BY[r.symbol(RESOLVED_BY.len())?],
+            partner_status: r.optional(|r| r.symbol_of(&PARTNER_STATUSES))?,
+            resolved_by: r.symbol_of(&RESOLVED_BY)?,
             link_id: r.optional_string()?,
             code: r.optional_string()?,
             shared_id: r.optional_string()?,
@@ -209,7 +203,7 @@ pub(crate) mod tests {
         proptest::option::of(text())
     }
 
-    fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+    pub(crate) fn instant() -> impl Strategy<Value = DateTime<Utc>> {
         prop_oneof![
             (-62_000_000_000_000i64..250_000_000_000_000i64),
             Just(0i64),
